@@ -1,0 +1,1 @@
+"""Detectors: pure functions of (store data, now, options), registered by kebab-case name."""

@@ -1,0 +1,29 @@
+"""Exception types. Each failure has its own type; the CLI maps `PgwardenError` to exit 2."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PgwardenError(Exception):
+    """A user-facing error: printed as one line, never with a traceback."""
+
+
+class ConfigError(PgwardenError):
+    """The configuration is missing or invalid. Carries every problem found, each a line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class StoreError(PgwardenError):
+    """The SQLite store cannot be opened, migrated or locked."""
+
+
+class StoreLocked(StoreError):
+    """Another writer (a daemon) holds the store."""
+
+
+class NotBuiltYet(PgwardenError):
+    """A command that exists in the tree but is not implemented yet."""

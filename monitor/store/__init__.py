@@ -1,0 +1,3 @@
+from monitor.store.sqlite import Store
+
+__all__ = ["Store"]
