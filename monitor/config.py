@@ -33,13 +33,18 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+")
 _ENV_REF = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d")
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*"
+)
 _S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?")
 
 
 def _account_id(value: object) -> object:
     if isinstance(value, int):
-        raise ValueError(f"write account ids as quoted strings, or leading zeros are lost: {value}")
+        # pydantic turns only ValueError into a validation error, so not TypeError here.
+        raise ValueError(  # noqa: TRY004
+            f"write account ids as quoted strings, or leading zeros are lost: {value}"
+        )
     if isinstance(value, str) and not _ACCOUNT_ID.fullmatch(value):
         raise ValueError(f'not a 12-digit AWS account id: "{value}"')
     return value
@@ -373,7 +378,7 @@ def _describe(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[
 def _cross_checks(raw: Mapping[str, Any]) -> list[str]:
     """Checks across sections. They read the raw document so they run even when fields fail."""
     problems: list[str] = []
-    accounts = [a for a in _list_of_tables(raw.get("accounts"))]
+    accounts = _list_of_tables(raw.get("accounts"))
     known_accounts: set[str] = set()
     for i, account in accounts:
         ident, name = account.get("id"), account.get("name")
@@ -395,9 +400,11 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[str]:
     targets = _list_of_tables(raw.get("targets"))
     _duplicates(problems, "targets", targets, "name")
     for i, target in targets:
-        account = target.get("account")
-        if isinstance(account, str) and account not in known_accounts:
-            problems.append(f'targets[{i}].account: no [[accounts]] entry has id or name "{account}"')
+        account_ref = target.get("account")
+        if isinstance(account_ref, str) and account_ref not in known_accounts:
+            problems.append(
+                f'targets[{i}].account: no [[accounts]] entry has id or name "{account_ref}"'
+            )
         ids = [k for k in ("cluster_id", "instance_id", "proxy_name") if target.get(k)]
         if len(ids) != 1:
             problems.append(
@@ -407,17 +414,22 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[str]:
         if target.get("endpoint_type") == "proxy" and not target.get("proxy_name"):
             problems.append(f"targets[{i}].proxy_name: required when endpoint_type is proxy")
 
-    slack = raw.get("alerts", {}).get("slack", {}) if isinstance(raw.get("alerts"), dict) else {}
-    if isinstance(slack, dict) and slack.get("enabled"):
+    slack = _table(_table(raw, "alerts"), "slack")
+    if slack.get("enabled"):
         needed = "token" if slack.get("mode", "bot") == "bot" else "webhook_url"
         if not slack.get(needed):
             problems.append(f"alerts.slack.{needed}: required when alerts are enabled")
-    trail = raw.get("cloudtrail", {})
-    if isinstance(trail, dict) and trail.get("enabled", True):
+    trail = _table(raw, "cloudtrail")
+    if trail.get("enabled", True):
         engine = trail.get("engine", "local")
         if engine == "athena" and not trail.get("output_location"):
             problems.append("cloudtrail.output_location: required when engine is athena")
     return problems
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _list_of_tables(value: object) -> list[tuple[int, dict[str, Any]]]:

@@ -89,7 +89,7 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction. Data and the cursors that cover it commit together, or not at all."""
+        """A write transaction: data and the cursors covering it commit together, or not at all."""
         # BEGIN IMMEDIATE takes the write lock up front, so a reader can't deadlock an upgrade.
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -158,8 +158,7 @@ def _connect(path: Path, *, writer: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(
-            f"{path}: cannot open the store for writing ({exc}); "
-            "choose a writable [store].path"
+            f"{path}: cannot open the store for writing ({exc}); choose a writable [store].path"
         ) from None
     return conn
 

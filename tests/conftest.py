@@ -1,0 +1,220 @@
+"""Session-scoped real parts: PostgreSQL, the moto server, and a Slack Web API server.
+
+When a part is missing, its fixture fails with the reason under CI=true, and skips otherwise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.pg import PgServer, find_pg_bindir
+
+# Never let a test reach real AWS, or wait on the instance metadata service.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_SESSION_TOKEN", None)
+os.environ.pop("PGWARDEN_CONFIG", None)
+
+
+def require(condition: object, reason: str) -> None:
+    """A missing part fails the run in CI, and skips the test elsewhere."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"missing test part in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL (Debian's binaries) on 127.0.0.1, logging connections to a file."""
+    bindir = find_pg_bindir()
+    require(bindir, "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
+    assert bindir is not None
+    require(
+        os.geteuid() != 0 or shutil.which("runuser"),
+        "running as root needs runuser to start PostgreSQL as the postgres user",
+    )
+    base = Path(tempfile.mkdtemp(prefix="pgwarden-pg-"))
+    server = PgServer(bindir, base)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class MotoServer:
+    url: str
+    region: str = "us-east-1"
+
+    def client(self, service: str, region: str | None = None, **credentials: str) -> Any:
+        """A boto3 client pointed at the moto server."""
+        import boto3
+
+        credentials.setdefault("aws_access_key_id", "testing")
+        credentials.setdefault("aws_secret_access_key", "testing")
+        return boto3.client(
+            service, region_name=region or self.region, endpoint_url=self.url, **credentials
+        )
+
+    def reset(self) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto as a real HTTP server on 127.0.0.1, on a random port."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        require(False, f"moto[server] is not installed: {exc}")
+        raise
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield MotoServer(f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@dataclass
+class SlackApi:
+    """A local server that answers like the Slack Web API and records what it receives.
+
+    Queue faults with `fail_next(status, body, headers)`; otherwise every call succeeds.
+    """
+
+    url: str
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Payloads that chat.postMessage accepted."""
+        return [body for method, body in self.requests if method == "chat.postMessage"]
+
+    def fail_next(
+        self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        with self._lock:
+            self._faults.append(
+                (status, body or {"ok": False, "error": "fatal_error"}, headers or {})
+            )
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._faults.clear()
+
+    def handle(
+        self, method: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            if self._faults:
+                return self._faults.pop(0)
+            self.requests.append((method, body))
+            if method == "chat.postMessage":
+                if not body.get("channel"):
+                    return 200, {"ok": False, "error": "channel_not_found"}, {}
+                ts = f"{int(time.time())}.{next(self._ts):06d}"
+                return 200, {"ok": True, "channel": body["channel"], "ts": ts, "message": body}, {}
+            if method == "webhook":
+                return 200, {"ok": True}, {}
+            return 200, {"ok": True}, {}
+
+
+@pytest.fixture(scope="session")
+def slack_api() -> Iterator[SlackApi]:
+    """pytest-httpserver speaking the Slack Web API (`/api/<method>`) and a webhook (`/hook`)."""
+    try:
+        from pytest_httpserver import HTTPServer
+        from werkzeug import Request, Response
+    except ImportError as exc:
+        require(False, f"pytest-httpserver is not installed: {exc}")
+        raise
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    api = SlackApi(url=server.url_for("/api/"))
+
+    def respond(request: Request) -> Response:
+        path = request.path
+        method = "webhook" if path == "/hook" else path.removeprefix("/api/")
+        if request.mimetype == "application/json":
+            body = request.get_json(silent=True) or {}
+        else:
+            body = {k: v for k, v in request.form.items()}
+        if "authorization" in request.headers:
+            body["_auth"] = request.headers["authorization"]
+        status, payload, headers = api.handle(method, body)
+        text = "ok" if method == "webhook" and status == 200 else json.dumps(payload)
+        return Response(text, status=status, headers=headers, content_type="application/json")
+
+    server.expect_request(re.compile(r"^/.*")).respond_with_handler(respond)
+    try:
+        yield api
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    return pick
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed `pgwarden` console script as a user would."""
+    exe = shutil.which("pgwarden", path=str(Path(sys.executable).parent)) or "pgwarden"
+
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
+        return subprocess.run(
+            [exe, *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            cwd=tmp_path,
+            env={**os.environ, **(env or {})},
+            timeout=120,
+        )
+
+    return run

@@ -1,0 +1,144 @@
+"""A throwaway PostgreSQL cluster from Debian's binaries, run as `postgres` when we are root."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import socket
+import subprocess
+from pathlib import Path
+
+LOG_LINE_PREFIX = "%t:%r:%u@%d:[%p]:"
+
+
+def find_pg_bindir() -> Path | None:
+    """The newest /usr/lib/postgresql/<v>/bin that has initdb and pg_ctl."""
+    candidates = sorted(
+        (Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    return candidates[-1] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PgServer:
+    """initdb + pg_ctl in `base`, listening on 127.0.0.1:<random port>, trust auth locally.
+
+    The logging collector writes `log/postgresql.log` with RDS's log_line_prefix and
+    log_connections / log_disconnections on.
+    """
+
+    def __init__(self, bindir: Path, base: Path) -> None:
+        self.bindir = bindir
+        self.base = base
+        self.datadir = base / "data"
+        self.log_dir = base / "log"
+        self.socket_dir = base / "sock"
+        self.host = "127.0.0.1"
+        self.port = _free_port()
+        self.superuser = "postgres"
+        self._as_postgres = os.geteuid() == 0
+
+    @property
+    def version(self) -> int:
+        return int(self.bindir.parent.name)
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "postgresql.log"
+
+    def dsn(self, dbname: str = "postgres", user: str | None = None) -> str:
+        return f"host={self.host} port={self.port} dbname={dbname} user={user or self.superuser}"
+
+    def init(self) -> None:
+        for d in (self.base, self.log_dir, self.socket_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        if self._as_postgres:
+            pw = pwd.getpwnam("postgres")
+            for d in (self.base, self.log_dir, self.socket_dir):
+                os.chown(d, pw.pw_uid, pw.pw_gid)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-A",
+            "trust",
+            "-U",
+            self.superuser,
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
+        settings = {
+            "listen_addresses": f"'{self.host}'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "fsync": "off",
+            "logging_collector": "on",
+            "log_directory": f"'{self.log_dir}'",
+            "log_filename": "'postgresql.log'",
+            "log_line_prefix": f"'{LOG_LINE_PREFIX}'",
+            "log_connections": "on",
+            "log_disconnections": "on",
+            "log_timezone": "'UTC'",
+            "max_connections": "300",
+        }
+        self.append_conf(settings)
+
+    def append_conf(self, settings: dict[str, str]) -> None:
+        """Add settings to postgresql.conf; call `reload()` or `restart()` afterwards."""
+        lines = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        self._write(self.datadir / "postgresql.conf", lines, append=True)
+
+    def write_file(self, path: Path, text: str, *, append: bool = False) -> None:
+        """Write a file the server can read (owned by postgres when we are root)."""
+        self._write(path, text, append=append)
+
+    def start(self) -> None:
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.base / "startup.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
+
+    def stop(self) -> None:
+        if (self.datadir / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def reload(self) -> None:
+        self._run("pg_ctl", "-D", str(self.datadir), "reload")
+
+    def log_text(self) -> str:
+        return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+    def _write(self, path: Path, text: str, *, append: bool) -> None:
+        with open(path, "a" if append else "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if self._as_postgres:
+            pw = pwd.getpwnam("postgres")
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def _run(self, tool: str, *args: str, check: bool = True) -> None:
+        cmd = [str(self.bindir / tool), *args]
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}")
