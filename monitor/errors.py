@@ -27,3 +27,7 @@ class StoreLocked(StoreError):
 
 class NotBuiltYet(PgwardenError):
     """A command that exists in the tree but is not implemented yet."""
+
+
+class AlertDeliveryFailed(PgwardenError):
+    """Slack (or the webhook) did not accept a message; it stays in the outbox."""

@@ -176,7 +176,8 @@ CREATE TABLE outbox (
     next_attempt_at TEXT NOT NULL,
     last_error      TEXT,
     sent_at         TEXT,
-    slack_ts        TEXT
+    slack_ts        TEXT,             -- the message's ts: repeats and resolves thread under it
+    digest          INTEGER NOT NULL DEFAULT 0  -- sent folded into a digest, not on its own
 );
 CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE sent_at IS NULL;
 

@@ -1,0 +1,197 @@
+"""Alert delivery through slack-sdk against the local Slack Web API server."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.alerts.outbox import deliver
+from monitor.alerts.render import Message
+from monitor.alerts.slack import (
+    ConsoleSink,
+    SlackBotSink,
+    SlackWebhookSink,
+    make_web_client,
+    make_webhook_client,
+)
+from monitor.findings import record
+from monitor.models import Finding
+from monitor.store.sqlite import Store
+from tests.conftest import SlackApi
+from tests.support.findings import NOW, make_finding
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def slack(slack_api: SlackApi) -> SlackApi:
+    slack_api.clear()
+    return slack_api
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "p.db")
+
+
+def bot(slack: SlackApi, url: str | None = None) -> SlackBotSink:
+    client = make_web_client("xoxb-test", url or slack.url)
+    return SlackBotSink(client, {"high": "#sec-high"}, "#pgwarden")
+
+
+def queue(store: Store, *findings: Finding, at: Any = NOW) -> None:
+    by_detector: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_detector.setdefault(f.detector, []).append(f)
+    for detector, items in by_detector.items():
+        record(store, detector, items, at, realert=HOUR)
+
+
+def pending(store: Store) -> int:
+    return int(
+        store.conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchall()[0][0]
+    )
+
+
+def fingerprints(slack: SlackApi) -> list[str]:
+    return [m["metadata"]["event_payload"]["fingerprint"] for m in slack.messages]
+
+
+def test_slack_happy_path_threads_and_channels(store: Store, slack: SlackApi) -> None:
+    low, high = make_finding(subject="a"), make_finding(subject="b", severity="high")
+    queue(store, low, high)
+    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    assert (summary.sent, summary.pending, summary.error) == (2, 0, None)
+    assert [m["channel"] for m in slack.messages] == ["#pgwarden", "#sec-high"]
+    first_ts = store.conn.execute(
+        "SELECT slack_ts FROM outbox WHERE fingerprint = ?", (low.fingerprint,)
+    ).fetchall()[0][0]
+    # A repeat and then the resolve go into the finding's thread.
+    queue(store, low, high, at=NOW + 2 * HOUR)
+    queue(store, at=NOW + 3 * HOUR)
+    record(store, low.detector, [], NOW + 3 * HOUR, realert=HOUR)
+    deliver(store, bot(slack), NOW + 3 * HOUR, max_per_run=20, max_age=DAY)
+    threaded = [
+        m
+        for m in slack.messages[2:]
+        if m["metadata"]["event_payload"]["fingerprint"] == low.fingerprint
+    ]
+    assert [m["metadata"]["event_payload"]["kind"] for m in threaded] == ["repeat", "resolved"]
+    assert all(m["thread_ts"] == first_ts for m in threaded)
+    assert pending(store) == 0
+
+
+def test_slack_429_retry_after_is_honoured(store: Store, slack: SlackApi) -> None:
+    queue(store, make_finding())
+    slack.fail_next(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+    started = time.monotonic()
+    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    assert time.monotonic() - started >= 1.0
+    assert summary.sent == 1
+    assert len(slack.messages) == 1
+
+
+def test_slack_500s_back_off_then_deliver(store: Store, slack: SlackApi) -> None:
+    queue(store, make_finding())
+    for _ in range(3):  # the first try and both retries
+        slack.fail_next(500)
+    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    assert summary.sent == 0 and summary.pending == 1
+    assert summary.error is not None and "HTTP 500" in summary.error
+    # Backed off: nothing is tried before next_attempt_at.
+    assert (
+        deliver(store, bot(slack), NOW + timedelta(seconds=5), max_per_run=20, max_age=DAY).sent
+        == 0
+    )
+    assert deliver(store, bot(slack), NOW + HOUR, max_per_run=20, max_age=DAY).sent == 1
+    assert len(slack.messages) == 1
+
+
+def test_slack_outage_then_back_in_order_exactly_once(
+    store: Store, slack: SlackApi, free_port: Any
+) -> None:
+    findings = [make_finding(subject=f"s{i}") for i in range(4)]
+    queue(store, *findings)
+    dead = bot(slack, f"http://127.0.0.1:{free_port()}/api/")
+    moment = NOW
+    for _ in range(3):
+        summary = deliver(store, dead, moment, max_per_run=20, max_age=DAY)
+        assert summary.sent == 0 and "unreachable" in (summary.error or "")
+        moment += HOUR
+    assert pending(store) == 4
+    summary = deliver(store, bot(slack), moment, max_per_run=20, max_age=DAY)
+    assert summary.sent == 4
+    assert fingerprints(slack) == [f.fingerprint for f in findings]
+    assert deliver(store, bot(slack), moment + HOUR, max_per_run=20, max_age=DAY).sent == 0
+    assert len(slack.messages) == 4
+
+
+class DiesAfterSend:
+    """The process dies between Slack accepting and the outbox marking the row."""
+
+    def __init__(self, inner: SlackBotSink) -> None:
+        self.inner = inner
+
+    def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
+        self.inner.send(message, outbox_id, thread_ts)
+        raise KeyboardInterrupt("killed")
+
+
+def test_slack_crash_between_send_and_mark(store: Store, slack: SlackApi) -> None:
+    queue(store, make_finding(subject="a"), make_finding(subject="b"))
+    with pytest.raises(KeyboardInterrupt):
+        deliver(store, DiesAfterSend(bot(slack)), NOW, max_per_run=20, max_age=DAY)
+    deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    metas = [m["metadata"]["event_payload"] for m in slack.messages]
+    assert len(metas) == 3  # one duplicate at most
+    assert metas[0] == metas[1]  # and it carries the same outbox id: recognisable
+    assert pending(store) == 0
+
+
+def test_slack_flood_becomes_one_digest(store: Store, slack: SlackApi) -> None:
+    queue(store, *(make_finding(subject=f"s{i}") for i in range(6)))
+    summary = deliver(store, bot(slack), NOW, max_per_run=5, max_age=DAY)
+    assert (summary.digested, summary.sent) == (6, 0)
+    assert len(slack.messages) == 1
+    assert "*6 alerts*" in json.dumps(slack.messages[0]["blocks"])
+    assert pending(store) == 0
+
+
+def test_slack_old_backlog_becomes_digest(store: Store, slack: SlackApi) -> None:
+    queue(store, make_finding(subject="old"))
+    queue(store, make_finding(subject="fresh", detector="new-source"), at=NOW + 2 * DAY)
+    summary = deliver(store, bot(slack), NOW + 2 * DAY, max_per_run=20, max_age=DAY)
+    assert (summary.digested, summary.sent) == (1, 1)
+    kinds = [m["metadata"]["event_payload"]["kind"] for m in slack.messages]
+    assert kinds == ["digest", "new"]
+
+
+def test_slack_webhook_variant(store: Store, slack: SlackApi) -> None:
+    sink = SlackWebhookSink(make_webhook_client(slack.url.replace("/api/", "/hook")))
+    queue(store, make_finding())
+    for _ in range(3):  # the first try and both retries
+        slack.fail_next(500, {"ok": False}, {})
+    summary = deliver(store, sink, NOW, max_per_run=20, max_age=DAY)
+    assert summary.sent == 0 and "webhook failed: HTTP 500" in (summary.error or "")
+    summary = deliver(store, sink, NOW + HOUR, max_per_run=20, max_age=DAY)
+    assert summary.sent == 1
+    ((method, body),) = slack.requests
+    assert method == "webhook"
+    assert body["text"].startswith("[medium]")
+
+
+def test_slack_console_sink_prints_exact_payload(store: Store) -> None:
+    out = io.StringIO()
+    queue(store, make_finding(user="<!channel>"))
+    deliver(store, ConsoleSink(stream=out), NOW, max_per_run=20, max_age=DAY)
+    payload = json.loads(out.getvalue())
+    assert payload["channel"] == "#pgwarden"
+    assert payload["metadata"]["event_type"] == "pgwarden_alert"
+    assert "<!channel>" not in out.getvalue()
