@@ -16,7 +16,10 @@ import click
 from monitor.errors import NotBuiltYet, PgwardenError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from monitor.config import Config
+    from monitor.store.sqlite import Store
 
 
 class PgwardenGroup(click.Group):
@@ -158,15 +161,127 @@ def trail_assume_role(since: str) -> None:
     raise _not_built("trail assume-role", "CloudTrail")
 
 
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="A table for people; JSON Lines or CSV for programs.",
+)
+
+
+def _open_store(obj: Obj, *, writer: bool = False) -> Store:
+    from monitor.store.sqlite import Store
+
+    config = obj.config()
+    return Store.open(
+        config.store.path,
+        writer=writer,
+        exclusive=False,
+        busy_timeout_ms=config.store.busy_timeout_ms,
+    )
+
+
 @main.group(epilog=_example("pgwarden findings list --status open"))
 def findings() -> None:
-    """List, show and suppress findings."""
+    """List, show, acknowledge and suppress findings."""
 
 
-@findings.command("list", epilog=_example("pgwarden findings list --status open"))
-def findings_list() -> None:
-    """List findings."""
-    raise _not_built("findings list", "findings")
+@findings.command(
+    "list", epilog=_example("pgwarden findings list --status open --format csv > open.csv")
+)
+@click.option(
+    "--status",
+    type=click.Choice(["open", "acknowledged", "suppressed", "resolved", "all"]),
+    default="open",
+    show_default=True,
+)
+@click.option("--detector", help="Only this detector's findings.")
+@_FORMAT
+@config_option
+@pass_obj
+def findings_list(obj: Obj, status: str, detector: str | None, fmt: str) -> None:
+    """List findings, worst and newest first."""
+    from monitor.findings import FINDING_COLUMNS, list_findings
+    from monitor.output import emit
+
+    with _open_store(obj) as store:
+        rows = list_findings(store, None if status == "all" else status, detector)
+    emit(rows, FINDING_COLUMNS, fmt, title=f"findings ({status})")
+
+
+@findings.command("show", epilog=_example("pgwarden findings show failure-burst:3f2a9c1d0e4b5a67"))
+@click.argument("fingerprint")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@config_option
+@pass_obj
+def findings_show(obj: Obj, fingerprint: str, fmt: str) -> None:
+    """Show one finding: why, the evidence, the linked principals and what to do."""
+    import json
+
+    from monitor.findings import get_finding
+
+    with _open_store(obj) as store:
+        lifecycle, finding = get_finding(store, fingerprint)
+    if fmt == "json":
+        click.echo(json.dumps({**lifecycle, "finding": finding.to_json()}, default=str, indent=2))
+        return
+    for key, value in lifecycle.items():
+        click.echo(f"{key:12} {value}")
+    for label, value in (
+        ("account", finding.account),
+        ("target", finding.target),
+        ("db user", finding.db_user),
+    ):
+        if value:
+            click.echo(f"{label:12} {value}")
+    click.echo(f"\nwhy: {finding.why}\n\nevidence:")
+    for e in finding.evidence:
+        host = f" from {e.host}" if e.host else ""
+        click.echo(f"  {e.time.isoformat()}  {e.what}{host}  x{e.count}")
+    if finding.principals:
+        click.echo("\nprobably behind it (a guess, not a fact):")
+        for p in finding.principals:
+            click.echo(f"  {p.arn}  [{p.confidence}] {p.why}")
+    click.echo(f"\nwhat to do:\n  {finding.remedy}")
+
+
+@findings.command(
+    "suppress",
+    epilog=_example(
+        "pgwarden findings suppress new-source:3f2a9c1d0e4b5a67 --until 2026-12-31 "
+        "--reason 'pentest'"
+    ),
+)
+@click.argument("fingerprint")
+@click.option("--until", "until", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--reason", required=True, help="Why: shown in audits of the suppression.")
+@config_option
+@pass_obj
+def findings_suppress(obj: Obj, fingerprint: str, until: datetime, reason: str) -> None:
+    """Mute a finding until a date; it lapses by itself afterwards."""
+    from datetime import UTC
+
+    from monitor.clock import SystemClock
+    from monitor.findings import suppress
+
+    with _open_store(obj, writer=True) as store:
+        suppress(store, fingerprint, until.replace(tzinfo=UTC), reason, SystemClock().now())
+    click.echo(f"{fingerprint}: suppressed until {until.date()}")
+
+
+@findings.command("ack", epilog=_example("pgwarden findings ack failure-burst:3f2a9c1d0e4b5a67"))
+@click.argument("fingerprint")
+@config_option
+@pass_obj
+def findings_ack(obj: Obj, fingerprint: str) -> None:
+    """Acknowledge a finding: it stays open, without repeat alerts."""
+    from monitor.findings import acknowledge
+
+    with _open_store(obj, writer=True) as store:
+        acknowledge(store, fingerprint)
+    click.echo(f"{fingerprint}: acknowledged")
 
 
 @main.group(epilog=_example("pgwarden report access-review --week 2026-W47"))

@@ -222,3 +222,49 @@ def suppress(store: Store, fingerprint: str, until: datetime, reason: str, now: 
             " AND status != 'resolved'",
             (fingerprint,),
         )
+
+
+FINDING_COLUMNS = (
+    "fingerprint", "detector", "severity", "status", "title", "subject",
+    "first_seen", "last_seen", "count",
+)  # fmt: skip
+
+
+def list_findings(
+    store: Store, status: str | None = None, detector: str | None = None
+) -> list[dict[str, Any]]:
+    """Findings, worst and newest first."""
+    cursor = store.conn.execute(
+        f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings"  # noqa: S608 - fixed column names
+        " WHERE (:status IS NULL OR status = :status)"
+        " AND (:detector IS NULL OR detector = :detector)"
+        " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
+        " WHEN 'low' THEN 3 ELSE 4 END, last_seen DESC",
+        {"status": status, "detector": detector},
+    )
+    return [dict(zip(FINDING_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def get_finding(store: Store, fingerprint: str) -> tuple[dict[str, Any], Finding]:
+    """One finding's lifecycle columns, and the finding itself with evidence and principals."""
+    rows = store.conn.execute(
+        f"SELECT {', '.join(FINDING_COLUMNS)}, details FROM findings"  # noqa: S608
+        " WHERE fingerprint = ?",
+        (fingerprint,),
+    ).fetchall()
+    if not rows:
+        raise UnknownFinding(fingerprint)
+    *columns, details = rows[0]
+    return dict(zip(FINDING_COLUMNS, columns, strict=True)), Finding.from_json(json.loads(details))
+
+
+def acknowledge(store: Store, fingerprint: str) -> None:
+    """Someone is on it: keep the finding open, but stop repeat alerts."""
+    with store.transaction() as tx:
+        changed = tx.execute(
+            "UPDATE findings SET status = 'acknowledged' WHERE fingerprint = ? AND status = 'open'",
+            (fingerprint,),
+        ).rowcount
+    if not changed:
+        get_finding(store, fingerprint)  # raises UnknownFinding when it does not exist
+        raise PgwardenError(f"{fingerprint}: only an open finding can be acknowledged")

@@ -44,38 +44,68 @@ class _Row:
     next_attempt_at: datetime
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One message to send, and the outbox rows it covers (many for a digest)."""
+
+    message: Message
+    rows: list[_Row]
+    digest: bool
+
+
+def plan(
+    store: Store, now: datetime, *, max_per_run: int, max_age: timedelta
+) -> tuple[list[Batch], int]:
+    """The messages due now, in order, and how many rows are pending in all."""
+    rows = _pending(store)
+    if not rows or rows[0].next_attempt_at > now:
+        return [], len(rows)
+    fold = [r for r in rows if r.created_at < now - max_age]
+    reason = f"These waited more than {max_age} to be delivered."
+    if len(rows) - len(fold) > max_per_run:
+        fold = rows
+        reason = f"More than {max_per_run} alerts at once: folded into one message."
+    batches = []
+    if fold:
+        digest = render_digest([(r.finding, r.kind) for r in fold], reason)
+        batches.append(Batch(digest, fold, digest=True))
+    folded = {r.id for r in fold}
+    batches.extend(
+        Batch(render_finding(r.finding, r.kind, r.count), [r], digest=False)
+        for r in rows
+        if r.id not in folded
+    )
+    return batches, len(rows)
+
+
 def deliver(
     store: Store, sink: Sink, now: datetime, *, max_per_run: int, max_age: timedelta
 ) -> DeliverySummary:
     """Send what is due. Returns counts; a failure is reported in `error`, never raised."""
-    rows = _pending(store)
-    summary = DeliverySummary(pending=len(rows))
-    if not rows or rows[0].next_attempt_at > now:
-        return summary
-    stale = [r for r in rows if r.created_at < now - max_age]
-    fresh = [r for r in rows if r.created_at >= now - max_age]
-    fold = stale
-    reason = f"These waited more than {max_age} to be delivered."
-    if len(fresh) > max_per_run:
-        fold = rows
-        reason = f"More than {max_per_run} alerts at once: folded into one message."
-    folded = {r.id for r in fold}
+    batches, pending = plan(store, now, max_per_run=max_per_run, max_age=max_age)
+    summary = DeliverySummary(pending=pending)
     try:
-        if fold:
-            message = render_digest([(r.finding, r.kind) for r in fold], reason)
-            _send(store, sink, message, fold, now, digest=True)
-            summary.digested = len(fold)
-        for row in rows:
-            if row.id in folded:
-                continue
-            message = render_finding(row.finding, row.kind, row.count)
-            _send(store, sink, message, [row], now, digest=False)
-            summary.sent += 1
+        for batch in batches:
+            _send(store, sink, batch, now)
+            if batch.digest:
+                summary.digested += len(batch.rows)
+            else:
+                summary.sent += 1
     except AlertDeliveryFailed as exc:
         summary.error = str(exc)
         _back_off(store, str(exc), now)
-    summary.pending = len(rows) - summary.sent - summary.digested
+    summary.pending = pending - summary.sent - summary.digested
     return summary
+
+
+def preview(
+    store: Store, sink: Sink, now: datetime, *, max_per_run: int, max_age: timedelta
+) -> int:
+    """Hand what is due to `sink` (the console) without marking anything sent."""
+    batches, _ = plan(store, now, max_per_run=max_per_run, max_age=max_age)
+    for batch in batches:
+        sink.send(batch.message, batch.rows[0].id, _thread_for(store, batch))
+    return len(batches)
 
 
 def _pending(store: Store) -> list[_Row]:
@@ -93,34 +123,37 @@ def _pending(store: Store) -> list[_Row]:
     return rows
 
 
-def _thread_of(store: Store, fingerprint: str) -> str | None:
+def _thread_for(store: Store, batch: Batch) -> str | None:
     """The ts of the finding's last message sent on its own: repeats and resolves go there."""
+    head = batch.rows[0]
+    if batch.digest or head.kind == "new":
+        return None
     rows = store.conn.execute(
         "SELECT slack_ts FROM outbox WHERE fingerprint = ? AND kind = 'new'"
         " AND sent_at IS NOT NULL AND digest = 0 AND slack_ts IS NOT NULL"
         " ORDER BY id DESC LIMIT 1",
-        (fingerprint,),
+        (head.fingerprint,),
     ).fetchall()
     return str(rows[0][0]) if rows else None
 
 
-def _send(
-    store: Store, sink: Sink, message: Message, rows: list[_Row], now: datetime, *, digest: bool
-) -> None:
-    head = rows[0]
-    thread = None if digest or head.kind == "new" else _thread_of(store, head.fingerprint)
-    ts = sink.send(message, head.id, thread)
+def _send(store: Store, sink: Sink, batch: Batch, now: datetime) -> None:
+    head = batch.rows[0]
+    ts = sink.send(batch.message, head.id, _thread_for(store, batch))
     # Mark right after Slack accepted: a crash between the two resends at most this message,
     # and its metadata (fingerprint, outbox id) lets the duplicate be recognised.
     with store.transaction() as tx:
         tx.executemany(
             "UPDATE outbox SET sent_at = ?, slack_ts = ?, digest = ?, attempts = attempts + 1,"
             " last_error = NULL WHERE id = ?",
-            [(to_text(now), None if digest else ts, int(digest), r.id) for r in rows],
+            [
+                (to_text(now), None if batch.digest else ts, int(batch.digest), r.id)
+                for r in batch.rows
+            ],
         )
     log.info(
         "alert delivered",
-        extra={"fingerprint": head.fingerprint, "kind": "digest" if digest else head.kind},
+        extra={"fingerprint": head.fingerprint, "kind": "digest" if batch.digest else head.kind},
     )
 
 

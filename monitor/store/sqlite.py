@@ -57,9 +57,20 @@ class Store:
         self._lock = lock
 
     @classmethod
-    def open(cls, path: Path, *, writer: bool = True, busy_timeout_ms: int = 5000) -> Store:
-        """Open (and for a writer, create and migrate) the store at `path`."""
-        lock = _take_writer_lock(path) if writer else None
+    def open(
+        cls,
+        path: Path,
+        *,
+        writer: bool = True,
+        exclusive: bool = True,
+        busy_timeout_ms: int = 5000,
+    ) -> Store:
+        """Open (and for a writer, create and migrate) the store at `path`.
+
+        An exclusive writer (a daemon, `once`) holds the writer lock for as long as it runs.
+        A short CLI edit (`findings suppress`) writes with `exclusive=False`, beside it.
+        """
+        lock = _take_writer_lock(path) if writer and exclusive else None
         try:
             conn = _connect(path, writer=writer)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
