@@ -17,12 +17,16 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.detectors.registry import DetectorOptions
 
 CONFIG_ENV = "PGWARDEN_CONFIG"
 DEFAULT_CONFIG = Path("pgwarden.toml")
@@ -246,6 +250,14 @@ class MetricsConfig(Section):
     port: Port = 9187
 
 
+class SuppressionConfig(Section):
+    detector: str
+    # A glob over the finding's subject, e.g. "orders-writer/host/10.0.*".
+    subject: str = "*"
+    until: date
+    reason: str = Field(min_length=1)
+
+
 class Config(Section):
     """The whole file. Relative paths are relative to the file's directory."""
 
@@ -257,6 +269,7 @@ class Config(Section):
     pglogs: PgLogsConfig = PgLogsConfig()
     cloudtrail: CloudTrailConfig = CloudTrailConfig()
     detectors: dict[str, dict[str, Any]] = {}
+    suppressions: list[SuppressionConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     reports: ReportsConfig = ReportsConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -311,6 +324,7 @@ def validate(raw: Mapping[str, Any]) -> Config:
         problems.extend(_describe(exc))
     problems.extend(_cross_checks(raw))
     problems.extend(_detector_checks(raw.get("detectors")))
+    problems.extend(_suppression_checks(raw.get("suppressions")))
     if problems or config is None:
         raise ConfigError(sorted(set(problems), key=problems.index))
     return config
@@ -473,7 +487,18 @@ def _detector_checks(raw: object) -> list[str]:
     return problems
 
 
-def detector_options(config: Config, name: str) -> BaseModel:
+def _suppression_checks(raw: object) -> list[str]:
+    from monitor.detectors.registry import known_detectors
+
+    known = known_detectors()
+    return [
+        f"suppressions[{i}].detector: unknown detector; known: {', '.join(sorted(known))}"
+        for i, item in _list_of_tables(raw)
+        if isinstance(item.get("detector"), str) and item["detector"] not in known
+    ]
+
+
+def detector_options(config: Config, name: str) -> DetectorOptions:
     """The validated options of one detector, defaults filled in."""
     from monitor.detectors.registry import known_detectors
 

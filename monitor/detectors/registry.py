@@ -1,35 +1,56 @@
-"""The detector registry. The registered name is the `[detectors.<name>]` config key."""
+"""The detector registry. The registered name is the `[detectors.<name>]` config key.
+
+A detector is two functions. `load` is the only part that touches the store: it runs the
+detector's SQL (in `queries/store/`) and returns plain data. `detect` is pure: it takes
+that data, `now` and the options, and returns findings.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-F = TypeVar("F", bound=Callable[..., Any])
+from monitor.models import Finding
+
+F = TypeVar("F", bound=Callable[..., list[Finding]])
+Loader = Callable[[sqlite3.Connection, datetime, Any], Any]
+
+
+class DetectorOptions(BaseModel):
+    """Options every detector has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # Hours before a finding that still holds is announced again, in its thread.
+    realert_hours: float = Field(default=24, gt=0)
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
     name: str
-    options: type[BaseModel]
-    detect: Callable[..., Any]
+    options: type[DetectorOptions]
+    load: Loader
+    detect: Callable[..., list[Finding]]
 
 
 _REGISTRY: dict[str, DetectorSpec] = {}
 
 
-def register(name: str, options: type[BaseModel]) -> Callable[[F], F]:
-    """Register `detect` under `name`, with the pydantic model of its options."""
+def register(name: str, options: type[DetectorOptions], load: Loader) -> Callable[[F], F]:
+    """Register a pure `detect(data, now, opts)` under `name`, with its options and loader."""
 
     def wrap(detect: F) -> F:
         if name in _REGISTRY:
             raise ValueError(f"detector {name} registered twice")
-        _REGISTRY[name] = DetectorSpec(name, options, detect)
+        _REGISTRY[name] = DetectorSpec(name, options, load, detect)
         return detect
 
     return wrap
@@ -44,5 +65,5 @@ def detectors() -> dict[str, DetectorSpec]:
     return dict(_REGISTRY)
 
 
-def known_detectors() -> dict[str, type[BaseModel]]:
+def known_detectors() -> dict[str, type[DetectorOptions]]:
     return {name: spec.options for name, spec in detectors().items()}
