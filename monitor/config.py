@@ -19,14 +19,11 @@ import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from monitor.errors import ConfigError
-
-if TYPE_CHECKING:
-    from monitor.detectors.registry import DetectorOptions
 
 CONFIG_ENV = "PGWARDEN_CONFIG"
 DEFAULT_CONFIG = Path("pgwarden.toml")
@@ -498,8 +495,3 @@ def _suppression_checks(raw: object) -> list[str]:
     ]
 
 
-def detector_options(config: Config, name: str) -> DetectorOptions:
-    """The validated options of one detector, defaults filled in."""
-    from monitor.detectors.registry import known_detectors
-
-    return known_detectors()[name].model_validate(config.detectors.get(name, {}))

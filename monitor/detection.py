@@ -35,7 +35,7 @@ def run_detectors(
     accounts = dict(store.conn.execute("SELECT name, account_id FROM targets").fetchall())
     summaries = {}
     for name, spec in sorted(detectors().items()):
-        opts = spec.options.model_validate(config.detectors.get(name, {}))
+        opts = spec.options.from_config(config, name)
         if not opts.enabled or (only and name not in only):
             continue
         found = spec.detect(spec.load(store.conn, now, opts), now, opts)

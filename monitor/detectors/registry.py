@@ -13,11 +13,14 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.models import Finding
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 F = TypeVar("F", bound=Callable[..., list[Finding]])
 Loader = Callable[[sqlite3.Connection, datetime, Any], Any]
@@ -31,6 +34,15 @@ class DetectorOptions(BaseModel):
     enabled: bool = True
     # Hours before a finding that still holds is announced again, in its thread.
     realert_hours: float = Field(default=24, gt=0)
+
+    @classmethod
+    def config_defaults(cls, config: Config) -> dict[str, Any]:
+        """Defaults that come from elsewhere in the config (the file's own values win)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: Config, name: str) -> Self:
+        return cls.model_validate({**cls.config_defaults(config), **config.detectors.get(name, {})})
 
 
 @dataclass(frozen=True)
