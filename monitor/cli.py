@@ -120,11 +120,67 @@ def _not_built(command: str, issue: str) -> NotBuiltYet:
     return NotBuiltYet(f"pgwarden {command}: not built yet (coming with the {issue} work)")
 
 
-@main.command(epilog=_example("pgwarden once --only activity --only pglogs"))
+def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Plain aligned columns: readable on a terminal, and stable for scripts and tests."""
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+@main.command(
+    epilog=_example("pgwarden once --only activity\npgwarden once --only activity --only pglogs")
+)
 @click.option("--only", "stages", multiple=True, help="Run only these stages (repeatable).")
-def once(stages: tuple[str, ...]) -> None:
-    """Run every stage once, in order, and print a summary (for cron and systemd timers)."""
-    raise _not_built("once", "scheduler")
+@config_option
+@pass_obj
+def once(obj: Obj, stages: tuple[str, ...]) -> None:
+    """Run every stage once, in order, and print a summary (for cron and systemd timers).
+
+    Exits 1 when a stage reports a failure (e.g. a target is down), 2 on a user error.
+    """
+    from monitor.pipeline import run_once
+
+    reports = run_once(obj.config(), stages)
+    for report in reports:
+        click.echo(f"== {report.stage}")
+        click.echo(_table(report.columns, report.rows) if report.rows else "(nothing to do)")
+    if any(r.failures for r in reports):
+        sys.exit(1)
+
+
+@main.command(epilog=_example("pgwarden targets\npgwarden targets --no-discover"))
+@click.option(
+    "--discover/--no-discover",
+    default=True,
+    show_default=True,
+    help="Also list what discovery finds now in accounts with discover = true.",
+)
+@config_option
+@pass_obj
+def targets(obj: Obj, discover: bool) -> None:
+    """List the configured and discovered targets."""
+    from monitor.aws import AwsSessions
+    from monitor.pipeline import collect_targets
+
+    config = obj.config()
+    found = collect_targets(config, AwsSessions.from_config(config), discover=discover)
+    columns = ("target", "source", "account", "region", "type", "endpoint", "db_user", "resource")
+    rows: list[tuple[str, ...]] = [
+        (
+            t.name,
+            "discovered" if t.discovered else "config",
+            t.account_name,
+            t.region,
+            t.endpoint_type,
+            f"{t.endpoint}:{t.port}",
+            t.db_user,
+            t.resource_id or "-",
+        )
+        for t in found
+    ]
+    click.echo(_table(columns, rows) if rows else "no targets configured or discovered")
 
 
 @main.command(epilog=_example("pgwarden --log-format json run"))

@@ -181,6 +181,8 @@ class ActivityConfig(Section):
     max_new_connections_per_s: float = Field(default=20, gt=0, le=200)
     roles_refresh_s: int = Field(default=3600, ge=60)
     ca_bundle: Path | None = None
+    reconnect_backoff_s: float = Field(default=1, gt=0)
+    reconnect_backoff_max_s: float = Field(default=300, gt=0)
 
 
 class PgLogsConfig(Section):
@@ -493,5 +495,3 @@ def _suppression_checks(raw: object) -> list[str]:
         for i, item in _list_of_tables(raw)
         if isinstance(item.get("detector"), str) and item["detector"] not in known
     ]
-
-

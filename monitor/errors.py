@@ -31,3 +31,29 @@ class NotBuiltYet(PgwardenError):
 
 class AlertDeliveryFailed(PgwardenError):
     """Slack (or the webhook) did not accept a message; it stays in the outbox."""
+
+
+class SecretError(PgwardenError):
+    """A secret reference (env:NAME or a Secrets Manager ARN) cannot be resolved."""
+
+
+class AwsError(PgwardenError):
+    """An AWS call that pgwarden depends on failed."""
+
+
+class AssumeRoleDenied(AwsError):
+    """STS refused to let pgwarden assume an account's monitor role."""
+
+    def __init__(self, account: str, role_arn: str, reason: str) -> None:
+        self.account = account
+        self.role_arn = role_arn
+        self.reason = reason
+        super().__init__(f"account {account}: AssumeRole into {role_arn} denied: {reason}")
+
+
+class DiscoveryError(AwsError):
+    """Listing an account's RDS clusters and instances failed."""
+
+
+class TargetError(PgwardenError):
+    """A target cannot be polled as configured (bad CA bundle, unknown account...)."""

@@ -218,3 +218,17 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def iam_pg(pg_server: PgServer) -> Iterator[Any]:
+    """The shared PostgreSQL with RDS-style IAM login: TLS (test CA) and PAM token checks."""
+    require(Path("/lib/security/pam_python.so").exists(), "libpam-python is not installed")
+    require(os.geteuid() == 0, "installing a PAM service under /etc/pam.d needs root")
+    from tests.support.iam_pam import setup_iam_pg
+
+    iam = setup_iam_pg(pg_server)
+    try:
+        yield iam
+    finally:
+        iam.uninstall()

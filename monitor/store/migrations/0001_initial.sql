@@ -23,7 +23,7 @@ CREATE TABLE targets (
 -- One row per outcome of a poll, per target: the latest only (status history lives in metrics).
 CREATE TABLE target_status (
     target          TEXT PRIMARY KEY,
-    status          TEXT NOT NULL,    -- ok | error | down
+    status          TEXT NOT NULL,    -- ok | error (query failed) | down (no connection)
     reason          TEXT,
     polled_at       TEXT NOT NULL,
     duration_ms     REAL,
@@ -129,13 +129,15 @@ CREATE TABLE role_trust (
 CREATE TABLE db_roles (
     target          TEXT NOT NULL,
     rolname         TEXT NOT NULL,
-    rds_iam         INTEGER NOT NULL,
-    superuser       INTEGER NOT NULL,
+    rds_iam         INTEGER NOT NULL,             -- member (transitively) of rds_iam
+    superuser       INTEGER NOT NULL,             -- rolsuper
+    rds_superuser   INTEGER NOT NULL DEFAULT 0,   -- member of rds_superuser
     can_login       INTEGER NOT NULL,
     valid_until     TEXT,
-    member_of       TEXT NOT NULL DEFAULT '[]',  -- JSON list
+    member_of       TEXT NOT NULL DEFAULT '[]',  -- JSON list, sorted
     first_seen      TEXT NOT NULL,
     observed_at     TEXT NOT NULL,
+    dropped_at      TEXT,                         -- first refresh it was missing from
     PRIMARY KEY (target, rolname)
 );
 

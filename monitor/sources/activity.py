@@ -1,0 +1,382 @@
+"""Live sessions: poll `pg_stat_activity` on every target over IAM-authenticated TLS.
+
+Each target keeps one psycopg 3 connection between polls. A new connection gets a fresh
+RDS IAM token (valid 15 minutes, and only checked at login), signed for the exact endpoint
+that is dialled: writer, reader, instance or RDS Proxy. All targets are polled concurrently
+through a bounded pool; each poll has its own deadline, so one dead target never delays
+another. New connections across all targets share one rate limit: AWS advises staying well
+below ~200 new IAM-authenticated connections per second.
+
+Needs, in the database: a login role (default `pgmonitor`) granted `rds_iam` and `pg_monitor`.
+In IAM: `rds-db:connect` on `dbuser:<resource-id>/<db user>` for the monitor role.
+
+    [activity]
+    interval_s = 10
+    max_parallel = 16
+    poll_deadline_s = 8
+    max_new_connections_per_s = 20
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import psycopg
+
+from monitor import sql
+from monitor.clock import Clock
+from monitor.config import ActivityConfig
+from monitor.errors import AwsError, TargetError
+from monitor.parsing.sqlmask import mask_literals
+from monitor.targets import Target
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "error", "down"]
+APPLICATION_NAME = "pgwarden"
+
+
+class TokenSource(Protocol):
+    """Makes an RDS IAM auth token for a target's endpoint, port and db user."""
+
+    def __call__(self, target: Target) -> str: ...
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    pid: int
+    usename: str | None
+    datname: str | None
+    client_addr: str | None
+    client_hostname: str | None
+    client_port: int | None
+    application_name: str | None
+    backend_start: datetime
+    xact_start: datetime | None
+    query_start: datetime | None
+    state_change: datetime | None
+    state: str | None
+    wait_event_type: str | None
+    backend_type: str | None
+    query: str | None
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    rolname: str
+    superuser: bool
+    can_login: bool
+    valid_until: datetime | None
+    member_of: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    target: str
+    status: Status
+    polled_at: datetime
+    duration_ms: float
+    reason: str | None = None
+    sessions: tuple[SessionRow, ...] = ()
+    roles: tuple[RoleRow, ...] | None = None  # None: not read this time
+    new_connection: bool = False
+
+
+@dataclass
+class _TargetState:
+    conn: psycopg.AsyncConnection[Any] | None = None
+    failures: int = 0
+    retry_at: float = 0.0  # monotonic time before which no reconnect is tried
+    last_reason: str | None = None
+    roles_read_at: datetime | None = None
+    tokens_minted: int = 0
+    backend_pid: int | None = None
+
+
+class ConnectLimiter:
+    """Spaces new connections at most `rate` per second, across every target."""
+
+    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate
+        self._monotonic = monotonic
+        self._next = 0.0
+
+    def reserve(self) -> float:
+        """Take the next slot; return how long to wait for it (0 if free now)."""
+        now = self._monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        return slot - now
+
+    async def acquire(self) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+def backoff_s(failures: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped."""
+    step: float = min(cap, base * 2.0 ** max(0, failures - 1))
+    return step / 2 + rng.uniform(0, step / 2)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for the status table. psycopg messages never contain the token."""
+    if isinstance(exc, TimeoutError):
+        return "deadline exceeded"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:500]
+
+
+class ActivitySource:
+    """Polls every target's `pg_stat_activity`; keeps their connections between polls."""
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        options: ActivityConfig,
+        tokens: TokenSource,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.targets = list(targets)
+        self.options = options
+        self.tokens = tokens
+        self.clock = clock
+        self.limiter = ConnectLimiter(options.max_new_connections_per_s)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self._state = {t.name: _TargetState() for t in self.targets}
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        for target in self.targets:
+            if target.insecure_tls:
+                # On purpose at every start: nobody should forget this is on.
+                log.warning(
+                    "target %s: insecure_tls is on; the server certificate is not verified",
+                    target.name,
+                    extra={"target": target.name},
+                )
+            elif target.ca_bundle is not None and not target.ca_bundle.is_file():
+                raise TargetError(f"target {target.name}: CA bundle not found: {target.ca_bundle}")
+
+    def state(self, name: str) -> _TargetState:
+        return self._state[name]
+
+    # -- one round ----------------------------------------------------------------------------
+
+    async def poll_all(self) -> list[PollResult]:
+        """Poll every target once, concurrently; results in target order."""
+        return list(await asyncio.gather(*(self.poll(t) for t in self.targets)))
+
+    async def poll(self, target: Target) -> PollResult:
+        """One poll of one target, within `max_parallel` and its own deadline. Never raises."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.options.max_parallel))
+        async with self._slots[1]:
+            return await self._poll(target)
+
+    async def _poll(self, target: Target) -> PollResult:
+        state = self._state[target.name]
+        polled_at = self.clock.now()
+        started = time.perf_counter()
+
+        def result(status: Status, reason: str | None = None, **extra: Any) -> PollResult:
+            ms = (time.perf_counter() - started) * 1000
+            return PollResult(target.name, status, polled_at, ms, reason, **extra)
+
+        new = state.conn is None or state.conn.closed
+        if new:
+            wait = state.retry_at - time.monotonic()
+            if wait > 0:
+                return result("down", f"{state.last_reason} (next reconnect in {wait:.0f} s)")
+            # The rate limit is a queue, not a failure: wait for the slot before the deadline.
+            await self.limiter.acquire()
+        try:
+            async with asyncio.timeout(self.options.poll_deadline_s):
+                if new:
+                    await self._close(state)
+                    state.conn = await self._connect(target, state)
+                conn = state.conn
+                assert conn is not None
+                sessions = await self._sessions(conn)
+                roles = None
+                if new or self._roles_due(state, polled_at):
+                    roles = await self._roles(conn)
+                    state.roles_read_at = polled_at
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            # The connection is gone or stuck: drop it, and reconnect later with a new token.
+            return self._down(state, result, describe(exc))
+        except (AwsError, TargetError) as exc:
+            return self._down(state, result, str(exc))
+        except psycopg.Error as exc:
+            # The server answered with an error (e.g. missing privilege): keep the connection.
+            log.warning("target %s: poll failed: %s", target.name, describe(exc))
+            return result("error", describe(exc))
+        if state.failures:
+            log.info("target %s: connected again", target.name, extra={"target": target.name})
+        state.failures, state.last_reason = 0, None
+        return result("ok", sessions=sessions, roles=roles, new_connection=new)
+
+    def _down(
+        self, state: _TargetState, result: Callable[..., PollResult], reason: str
+    ) -> PollResult:
+        state.failures += 1
+        state.last_reason = reason
+        delay = backoff_s(
+            state.failures,
+            self.options.reconnect_backoff_s,
+            self.options.reconnect_backoff_max_s,
+            self._rng,
+        )
+        state.retry_at = time.monotonic() + delay
+        conn, state.conn, state.backend_pid = state.conn, None, None
+        if conn is not None:
+            # Closing must not wait on a stuck socket: PQfinish just drops it.
+            conn.pgconn.finish()
+        return result("down", reason)
+
+    def _roles_due(self, state: _TargetState, now: datetime) -> bool:
+        if state.roles_read_at is None:
+            return True
+        return now - state.roles_read_at >= timedelta(seconds=self.options.roles_refresh_s)
+
+    # -- connections --------------------------------------------------------------------------
+
+    def conninfo(self, target: Target, password: str) -> dict[str, Any]:
+        """psycopg connection arguments. Contains the token: never log it."""
+        params: dict[str, Any] = {
+            "host": target.endpoint,
+            "port": target.port,
+            "dbname": target.database,
+            "user": target.db_user,
+            "password": password,
+            "application_name": APPLICATION_NAME,
+            "connect_timeout": self.options.connect_timeout_s,
+        }
+        if target.insecure_tls:
+            params["sslmode"] = "require"
+        else:
+            params["sslmode"] = "verify-full"
+            # "system" (libpq >= 16) means the OS trust store, when no bundle is configured.
+            params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
+        if target.hostaddr:
+            # Dial this address, but verify the certificate and sign the token for `endpoint`.
+            params["hostaddr"] = target.hostaddr
+        return params
+
+    async def _connect(self, target: Target, state: _TargetState) -> psycopg.AsyncConnection[Any]:
+        token = await asyncio.to_thread(self.tokens, target)
+        state.tokens_minted += 1
+        # autocommit: inside a transaction pg_stat_activity is a frozen snapshot.
+        conn = await psycopg.AsyncConnection.connect(
+            autocommit=True, **self.conninfo(target, token)
+        )
+        try:
+            await conn.execute(
+                "SELECT set_config('statement_timeout', %s, false)",
+                (str(self.options.statement_timeout_ms),),
+            )
+        except BaseException:
+            await conn.close()
+            raise
+        state.backend_pid = conn.info.backend_pid
+        log.info(
+            "target %s: connected (backend pid %s)",
+            target.name,
+            state.backend_pid,
+            extra={"target": target.name},
+        )
+        return conn
+
+    async def _sessions(self, conn: psycopg.AsyncConnection[Any]) -> tuple[SessionRow, ...]:
+        masked = self.options.capture_query_text == "masked"
+        async with conn.cursor(binary=True) as cur:
+            await cur.execute(sql.load("activity/sessions"), {"capture_query": masked})
+            rows = await cur.fetchall()
+        if masked:
+            # Literals are masked here, before the text reaches memory that is kept or stored.
+            rows = [(*row[:-1], mask_literals(row[-1]) if row[-1] else None) for row in rows]
+        return tuple(SessionRow(*row) for row in rows)
+
+    async def _roles(self, conn: psycopg.AsyncConnection[Any]) -> tuple[RoleRow, ...]:
+        async with conn.cursor() as cur:
+            await cur.execute(sql.load("activity/roles"))
+            rows = await cur.fetchall()
+        return tuple(RoleRow(r[0], r[1], r[2], r[3], tuple(r[4])) for r in rows)
+
+    async def _close(self, state: _TargetState) -> None:
+        conn, state.conn = state.conn, None
+        if conn is not None and not conn.closed:
+            await conn.close()
+
+    async def close(self) -> None:
+        for state in self._state.values():
+            await self._close(state)
+
+    # -- the daemon loop ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        sink: Callable[[PollResult], None],
+        stop: asyncio.Event,
+        *,
+        spread: bool = True,
+    ) -> None:
+        """Poll each target every `interval_s` on its own schedule until `stop` is set.
+
+        Each target runs as its own task, so a target stuck until its deadline delays only
+        its own next poll. With `spread`, first polls are staggered over one interval.
+        """
+
+        async def loop(target: Target) -> None:
+            interval = self.options.interval_s
+            if spread:
+                await _sleep_or_stop(stop, self._rng.uniform(0, interval))
+            next_at = time.monotonic()
+            while not stop.is_set():
+                sink(await self.poll(target))
+                next_at += interval
+                # A poll that overran its interval skips the missed ticks instead of bunching.
+                now = time.monotonic()
+                if next_at < now:
+                    next_at = now
+                await _sleep_or_stop(stop, next_at - now)
+
+        try:
+            await asyncio.gather(*(loop(t) for t in self.targets))
+        finally:
+            await self.close()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    if seconds <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def token_source(aws: Any) -> TokenSource:
+    """Tokens from `monitor.aws.AwsSessions`, one generator per (account, region)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    generators: dict[tuple[str, str], Callable[[str, int, str], str]] = {}
+
+    def make(target: Target) -> str:
+        key = (target.account_id, target.region)
+        if key not in generators:
+            generators[key] = aws.token_generator(*key)
+        try:
+            return generators[key](target.endpoint, target.port, target.db_user)
+        except (BotoCoreError, ClientError) as exc:
+            raise AwsError(f"account {target.account_id}: cannot make an IAM token: {exc}") from exc
+
+    return make

@@ -1,0 +1,150 @@
+"""Live sessions through real parts: IAM login over TLS to PostgreSQL, moto STS, SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from monitor.clock import FrozenClock
+from tests.conftest import MotoServer
+from tests.support.activity import Harness, make_config, target_table
+from tests.support.iam_pam import IamPg
+
+T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def harness(iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path) -> Iterator[Harness]:
+    config = make_config(tmp_path, moto_server.url, [target_table(iam_pg)])
+    h = Harness(config, FrozenClock(T0))
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def app_session(iam_pg: IamPg, user: str, app: str) -> psycopg.Connection:
+    # Application users log in over plain trust here: the point is what the monitor sees.
+    return psycopg.connect(iam_pg.server.dsn(user=user), application_name=app, autocommit=True)
+
+
+def test_activity_sessions_stored_and_ended(iam_pg: IamPg, harness: Harness) -> None:
+    with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
+        for role in ("orders_app", "analyst"):
+            if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchall():
+                admin.execute(f"CREATE ROLE {role} LOGIN")
+    app = app_session(iam_pg, "orders_app", "orders-api")
+    client = app_session(iam_pg, "analyst", "DBeaver 24.1")
+    idle_tx = app_session(iam_pg, "orders_app", "batch-job")
+    idle_tx.autocommit = False
+    idle_tx.execute("SELECT 1")  # leaves the session idle in transaction
+    try:
+        first = harness.poll()["demo"]
+        assert first.status == "ok", first.reason
+        assert first.new_connection
+        own_pid = harness.source.state("demo").backend_pid
+        assert own_pid and own_pid not in {s.pid for s in first.sessions}
+        client.close()
+        harness.clock.advance(timedelta(seconds=10))  # type: ignore[attr-defined]
+        second = harness.poll()["demo"]
+        assert second.status == "ok" and not second.new_connection
+    finally:
+        for conn in (app, client, idle_tx):
+            conn.close()
+    rows = harness.rows(
+        "SELECT usename, application_name, last_state, seen_count, first_seen, last_seen,"
+        " ended_at, client_addr FROM sessions WHERE target = 'demo'"
+        " AND application_name IN ('orders-api', 'DBeaver 24.1', 'batch-job')"
+        " ORDER BY application_name"
+    )
+    t0, t1 = (
+        T0.isoformat(timespec="microseconds"),
+        (T0 + timedelta(seconds=10)).isoformat(timespec="microseconds"),
+    )
+    assert rows == [
+        ("analyst", "DBeaver 24.1", "idle", 1, t0, t0, t1, "127.0.0.1"),
+        ("orders_app", "batch-job", "idle in transaction", 2, t0, t1, None, "127.0.0.1"),
+        ("orders_app", "orders-api", "idle", 2, t0, t1, None, "127.0.0.1"),
+    ]
+    status = harness.rows("SELECT status, reason, row_count, last_ok_at FROM target_status")
+    assert status[0][0:2] == ("ok", None) and status[0][2] >= 2 and status[0][3] == t1
+    # One row per session, however many polls: storage grows with sessions.
+    assert (
+        harness.rows("SELECT count(*) FROM sessions WHERE application_name = 'orders-api'")[0][0]
+        == 1
+    )
+
+
+def test_activity_roles_inventory(iam_pg: IamPg, harness: Harness) -> None:
+    iam_pg.create_iam_user("alice_iam", "rds_superuser")
+    with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'oltp_rw_role'").fetchall():
+            admin.execute("CREATE ROLE oltp_rw_role")
+        admin.execute("GRANT oltp_rw_role TO alice_iam")
+        admin.execute("ALTER ROLE alice_iam VALID UNTIL '2027-01-01 00:00:00+00'")
+    result = harness.poll()["demo"]
+    assert result.status == "ok" and result.roles is not None
+    rows = {
+        r[0]: r[1:]
+        for r in harness.rows(
+            "SELECT rolname, rds_iam, superuser, rds_superuser, can_login, valid_until, member_of,"
+            " dropped_at FROM db_roles WHERE target = 'demo'"
+        )
+    }
+    assert rows["alice_iam"] == (
+        1,
+        0,
+        1,
+        1,
+        "2027-01-01T00:00:00.000000+00:00",
+        json.dumps(["oltp_rw_role", "rds_iam", "rds_superuser"]),
+        None,
+    )
+    assert rows["pgmonitor"][0] == 1 and "pg_monitor" in json.loads(rows["pgmonitor"][5])
+    assert rows["postgres"][:2] == (0, 1)
+    # Not re-read on the next poll of the same connection: hourly by default.
+    harness.clock.advance(timedelta(seconds=10))  # type: ignore[attr-defined]
+    assert harness.poll()["demo"].roles is None
+    with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
+        admin.execute("ALTER ROLE alice_iam NOLOGIN")
+    harness.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    assert harness.poll()["demo"].roles is not None
+    dropped = harness.rows("SELECT dropped_at FROM db_roles WHERE rolname = 'alice_iam'")
+    assert dropped == [((T0 + timedelta(hours=1, seconds=10)).isoformat(timespec="microseconds"),)]
+    with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
+        admin.execute("ALTER ROLE alice_iam LOGIN")
+
+
+@pytest.mark.parametrize("capture", ["none", "masked"])
+def test_activity_query_text_masked_or_absent(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path, capture: str
+) -> None:
+    config = make_config(
+        tmp_path, moto_server.url, [target_table(iam_pg)], capture_query_text=capture
+    )
+    h = Harness(config, FrozenClock(T0))
+    with app_session(iam_pg, "postgres", "leaky-app") as leaky:
+        leaky.execute("SELECT 'card-4111111111111111' AS pan, 42 AS n")
+        try:
+            assert h.poll()["demo"].status == "ok"
+        finally:
+            h.close()
+    store_text = (tmp_path / "pgwarden.db").read_bytes() + (
+        (tmp_path / "pgwarden.db-wal").read_bytes()
+        if (tmp_path / "pgwarden.db-wal").exists()
+        else b""
+    )
+    assert b"4111111111111111" not in store_text
+    from monitor.store.sqlite import Store
+
+    with Store.open(config.store.path) as store:
+        query = store.conn.execute(
+            "SELECT last_query FROM sessions WHERE application_name = 'leaky-app'"
+        ).fetchall()
+    expected = "SELECT ? AS pan, ? AS n" if capture == "masked" else None
+    assert query == [(expected,)]

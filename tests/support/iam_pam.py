@@ -1,0 +1,187 @@
+"""The RDS IAM login emulation: TLS with a test CA, and PAM checking SigV4 tokens.
+
+`IamPg.install()` turns the shared test PostgreSQL into something that logs in like RDS:
+
+- `ssl = on` with a server certificate for fake RDS host names (tests/support/tls.py);
+- pg_hba line 1: `hostssl all +rds_iam 127.0.0.1/32 pam pamservice=<svc>`;
+- `/etc/pam.d/<svc>` runs tests/support/pam_rds_iam.py through libpam-python.
+
+The PAM module runs in the server as `postgres` and cannot see this process's memory, so a
+small HTTP keystore here answers "which secret and session token belong to access key X?"
+from moto's in-process STS store, at the moment of each login. Credentials minted by code
+under test (AssumeRole inside pgwarden) are therefore known without any hand-off step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.support.pg import PgServer
+from tests.support.tls import FAKE_RDS_HOSTS, TestPki, make_pki
+
+PAM_MODULE = Path(__file__).with_name("pam_rds_iam.py")
+PAM_PYTHON = Path("/lib/security/pam_python.so")
+REGION = "us-east-1"
+DB_USER = "pgmonitor"
+
+
+def moto_secret(access_key_id: str) -> dict[str, str | None] | None:
+    """The secret and session token moto issued with `access_key_id`, if it did."""
+    from moto.sts.models import sts_backends
+
+    for by_partition in list(sts_backends.values()):
+        for backend in list(by_partition.values()):
+            role = backend.get_assumed_role_from_access_key(access_key_id)
+            if role is not None:
+                return {"secret": role.secret_access_key, "session_token": role.session_token}
+    return None
+
+
+class Keystore:
+    """HTTP `GET /key?id=AKID` -> {"secret", "session_token"}; static keys first, then moto."""
+
+    def __init__(self, static: Mapping[str, str] | None = None) -> None:
+        self.static = dict(static or {"testing": "testing"})
+        store = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                akid = query.get("id", [""])[0]
+                found: dict[str, Any] | None
+                if akid in store.static:
+                    found = {"secret": store.static[akid], "session_token": None}
+                else:
+                    found = moto_secret(akid)
+                body = json.dumps(found or {"error": "unknown"}).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/key"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class IamPg:
+    """The shared PostgreSQL, made to authenticate `+rds_iam` members with IAM tokens."""
+
+    server: PgServer
+    pki: TestPki
+    keystore: Keystore
+    service: str
+    hosts: tuple[str, ...] = FAKE_RDS_HOSTS
+    region: str = REGION
+    pam_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pam_dir = self.server.base / "pam"
+
+    @property
+    def host(self) -> str:
+        """The writer endpoint's fake RDS name."""
+        return self.hosts[0]
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def decisions_file(self) -> Path:
+        return self.pam_dir / "decisions.jsonl"
+
+    def decisions(self) -> list[dict[str, Any]]:
+        if not self.decisions_file.exists():
+            return []
+        lines = self.decisions_file.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line]
+
+    def install(self) -> None:
+        self.pam_dir.mkdir(exist_ok=True)
+        shutil.copy(PAM_MODULE, self.pam_dir / "pam_rds_iam.py")
+        config = {
+            "endpoints": [f"{h}:{self.port}" for h in self.hosts],
+            "region": self.region,
+            "keystore_url": self.keystore.url,
+            "decisions": str(self.decisions_file),
+            "max_skew_s": 30,
+        }
+        (self.pam_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        self.decisions_file.touch()
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            for path in (self.pam_dir, *self.pam_dir.iterdir()):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+        Path(f"/etc/pam.d/{self.service}").write_text(
+            f"auth requisite {PAM_PYTHON} {self.pam_dir / 'pam_rds_iam.py'} "
+            f"{self.pam_dir / 'config.json'}\naccount required pam_permit.so\n",
+            encoding="utf-8",
+        )
+        for src in (self.pki.server_cert, self.pki.server_key, self.pki.ca_cert):
+            dest = self.server.datadir / src.name
+            self.server.write_file(dest, src.read_text(encoding="utf-8"))
+        os.chmod(self.server.datadir / self.pki.server_key.name, 0o600)
+        self.server.append_conf(
+            {
+                "ssl": "on",
+                "ssl_cert_file": f"'{self.pki.server_cert.name}'",
+                "ssl_key_file": f"'{self.pki.server_key.name}'",
+            }
+        )
+        hba = self.server.datadir / "pg_hba.conf"
+        line = f"hostssl all +rds_iam 127.0.0.1/32 pam pamservice={self.service}\n"
+        self.server.write_file(hba, line + hba.read_text(encoding="utf-8"))
+        self.server.reload()
+        with psycopg.connect(self.server.dsn(), autocommit=True) as conn:
+            # The group roles RDS has; CREATE ROLE has no IF NOT EXISTS.
+            known = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
+            for role in {"rds_iam", "rds_superuser"} - known:
+                conn.execute(f'CREATE ROLE "{role}"')
+        self.create_iam_user(DB_USER, "pg_monitor")
+
+    def create_iam_user(self, name: str, *also: str) -> None:
+        """A login role that may only log in with an IAM token (member of rds_iam)."""
+        from psycopg import sql
+
+        with psycopg.connect(self.server.dsn(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchall()
+            if not exists:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+            for group in ("rds_iam", *also):
+                conn.execute(
+                    sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name))
+                )
+
+    def uninstall(self) -> None:
+        Path(f"/etc/pam.d/{self.service}").unlink(missing_ok=True)
+        self.keystore.close()
+
+
+def setup_iam_pg(server: PgServer) -> IamPg:
+    pki = make_pki(server.base / "pki")
+    iam = IamPg(server, pki, Keystore(), service=f"pgwarden-test-{os.getpid()}")
+    iam.install()
+    return iam

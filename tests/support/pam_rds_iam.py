@@ -1,0 +1,142 @@
+"""A PAM module (for libpam-python) that checks RDS IAM auth tokens as RDS does.
+
+It runs inside the PostgreSQL backend as the `postgres` user under the system Python, so it
+uses the standard library only. Its one argument is a JSON config file:
+
+    {"endpoints": ["demo.cluster-abc123.us-east-1.rds.amazonaws.com:5432"],
+     "region": "us-east-1", "keystore_url": "http://127.0.0.1:PORT/key",
+     "decisions": "/path/decisions.jsonl", "max_skew_s": 30}
+
+The token is the password: `HOST:PORT/?Action=connect&DBUser=U&X-Amz-...&X-Amz-Signature=S`.
+The secret behind its access key comes from the test's keystore (moto's STS store). Every
+decision is appended to `decisions` with its reason, so tests can tell *why* one was denied.
+Denials return PAM_PERM_DENIED, which makes PostgreSQL log "Permission denied" as RDS does.
+"""
+
+import calendar
+import hashlib
+import hmac
+import json
+import time
+import urllib.parse
+import urllib.request
+
+MAX_EXPIRES_S = 900
+# botocore signs the token's (empty) GET body rather than writing UNSIGNED-PAYLOAD.
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class Denied(Exception):
+    pass
+
+
+def _hmac(key, msg):
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _quote(text):
+    return urllib.parse.quote(text, safe="-_.~")
+
+
+def _lookup(config, access_key_id):
+    url = config["keystore_url"] + "?id=" + _quote(access_key_id)
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise Denied("unknown access key") from None
+        raise
+
+
+def verify(token, user, config, now):
+    """Return None when `token` lets `user` in; raise Denied(reason) otherwise."""
+    host, sep, query = token.partition("/?")
+    if not sep:
+        raise Denied("not a token")
+    if host not in config["endpoints"]:
+        raise Denied("token signed for another endpoint: " + host)
+    params = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    values = dict(params)
+    if len(values) != len(params):
+        raise Denied("repeated query parameter")
+    if values.get("Action") != "connect":
+        raise Denied("Action is not connect")
+    if values.get("DBUser") != user:
+        raise Denied("token is for another database user")
+    if values.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
+        raise Denied("unsupported algorithm")
+    if values.get("X-Amz-SignedHeaders") != "host":
+        raise Denied("unexpected signed headers")
+    try:
+        akid, date, region, service, terminal = values["X-Amz-Credential"].split("/")
+        amz_date = values["X-Amz-Date"]
+        expires = int(values["X-Amz-Expires"])
+        signature = values["X-Amz-Signature"]
+    except (KeyError, ValueError):
+        raise Denied("malformed credential scope") from None
+    if service != "rds-db" or terminal != "aws4_request" or region != config["region"]:
+        raise Denied("wrong credential scope")
+    if not amz_date.startswith(date) or expires > MAX_EXPIRES_S or expires <= 0:
+        raise Denied("bad date or expiry")
+    signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+    skew = config.get("max_skew_s", 30)
+    if now > signed_at + expires + skew:
+        raise Denied("token expired")
+    if now < signed_at - skew:
+        raise Denied("token from the future")
+    key = _lookup(config, akid)
+    if key.get("session_token") != values.get("X-Amz-Security-Token"):
+        raise Denied("security token does not match the access key")
+    canonical_query = "&".join(
+        sorted(_quote(k) + "=" + _quote(v) for k, v in params if k != "X-Amz-Signature")
+    )
+    canonical_request = "\n".join(
+        ["GET", "/", canonical_query, "host:" + host, "", "host", EMPTY_SHA256]
+    )
+    scope = "/".join([date, region, service, terminal])
+    string_to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            scope,
+            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+        ]
+    )
+    signing_key = _hmac(("AWS4" + key["secret"]).encode("utf-8"), date)
+    for part in (region, service, terminal):
+        signing_key = _hmac(signing_key, part)
+    expected = hmac.new(signing_key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        raise Denied("signature does not match")
+
+
+def _record(config, user, reason):
+    entry = {"time": time.time(), "user": user, "ok": reason is None, "reason": reason}
+    with open(config["decisions"], "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
+def pam_sm_authenticate(pamh, flags, argv):
+    with open(argv[1], encoding="utf-8") as fh:
+        config = json.load(fh)
+    user = pamh.user
+    try:
+        response = pamh.conversation(pamh.Message(pamh.PAM_PROMPT_ECHO_OFF, "Password: "))
+        verify(response.resp or "", user, config, time.time())
+    except Denied as exc:
+        _record(config, user, str(exc))
+        return pamh.PAM_PERM_DENIED
+    except Exception as exc:  # a broken verifier must deny, never let someone in
+        _record(config, user, "verifier error: " + type(exc).__name__ + ": " + str(exc))
+        return pamh.PAM_PERM_DENIED
+    _record(config, user, None)
+    return pamh.PAM_SUCCESS
+
+
+def pam_sm_setcred(pamh, flags, argv):
+    return pamh.PAM_SUCCESS
+
+
+def pam_sm_acct_mgmt(pamh, flags, argv):
+    return pamh.PAM_SUCCESS
