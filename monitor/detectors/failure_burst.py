@@ -20,6 +20,7 @@ from pydantic import Field
 
 from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
+from monitor.detectors.windows import densest
 from monitor.models import EvidenceItem, Finding
 from monitor.store.sqlite import to_text
 
@@ -54,17 +55,6 @@ def load(conn: sqlite3.Connection, now: datetime, opts: FailureBurstOptions) -> 
     return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"))
 
 
-def _densest(times: list[datetime], window: timedelta) -> tuple[int, int]:
-    """Indices [i, j) of the window of length `window` holding the most of `times` (sorted)."""
-    best, start = (0, 0), 0
-    for end in range(len(times)):
-        while times[end] - times[start] > window:
-            start += 1
-        if end + 1 - start > best[1] - best[0]:
-            best = (start, end + 1)
-    return best
-
-
 @register("failure-burst", FailureBurstOptions, load)
 def detect(data: AuthHistory, now: datetime, opts: FailureBurstOptions) -> list[Finding]:
     window = timedelta(minutes=opts.window_minutes)
@@ -76,7 +66,7 @@ def detect(data: AuthHistory, now: datetime, opts: FailureBurstOptions) -> list[
     findings = []
     for (target, axis, key), attempts in sorted(groups.items()):
         attempts.sort(key=lambda a: a.time)
-        i, j = _densest([a.time for a in attempts], window)
+        i, j = densest([a.time for a in attempts], window)
         burst = attempts[i:j]
         if len(burst) < opts.threshold:
             continue

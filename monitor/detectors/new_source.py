@@ -1,0 +1,101 @@
+"""new-source: the first use of a db user or role from a new place, after a learning period.
+
+    [detectors.new-source]
+    learning_days = 14   # what a subject does in its first days is learned, not flagged
+    alert_days = 7       # a new value stays a finding this long after it first appears
+
+For a db user on a target: a new client host or application_name. For a watched role: a
+new source IP or source account. Like ElastAlert's new_term, but the history is the store,
+so it survives restarts and is never forgotten.
+Needs: sessions, auth events, CloudTrail AssumeRole events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from monitor import sql
+from monitor.detectors.registry import DetectorOptions, register
+from monitor.models import EvidenceItem, Finding, Severity
+
+SEVERITY: dict[str, Severity] = {
+    "source account": "high",
+    "source IP": "medium",
+    "client host": "medium",
+    "application_name": "low",
+}
+
+
+class NewSourceOptions(DetectorOptions):
+    learning_days: float = Field(default=14, ge=0)
+    alert_days: float = Field(default=7, gt=0)
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    kind: str  # db | role
+    subject: str  # target/user, or a role ARN
+    attribute: str
+    value: str
+    first: datetime
+    seen: int
+
+
+def load(conn: sqlite3.Connection, now: datetime, opts: NewSourceOptions) -> list[FirstSeen]:
+    merged: dict[tuple[str, str, str, str], FirstSeen] = {}
+    for kind, subject, attribute, value, first, seen in conn.execute(
+        sql.load("store/first_seen_values")
+    ):
+        key = (kind, subject, attribute, value)
+        moment = datetime.fromisoformat(first)
+        old = merged.get(key)
+        if old is not None:
+            moment, seen = min(moment, old.first), seen + old.seen
+        merged[key] = FirstSeen(kind, subject, attribute, value, moment, seen)
+    return list(merged.values())
+
+
+@register("new-source", NewSourceOptions, load)
+def detect(data: list[FirstSeen], now: datetime, opts: NewSourceOptions) -> list[Finding]:
+    learning, alerting = timedelta(days=opts.learning_days), timedelta(days=opts.alert_days)
+    started: dict[tuple[str, str], datetime] = {}
+    for item in data:
+        key = (item.kind, item.subject)
+        started[key] = min(item.first, started.get(key, item.first))
+    findings = []
+    for item in sorted(data, key=lambda i: (i.subject, i.attribute, i.value)):
+        learned_by = started[(item.kind, item.subject)] + learning
+        if item.first <= learned_by or item.first < now - alerting:
+            continue
+        if item.kind == "db":
+            target, user = item.subject.split("/", 1)
+            who, name = f"{user} on {target}", user
+        else:
+            target, user, who, name = None, None, item.subject, item.subject.rsplit("/", 1)[-1]
+        findings.append(
+            Finding(
+                detector="new-source",
+                subject=f"{item.subject}/{item.attribute}={item.value}",
+                severity=SEVERITY.get(item.attribute, "medium"),
+                title=f"{name}: first use from {item.attribute} {item.value}",
+                why=(
+                    f"{who} was first used from {item.attribute} {item.value} on "
+                    f"{item.first:%Y-%m-%d %H:%M} UTC, after {opts.learning_days:g} days of "
+                    "history that never showed it."
+                ),
+                remedy=(
+                    f"Confirm with the owner of {name} that {item.value} is expected. If it is "
+                    "not, revoke the credentials it used and review what it did."
+                ),
+                target=target,
+                db_user=user,
+                evidence=(
+                    EvidenceItem(item.first, f"first seen ({item.seen}× since)", item.value),
+                ),
+            )
+        )
+    return findings
