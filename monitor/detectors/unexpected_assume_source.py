@@ -111,6 +111,7 @@ def detect(
     ]
     window = timedelta(minutes=opts.denied_window_minutes)
     for (role, who), events in sorted(denied.items()):
+        events.sort(key=lambda e: e.time)
         i, j = densest([e.time for e in events], window)
         if j - i >= opts.denied_threshold:
             findings.append(
