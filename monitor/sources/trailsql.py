@@ -76,7 +76,7 @@ def render(
                         else None,
                     )
                 )
-    return tree.sql(dialect=dialect), bound
+    return tree.sql(dialect=dialect, comments=False), bound
 
 
 def _bind_list(
