@@ -24,6 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from monitor import sql
+from monitor.clock import Clock
+from monitor.config import Config
 from monitor.parsing.policy import (
     ConnectGrant,
     DbResource,
@@ -84,7 +86,9 @@ class GrantChanges:
     removed: list[str] = field(default_factory=list)
 
 
-def authorization_details(iam: Any) -> dict[str, list[dict[str, Any]]]:
+def authorization_details(
+    iam: Any, page_size: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Every page of get_account_authorization_details, merged."""
     merged: dict[str, list[dict[str, Any]]] = {
         "UserDetailList": [],
@@ -92,7 +96,9 @@ def authorization_details(iam: Any) -> dict[str, list[dict[str, Any]]]:
         "RoleDetailList": [],
         "Policies": [],
     }
-    for page in iam.get_paginator("get_account_authorization_details").paginate():
+    config = {"PageSize": page_size} if page_size else {}
+    paginator = iam.get_paginator("get_account_authorization_details")
+    for page in paginator.paginate(PaginationConfig=config):
         for key, items in merged.items():
             items.extend(page.get(key, []))
     return merged
@@ -103,9 +109,10 @@ def inventory(
     account_id: str,
     resources: Sequence[DbResource],
     monitor_roles: Sequence[str] = (),
+    page_size: int | None = None,
 ) -> Inventory:
     """The connect grants and the trust of the granting roles in one account."""
-    details = authorization_details(iam)
+    details = authorization_details(iam, page_size)
     managed = {p["Arn"]: _default_version(p) for p in details["Policies"]}
     groups = {
         g["GroupName"]: _attached(g.get("GroupPolicyList", []), g, managed)
@@ -258,6 +265,28 @@ def _trust_row(trust: RoleTrust, observed: str) -> dict[str, Any]:
         "last_used_region": trust.last_used_region,
         "observed_at": observed,
     }
+
+
+def ingest(
+    store: Store, config: Config, clients: Mapping[str, Any], clock: Clock
+) -> list[GrantChanges]:
+    """Inventory every configured account; `clients` maps account id to an IAM client."""
+    resources = resources_from_store(store)
+    monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
+    changes = []
+    for account in config.accounts:
+        found = inventory(clients[account.id], account.id, resources, monitor_roles)
+        changes.append(store_inventory(store, found, clock.now()))
+        log.info(
+            "iam %s: %s principals, %s connect grants, %s new, %s withdrawn",
+            account.id,
+            found.principals,
+            len(found.grants),
+            len(changes[-1].added),
+            len(changes[-1].removed),
+            extra={"account": account.id},
+        )
+    return changes
 
 
 def resources_from_store(store: Store) -> list[DbResource]:

@@ -5,7 +5,7 @@
 -- With projection, Athena computes the partitions from the query's predicates instead of
 -- listing S3 or asking Glue, so queries must filter on "timestamp" (and account, region).
 --
--- `pgwarden trail ddl` fills in the {{...}} markers after checking each value strictly;
+-- `pgwarden trail ddl` fills in the double-brace markers after checking each value strictly;
 -- nothing else is substituted.
 CREATE EXTERNAL TABLE IF NOT EXISTS {{table}} (
     eventversion STRING,
