@@ -204,17 +204,160 @@ def trail() -> None:
     """CloudTrail role assumptions, through Athena or local files."""
 
 
-@trail.command("ddl", epilog=_example("pgwarden trail ddl > cloudtrail.sql"))
-def trail_ddl() -> None:
-    """Print the Athena table DDL for the organisation trail."""
-    raise _not_built("trail ddl", "CloudTrail")
+@trail.command(
+    "ddl",
+    epilog=_example(
+        """
+pgwarden trail ddl > cloudtrail.sql
+pgwarden trail ddl --start 2024-01-01 > cloudtrail.sql"""
+    ),
+)
+@click.option(
+    "--start",
+    default="2020-01-01",
+    show_default=True,
+    help="First day the table projects (the trail's first day).",
+)
+@config_option
+@pass_obj
+def trail_ddl(obj: Obj, start: str) -> None:
+    """Print the Athena table DDL for the organisation trail (partition projection).
+
+    Uses [cloudtrail] bucket, prefix, org_id, athena_database and athena_table, and projects
+    the account partition over the configured accounts and management accounts.
+    """
+    from monitor.sources.cloudtrail import ddl, parse_moment
+
+    click.echo(ddl(obj.config(), parse_moment(start, "--start").date()), nl=False)
 
 
-@trail.command("assume-role", epilog=_example("pgwarden trail assume-role --since 2026-11-01"))
-@click.option("--since", required=True, help="Start of the window (inclusive), YYYY-MM-DD.")
-def trail_assume_role(since: str) -> None:
-    """List AssumeRole events into the watched roles."""
-    raise _not_built("trail assume-role", "CloudTrail")
+_TRAIL_FORMATS = click.Choice(["table", "jsonl", "csv"])
+
+
+@trail.command(
+    "assume-role",
+    epilog=_example(
+        """
+pgwarden trail assume-role --since 2026-11-01
+pgwarden trail assume-role --local ./trail-copy --since 2026-11-01 --until 2026-11-02 --format csv
+pgwarden trail assume-role --since 2026-11-01T08:00Z \\
+    --role-arn arn:aws:iam::222222222222:role/pg-monitor-role"""
+    ),
+)
+@click.option("--since", required=True, help="Start of the window (inclusive): a date or UTC time.")
+@click.option("--until", help="End of the window (exclusive). Default: now.")
+@click.option(
+    "--role-arn",
+    "role_arns",
+    multiple=True,
+    help="Role to report (repeatable). Default: the watched roles of the config.",
+)
+@click.option("--all-roles", is_flag=True, help="Report assumptions of every role.")
+@click.option("--region", "regions", multiple=True, help="Read only these regions (repeatable).")
+@click.option(
+    "--local",
+    "local_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
+)
+@click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True)
+@config_option
+@pass_obj
+def trail_assume_role(
+    obj: Obj,
+    since: str,
+    until: str | None,
+    role_arns: tuple[str, ...],
+    all_roles: bool,
+    regions: tuple[str, ...],
+    local_dir: Path | None,
+    fmt: str,
+) -> None:
+    """List AssumeRole, AssumeRoleWithWebIdentity and AssumeRoleWithSAML into the watched roles.
+
+    Unreadable trail files (bad gzip, bad JSON, not UTF-8) are named on stderr and skipped.
+    """
+    from monitor.clock import SystemClock
+    from monitor.config import CloudTrailConfig
+    from monitor.formats import write
+    from monitor.parsing.cloudtrail import ASSUME_ROLE_COLUMNS
+    from monitor.sources.cloudtrail import (
+        assume_role_events,
+        make_window,
+        open_engine,
+        parse_moment,
+        role_account,
+        watched_roles,
+    )
+
+    start = parse_moment(since, "--since")
+    end = parse_moment(until, "--until") if until else SystemClock().now()
+    config = None if local_dir is not None and not _has_config(obj) else obj.config()
+    roles: list[str] | None
+    if all_roles:
+        roles = None
+    elif role_arns:
+        roles = list(role_arns)
+    elif config is not None:
+        roles = watched_roles(config)
+    else:
+        roles = None
+    accounts = None if roles is None else sorted({role_account(r) or "" for r in roles} - {""})
+    window = make_window(start, end, accounts or None, list(regions) or None)
+    engine = open_engine(
+        config.cloudtrail if config else CloudTrailConfig(),
+        local_dir=local_dir,
+        default_region=config.aws.region if config else "us-east-1",
+    )
+    try:
+        events, result = assume_role_events(engine, window, roles)
+    finally:
+        engine.close()
+    write(fmt, (e.as_dict() for e in events), [*ASSUME_ROLE_COLUMNS, "hidden"], sys.stdout)
+    for bad in result.bad_files:
+        click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
+
+
+def _has_config(obj: Obj) -> bool:
+    import os
+
+    from monitor.config import CONFIG_ENV, DEFAULT_CONFIG
+
+    return bool(obj.config_path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG.is_file())
+
+
+@main.command(
+    epilog=_example(
+        """
+pgwarden grants --target orders-writer --db-user pgmonitor
+pgwarden grants --format csv > grants.csv"""
+    ),
+)
+@click.option("--target", help="Only grants on this target (a [[targets]] name).")
+@click.option("--db-user", help="Only grants that let someone connect as this database user.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@config_option
+@pass_obj
+def grants(obj: Obj, target: str | None, db_user: str | None, fmt: str) -> None:
+    """Who may rds-db:connect as which database user, and through which policy.
+
+    Reads the grants inventory from the store (written by the iam stage of pgwarden once or
+    pgwarden run). A grant for the pattern * or pgm* matches --db-user pgmonitor.
+    """
+    from monitor.formats import write
+    from monitor.sources.iam import GRANT_COLUMNS, current_grants
+    from monitor.store.sqlite import Store
+
+    config = obj.config()
+    with Store.open(config.store.path, writer=False) as store:
+        rows = current_grants(store, target=target, db_user=db_user)
+    write(fmt, rows, GRANT_COLUMNS, sys.stdout)
 
 
 _FORMAT = click.option(

@@ -79,6 +79,8 @@ CREATE TABLE auth_events (
 CREATE INDEX auth_events_user ON auth_events (target, user, kind, time);
 CREATE INDEX auth_events_time ON auth_events (time);
 
+-- AssumeRole* records into the watched roles (monitor/sources/cloudtrail.py), one per eventID.
+-- external_id_present says whether an ExternalId was presented; the id itself is never kept.
 CREATE TABLE assume_role_events (
     event_id        TEXT PRIMARY KEY,
     event_time      TEXT NOT NULL,
@@ -95,33 +97,69 @@ CREATE TABLE assume_role_events (
     role_session_name TEXT,
     external_id_present INTEGER,
     error_code      TEXT,
-    error_message   TEXT
+    error_message   TEXT,
+    hidden          TEXT NOT NULL DEFAULT '[]',  -- JSON: fields CloudTrail hid from this account
+    ingested_at     TEXT NOT NULL
 );
 CREATE INDEX assume_role_events_role ON assume_role_events (role_arn, event_time);
+CREATE INDEX assume_role_events_time ON assume_role_events (event_time);
 
--- Who may rds-db:connect as which db user, as observed at a time.
+-- Control-plane events that change who can get in: IAM auth toggled on a cluster or
+-- instance, RDS Proxy created/changed/deleted, policy or trust changes on watched roles.
+CREATE TABLE access_change_events (
+    event_id        TEXT PRIMARY KEY,
+    event_time      TEXT NOT NULL,
+    event_source    TEXT NOT NULL,
+    event_name      TEXT NOT NULL,
+    recipient_account TEXT,
+    aws_region      TEXT,
+    principal_arn   TEXT,
+    source_ip       TEXT,
+    user_agent      TEXT,
+    subject         TEXT,             -- cluster, instance, proxy, role, user or policy named
+    iam_auth        INTEGER,          -- the new EnableIAMDatabaseAuthentication, when set
+    policy_arn      TEXT,
+    error_code      TEXT,
+    error_message   TEXT,
+    hidden          TEXT NOT NULL DEFAULT '[]',
+    ingested_at     TEXT NOT NULL
+);
+CREATE INDEX access_change_events_time ON access_change_events (event_time);
+
+-- Who may rds-db:connect as which db user, and through which policy statement
+-- (monitor/sources/iam.py). A grant seen again keeps first_observed and moves observed_at;
+-- one no longer seen gets removed_at, so both a new and a withdrawn grant show up.
 CREATE TABLE grants (
     id              INTEGER PRIMARY KEY,
     account_id      TEXT NOT NULL,
     principal_arn   TEXT NOT NULL,
-    principal_type  TEXT NOT NULL,
-    target          TEXT,
-    resource_id     TEXT NOT NULL,
-    db_user         TEXT NOT NULL,
-    policy          TEXT NOT NULL,
-    statement       TEXT NOT NULL,
-    conditions      TEXT,
-    observed_at     TEXT NOT NULL,
+    principal_type  TEXT NOT NULL,    -- user | role
+    via             TEXT NOT NULL,    -- "direct" or "group:<name>"
+    target          TEXT,             -- target name, when the resource id is a known target
+    resource_id     TEXT NOT NULL,    -- cluster-..., db-..., prx-..., or a pattern such as *
+    db_user         TEXT NOT NULL,    -- a user name, or a pattern (* = any user)
+    policy          TEXT NOT NULL,    -- managed policy ARN, or "inline:<name>"
+    statement       TEXT NOT NULL,    -- Sid, or "#<index>" when the statement has none
+    resource_pattern TEXT NOT NULL,   -- the Resource (or NotResource) entry that matched
+    conditions      TEXT,             -- JSON Condition block: recorded, not evaluated
+    notes           TEXT NOT NULL DEFAULT '[]',  -- JSON: conditional denies, boundaries...
     first_observed  TEXT NOT NULL,
-    UNIQUE (principal_arn, resource_id, db_user, policy)
+    observed_at     TEXT NOT NULL,
+    removed_at      TEXT,
+    UNIQUE (principal_arn, via, resource_id, db_user, policy, statement, resource_pattern)
 );
+CREATE INDEX grants_target ON grants (target, db_user) WHERE removed_at IS NULL;
 
+-- Trust policies of the roles that grant connect, and the monitor roles: who may assume
+-- them. ExternalId condition values are replaced by "<redacted>" before they are stored.
 CREATE TABLE role_trust (
     role_arn        TEXT PRIMARY KEY,
-    trust_policy    TEXT NOT NULL,
-    trusted_principals TEXT NOT NULL,  -- JSON list
+    account_id      TEXT NOT NULL,
+    trust_policy    TEXT NOT NULL,    -- JSON, ExternalId values redacted
+    trusted_principals TEXT NOT NULL, -- JSON list
     last_used_at    TEXT,
     last_used_region TEXT,
+    first_observed  TEXT NOT NULL,
     observed_at     TEXT NOT NULL
 );
 

@@ -1,0 +1,370 @@
+"""CloudTrail: who assumed the watched roles, and who changed who can get in.
+
+The stage reads `queries/athena/assume_role.sql` and `access_changes.sql` through one of
+two engines (`trail_local.LocalTrail`, DuckDB over files; `trail_athena.AthenaTrail`,
+pyathena), normalises the rows (`monitor.parsing.cloudtrail`) and stores them.
+
+Incremental reads: the cursor is the end of the last window. The next window starts
+`overlap_s` before it, because CloudTrail delivers a record up to about 15 minutes after
+the event; records read twice are dropped by eventID. The cursor commits in the same
+transaction as the events.
+
+Example config:
+
+    [cloudtrail]
+    engine = "athena"
+    output_location = "s3://my-athena-results/pgwarden/"
+    athena_table = "cloudtrail"
+    overlap_s = 900
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from monitor import sql
+from monitor.clock import Clock
+from monitor.config import CloudTrailConfig, Config
+from monitor.errors import ConfigError, PgwardenError
+from monitor.parsing.cloudtrail import (
+    AccessChangeEvent,
+    AssumeRoleEvent,
+    format_time,
+    parse_access_change,
+    parse_assume_role,
+    parse_time,
+)
+from monitor.sources.trail_local import BadFile, TrailResult
+from monitor.sources.trailsql import ParamValue, check_identifier
+from monitor.store.sqlite import Store, to_text
+
+log = logging.getLogger(__name__)
+
+_Event = TypeVar("_Event", AssumeRoleEvent, AccessChangeEvent)
+
+CURSOR_SOURCE = "cloudtrail"
+CURSOR_KEY = "window_end"
+
+# Regions an organisation trail may write to; `trail ddl` projects over these.
+REGIONS = (
+    "af-south-1",
+    "ap-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+)
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX = re.compile(r"[A-Za-z0-9!_.*()/-]*")
+_ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
+
+
+class TrailWindowError(PgwardenError):
+    """A --since/--until value that is not a date or time, or an empty window."""
+
+
+def parse_moment(text: str, option: str) -> datetime:
+    """'2026-11-01', '2026-11-01T08:00', '2026-11-01T08:00:00Z' (UTC unless an offset is given)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise TrailWindowError(
+            f'{option}: not a date or time: "{text}" (write 2026-11-01 or 2026-11-01T08:00:00Z)'
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def make_window(
+    since: datetime,
+    until: datetime,
+    accounts: Sequence[str] | None = None,
+    regions: Sequence[str] | None = None,
+) -> TrailWindow:
+    if until <= since:
+        raise TrailWindowError(
+            f"--until ({format_time(until)}) must be after --since ({format_time(since)})"
+        )
+    return TrailWindow(
+        since,
+        until,
+        None if accounts is None else tuple(sorted(accounts)),
+        None if regions is None else tuple(sorted(regions)),
+    )
+
+
+class TrailEngine(Protocol):
+    def query(self, name: str, params: Mapping[str, ParamValue]) -> TrailResult: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrailWindow:
+    """[since, until), and the partitions worth reading (None: all of them)."""
+
+    since: datetime
+    until: datetime
+    accounts: tuple[str, ...] | None = None
+    regions: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise ValueError("trail windows need timezone-aware times")
+        if self.until <= self.since:
+            raise ValueError(
+                f"empty window: until ({format_time(self.until)}) is not after "
+                f"since ({format_time(self.since)})"
+            )
+
+    def params(self) -> dict[str, ParamValue]:
+        last = (self.until - timedelta(microseconds=1)).astimezone(UTC)
+        return {
+            "day_from": f"{self.since.astimezone(UTC):%Y/%m/%d}",
+            "day_to": f"{last:%Y/%m/%d}",
+            # eventTime has whole seconds: round fractional bounds up, so [since, until)
+            # holds exactly the whole seconds inside the window.
+            "since": format_time(self.since + timedelta(microseconds=999_999)),
+            "until": format_time(self.until + timedelta(microseconds=999_999)),
+            "accounts": self.accounts,
+            "regions": self.regions,
+        }
+
+
+def open_engine(
+    trail: CloudTrailConfig,
+    *,
+    local_dir: Path | None = None,
+    default_region: str = "us-east-1",
+    **athena_connect: Any,
+) -> TrailEngine:
+    """The engine the config asks for; `local_dir` forces the local engine."""
+    from monitor.sources.trail_athena import AthenaSettings, AthenaTrail
+    from monitor.sources.trail_local import LocalTrail
+
+    if local_dir is not None or trail.engine == "local":
+        directory = local_dir or trail.local_dir
+        if directory is None:
+            raise ConfigError(["cloudtrail.local_dir: required with engine = local (or --local)"])
+        return LocalTrail(directory)
+    if trail.output_location is None:
+        raise ConfigError(["cloudtrail.output_location: required when engine is athena"])
+    settings = AthenaSettings(
+        output_location=trail.output_location,
+        workgroup=trail.workgroup,
+        database=trail.athena_database,
+        table=trail.athena_table,
+        region=trail.region or default_region,
+        deadline_s=trail.query_deadline_s,
+        result_reuse_minutes=trail.result_reuse_minutes,
+    )
+    return AthenaTrail(settings, **athena_connect)
+
+
+def role_account(arn: str) -> str | None:
+    match = _ROLE_ARN.fullmatch(arn)
+    return match.group(1) if match else None
+
+
+def role_name(arn: str) -> str | None:
+    match = _ROLE_ARN.fullmatch(arn)
+    return match.group(2) if match else None
+
+
+def assume_role_events(
+    engine: TrailEngine, window: TrailWindow, roles: Sequence[str] | None
+) -> tuple[list[AssumeRoleEvent], TrailResult]:
+    """AssumeRole* events into `roles` (None: every role) in the window."""
+    params = {**window.params(), "roles": None if roles is None else sorted(set(roles))}
+    result = engine.query("assume_role", params)
+    return _unique(parse_assume_role(row) for row in result.rows), result
+
+
+def access_change_events(
+    engine: TrailEngine, window: TrailWindow, roles: Sequence[str]
+) -> tuple[list[AccessChangeEvent], TrailResult]:
+    """Control-plane changes to IAM database auth, proxies and the watched roles' policies."""
+    names = sorted({n for n in (role_name(r) for r in roles) if n})
+    result = engine.query("access_changes", {**window.params(), "role_names": names})
+    return _unique(parse_access_change(row) for row in result.rows), result
+
+
+def _unique(events: Iterable[_Event]) -> list[_Event]:
+    """First of each eventID: CloudTrail may deliver a record in more than one file."""
+    seen: set[str] = set()
+    out = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            out.append(event)
+    return out
+
+
+def watched_roles(config: Config, store: Store | None = None) -> list[str]:
+    """The monitor roles, the configured extra roles, and every role found granting connect."""
+    roles = {a.role_arn for a in config.accounts if a.role_arn}
+    roles.update(config.cloudtrail.watched_roles)
+    if store is not None:
+        rows = store.conn.execute(
+            "SELECT DISTINCT principal_arn FROM grants"
+            " WHERE principal_type = 'role' AND removed_at IS NULL"
+        ).fetchall()
+        roles.update(r[0] for r in rows)
+    return sorted(roles)
+
+
+@dataclass
+class IngestSummary:
+    since: datetime
+    until: datetime
+    assume_role_events: int = 0
+    assume_role_new: int = 0
+    access_changes: int = 0
+    access_changes_new: int = 0
+    files_read: int = 0
+    bad_files: list[BadFile] = field(default_factory=list)
+    bytes_scanned: int = 0
+    cost_usd: float = 0.0
+
+
+def ingest(store: Store, config: Config, engine: TrailEngine, clock: Clock) -> IngestSummary:
+    """Read the window since the cursor (minus the overlap) and store new events."""
+    trail = config.cloudtrail
+    until = clock.now().astimezone(UTC).replace(microsecond=0)
+    previous = store.get_cursor(CURSOR_SOURCE, CURSOR_KEY)
+    if previous is None:
+        since = until - timedelta(days=trail.initial_lookback_days)
+    else:
+        since = parse_time(previous) - timedelta(seconds=trail.overlap_s)
+    roles = watched_roles(config, store)
+    # An AssumeRole is recorded in the trail of the role's own account: read only those.
+    role_accounts = tuple(sorted({a for a in (role_account(r) for r in roles) if a}))
+    db_accounts = tuple(sorted({a.id for a in config.accounts})) or None
+    summary = IngestSummary(since=since, until=until)
+    assumed, first = assume_role_events(engine, TrailWindow(since, until, role_accounts), roles)
+    changes, second = access_change_events(engine, TrailWindow(since, until, db_accounts), roles)
+    for result in (first, second):
+        summary.files_read += result.files_read
+        summary.bad_files.extend(result.bad_files)
+        summary.bytes_scanned += result.bytes_scanned or 0
+        summary.cost_usd += result.cost_usd or 0.0
+    with store.transaction() as conn:
+        summary.assume_role_new = store_assume_role_events(conn, assumed, clock.now())
+        summary.access_changes_new = store_access_changes(conn, changes, clock.now())
+        store.set_cursor(CURSOR_SOURCE, CURSOR_KEY, format_time(until), clock.now())
+    summary.assume_role_events, summary.access_changes = len(assumed), len(changes)
+    log.info(
+        "cloudtrail: %s assume-role events (%s new), %s access changes (%s new), %s bad files",
+        len(assumed),
+        summary.assume_role_new,
+        len(changes),
+        summary.access_changes_new,
+        len(summary.bad_files),
+        extra={
+            "since": format_time(since),
+            "until": format_time(until),
+            "bytes_scanned": summary.bytes_scanned,
+            "cost_usd": summary.cost_usd,
+        },
+    )
+    return summary
+
+
+def store_assume_role_events(conn: Any, events: Iterable[AssumeRoleEvent], now: datetime) -> int:
+    """Insert events not stored yet (by eventID); the number inserted."""
+    inserted = 0
+    text = sql.load("store/insert_assume_role_event")
+    for event in events:
+        row = event.as_dict()
+        row["event_time"] = to_text(event.event_time)
+        row["external_id_present"] = int(event.external_id_present)
+        row["hidden"] = json.dumps(list(event.hidden))
+        row["ingested_at"] = to_text(now)
+        inserted += conn.execute(text, row).rowcount
+    return inserted
+
+
+def store_access_changes(conn: Any, events: Iterable[AccessChangeEvent], now: datetime) -> int:
+    inserted = 0
+    text = sql.load("store/insert_access_change_event")
+    for event in events:
+        row = event.as_dict()
+        row["event_time"] = to_text(event.event_time)
+        row["iam_auth"] = None if event.iam_auth is None else int(event.iam_auth)
+        row["hidden"] = json.dumps(list(event.hidden))
+        row["ingested_at"] = to_text(now)
+        inserted += conn.execute(text, row).rowcount
+    return inserted
+
+
+def ddl(config: Config, start_day: date) -> str:
+    """The Athena DDL for the organisation trail, every value checked before it goes in."""
+    trail = config.cloudtrail
+    problems = []
+    if not trail.bucket or not _BUCKET.fullmatch(trail.bucket):
+        problems.append(f'cloudtrail.bucket: not an S3 bucket name: "{trail.bucket or ""}"')
+    if not _PREFIX.fullmatch(trail.prefix):
+        problems.append(
+            f'cloudtrail.prefix: characters not allowed in a key prefix: "{trail.prefix}"'
+        )
+    if trail.org_id is not None and not _ORG_ID.fullmatch(trail.org_id):
+        problems.append(f'cloudtrail.org_id: not an organisation id (o-...): "{trail.org_id}"')
+    accounts = sorted({a.id for a in config.accounts} | set(config.aws.management_accounts))
+    if not accounts:
+        problems.append("accounts: no [[accounts]] to project over; add at least one")
+    try:
+        check_identifier(trail.athena_database, "cloudtrail.athena_database")
+        check_identifier(trail.athena_table, "cloudtrail.athena_table")
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError(problems)
+    prefix = trail.prefix.strip("/")
+    location = f"s3://{trail.bucket}/" + (f"{prefix}/" if prefix else "") + "AWSLogs/"
+    if trail.org_id:
+        location += f"{trail.org_id}/"
+    values = {
+        "table": f"{trail.athena_database}.{trail.athena_table}",
+        "location": location,
+        "accounts": ",".join(accounts),
+        "regions": ",".join(REGIONS),
+        "start_day": f"{start_day:%Y/%m/%d}",
+    }
+    text = sql.load("athena/cloudtrail_ddl")
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text

@@ -1,0 +1,320 @@
+"""The grants inventory: who may rds-db:connect as which database user, per account.
+
+For each account the stage reads `get_account_authorization_details` (every page), works
+out each user's and role's connect grants with `monitor.parsing.policy`, maps them onto
+the targets' resource ids, and records the trust policy (who may assume the role) and
+`RoleLastUsed` of every role that grants connect, and of the monitor roles.
+
+Grants are stored with the time they were observed: a grant seen again keeps its
+`first_observed`; one no longer seen gets `removed_at`. Both kinds of change are returned
+so the caller can report them.
+
+IAM actions: iam:GetAccountAuthorizationDetails, iam:GetRole.
+
+Example config: nothing of its own; it uses [[accounts]] and the targets' resource ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor import sql
+from monitor.clock import Clock
+from monitor.config import Config
+from monitor.parsing.policy import (
+    ConnectGrant,
+    DbResource,
+    Principal,
+    Statement,
+    TrustedPrincipal,
+    connect_grants,
+    glob_match,
+    redact_external_ids,
+    statements,
+    trusted_principals,
+)
+from monitor.store.sqlite import Store, to_text
+
+log = logging.getLogger(__name__)
+
+GRANT_COLUMNS = (
+    "target",
+    "db_user",
+    "principal_arn",
+    "principal_type",
+    "via",
+    "policy",
+    "statement",
+    "resource_id",
+    "resource_pattern",
+    "conditions",
+    "notes",
+    "account_id",
+    "first_observed",
+    "observed_at",
+)
+
+
+@dataclass(frozen=True)
+class RoleTrust:
+    role_arn: str
+    account_id: str
+    trust_policy: Mapping[str, Any]  # ExternalId values redacted
+    trusted: tuple[TrustedPrincipal, ...]
+    last_used_at: datetime | None
+    last_used_region: str | None
+
+
+@dataclass
+class Inventory:
+    account_id: str
+    grants: list[ConnectGrant] = field(default_factory=list)
+    trust: list[RoleTrust] = field(default_factory=list)
+    principals: int = 0
+
+
+@dataclass
+class GrantChanges:
+    account_id: str
+    current: int = 0
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def authorization_details(
+    iam: Any, page_size: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every page of get_account_authorization_details, merged."""
+    merged: dict[str, list[dict[str, Any]]] = {
+        "UserDetailList": [],
+        "GroupDetailList": [],
+        "RoleDetailList": [],
+        "Policies": [],
+    }
+    config = {"PageSize": page_size} if page_size else {}
+    paginator = iam.get_paginator("get_account_authorization_details")
+    for page in paginator.paginate(PaginationConfig=config):
+        for key, items in merged.items():
+            items.extend(page.get(key, []))
+    return merged
+
+
+def inventory(
+    iam: Any,
+    account_id: str,
+    resources: Sequence[DbResource],
+    monitor_roles: Sequence[str] = (),
+    page_size: int | None = None,
+) -> Inventory:
+    """The connect grants and the trust of the granting roles in one account."""
+    details = authorization_details(iam, page_size)
+    managed = {p["Arn"]: _default_version(p) for p in details["Policies"]}
+    groups = {
+        g["GroupName"]: _attached(g.get("GroupPolicyList", []), g, managed)
+        for g in details["GroupDetailList"]
+    }
+    result = Inventory(account_id)
+    principals: list[tuple[Principal, list[tuple[str, Statement]]]] = []
+    for user in details["UserDetailList"]:
+        pairs = [("direct", s) for s in _attached(user.get("UserPolicyList", []), user, managed)]
+        for group in user.get("GroupList", []):
+            pairs.extend((f"group:{group}", s) for s in groups.get(group, []))
+        principals.append((_principal(user, "user", account_id), pairs))
+    for role in details["RoleDetailList"]:
+        pairs = [("direct", s) for s in _attached(role.get("RolePolicyList", []), role, managed)]
+        principals.append((_principal(role, "role", account_id), pairs))
+    for principal, pairs in principals:
+        result.grants.extend(connect_grants(principal, pairs, resources))
+    result.principals = len(principals)
+    granting = {g.principal_arn for g in result.grants if g.principal_type == "role"}
+    granting.update(r for r in monitor_roles if f":{account_id}:" in r)
+    for role in details["RoleDetailList"]:
+        if role["Arn"] in granting:
+            result.trust.append(_trust(iam, role, account_id))
+    return result
+
+
+def _default_version(policy: Mapping[str, Any]) -> list[Statement]:
+    for version in policy.get("PolicyVersionList", []):
+        if version.get("IsDefaultVersion"):
+            return statements(version["Document"], policy["Arn"])
+    return []
+
+
+def _attached(
+    inline: Iterable[Mapping[str, Any]], entity: Mapping[str, Any], managed: Mapping[str, Any]
+) -> list[Statement]:
+    out: list[Statement] = []
+    for item in inline:
+        out.extend(statements(item["PolicyDocument"], f"inline:{item['PolicyName']}"))
+    for item in entity.get("AttachedManagedPolicies", []):
+        arn = item["PolicyArn"]
+        if arn not in managed:
+            # AWS managed policies appear in the details only when attached somewhere; an
+            # absent one cannot be evaluated, so say so rather than guess.
+            log.warning("managed policy %s not in the authorization details", arn)
+            continue
+        out.extend(managed[arn])
+    return out
+
+
+def _principal(entity: Mapping[str, Any], kind: str, account_id: str) -> Principal:
+    notes = []
+    boundary = entity.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+    if boundary:
+        notes.append(f"permissions boundary {boundary} not evaluated")
+    return Principal(arn=entity["Arn"], type=kind, account_id=account_id, notes=tuple(notes))
+
+
+def _trust(iam: Any, role: Mapping[str, Any], account_id: str) -> RoleTrust:
+    document = role.get("AssumeRolePolicyDocument") or {"Statement": []}
+    # RoleLastUsed is only in GetRole's answer, not in the authorization details.
+    last_used = iam.get_role(RoleName=role["RoleName"])["Role"].get("RoleLastUsed", {})
+    return RoleTrust(
+        role_arn=role["Arn"],
+        account_id=account_id,
+        trust_policy=redact_external_ids(document),
+        trusted=tuple(trusted_principals(document, role["Arn"])),
+        last_used_at=last_used.get("LastUsedDate"),
+        last_used_region=last_used.get("Region"),
+    )
+
+
+def store_inventory(store: Store, found: Inventory, now: datetime) -> GrantChanges:
+    """Upsert the account's grants and trust; mark grants not seen now as removed."""
+    changes = GrantChanges(found.account_id, current=len(found.grants))
+    observed = to_text(now)
+    upsert = sql.load("store/upsert_grant")
+    with store.transaction() as conn:
+        for grant in found.grants:
+            row = _grant_row(grant, found.account_id, observed)
+            conn.execute(upsert, row)
+            first = conn.execute(
+                "SELECT first_observed FROM grants WHERE principal_arn = :principal_arn"
+                " AND via = :via AND resource_id = :resource_id AND db_user = :db_user"
+                " AND policy = :policy AND statement = :statement"
+                " AND resource_pattern = :resource_pattern",
+                row,
+            ).fetchall()[0][0]
+            if first == observed:
+                changes.added.append(_describe(grant))
+        gone = conn.execute(
+            "UPDATE grants SET removed_at = :now WHERE account_id = :account"
+            " AND removed_at IS NULL AND observed_at < :now"
+            " RETURNING principal_arn, target, resource_id, db_user, policy",
+            {"now": observed, "account": found.account_id},
+        ).fetchall()
+        changes.removed.extend(f"{p} -> {t or r} as {u} via {pol}" for p, t, r, u, pol in gone)
+        for trust in found.trust:
+            conn.execute(sql.load("store/upsert_role_trust"), _trust_row(trust, observed))
+    for line in changes.added:
+        log.info("new connect grant: %s", line, extra={"account": found.account_id})
+    for line in changes.removed:
+        log.warning("connect grant withdrawn: %s", line, extra={"account": found.account_id})
+    return changes
+
+
+def _describe(grant: ConnectGrant) -> str:
+    return (
+        f"{grant.principal_arn} -> {grant.target or grant.resource_id} as {grant.db_user}"
+        f" via {grant.policy}"
+    )
+
+
+def _grant_row(grant: ConnectGrant, account_id: str, observed: str) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "principal_arn": grant.principal_arn,
+        "principal_type": grant.principal_type,
+        "via": grant.via,
+        "target": grant.target,
+        "resource_id": grant.resource_id,
+        "db_user": grant.db_user,
+        "policy": grant.policy,
+        "statement": grant.statement,
+        "resource_pattern": grant.resource_pattern,
+        "conditions": json.dumps(grant.conditions, sort_keys=True) if grant.conditions else None,
+        "notes": json.dumps(list(grant.notes)),
+        "observed_at": observed,
+    }
+
+
+def _trust_row(trust: RoleTrust, observed: str) -> dict[str, Any]:
+    trusted = [
+        {
+            "kind": t.kind,
+            "principal": t.principal,
+            "account_id": t.account_id,
+            "effect": t.effect,
+            "external_id_required": t.external_id_required,
+            "conditions": t.conditions,
+        }
+        for t in trust.trusted
+    ]
+    return {
+        "role_arn": trust.role_arn,
+        "account_id": trust.account_id,
+        "trust_policy": json.dumps(trust.trust_policy, sort_keys=True),
+        "trusted_principals": json.dumps(trusted, sort_keys=True),
+        "last_used_at": to_text(trust.last_used_at) if trust.last_used_at else None,
+        "last_used_region": trust.last_used_region,
+        "observed_at": observed,
+    }
+
+
+def ingest(
+    store: Store, config: Config, clients: Mapping[str, Any], clock: Clock
+) -> list[GrantChanges]:
+    """Inventory every configured account; `clients` maps account id to an IAM client."""
+    resources = resources_from_store(store)
+    monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
+    changes = []
+    for account in config.accounts:
+        found = inventory(clients[account.id], account.id, resources, monitor_roles)
+        changes.append(store_inventory(store, found, clock.now()))
+        log.info(
+            "iam %s: %s principals, %s connect grants, %s new, %s withdrawn",
+            account.id,
+            found.principals,
+            len(found.grants),
+            len(changes[-1].added),
+            len(changes[-1].removed),
+            extra={"account": account.id},
+        )
+    return changes
+
+
+def resources_from_store(store: Store) -> list[DbResource]:
+    """The targets whose resource id is known (issue 3's discovery fills `resource_id`)."""
+    rows = store.conn.execute(
+        "SELECT resource_id, region, account_id, name FROM targets WHERE resource_id IS NOT NULL"
+    ).fetchall()
+    return [DbResource(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def current_grants(
+    store: Store, *, target: str | None = None, db_user: str | None = None
+) -> list[dict[str, Any]]:
+    """Grants not withdrawn, optionally only those letting someone in as `db_user` on `target`.
+
+    A grant whose db_user is a pattern (`*`, `pg*`) matches every user it covers.
+    """
+    cursor = store.conn.execute(
+        "SELECT * FROM grants WHERE removed_at IS NULL"
+        " AND (:target IS NULL OR target = :target)"
+        " ORDER BY target, db_user, principal_arn, policy, statement",
+        {"target": target},
+    )
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    if db_user is not None:
+        rows = [r for r in rows if glob_match(r["db_user"], db_user)]
+    for row in rows:
+        row["notes"] = json.loads(row["notes"])
+        row["conditions"] = json.loads(row["conditions"]) if row["conditions"] else None
+    return rows

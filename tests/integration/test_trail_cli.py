@@ -1,0 +1,141 @@
+"""`pgwarden trail ...` as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.trail import MONITOR_PROD, PROD, write_bad_files, write_trail
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> Path:
+    return write_trail(tmp_path / "copy")
+
+
+def test_trail_cli_local_csv_without_config(run_cli: Any, trail: Path) -> None:
+    result = run_cli(
+        "trail",
+        "assume-role",
+        "--local",
+        str(trail),
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-04",
+        "--format",
+        "csv",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # Without a config and without --role-arn, every role: e4 (unwatched) included.
+    assert [r["event_id"] for r in rows] == [
+        "e1-cross-account",
+        "e2-same-account",
+        "e4-unwatched",
+        "e5-service",
+        "e6-denied",
+        "e7-web-identity",
+        "e8-saml",
+        "e9-cross-account-analytics",
+        "e10-org-layout",
+    ]
+    saml = next(r for r in rows if r["event_id"] == "e8-saml")
+    assert saml["role_session_name"] == '\'=HYPERLINK("http://evil.example")'
+    assert "super-secret-external-id" not in result.stdout
+    assert (
+        next(r for r in rows if r["event_id"] == "e1-cross-account")["external_id_present"]
+        == "true"
+    )
+
+
+def test_trail_cli_role_filter_jsonl(run_cli: Any, trail: Path) -> None:
+    result = run_cli(
+        "trail",
+        "assume-role",
+        "--local",
+        str(trail),
+        "--since",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-02",
+        "--role-arn",
+        MONITOR_PROD,
+        "--format",
+        "jsonl",
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event_id"] for e in events] == ["e1-cross-account", "e6-denied"]
+    assert events[1]["hidden"] == ["principal_arn"]
+
+
+def test_trail_cli_names_bad_files_and_goes_on(run_cli: Any, trail: Path) -> None:
+    bad = write_bad_files(trail, f"AWSLogs/{PROD}/CloudTrail/us-east-1/2026/11/01")
+    result = run_cli(
+        "trail",
+        "assume-role",
+        "--local",
+        str(trail),
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-02",
+        "--format",
+        "jsonl",
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 5
+    for path in bad.values():
+        assert f"skipped unreadable trail file {path}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "yesterday"], '--since: not a date or time: "yesterday"'),
+        (["--since", "2026-11-02", "--until", "2026-11-01"], "must be after --since"),
+        (["--since", "2026-11-01", "--local", "/nonexistent/trail"], "trail directory not found"),
+    ],
+)
+def test_trail_cli_user_errors_exit_2(
+    run_cli: Any, trail: Path, args: list[str], message: str
+) -> None:
+    local = [] if "--local" in args else ["--local", str(trail)]
+    result = run_cli("trail", "assume-role", *local, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_trail_cli_ddl_for_the_example_config(run_cli: Any) -> None:
+    result = run_cli("trail", "ddl", "--config", str(REPO / "config.example.toml"))
+    assert result.returncode == 0, result.stderr
+    ddl = result.stdout
+    assert "CREATE EXTERNAL TABLE IF NOT EXISTS default.cloudtrail" in ddl
+    assert "LOCATION 's3://org-cloudtrail-logs/AWSLogs/o-exampleorgid/'" in ddl
+    assert "'projection.account.values' = '111111111111,222222222222,333333333333'" in ddl
+    assert (
+        "'storage.location.template' = "
+        "'s3://org-cloudtrail-logs/AWSLogs/o-exampleorgid/${account}/CloudTrail/${region}/${timestamp}'"
+    ) in ddl
+    assert "{{" not in ddl
+
+
+def test_trail_cli_ddl_refuses_a_bad_bucket(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[accounts]]\nid = "222222222222"\nname = "p"\n'
+        '[cloudtrail]\nbucket = "x\'; DROP"\nathena_table = "ct"\n'
+    )
+    result = run_cli("trail", "ddl", "--config", str(config))
+    assert result.returncode == 2
+    assert "cloudtrail.bucket: not an S3 bucket name" in result.stderr
