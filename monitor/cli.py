@@ -366,7 +366,7 @@ _FORMAT = click.option(
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
-    help="A table for people; JSON Lines or CSV for programs.",
+    help="A table for people; a JSON array or CSV for programs.",
 )
 
 
@@ -403,11 +403,11 @@ def findings() -> None:
 def findings_list(obj: Obj, status: str, detector: str | None, fmt: str) -> None:
     """List findings, worst and newest first."""
     from monitor.findings import FINDING_COLUMNS, list_findings
-    from monitor.output import emit
+    from monitor.formats import write
 
     with _open_store(obj) as store:
         rows = list_findings(store, None if status == "all" else status, detector)
-    emit(rows, FINDING_COLUMNS, fmt, title=f"findings ({status})")
+    write(fmt, rows, FINDING_COLUMNS, sys.stdout)
 
 
 @findings.command("show", epilog=_example("pgwarden findings show failure-burst:3f2a9c1d0e4b5a67"))

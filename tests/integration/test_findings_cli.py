@@ -38,8 +38,9 @@ def test_findings_cli_list_formats(run_cli: RunCli, config: Path) -> None:
     table = run_cli("findings", "list", "--config", str(config))
     assert table.returncode == 0, table.stderr
     assert "failure-burst" in table.stdout
-    lines = run_cli("findings", "list", "--format", "json", "--config", str(config)).stdout
-    rows = [json.loads(line) for line in lines.splitlines()]
+    rows = json.loads(
+        run_cli("findings", "list", "--format", "json", "--config", str(config)).stdout
+    )
     assert [r["severity"] for r in rows] == ["high", "medium"]
     out = run_cli("findings", "list", "--format", "csv", "--config", str(config)).stdout
     parsed = list(csv.DictReader(io.StringIO(out)))
@@ -62,9 +63,7 @@ def test_findings_cli_show_suppress_ack(run_cli: RunCli, config: Path) -> None:
     rows = run_cli(
         "findings", "list", "--status", "all", "--format", "json", "--config", str(config)
     )
-    statuses = {
-        json.loads(x)["fingerprint"]: json.loads(x)["status"] for x in rows.stdout.splitlines()
-    }
+    statuses = {x["fingerprint"]: x["status"] for x in json.loads(rows.stdout)}
     assert statuses == {fp_a: "suppressed", fp_b: "acknowledged"}
 
 

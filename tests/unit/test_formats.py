@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,6 +24,7 @@ from monitor.formats import csv_cell, write_csv, write_table
         (True, "true"),
         (-5, "-5"),
         (["x"], '["x"]'),
+        (datetime(2026, 1, 2, tzinfo=UTC), "2026-01-02T00:00:00+00:00"),
     ],
 )
 def test_csv_cell_escapes_formulas(value: object, expected: str) -> None:
@@ -32,6 +34,7 @@ def test_csv_cell_escapes_formulas(value: object, expected: str) -> None:
 def test_write_csv_round_trips_through_a_reader() -> None:
     out = io.StringIO()
     write_csv([{"a": "=cmd", "b": 'x,"y"\nz'}], ["a", "b"], out)
+    assert out.getvalue().startswith("a,b\r\n")
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert rows == [["a", "b"], ["'=cmd", 'x,"y"\nz']]
 
