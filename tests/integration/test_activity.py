@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,17 @@ def app_session(iam_pg: IamPg, user: str, app: str) -> psycopg.Connection:
     return psycopg.connect(iam_pg.server.dsn(user=user), application_name=app, autocommit=True)
 
 
+def wait_gone(iam_pg: IamPg, application_name: str, deadline_s: float = 10) -> None:
+    deadline = time.monotonic() + deadline_s
+    with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
+        while admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchall():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"backend of {application_name} still there")
+            time.sleep(0.02)
+
+
 def test_activity_sessions_stored_and_ended(iam_pg: IamPg, harness: Harness) -> None:
     with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
         for role in ("orders_app", "analyst"):
@@ -50,6 +62,9 @@ def test_activity_sessions_stored_and_ended(iam_pg: IamPg, harness: Harness) -> 
         own_pid = harness.source.state("demo").backend_pid
         assert own_pid and own_pid not in {s.pid for s in first.sessions}
         client.close()
+        # The backend exits asynchronously after the client hangs up: wait for it, with a
+        # deadline, so the next poll sees it gone.
+        wait_gone(iam_pg, "DBeaver 24.1")
         harness.clock.advance(timedelta(seconds=10))  # type: ignore[attr-defined]
         second = harness.poll()["demo"]
         assert second.status == "ok" and not second.new_connection
