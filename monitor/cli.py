@@ -120,13 +120,10 @@ def _not_built(command: str, issue: str) -> NotBuiltYet:
     return NotBuiltYet(f"pgwarden {command}: not built yet (coming with the {issue} work)")
 
 
-def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    """Plain aligned columns: readable on a terminal, and stable for scripts and tests."""
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
+def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from monitor.formats import write_table
+
+    write_table((dict(zip(columns, row, strict=True)) for row in rows), columns, sys.stdout)
 
 
 @main.command(
@@ -145,7 +142,10 @@ def once(obj: Obj, stages: tuple[str, ...]) -> None:
     reports = run_once(obj.config(), stages)
     for report in reports:
         click.echo(f"== {report.stage}")
-        click.echo(_table(report.columns, report.rows) if report.rows else "(nothing to do)")
+        if report.rows:
+            _print_table(report.columns, report.rows)
+        else:
+            click.echo("(nothing to do)")
     if any(r.failures for r in reports):
         sys.exit(1)
 
@@ -180,7 +180,10 @@ def targets(obj: Obj, discover: bool) -> None:
         )
         for t in found
     ]
-    click.echo(_table(columns, rows) if rows else "no targets configured or discovered")
+    if rows:
+        _print_table(columns, rows)
+    else:
+        click.echo("no targets configured or discovered")
 
 
 @main.command(epilog=_example("pgwarden --log-format json run"))

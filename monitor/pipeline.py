@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
@@ -92,7 +92,17 @@ def run_once(
     names = select_stages(only)
     with Store.open(config.store.path, busy_timeout_ms=config.store.busy_timeout_ms) as store:
         ctx = StageContext(config, store, clock or SystemClock(), aws)
-        return [_STAGES[name](ctx) for name in names]
+        return [run_stage(name, ctx) for name in names]
+
+
+def run_stage(name: str, ctx: StageContext) -> StageReport:
+    """The job boundary: a stage that fails is logged with its traceback and reported, and
+    the next stage (or the next run, from its cursor) carries on."""
+    try:
+        return _STAGES[name](ctx)
+    except Exception as exc:  # the one place stage failures are caught
+        log.exception("stage %s failed", name, extra={"stage": name})
+        return StageReport(name, ("status", "error"), [("failed", _one_line(exc))], failures=1)
 
 
 # -- targets ------------------------------------------------------------------------------------
@@ -182,3 +192,117 @@ def activity_stage(ctx: StageContext) -> StageReport:
             rows.append((r.target, r.status, sessions, f"{r.duration_ms:.0f} ms", r.reason or ""))
     failures = sum(r.status != "ok" for r in results)
     return StageReport("activity", columns, rows, failures)
+
+
+# -- the grants and cloudtrail stages ----------------------------------------------------------
+
+
+@stage("grants")
+def grants_stage(ctx: StageContext) -> StageReport:
+    """Who may rds-db:connect as which db user, per account; see monitor/sources/iam.py."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from monitor.sources.iam import inventory, resources_from_store, store_inventory
+
+    columns = ("account", "status", "principals", "grants", "new", "withdrawn", "error")
+    resources = resources_from_store(ctx.store)
+    monitor_roles = [a.role_arn for a in ctx.config.accounts if a.role_arn]
+    rows: list[tuple[str, ...]] = []
+    for account in ctx.config.accounts:
+        try:
+            found = inventory(
+                ctx.aws().client("iam", account_id=account.id), account.id, resources, monitor_roles
+            )
+        except (AwsError, ClientError, BotoCoreError) as exc:
+            # One account's refusal leaves the others, and its stored grants, as they were.
+            log.warning("grants of account %s not read: %s", account.id, exc)
+            rows.append((account.name, "error", "-", "-", "-", "-", _one_line(exc)))
+            continue
+        changes = store_inventory(ctx.store, found, ctx.clock.now())
+        rows.append(
+            (
+                account.name, "ok", str(found.principals), str(len(found.grants)),
+                str(len(changes.added)), str(len(changes.removed)), "",
+            )
+        )  # fmt: skip
+    return StageReport("grants", columns, rows, sum(r[1] != "ok" for r in rows))
+
+
+@stage("cloudtrail")
+def cloudtrail_stage(ctx: StageContext) -> StageReport:
+    """AssumeRole records since the cursor; see monitor/sources/cloudtrail.py."""
+    from monitor.sources.cloudtrail import ingest, open_engine
+
+    columns = ("engine", "status", "assume-role", "new", "files", "bad files", "error")
+    trail = ctx.config.cloudtrail
+    if not trail.enabled:
+        return StageReport("cloudtrail", columns, [])
+    aws = ctx.config.aws
+    athena: dict[str, Any] = {}
+    if aws.endpoint_url:
+        athena["endpoint_url"] = aws.endpoint_url
+    if aws.credential_source == "profile" and aws.profile:
+        athena["profile_name"] = aws.profile
+    engine = open_engine(trail, default_region=aws.region, **athena)
+    try:
+        summary = ingest(ctx.store, ctx.config, engine, ctx.clock)
+    finally:
+        engine.close()
+    for bad in summary.bad_files:
+        log.warning("skipped unreadable trail file %s: %s", bad.path, bad.reason)
+    row = (
+        trail.engine, "ok", str(summary.assume_role_events), str(summary.assume_role_new),
+        str(summary.files_read), str(len(summary.bad_files)), "",
+    )  # fmt: skip
+    return StageReport("cloudtrail", columns, [row], 0)
+
+
+# -- findings and alerts -----------------------------------------------------------------------
+
+
+@stage("detect")
+def detect_stage(ctx: StageContext) -> StageReport:
+    """Every enabled detector over the store; see monitor/detection.py."""
+    from monitor.detection import run_detectors
+
+    columns = ("detector", "opened", "repeated", "resolved", "suppressed")
+    summaries = run_detectors(ctx.store, ctx.config, ctx.clock.now())
+    rows: list[tuple[str, ...]] = [
+        (name, str(s.opened), str(s.repeated), str(s.resolved), str(s.suppressed))
+        for name, s in summaries.items()
+    ]
+    return StageReport("detect", columns, rows)
+
+
+@stage("alerts")
+def alerts_stage(ctx: StageContext) -> StageReport:
+    """Deliver the outbox to Slack; see monitor/alerts/outbox.py."""
+    from datetime import timedelta
+
+    from monitor.alerts.outbox import deliver
+    from monitor.alerts.slack import make_sink
+
+    columns = ("sink", "sent", "digested", "pending", "error")
+    slack = ctx.config.alerts.slack
+    if not slack.enabled:
+        pending = ctx.store.conn.execute(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+        ).fetchall()[0][0]
+        return StageReport("alerts", columns, [("slack (disabled)", "0", "0", str(pending), "")])
+    sink = make_sink(slack, ctx.aws().resolve_secret)
+    summary = deliver(
+        ctx.store,
+        sink,
+        ctx.clock.now(),
+        max_per_run=slack.max_per_run,
+        max_age=timedelta(hours=slack.max_age_hours),
+    )
+    row = (
+        f"slack ({slack.mode})", str(summary.sent), str(summary.digested), str(summary.pending),
+        summary.error or "",
+    )  # fmt: skip
+    return StageReport("alerts", columns, [row], int(summary.error is not None))
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
