@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,15 @@ def app_session(iam_pg: IamPg, user: str, app: str) -> psycopg.Connection:
     return psycopg.connect(iam_pg.server.dsn(user=user), application_name=app, autocommit=True)
 
 
+def wait_backend_gone(iam_pg: IamPg, pid: int) -> None:
+    """A closed client's backend lingers for a moment; the next poll may still see it."""
+    deadline = time.monotonic() + 10
+    with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchall():
+            assert time.monotonic() < deadline, f"backend {pid} still there after 10 s"
+            time.sleep(0.02)
+
+
 def test_activity_sessions_stored_and_ended(iam_pg: IamPg, harness: Harness) -> None:
     with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
         for role in ("orders_app", "analyst"):
@@ -49,7 +59,9 @@ def test_activity_sessions_stored_and_ended(iam_pg: IamPg, harness: Harness) -> 
         assert first.new_connection
         own_pid = harness.source.state("demo").backend_pid
         assert own_pid and own_pid not in {s.pid for s in first.sessions}
+        gone = client.info.backend_pid
         client.close()
+        wait_backend_gone(iam_pg, gone)
         harness.clock.advance(timedelta(seconds=10))  # type: ignore[attr-defined]
         second = harness.poll()["demo"]
         assert second.status == "ok" and not second.new_connection
