@@ -198,8 +198,10 @@ class ActivitySource:
             wait = state.retry_at - time.monotonic()
             if wait > 0:
                 return result("down", f"{state.last_reason} (next reconnect in {wait:.0f} s)")
-            # The rate limit is a queue, not a failure: wait for the slot before the deadline.
+            # The rate limit is a queue, not a failure: wait for the slot before the deadline
+            # starts, and leave the wait out of the poll's duration.
             await self.limiter.acquire()
+            started = time.perf_counter()
         try:
             async with asyncio.timeout(self.options.poll_deadline_s):
                 if new:

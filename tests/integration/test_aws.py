@@ -1,0 +1,237 @@
+"""Credentials and discovery against the moto server over HTTP."""
+
+from __future__ import annotations
+
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.aws import AwsSessions, discover_targets
+from monitor.clock import FrozenClock, SystemClock
+from monitor.config import validate
+from monitor.errors import AssumeRoleDenied, SecretError
+from tests.conftest import MotoServer
+from tests.support.activity import ACCOUNT_A, ACCOUNT_B, Harness, make_config, target_table
+from tests.support.iam_pam import IamPg
+
+ROLE_A = f"arn:aws:iam::{ACCOUNT_A}:role/pg-monitor-role"
+ROLE_B = f"arn:aws:iam::{ACCOUNT_B}:role/pg-monitor-role"
+
+
+def two_accounts(**extra_b: Any) -> list[dict[str, Any]]:
+    return [
+        {"id": ACCOUNT_A, "name": "prod", "role_arn": ROLE_A, "external_id": "env:EXT_PROD"},
+        {"id": ACCOUNT_B, "name": "analytics", "role_arn": ROLE_B, **extra_b},
+    ]
+
+
+def sessions_for(moto_server: MotoServer, clock: Any, **extra_b: Any) -> AwsSessions:
+    config = validate(
+        {"aws": {"endpoint_url": moto_server.url}, "accounts": two_accounts(**extra_b)}
+    )
+    return AwsSessions.from_config(config, clock=clock, hostname="mgmt host.example")
+
+
+def test_aws_two_accounts_assume_and_refresh_before_expiry(
+    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXT_PROD", "ext-id-prod")
+    clock = FrozenClock(SystemClock().now())
+    # moto runs in this process: let it issue expirations on the same frozen clock.
+    monkeypatch.setattr(
+        "moto.sts.models.utcnow", lambda: clock.now().astimezone(UTC).replace(tzinfo=None)
+    )
+    aws = sessions_for(moto_server, clock)
+    sent: list[dict[str, Any]] = []
+    aws.source().events.register(
+        "provide-client-params.sts.AssumeRole", lambda params, **_: sent.append(dict(params))
+    )
+    ident_a = aws.client("sts", account_id=ACCOUNT_A).get_caller_identity()
+    ident_b = aws.client("sts", account_id=ACCOUNT_B).get_caller_identity()
+    assert ident_a["Account"] == ACCOUNT_A and ident_b["Account"] == ACCOUNT_B
+    assert ident_a["Arn"].endswith("assumed-role/pg-monitor-role/pgwarden-mgmt-host.example")
+    assert [(p["RoleArn"], p.get("ExternalId"), p["DurationSeconds"]) for p in sent] == [
+        (ROLE_A, "ext-id-prod", 3600),
+        (ROLE_B, None, 3600),
+    ]
+    token = aws.token_generator(ACCOUNT_A, "us-east-1")
+    first_key = token("h.example", 5432, "pgmonitor").split("X-Amz-Credential=")[1][:20]
+    # Cached: 40 minutes in, many tokens later, still the same role session.
+    clock.advance(timedelta(minutes=40))
+    for _ in range(5):
+        token("h.example", 5432, "pgmonitor")
+    assert aws.assume_role_calls == 2
+    # 50 minutes in, 10 left (< the 15-minute advisory window): refreshed, once.
+    clock.advance(timedelta(minutes=10))
+    second_key = token("h.example", 5432, "pgmonitor").split("X-Amz-Credential=")[1][:20]
+    clock.advance(timedelta(minutes=30))
+    token("h.example", 5432, "pgmonitor")
+    assert aws.assume_role_calls == 3
+    assert second_key != first_key
+    assert len(sent) == 3 and sent[-1]["RoleArn"] == ROLE_A
+
+
+def test_aws_secret_reference_from_secrets_manager(moto_server: MotoServer) -> None:
+    sm = moto_server.client("secretsmanager")
+    arn = sm.create_secret(Name="pgwarden/ext-analytics", SecretString="ext-id-analytics")["ARN"]
+    aws = sessions_for(moto_server, SystemClock(), external_id=arn)
+    assert aws.resolve_secret(arn) == "ext-id-analytics"
+    missing = arn.rsplit(":", 1)[0] + ":nope-AbCdEf"
+    with pytest.raises(SecretError, match="cannot read the secret"):
+        aws.resolve_secret(missing)
+    with pytest.raises(SecretError, match="environment variable NOT_SET_ANYWHERE is not set"):
+        aws.resolve_secret("env:NOT_SET_ANYWHERE")
+
+
+@pytest.fixture
+def enforced_auth(moto_server: MotoServer) -> Iterator[dict[str, str]]:
+    """moto checks IAM policies from here on; the yielded keys may assume only role A."""
+    iam = moto_server.client("iam")
+    user = f"pgwarden-mgmt-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="assume-a",
+        PolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",'
+            f' "Action": "sts:AssumeRole", "Resource": "{ROLE_A}"}}]}}'
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+
+    def set_auth(count: str) -> None:
+        request = urllib.request.Request(
+            f"{moto_server.url}/moto-api/reset-auth",
+            data=count.encode(),
+            method="POST",
+            # A form content type would make werkzeug swallow the body moto reads.
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    set_auth("0")
+    try:
+        yield {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        }
+    finally:
+        set_auth("inf")
+
+
+def test_aws_assume_role_denied_marks_only_that_account_down(
+    iam_pg: IamPg,
+    moto_server: MotoServer,
+    tmp_path: Path,
+    enforced_auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in enforced_auth.items():
+        monkeypatch.setenv(name, value)
+    accounts = [
+        {"id": ACCOUNT_A, "name": "prod", "role_arn": ROLE_A},
+        {"id": ACCOUNT_B, "name": "analytics", "role_arn": ROLE_B},
+    ]
+    targets = [
+        target_table(iam_pg, "demo-a"),
+        target_table(iam_pg, "demo-b", account="analytics"),
+    ]
+    config = make_config(tmp_path, moto_server.url, targets, accounts=accounts)
+    h = Harness(config, SystemClock())
+    try:
+        results = h.poll()
+        again = h.poll()
+    finally:
+        h.close()
+    assert results["demo-a"].status == "ok", results["demo-a"].reason
+    assert results["demo-b"].status == "down"
+    assert results["demo-b"].reason is not None
+    assert results["demo-b"].reason.startswith(
+        f"account {ACCOUNT_B}: AssumeRole into {ROLE_B} denied: AccessDenied"
+    )
+    assert again["demo-a"].status == "ok" and again["demo-b"].status == "down"
+    # The denial is remembered for a while: one AssumeRole per account, not one per poll.
+    assert h.aws.assume_role_calls == 2
+
+
+def test_aws_assume_role_denied_is_typed(
+    moto_server: MotoServer, enforced_auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in enforced_auth.items():
+        monkeypatch.setenv(name, value)
+    aws = sessions_for(moto_server, SystemClock())
+    with pytest.raises(AssumeRoleDenied) as denied:
+        aws.token_generator(ACCOUNT_B, "us-east-1")("h.example", 5432, "pgmonitor")
+    assert denied.value.account == ACCOUNT_B
+
+
+def test_aws_discovery_keeps_iam_postgres_with_tags(moto_server: MotoServer) -> None:
+    config = validate(
+        {
+            "aws": {"endpoint_url": moto_server.url},
+            "accounts": [
+                {
+                    "id": ACCOUNT_B,
+                    "name": "analytics",
+                    "role_arn": ROLE_B,
+                    "discover": True,
+                    "discover_tags": {"pgwarden": "monitor"},
+                    "regions": ["eu-west-1"],
+                    "db_user": "pgmon",
+                }
+            ],
+        }
+    )
+    aws = AwsSessions.from_config(config)
+    rds = aws.client("rds", "eu-west-1", ACCOUNT_B)
+
+    def cluster(
+        name: str, iam: bool, tags: dict[str, str], engine: str = "aurora-postgresql"
+    ) -> None:
+        rds.create_db_cluster(
+            DBClusterIdentifier=name,
+            Engine=engine,
+            MasterUsername="admin",
+            MasterUserPassword="pw-not-used-123",
+            EnableIAMDatabaseAuthentication=iam,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+
+    cluster("orders", True, {"pgwarden": "monitor"})
+    cluster("no-iam", False, {"pgwarden": "monitor"})
+    cluster("untagged", True, {})
+    cluster("mysql-one", True, {"pgwarden": "monitor"}, engine="aurora-mysql")
+    # moto 5.2 returns one page whatever MaxRecords says, so paging itself is not shown here.
+    for i in range(3):
+        cluster(f"bulk-{i}", True, {"pgwarden": "monitor", "team": "x"})
+    rds.create_db_instance(
+        DBInstanceIdentifier="legacy-pg",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="admin",
+        MasterUserPassword="pw-not-used-123",
+        AllocatedStorage=20,
+        EnableIAMDatabaseAuthentication=True,
+        Tags=[{"Key": "pgwarden", "Value": "monitor"}],
+    )
+    found = {t.name: t for t in discover_targets(aws, config, config.accounts[0])}
+    names = set(found)
+    assert names == {
+        "analytics/eu-west-1/orders",
+        "analytics/eu-west-1/bulk-0",
+        "analytics/eu-west-1/bulk-1",
+        "analytics/eu-west-1/bulk-2",
+        "analytics/eu-west-1/legacy-pg",
+    }
+    orders = found["analytics/eu-west-1/orders"]
+    assert orders.endpoint_type == "cluster" and orders.cluster_id == "orders"
+    assert orders.endpoint.startswith("orders.cluster-") and orders.db_user == "pgmon"
+    assert orders.resource_id and orders.resource_id.startswith("cluster-")
+    legacy = found["analytics/eu-west-1/legacy-pg"]
+    assert legacy.endpoint_type == "instance" and legacy.resource_id
+    assert all(t.discovered and t.account_id == ACCOUNT_B for t in found.values())
