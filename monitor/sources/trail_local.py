@@ -184,7 +184,12 @@ class LocalTrail:
             except duckdb.Error:
                 good = self._find_bad(text, bound, good, bad)
                 if good:
-                    columns, rows = self._run(text, bound, good)
+                    try:
+                        columns, rows = self._run(text, bound, good)
+                    except duckdb.Error as exc:
+                        # Each of these files reads alone, so the failure is not theirs.
+                        reason = str(exc).splitlines()[0]
+                        raise TrailQueryError(f"DuckDB query failed: {reason}") from exc
         for item in bad:
             log.warning(
                 "skipped unreadable CloudTrail file %s: %s",
