@@ -123,7 +123,9 @@ def _not_built(command: str, issue: str) -> NotBuiltYet:
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     from monitor.formats import write_table
 
-    write_table((dict(zip(columns, row, strict=True)) for row in rows), columns, sys.stdout)
+    # No cutting: the error column is the reason a person needs in full.
+    rows_ = (dict(zip(columns, row, strict=True)) for row in rows)
+    write_table(rows_, columns, sys.stdout, width=10_000)
 
 
 @main.command(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
-from monitor.errors import AwsError, PgwardenError
+from monitor.errors import AwsError, ConfigError, PgwardenError, TargetError
 from monitor.store.sqlite import Store
 from monitor.targets import Target, configured_targets, merge, save_targets
 
@@ -100,6 +100,8 @@ def run_stage(name: str, ctx: StageContext) -> StageReport:
     the next stage (or the next run, from its cursor) carries on."""
     try:
         return _STAGES[name](ctx)
+    except (ConfigError, TargetError):
+        raise  # the config is wrong: say so and exit 2, as for any user error
     except Exception as exc:  # the one place stage failures are caught
         log.exception("stage %s failed", name, extra={"stage": name})
         return StageReport(name, ("status", "error"), [("failed", _one_line(exc))], failures=1)
