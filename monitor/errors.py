@@ -27,3 +27,7 @@ class StoreLocked(StoreError):
 
 class NotBuiltYet(PgwardenError):
     """A command that exists in the tree but is not implemented yet."""
+
+
+class LogInputError(PgwardenError):
+    """A log file cannot be read, or the log format or log_line_prefix is wrong."""
