@@ -7,11 +7,18 @@ import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from monitor.errors import LogInputError
+
+if TYPE_CHECKING:
+    from monitor.config import PgLogsConfig
+    from monitor.models import AuthEvent
+    from monitor.sources.pglogs import ReadResult
+    from monitor.store.sqlite import Store
 
 STDIN = "-"
 
@@ -61,3 +68,58 @@ def open_log(name: str) -> Iterator[BinaryIO]:
         # Missing, unreadable, or a corrupt or truncated archive: say which file, one line.
         reason = getattr(exc, "strerror", None) or exc
         raise LogInputError(f"{name}: cannot read: {reason}") from None
+
+
+CURSOR = "pglogs.files"
+
+
+def _identity(path: str) -> dict[str, int]:
+    st = os.stat(path)
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def read_files(store: Store, opts: PgLogsConfig, now: datetime) -> list[ReadResult]:
+    """The `files` source: each file read from where the last read stopped.
+
+    A plain file resumes at the byte after the last complete line read before, unless it
+    was replaced or truncated (another inode, or smaller). A compressed file is read
+    whole when it is new or has changed; rows are unique by event, so that is harmless.
+    """
+    from monitor.parsing.pglog import CHUNK_SIZE, LogParser
+    from monitor.sources.pglogs import ReadResult, save
+
+    results = []
+    for name in log_paths(opts.files):
+        ident = _identity(name)
+        done = store.get_cursor(CURSOR, name) or {}
+        compressed = name.endswith((".gz", ".bz2"))
+        same_file = done.get("inode") == ident["inode"]
+        if compressed and same_file and done.get("mtime_ns") == ident["mtime_ns"]:
+            continue
+        offset = 0
+        if not compressed and same_file and int(done.get("offset", 0)) <= ident["size"]:
+            offset = int(done.get("offset", 0))
+        if not compressed and offset == ident["size"]:
+            continue
+        parser = LogParser(opts.format, opts.log_line_prefix, source=name)
+        events: list[AuthEvent] = []
+        with open_log(name) as stream:
+            if offset:
+                stream.seek(offset)
+            pending = b""
+            while data := stream.read(CHUNK_SIZE):
+                # Hold back a line still being written: it is read next time, whole.
+                data = pending + data
+                last = data.rfind(b"\n") + 1
+                pending = data[last:]
+                offset += last
+                events += parser.feed(data[:last])
+            if compressed:
+                events += parser.feed(pending)
+        events += parser.finish()
+        value = {**ident, "offset": offset}
+        stored = save(store, None, name, events, parser.stats, [(CURSOR, name, value)], now)
+        results.append(
+            ReadResult(f"files:{name}", parser.stats.lines, len(events), stored, parser.stats)
+        )
+    return results
