@@ -7,7 +7,6 @@ Each class has the same shape as `StderrFormat`: `cut(buf, lo)` says where a chu
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from datetime import UTC, datetime
@@ -124,7 +123,10 @@ class CsvFormat:
     def process(self, buf: bytes, end: int) -> list[AuthEvent]:
         stats = self.stats
         stats.lines += buf.count(b"\n", 0, end)
-        reader = csv.reader(io.StringIO(buf[:end].decode("utf-8", "replace"), newline=""))
+        # Hand csv one physical line at a time: left to itself it also ends lines at a lone
+        # "\r", and would then find more records than there are lines.
+        text = buf[:end].decode("utf-8", "replace")
+        reader = csv.reader(line + "\n" for line in text.split("\n")[:-1])
         events: list[AuthEvent] = []
         while True:
             try:
