@@ -18,8 +18,8 @@ _ZONE = r"(?:[A-Za-z]{1,8}|[+-]\d{2}(?::?\d{2})?)"
 _TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 
 # Escape -> (group name or None, regex). Free-text values are lazy so the literal after
-# them decides where they end; %u alone is greedy, because user names carry '@' far more
-# often than database names do (`alice@example.com@db`).
+# them decides where they end. After an '@', %d may not hold one: user names carry '@'
+# far more often than database names do (`alice@example.com@db`), so %u takes them all.
 _ESCAPES: dict[str, tuple[str | None, str]] = {
     "t": ("t", rf"{_TS} {_ZONE}"),
     "m": ("m", rf"{_TS}\.\d{{3}} {_ZONE}"),
@@ -28,7 +28,7 @@ _ESCAPES: dict[str, tuple[str | None, str]] = {
     "h": ("h", r"\[local\]|\S*?"),
     "p": ("p", r"\d+"),
     "P": (None, r"\d*"),
-    "u": ("u", r".*"),
+    "u": ("u", r".*?"),
     "d": ("d", r".*?"),
     "a": ("a", r".*?"),
     "l": (None, r"\d*"),
@@ -92,6 +92,8 @@ def compile_prefix(prefix: str) -> tuple[re.Pattern[str], bytes]:
         if esc not in _ESCAPES:
             raise PrefixError(f"log_line_prefix {prefix!r}: unknown escape %{esc}")
         name, rx = _ESCAPES[esc]
+        if esc == "d" and parts and parts[-1] == re.escape("@"):
+            rx = r"[^@]*?"
         if name is not None and name not in seen:
             seen.add(name)
             rx = f"(?P<{name}>{rx})"
@@ -106,7 +108,8 @@ def compile_prefix(prefix: str) -> tuple[re.Pattern[str], bytes]:
     if optional_from is not None:
         parts[optional_from:] = ["(?:" + "".join(parts[optional_from:]) + ")?"]
     body = "".join(parts)
-    pattern = re.compile(rf"{_LEADING_ISO}{body}(?P<sev>{SEVERITIES}):  (?P<msg>.*?)\r?", re.DOTALL)
+    # msg is greedy (a lazy one costs a step per character); callers strip a CR.
+    pattern = re.compile(rf"{_LEADING_ISO}{body}(?P<sev>{SEVERITIES}):  (?P<msg>.*)", re.DOTALL)
     return pattern, first or b""
 
 

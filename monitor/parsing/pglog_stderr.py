@@ -35,7 +35,6 @@ class StderrFormat:
         self.classifier = classifier
         names = self.rx.groupindex
         self._time_group = next((g for g in ("m", "t", "n", "iso") if g in names), None)
-        self._has = {g: g in names for g in ("u", "d", "p", "r", "h", "a")}
         # Lines exported with a leading ISO timestamp start with a digit too.
         self._first = first + _DIGITS if first else b""
         self._first_set = frozenset(self._first[i : i + 1] for i in range(len(self._first)))
@@ -132,11 +131,11 @@ class StderrFormat:
         return self.classifier.classify(rec)
 
     def _record(self, line: bytes) -> Record | None:
-        text = line.decode("utf-8", "replace")
-        m = self.rx.fullmatch(text)
+        m = self.rx.fullmatch(line.decode("utf-8", "replace"))
         if m is None or self._time_group is None:
             return None
-        stamp = m.group(self._time_group)
+        g = m.groupdict()  # one call instead of one per value: this runs per event
+        stamp = g[self._time_group]
         if stamp is None:
             return None
         moment = self._times.get(stamp)
@@ -146,24 +145,24 @@ class StderrFormat:
             moment = self._times[stamp] = (
                 parse_pg_time(stamp) if self._time_group != "iso" else _iso(stamp)
             )
-        if moment is None:
-            return None
-        has = self._has
-        host, port = None, None
-        if has["r"]:
-            host, port = split_remote(clean(m.group("r")))
-        elif has["h"]:
-            host = clean(m.group("h"))
+            if moment is None:
+                return None
+        remote = g.get("r")
+        if remote is not None:
+            host, port = split_remote(clean(remote))
+        else:
+            host, port = clean(g.get("h")), None
+        pid = g.get("p")
         return Record(
-            time=moment,
-            severity=m.group("sev"),
-            message=m.group("msg"),
-            user=clean(m.group("u")) if has["u"] else None,
-            database=clean(m.group("d")) if has["d"] else None,
-            pid=int(m.group("p")) if has["p"] else None,
-            host=host,
-            port=port,
-            application_name=clean(m.group("a")) if has["a"] else None,
+            moment,
+            g["sev"],
+            g["msg"].rstrip("\r"),
+            clean(g.get("u")),
+            clean(g.get("d")),
+            int(pid) if pid else None,
+            host,
+            port,
+            clean(g.get("a")),
         )
 
     def _unreadable(self, buf: bytes, start: int) -> None:
