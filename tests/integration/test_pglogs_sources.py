@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -251,3 +252,56 @@ def test_pglogs_parses_what_the_real_server_wrote(pg_server: Any) -> None:
     assert 'database "no_such_db_x" does not exist' in rejected
     assert f'role "{ghost}" does not exist' in rejected
     assert not any(e.kind == "auth_failed" and e.user == ghost for e in events)
+
+
+def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path: Path) -> None:
+    from monitor.clock import FrozenClock
+    from monitor.config import validate
+    from monitor.sources.pglogs import ingest
+
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    line = (FIXTURES / "rds_pam.log").read_text().splitlines()[-1]
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": _ms(NOW - timedelta(minutes=1)), "message": line}],
+    )
+    shutil.copy(FIXTURES / "iam_db_auth_error.log", tmp_path / "iam.log")
+    config = validate(
+        {
+            "accounts": [{"id": "111122223333", "name": "prod"}],
+            "targets": [
+                {
+                    "name": "prod-orders",
+                    "account": "prod",
+                    "cluster_id": "orders",
+                    "endpoint": "orders.cluster-abc.us-east-1.rds.amazonaws.com",
+                }
+            ],
+            "pglogs": {"sources": ["cloudwatch", "files"], "files": [str(tmp_path / "iam.log")]},
+        }
+    )
+
+    class Clients:
+        def client(self, service: str, target: TargetConfig) -> Any:
+            assert target.name == "prod-orders"
+            return moto_server.client(service)
+
+    with Store.open(tmp_path / "s.db") as store:
+        results = ingest(store, config, Clients(), FrozenClock(NOW))
+        stored = store.conn.execute(
+            "SELECT kind, user, method, target FROM auth_events ORDER BY user"
+        ).fetchall()
+        unparsed = store.conn.execute(
+            "SELECT source, unparsed, samples FROM auth_log_unparsed"
+        ).fetchall()
+    assert [r.source.split(":")[0] for r in results] == ["cloudwatch", "cloudwatch", "files"]
+    assert stored == [
+        ("auth_failed", "alice@example.com", "iam", None),
+        ("auth_failed", "pgmonitor", "iam", None),
+        ("auth_failed", "reporting", "pam", "prod-orders"),
+    ]
+    assert unparsed == [(str(tmp_path / "iam.log"), 1, '["not a log line at all"]')]
