@@ -63,6 +63,9 @@ class AuthEvent:
         """Same event, same key, whichever source it was read from (so `source` is left out).
 
         Reading a log twice, or the same lines from CloudWatch and from a file, stores one row.
+        `reason` is left out too: when a read ends between a `pam_authenticate failed` LOG
+        and its FATAL (same pid, same second), the next read sees the FATAL alone, without
+        the LOG's reason, and that must still be the same attempt.
         """
         parts = (
             target,
@@ -74,6 +77,5 @@ class AuthEvent:
             self.client_port,
             self.pid,
             self.method,
-            self.reason,
         )
         return hashlib.sha256(repr(parts).encode("utf-8", "replace")).hexdigest()[:32]
