@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.errors import NotBuiltYet, PgwardenError
+from monitor.errors import LogInputError, NotBuiltYet, PgwardenError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -196,12 +196,63 @@ def run() -> None:
 
 @main.command(
     "parse-logs",
-    epilog=_example("pgwarden parse-logs --summary postgresql.log.2026-11-23-03"),
+    epilog=_example(
+        """
+pgwarden parse-logs --summary postgresql.log.2026-11-23-03
+pgwarden parse-logs /var/log/postgresql/ | jq 'select(.kind == "auth_failed")'
+aws logs tail /aws/rds/cluster/prod/postgresql | pgwarden parse-logs -"""
+    ),
 )
-@click.argument("files", nargs=-1)
-def parse_logs(files: tuple[str, ...]) -> None:
-    """Turn PostgreSQL log files into auth and connection events (JSON Lines)."""
-    raise _not_built("parse-logs", "PostgreSQL logs")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "stderr", "csvlog", "jsonlog", "iam-db-auth-error"]),
+    default="auto",
+    show_default=True,
+    help="Log format; auto decides from the first lines of each file.",
+)
+@click.option(
+    "--prefix",
+    default="%t:%r:%u@%d:[%p]:",
+    show_default=True,
+    help="The server's log_line_prefix (stderr format).",
+)
+@click.option("--summary", is_flag=True, help="Print one JSON object of counts instead of events.")
+@click.argument("files", nargs=-1, required=True)
+def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> None:
+    """Turn PostgreSQL log files into auth and connection events (JSON Lines).
+
+    FILE may be a plain, .gz or .bz2 file, a directory (every file in it), or - for stdin.
+    Lines that cannot be read are counted; the first few are shown on stderr.
+    """
+    import json
+
+    from monitor.parsing.pglog import LogParser, Summary, parse_stream
+    from monitor.parsing.pglog_prefix import PrefixError
+    from monitor.parsing.pglog_stats import ParseStats
+    from monitor.sources.logfiles import log_paths, open_log
+
+    totals = Summary()
+    all_stats: list[ParseStats] = []
+    out = sys.stdout
+    for name in log_paths(files):
+        try:
+            parser = LogParser(fmt, prefix, source="stdin" if name == "-" else name)
+        except PrefixError as exc:
+            raise LogInputError(f"--prefix: {exc}") from None
+        with open_log(name) as stream:
+            for event in parse_stream(stream, parser):
+                if summary:
+                    totals.add((event,))
+                else:
+                    out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+        all_stats.append(parser.stats)
+        if parser.stats.unparsed:
+            click.echo(f"{name}: {parser.stats.unparsed} unparsed lines; first:", err=True)
+            for sample in parser.stats.samples:
+                click.echo(f"  {sample!r}", err=True)
+    if summary:
+        out.write(json.dumps(totals.to_json(all_stats), ensure_ascii=False) + "\n")
 
 
 @main.group(epilog=_example("pgwarden trail assume-role --since 2026-11-01"))

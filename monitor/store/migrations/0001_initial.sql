@@ -74,10 +74,25 @@ CREATE TABLE auth_events (
     reason          TEXT,
     application_name TEXT,
     source          TEXT NOT NULL,
-    dedup_key       TEXT NOT NULL UNIQUE
+    identity        TEXT,             -- connection_authenticated: the authenticated identity
+    tls             TEXT,             -- connection_authorized: TLS protocol, NULL without SSL
+    session_s       REAL,             -- disconnection: session time in seconds
+    dedup_key       TEXT NOT NULL UNIQUE  -- AuthEvent.dedup_key: same event, one row
 );
 CREATE INDEX auth_events_user ON auth_events (target, user, kind, time);
 CREATE INDEX auth_events_time ON auth_events (time);
+
+-- Log lines the parser could not read: a count per read, and the first few as samples.
+CREATE TABLE auth_log_unparsed (
+    id              INTEGER PRIMARY KEY,
+    target          TEXT,
+    source          TEXT NOT NULL,
+    seen_at         TEXT NOT NULL,
+    lines           INTEGER NOT NULL,
+    unparsed        INTEGER NOT NULL,
+    samples         TEXT NOT NULL DEFAULT '[]'  -- JSON list of the first few lines
+);
+CREATE INDEX auth_log_unparsed_seen ON auth_log_unparsed (seen_at);
 
 -- AssumeRole* records into the watched roles (monitor/sources/cloudtrail.py), one per eventID.
 -- external_id_present says whether an ExternalId was presented; the id itself is never kept.

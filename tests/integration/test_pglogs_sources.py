@@ -1,0 +1,307 @@
+"""The log sources against real parts: moto's CloudWatch Logs, DuckDB, files, PostgreSQL."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import PgLogsConfig, TargetConfig
+from monitor.sources.pglogs import FILTER_PATTERN, read_cloudwatch
+from monitor.store.sqlite import Store
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"
+NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+TARGET = TargetConfig(
+    name="prod-orders",
+    account="prod",
+    cluster_id="orders",
+    endpoint="orders.cluster-abc.us-east-1.rds.amazonaws.com",
+)
+GROUP = "/aws/rds/cluster/orders/postgresql"
+IAM_GROUP = "/aws/rds/cluster/orders/iam-db-auth-error"
+
+
+def rows(store: Store) -> list[tuple[Any, ...]]:
+    return store.conn.execute(
+        "SELECT kind, user, method, reason, target FROM auth_events ORDER BY time, id"
+    ).fetchall()
+
+
+def row_keys(store: Store) -> list[tuple[Any, ...]]:
+    return store.conn.execute("SELECT time, kind, pid, user FROM auth_events").fetchall()
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _cloudwatch_messages() -> list[str]:
+    # One record per log entry, as RDS publishes them; plus statement noise.
+    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    noise = "2026-11-23 03:00:01 UTC:10.0.0.9(1):app@orders:[77]:LOG:  statement: SELECT 1"
+    return [m for line in lines for m in (line, noise)]
+
+
+def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    for group in (GROUP, IAM_GROUP):
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="orders-1")
+    messages = _cloudwatch_messages()
+    base = NOW - timedelta(minutes=30)
+    first, second = messages[:10], messages[10:]
+
+    def put(group: str, batch: list[tuple[int, str]]) -> None:
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName="orders-1",
+            logEvents=[{"timestamp": ts, "message": m} for ts, m in batch],
+        )
+
+    put(GROUP, [(_ms(base) + i * 1000, m) for i, m in enumerate(first)])
+    put(
+        IAM_GROUP,
+        [(_ms(base), (FIXTURES / "iam_db_auth_error.log").read_text().splitlines()[0])],
+    )
+    opts = PgLogsConfig(initial_lookback_hours=2)
+    path = tmp_path / "store.db"
+    with Store.open(path) as store:
+        run1 = read_cloudwatch(store, logs, TARGET, opts, base + timedelta(seconds=10), page_size=3)
+        after_first = rows(store)
+    # The daemon stops; more lines arrive, one of them late: its timestamp is before the
+    # newest one already read, but within CloudWatch's ingestion delay.
+    late_ts = _ms(base) + 9 * 1000 - 60_000
+    put(GROUP, [(_ms(base) + (10 + i) * 1000, m) for i, m in enumerate(second)])
+    late = (
+        "2026-11-23 03:00:09 UTC:10.0.9.9(9):late@orders:[99]:"
+        'FATAL:  PAM authentication failed for user "late"'
+    )
+    put(GROUP, [(late_ts, late)])
+    with Store.open(path) as store:
+        run2 = read_cloudwatch(store, logs, TARGET, opts, NOW, page_size=3)
+        run3 = read_cloudwatch(store, logs, TARGET, opts, NOW + timedelta(minutes=1))
+        final = rows(store)
+        keys = row_keys(store)
+    read_once = sum(r.records for r in run1 + run2 + run3)
+    # Every CloudWatch event is read exactly once over the three reads, whatever the filter
+    # kept (moto's filter is looser than AWS's); the third read finds nothing new.
+    assert read_once == len(messages) + 2
+    assert sum(r.records for r in run3) == 0
+    kinds = [r[0] for r in final]
+    assert kinds.count("auth_failed") == 4  # pam pair, lone FATAL, iam export, late FATAL
+    assert ("auth_failed", "late", "pam", None, "prod-orders") in final
+    assert (
+        "auth_failed",
+        "pgmonitor",
+        "iam",
+        "the provided token is expired or otherwise invalid",
+        "prod-orders",
+    ) in final
+    assert kinds.count("connection_received") == 3
+    # rds_pam.log holds 9 events; plus the iam export line and the late FATAL.
+    assert len(final) == len(keys) == len(set(keys)) == 11
+    assert len(after_first) < len(final)
+    assert all(r.stats.unparsed == 0 for r in run1 + run2 + run3)
+
+
+def test_pglogs_cloudwatch_sends_the_filter_pattern_and_survives_missing_groups(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    with Store.open(tmp_path / "s.db") as store:
+        results = read_cloudwatch(store, logs, TARGET, PgLogsConfig(), NOW)
+        assert [r.records for r in results] == [0, 0]
+        assert store.get_cursor("pglogs.cloudwatch", f"prod-orders:{GROUP}") == {
+            "ts": 0,
+            "seen": {},
+        }
+    assert '?"pam_authenticate"' in FILTER_PATTERN
+    assert len(FILTER_PATTERN) < 1024  # CloudWatch Logs' limit on a filter pattern
+
+
+def _firehose_object(
+    events: list[tuple[str, int, str]], group: str, kind: str = "DATA_MESSAGE"
+) -> bytes:
+    record = {
+        "messageType": kind,
+        "owner": "123456789012",
+        "logGroup": group,
+        "logStream": "orders-1",
+        "subscriptionFilters": ["to-firehose"],
+        "logEvents": [{"id": i, "timestamp": ts, "message": m} for i, ts, m in events],
+    }
+    return json.dumps(record).encode() + b"\n"
+
+
+def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    from monitor.sources.pglogs_athena import create_duckdb_table, duckdb_runner, read_athena
+
+    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    t0 = _ms(NOW - timedelta(minutes=50))
+    hour = (NOW - timedelta(minutes=50)).strftime("%Y/%m/%d/%H")
+    data = _firehose_object([(f"e{i}", t0 + i, m) for i, m in enumerate(lines)], GROUP)
+    data += _firehose_object([("c1", t0, "CWL CONTROL MESSAGE")], GROUP, kind="CONTROL_MESSAGE")
+    data += _firehose_object([("x1", t0, lines[2])], "/aws/rds/cluster/other/postgresql")
+    (tmp_path / hour).mkdir(parents=True)
+    (tmp_path / hour / "firehose-1.gz").write_bytes(gzip.compress(data))
+    # A partition before the window: pruned by dt, never read.
+    old = tmp_path / "2026" / "01" / "01" / "00"
+    old.mkdir(parents=True)
+    (old / "firehose-0.gz").write_bytes(
+        gzip.compress(_firehose_object([("o1", 0, lines[2])], GROUP))
+    )
+    con = duckdb.connect()
+    create_duckdb_table(con, tmp_path)
+    opts = PgLogsConfig(initial_lookback_hours=2)
+    with Store.open(tmp_path / "s.db") as store:
+        first = read_athena(store, duckdb_runner(con), TARGET, opts, NOW, dialect="duckdb")
+        again = read_athena(store, duckdb_runner(con), TARGET, opts, NOW, dialect="duckdb")
+        stored = rows(store)
+    assert [r.records for r in first] == [len(lines), 0]
+    assert [r.records for r in again] == [0, 0]
+    assert [r[0] for r in stored].count("auth_failed") == 2
+    assert ("auth_failed", "pgmonitor", "pam", "Permission denied", "prod-orders") in stored
+
+
+def test_pglogs_athena_table_name_is_checked() -> None:
+    from monitor.sources.pglogs_athena import AthenaTableError, auth_lines_sql
+
+    sql = auth_lines_sql("athena", "logs_db.rds_logs")
+    assert "logs_db.rds_logs AS l" in sql
+    assert "CROSS JOIN UNNEST" in sql
+    with pytest.raises(AthenaTableError):
+        auth_lines_sql("athena", "x; DROP TABLE y")
+
+
+def test_pglogs_files_resume_rotate_and_compressed(tmp_path: Path) -> None:
+    from monitor.sources.logfiles import read_files
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "postgresql.log"
+    lines = (FIXTURES / "rds_pam.log").read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:4]) + lines[4][:20])  # the writer is mid-line
+    (logs / "old.log.gz").write_bytes(gzip.compress((FIXTURES / "tricky.log").read_bytes()))
+    opts = PgLogsConfig(sources=["files"], files=[logs])
+    with Store.open(tmp_path / "s.db") as store:
+        first = read_files(store, opts, NOW)
+        assert {Path(r.source.removeprefix("files:")).name: r.records for r in first} == {
+            "old.log.gz": 19,
+            "postgresql.log": 4,
+        }
+        with open(log, "ab") as fh:
+            fh.write(lines[4][20:] + b"".join(lines[5:]))
+        second = read_files(store, opts, NOW)
+        assert [r.records for r in second] == [7]  # the rest; the .gz is not read again
+        third = read_files(store, opts, NOW)
+        assert third == []
+        # Rotation: a new file under the same name is read from its start.
+        os.replace(log, tmp_path / "rotated.log")
+        log.write_bytes(lines[0])
+        fourth = read_files(store, opts, NOW)
+        assert [r.records for r in fourth] == [1]
+        kinds = [r[0] for r in rows(store)]
+    assert kinds.count("auth_failed") == 3  # two from rds_pam.log, one from tricky.log
+    assert kinds.count("connection_received") == 3 + 2  # the rotated copy is the same event
+
+
+def test_pglogs_parses_what_the_real_server_wrote(pg_server: Any) -> None:
+    import psycopg
+
+    from monitor.parsing.pglog import LogParser, parse_stream
+
+    app = f"pgwarden-test-{uuid.uuid4().hex[:8]}"
+    ghost = f"ghost_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server.dsn(), application_name=app) as conn:
+        conn.execute("SELECT 1")
+    for dsn in (pg_server.dsn(dbname="no_such_db_x"), pg_server.dsn(user=ghost)):
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(dsn, connect_timeout=5).close()
+    # The logging collector writes asynchronously: wait, with a deadline, for the last line.
+    deadline = time.monotonic() + 10
+    while ghost not in pg_server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parser = LogParser(source="pg_server")
+    with open(pg_server.log_file, "rb") as fh:
+        events = list(parse_stream(fh, parser))
+    assert parser.format == "stderr"
+    assert parser.stats.unparsed == 0
+    authorized = [
+        e for e in events if e.kind == "connection_authorized" and e.application_name == app
+    ]
+    assert len(authorized) == 1
+    assert authorized[0].user == pg_server.superuser
+    assert authorized[0].client_host == "127.0.0.1"
+    rejected = {e.reason for e in events if e.kind == "connection_rejected"}
+    assert 'database "no_such_db_x" does not exist' in rejected
+    assert f'role "{ghost}" does not exist' in rejected
+    assert not any(e.kind == "auth_failed" and e.user == ghost for e in events)
+
+
+def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path: Path) -> None:
+    from monitor.clock import FrozenClock
+    from monitor.config import validate
+    from monitor.sources.pglogs import ingest
+
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    line = (FIXTURES / "rds_pam.log").read_text().splitlines()[-1]
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": _ms(NOW - timedelta(minutes=1)), "message": line}],
+    )
+    shutil.copy(FIXTURES / "iam_db_auth_error.log", tmp_path / "iam.log")
+    config = validate(
+        {
+            "accounts": [{"id": "111122223333", "name": "prod"}],
+            "targets": [
+                {
+                    "name": "prod-orders",
+                    "account": "prod",
+                    "cluster_id": "orders",
+                    "endpoint": "orders.cluster-abc.us-east-1.rds.amazonaws.com",
+                }
+            ],
+            "pglogs": {"sources": ["cloudwatch", "files"], "files": [str(tmp_path / "iam.log")]},
+        }
+    )
+
+    class Clients:
+        def client(self, service: str, target: TargetConfig) -> Any:
+            assert target.name == "prod-orders"
+            return moto_server.client(service)
+
+    with Store.open(tmp_path / "s.db") as store:
+        results = ingest(store, config, Clients(), FrozenClock(NOW))
+        stored = store.conn.execute(
+            "SELECT kind, user, method, target FROM auth_events ORDER BY user"
+        ).fetchall()
+        unparsed = store.conn.execute(
+            "SELECT source, unparsed, samples FROM auth_log_unparsed"
+        ).fetchall()
+    assert [r.source.split(":")[0] for r in results] == ["cloudwatch", "cloudwatch", "files"]
+    assert stored == [
+        ("auth_failed", "alice@example.com", "iam", None),
+        ("auth_failed", "pgmonitor", "iam", None),
+        ("auth_failed", "reporting", "pam", "prod-orders"),
+    ]
+    assert unparsed == [(str(tmp_path / "iam.log"), 1, '["not a log line at all"]')]
