@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config
+from monitor.config import Config, TargetConfig
 from monitor.errors import AwsError, ConfigError, PgwardenError, TargetError
 from monitor.store.sqlite import Store
 from monitor.targets import Target, configured_targets, merge, save_targets
@@ -194,6 +194,35 @@ def activity_stage(ctx: StageContext) -> StageReport:
             rows.append((r.target, r.status, sessions, f"{r.duration_ms:.0f} ms", r.reason or ""))
     failures = sum(r.status != "ok" for r in results)
     return StageReport("activity", columns, rows, failures)
+
+
+# -- the pglogs stage ---------------------------------------------------------------------------
+
+
+class _TargetClients:
+    """boto3 clients for a target's account and region, from monitor/aws.py."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+
+    def client(self, service: str, target: TargetConfig) -> Any:
+        account = self.ctx.config.account(target.account)
+        region = target.region or next(iter(account.regions), self.ctx.config.aws.region)
+        return self.ctx.aws().client(service, region=region, account_id=account.id)
+
+
+@stage("pglogs")
+def pglogs_stage(ctx: StageContext) -> StageReport:
+    """Auth and connection events from the PostgreSQL logs; see monitor/sources/pglogs.py."""
+    from monitor.sources.pglogs import ingest
+
+    columns = ("source", "records", "events", "new", "unparsed")
+    results = ingest(ctx.store, ctx.config, _TargetClients(ctx), ctx.clock)
+    rows: list[tuple[str, ...]] = [
+        (r.source, str(r.records), str(r.events), str(r.stored), str(r.stats.unparsed))
+        for r in results
+    ]
+    return StageReport("pglogs", columns, rows)
 
 
 # -- the grants and cloudtrail stages ----------------------------------------------------------

@@ -96,8 +96,8 @@ def test_cli_once_unknown_stage_exit_2(
     result = run_cli("once", "--only", "activty", "--config", str(config))
     assert result.returncode == 2
     assert (
-        result.stderr.strip().splitlines()[-1]
-        == "--only activty: unknown stage; known: activity, grants, cloudtrail, detect, alerts"
+        result.stderr.strip().splitlines()[-1] == "--only activty: unknown stage; known: "
+        "activity, pglogs, grants, cloudtrail, detect, alerts"
     )
 
 
