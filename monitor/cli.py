@@ -539,6 +539,84 @@ def findings_ack(obj: Obj, fingerprint: str) -> None:
     click.echo(f"{fingerprint}: acknowledged")
 
 
+@main.group(epilog=_example("pgwarden alerts test\npgwarden alerts deliver --dry-run"))
+def alerts() -> None:
+    """Deliver and test Slack alerts."""
+
+
+@alerts.command(
+    "deliver", epilog=_example("pgwarden alerts deliver\npgwarden alerts deliver --dry-run")
+)
+@click.option("--dry-run", is_flag=True, help="Print the exact Slack payloads; send nothing.")
+@config_option
+@pass_obj
+def alerts_deliver(obj: Obj, dry_run: bool) -> None:
+    """Send the alerts waiting in the outbox, oldest first (what the daemon does every 15 s)."""
+    from datetime import timedelta
+
+    from monitor.alerts.outbox import deliver, preview
+    from monitor.alerts.slack import ConsoleSink, make_sink
+    from monitor.aws import AwsSessions
+    from monitor.clock import SystemClock
+
+    config = obj.config()
+    slack = config.alerts.slack
+    per_run, max_age = slack.max_per_run, timedelta(hours=slack.max_age_hours)
+    now = SystemClock().now()
+    if dry_run:
+        channels = {str(k): v for k, v in slack.channels.items()}
+        with _open_store(obj) as store:
+            count = preview(
+                store,
+                ConsoleSink(channels, slack.channel),
+                now,
+                max_per_run=per_run,
+                max_age=max_age,
+            )
+        click.echo(f"{count} messages would be sent; nothing was marked sent", err=True)
+        return
+    if not slack.enabled:
+        raise PgwardenError("alerts.slack.enabled is false: enable it, or use --dry-run")
+    sink = make_sink(slack, AwsSessions.from_config(config).resolve_secret)
+    with _open_store(obj, writer=True) as store:
+        summary = deliver(store, sink, now, max_per_run=per_run, max_age=max_age)
+    click.echo(
+        f"sent {summary.sent}, in digests {summary.digested}, waiting {summary.pending}"
+        + (f"; {summary.error}" if summary.error else "")
+    )
+    if summary.error:
+        sys.exit(1)
+
+
+@alerts.command(
+    "test", epilog=_example("pgwarden alerts test --config /etc/pgwarden/pgwarden.toml")
+)
+@config_option
+@pass_obj
+def alerts_test(obj: Obj) -> None:
+    """Send a test message to every configured channel and report each result."""
+    from monitor.alerts.render import render_test
+    from monitor.alerts.slack import configured_channels, make_sink
+    from monitor.aws import AwsSessions
+
+    config = obj.config()
+    slack = config.alerts.slack
+    if not slack.enabled:
+        raise PgwardenError("alerts.slack.enabled is false: enable it to test delivery")
+    sink = make_sink(slack, AwsSessions.from_config(config).resolve_secret)
+    failed = 0
+    for severity, channel in configured_channels(slack):
+        try:
+            sink.send(render_test(severity, channel), 0, None)
+        except PgwardenError as exc:
+            failed += 1
+            click.echo(f"✖ {channel}: {exc}")
+        else:
+            click.echo(f"✔ {channel}: delivered")
+    if failed:
+        sys.exit(1)
+
+
 @main.group(epilog=_example("pgwarden report access-review --week 2026-W47"))
 def report() -> None:
     """Reports for reviewers."""

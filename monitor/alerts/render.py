@@ -181,3 +181,10 @@ def render_digest(findings: list[tuple[Finding, str]], reason: str) -> Message:
     ]
     worst = min(by_severity, key=lambda s: list(SEVERITY_ICON).index(s)) if by_severity else "info"
     return Message(_plain(text), blocks, worst, "digest", "digest")
+
+
+def render_test(severity: str, channel: str) -> Message:
+    """`pgwarden alerts test`: proves the token, the channel and the bot's membership."""
+    text = f"pgwarden test message for {channel} ({severity} alerts go here)"
+    blocks = [_section(f":white_check_mark: {escape(text)}. No action needed.")]
+    return Message(text, blocks, severity, "test", "test")

@@ -33,6 +33,17 @@ def channel_for(severity: str, channels: dict[str, str], default: str) -> str:
     return channels.get(severity, default)
 
 
+def configured_channels(config: SlackConfig) -> list[tuple[str, str]]:
+    """(a severity, its channel) for each distinct destination, the default channel last."""
+    if config.mode == "webhook":
+        return [("info", "the incoming webhook")]
+    seen: dict[str, str] = {}
+    for severity, channel in config.channels.items():
+        seen.setdefault(channel, severity)
+    seen.setdefault(config.channel, "info")
+    return [(severity, channel) for channel, severity in seen.items()]
+
+
 class SlackBotSink:
     """chat.postMessage with a bot token: a channel per severity, repeats in the thread."""
 
