@@ -49,7 +49,3 @@ class AssumeRoleDenied(AwsError):
 
 class DiscoveryError(AwsError):
     """Listing an account's RDS clusters and instances failed."""
-
-
-class TargetError(PgwardenError):
-    """A target cannot be polled as configured (bad CA bundle, unknown account...)."""

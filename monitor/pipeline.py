@@ -157,7 +157,7 @@ def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Ta
 def activity_stage(ctx: StageContext) -> StageReport:
     """One poll of every target's pg_stat_activity; see monitor/sources/activity.py."""
     from monitor.sources.activity import ActivitySource, token_source
-    from monitor.sources.activity_store import record_poll
+    from monitor.sources.activity_store import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
     if not ctx.config.activity.enabled:
@@ -175,9 +175,10 @@ def activity_stage(ctx: StageContext) -> StageReport:
 
     results = asyncio.run(one_round())
     rows: list[tuple[str, ...]] = []
+    recorder = SessionRecorder()
     with ctx.store.transaction() as conn:
         for r in results:
-            record_poll(conn, r)
+            recorder.record(conn, r)
             sessions = str(len(r.sessions)) if r.status == "ok" else "-"
             rows.append((r.target, r.status, sessions, f"{r.duration_ms:.0f} ms", r.reason or ""))
     failures = sum(r.status != "ok" for r in results)
