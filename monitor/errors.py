@@ -55,9 +55,5 @@ class DiscoveryError(AwsError):
     """Listing an account's RDS clusters and instances failed."""
 
 
-class TargetError(PgwardenError):
-    """A target cannot be polled as configured (bad CA bundle, unknown account...)."""
-
-
 class LogInputError(PgwardenError):
     """A log file cannot be read, or the log format or log_line_prefix is wrong."""

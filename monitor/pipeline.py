@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, TargetConfig
-from monitor.errors import AwsError, ConfigError, PgwardenError, TargetError
+from monitor.errors import AwsError, ConfigError, PgwardenError
 from monitor.store.sqlite import Store
 from monitor.targets import Target, configured_targets, merge, save_targets
 
@@ -100,7 +100,7 @@ def run_stage(name: str, ctx: StageContext) -> StageReport:
     the next stage (or the next run, from its cursor) carries on."""
     try:
         return _STAGES[name](ctx)
-    except (ConfigError, TargetError):
+    except ConfigError:
         raise  # the config is wrong: say so and exit 2, as for any user error
     except Exception as exc:  # the one place stage failures are caught
         log.exception("stage %s failed", name, extra={"stage": name})
@@ -169,7 +169,7 @@ def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Ta
 def activity_stage(ctx: StageContext) -> StageReport:
     """One poll of every target's pg_stat_activity; see monitor/sources/activity.py."""
     from monitor.sources.activity import ActivitySource, token_source
-    from monitor.sources.activity_store import record_poll
+    from monitor.sources.activity_store import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
     if not ctx.config.activity.enabled:
@@ -187,9 +187,10 @@ def activity_stage(ctx: StageContext) -> StageReport:
 
     results = asyncio.run(one_round())
     rows: list[tuple[str, ...]] = []
+    recorder = SessionRecorder()
     with ctx.store.transaction() as conn:
         for r in results:
-            record_poll(conn, r)
+            recorder.record(conn, r)
             sessions = str(len(r.sessions)) if r.status == "ok" else "-"
             rows.append((r.target, r.status, sessions, f"{r.duration_ms:.0f} ms", r.reason or ""))
     failures = sum(r.status != "ok" for r in results)

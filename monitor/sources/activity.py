@@ -27,14 +27,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import psycopg
 
 from monitor import sql
 from monitor.clock import Clock
 from monitor.config import ActivityConfig
-from monitor.errors import AwsError, TargetError
+from monitor.errors import AwsError
 from monitor.parsing.sqlmask import mask_literals
 from monitor.targets import Target
 
@@ -50,8 +50,13 @@ class TokenSource(Protocol):
     def __call__(self, target: Target) -> str: ...
 
 
-@dataclass(frozen=True)
-class SessionRow:
+class SessionRow(NamedTuple):
+    """One row of queries/activity/sessions.sql, in its column order.
+
+    A tuple, not a dataclass: a poll makes hundreds of these, and the store compares whole
+    rows with the previous poll's to skip the unchanged ones.
+    """
+
     pid: int
     usename: str | None
     datname: str | None
@@ -156,6 +161,8 @@ class ActivitySource:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self._state = {t.name: _TargetState() for t in self.targets}
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        # A misconfigured target is reported down at every poll; it never stops the others.
+        self._misconfigured: dict[str, str] = {}
         for target in self.targets:
             if target.insecure_tls:
                 # On purpose at every start: nobody should forget this is on.
@@ -165,7 +172,9 @@ class ActivitySource:
                     extra={"target": target.name},
                 )
             elif target.ca_bundle is not None and not target.ca_bundle.is_file():
-                raise TargetError(f"target {target.name}: CA bundle not found: {target.ca_bundle}")
+                reason = f"CA bundle not found: {target.ca_bundle}"
+                self._misconfigured[target.name] = reason
+                log.error("target %s: %s", target.name, reason, extra={"target": target.name})
 
     def state(self, name: str) -> _TargetState:
         return self._state[name]
@@ -193,6 +202,8 @@ class ActivitySource:
             ms = (time.perf_counter() - started) * 1000
             return PollResult(target.name, status, polled_at, ms, reason, **extra)
 
+        if target.name in self._misconfigured:
+            return result("down", self._misconfigured[target.name])
         new = state.conn is None or state.conn.closed
         if new:
             wait = state.retry_at - time.monotonic()
@@ -217,7 +228,7 @@ class ActivitySource:
         except (psycopg.OperationalError, TimeoutError) as exc:
             # The connection is gone or stuck: drop it, and reconnect later with a new token.
             return self._down(state, result, describe(exc))
-        except (AwsError, TargetError) as exc:
+        except AwsError as exc:
             return self._down(state, result, str(exc))
         except psycopg.Error as exc:
             # The server answered with an error (e.g. missing privilege): keep the connection.
@@ -283,8 +294,11 @@ class ActivitySource:
             autocommit=True, **self.conninfo(target, token)
         )
         try:
+            # Session settings by set_config, not the `options` startup parameter, which
+            # RDS Proxy does not pass through. UTC keeps stored times comparable as text.
             await conn.execute(
-                "SELECT set_config('statement_timeout', %s, false)",
+                "SELECT set_config('statement_timeout', %s, false),"
+                " set_config('TimeZone', 'UTC', false)",
                 (str(self.options.statement_timeout_ms),),
             )
         except BaseException:
@@ -307,7 +321,8 @@ class ActivitySource:
         if masked:
             # Literals are masked here, before the text reaches memory that is kept or stored.
             rows = [(*row[:-1], mask_literals(row[-1]) if row[-1] else None) for row in rows]
-        return tuple(SessionRow(*row) for row in rows)
+        make = SessionRow._make
+        return tuple(make(row) for row in rows)
 
     async def _roles(self, conn: psycopg.AsyncConnection[Any]) -> tuple[RoleRow, ...]:
         async with conn.cursor() as cur:

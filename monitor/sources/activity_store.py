@@ -1,8 +1,13 @@
 """Write activity poll results into the store: sessions, target status, database roles.
 
-A poll does not append rows: it upserts one row per session (target, pid, backend_start)
-and stamps `ended_at` on the sessions it no longer sees, so storage grows with sessions,
-not with polls. A failed poll ends nothing: the sessions may well still be there.
+A poll does not append rows: each session is one row (target, pid, backend_start), and
+sessions that are gone get `ended_at`, so storage grows with sessions, not with polls.
+A failed poll ends nothing: the sessions may well still be there.
+
+`SessionRecorder` remembers each target's open sessions as the last poll showed them, so a
+poll costs one UPDATE for last_seen/seen_count of all open rows, plus writes only for the
+sessions that are new, changed or gone. The memory is dropped whenever a write fails, and
+rebuilt from the store, so it can never drift from what was committed.
 """
 
 from __future__ import annotations
@@ -10,31 +15,121 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from datetime import datetime
 
 from monitor.sources.activity import PollResult, RoleRow, SessionRow
 from monitor.store.sqlite import to_text
 
-_UPSERT_SESSION = (
+_INSERT_SESSION = (
     "INSERT INTO sessions (target, pid, backend_start, usename, datname, client_addr,"
     " client_hostname, client_port, application_name, backend_type, first_seen, last_seen,"
     " last_state, last_wait_event_type, last_xact_start, last_query_start, last_state_change,"
     " last_query, seen_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-    " ON CONFLICT (target, pid, backend_start) DO UPDATE SET"
-    " last_seen = excluded.last_seen, last_state = excluded.last_state,"
-    " application_name = excluded.application_name,"
-    " last_wait_event_type = excluded.last_wait_event_type,"
-    " last_xact_start = excluded.last_xact_start, last_query_start = excluded.last_query_start,"
-    " last_state_change = excluded.last_state_change,"
-    " last_query = COALESCE(excluded.last_query, sessions.last_query),"
-    " seen_count = sessions.seen_count + 1, ended_at = NULL"
+)
+_UPDATE_CHANGED = (
+    "UPDATE sessions SET application_name = ?, last_state = ?, last_wait_event_type = ?,"
+    " last_xact_start = ?, last_query_start = ?, last_state_change = ?,"
+    " last_query = COALESCE(?, last_query) WHERE id = ?"
+)
+_SELECT_OPEN = (
+    "SELECT id, pid, backend_start, usename, datname, client_addr, client_hostname,"
+    " client_port, application_name, last_xact_start, last_query_start, last_state_change,"
+    " last_state, last_wait_event_type, backend_type, last_query"
+    " FROM sessions WHERE target = ? AND ended_at IS NULL"
 )
 
-
-def _t(value: object) -> str | None:
-    return None if value is None else to_text(value)  # type: ignore[arg-type]
+Key = tuple[int, datetime]
 
 
-def _session_params(target: str, seen: str, s: SessionRow) -> tuple[object, ...]:
+def _t(value: datetime | None) -> str | None:
+    return None if value is None else to_text(value)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class SessionRecorder:
+    """Stores poll results; keep one per process (daemon) or per run (`once`)."""
+
+    def __init__(self) -> None:
+        # target -> {(pid, backend_start): (row id, the row as last stored)}
+        self._open: dict[str, dict[Key, tuple[int, SessionRow]]] = {}
+
+    def record(self, conn: sqlite3.Connection, result: PollResult) -> None:
+        """Store one poll's outcome; call inside `Store.transaction()`."""
+        try:
+            self._record(conn, result)
+        except BaseException:
+            self._open.clear()  # the transaction rolls back: forget what it wrote
+            raise
+
+    def _record(self, conn: sqlite3.Connection, result: PollResult) -> None:
+        now = to_text(result.polled_at)
+        ok = result.status == "ok"
+        conn.execute(
+            "INSERT INTO target_status (target, status, reason, polled_at, duration_ms,"
+            " row_count, last_ok_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO UPDATE"
+            " SET status = excluded.status, reason = excluded.reason,"
+            " polled_at = excluded.polled_at, duration_ms = excluded.duration_ms,"
+            " row_count = excluded.row_count,"
+            " last_ok_at = COALESCE(excluded.last_ok_at, target_status.last_ok_at)",
+            (
+                result.target,
+                result.status,
+                result.reason,
+                now,
+                round(result.duration_ms, 3),
+                len(result.sessions) if ok else None,
+                now if ok else None,
+            ),
+        )
+        if not ok:
+            return
+        known = self._open.get(result.target)
+        if known is None:
+            known = self._load(conn, result.target)
+        current = {(s.pid, s.backend_start): s for s in result.sessions}
+        ended = [key for key in known if key not in current]
+        conn.executemany(
+            "UPDATE sessions SET ended_at = ? WHERE id = ?", [(now, known[k][0]) for k in ended]
+        )
+        for key in ended:
+            del known[key]
+        # Every session still open was seen now: one statement for all of them.
+        conn.execute(
+            "UPDATE sessions SET last_seen = ?, seen_count = seen_count + 1"
+            " WHERE target = ? AND ended_at IS NULL",
+            (now, result.target),
+        )
+        changed = []
+        for key, row in current.items():
+            entry = known.get(key)
+            if entry is None:
+                cursor = conn.execute(_INSERT_SESSION, _insert_params(result.target, now, row))
+                assert cursor.lastrowid is not None
+                known[key] = (cursor.lastrowid, row)
+            elif entry[1] != row:
+                changed.append(_changed_params(entry[0], row))
+                known[key] = (entry[0], row)
+        conn.executemany(_UPDATE_CHANGED, changed)
+        self._open[result.target] = known
+        if result.roles is not None:
+            record_roles(conn, result.target, result.roles, now)
+
+    def _load(self, conn: sqlite3.Connection, target: str) -> dict[Key, tuple[int, SessionRow]]:
+        known: dict[Key, tuple[int, SessionRow]] = {}
+        for r in conn.execute(_SELECT_OPEN, (target,)).fetchall():
+            start = datetime.fromisoformat(r[2])
+            row = SessionRow(
+                r[1], r[3], r[4], r[5], r[6], r[7], r[8], start,
+                _dt(r[9]), _dt(r[10]), _dt(r[11]), r[12], r[13], r[14], r[15],
+            )  # fmt: skip
+            known[(r[1], start)] = (r[0], row)
+        return known
+
+
+def _insert_params(target: str, seen: str, s: SessionRow) -> tuple[object, ...]:
     return (
         target,
         s.pid,
@@ -57,43 +152,21 @@ def _session_params(target: str, seen: str, s: SessionRow) -> tuple[object, ...]
     )
 
 
-def record_poll(conn: sqlite3.Connection, result: PollResult) -> None:
-    """Store one poll's outcome; call inside `Store.transaction()`."""
-    now = to_text(result.polled_at)
-    ok = result.status == "ok"
-    conn.execute(
-        "INSERT INTO target_status (target, status, reason, polled_at, duration_ms, row_count,"
-        " last_ok_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO UPDATE SET"
-        " status = excluded.status, reason = excluded.reason, polled_at = excluded.polled_at,"
-        " duration_ms = excluded.duration_ms, row_count = excluded.row_count,"
-        " last_ok_at = COALESCE(excluded.last_ok_at, target_status.last_ok_at)",
-        (
-            result.target,
-            result.status,
-            result.reason,
-            now,
-            round(result.duration_ms, 3),
-            len(result.sessions) if ok else None,
-            now if ok else None,
-        ),
+def _changed_params(row_id: int, s: SessionRow) -> tuple[object, ...]:
+    return (
+        s.application_name,
+        s.state,
+        s.wait_event_type,
+        _t(s.xact_start),
+        _t(s.query_start),
+        _t(s.state_change),
+        s.query,
+        row_id,
     )
-    if not ok:
-        return
-    open_rows = conn.execute(
-        "SELECT id, pid, backend_start FROM sessions WHERE target = ? AND ended_at IS NULL",
-        (result.target,),
-    ).fetchall()
-    current = {(s.pid, to_text(s.backend_start)) for s in result.sessions}
-    ended = [(now, row_id) for row_id, pid, start in open_rows if (pid, start) not in current]
-    conn.executemany("UPDATE sessions SET ended_at = ? WHERE id = ?", ended)
-    conn.executemany(
-        _UPSERT_SESSION, [_session_params(result.target, now, s) for s in result.sessions]
-    )
-    if result.roles is not None:
-        record_roles(conn, result.target, result.roles, now)
 
 
 def record_roles(conn: sqlite3.Connection, target: str, roles: Iterable[RoleRow], now: str) -> None:
+    """Upsert the target's login roles; those no longer listed get `dropped_at`."""
     roles = list(roles)
     conn.executemany(
         "INSERT INTO db_roles (target, rolname, rds_iam, superuser, rds_superuser, can_login,"

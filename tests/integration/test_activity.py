@@ -160,3 +160,32 @@ def test_activity_query_text_masked_or_absent(
         ).fetchall()
     expected = "SELECT ? AS pan, ? AS n" if capture == "masked" else None
     assert query == [(expected,)]
+
+
+def test_activity_store_continues_across_runs(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """A new process (as `pgwarden once` is) picks up the open sessions from the store."""
+    config = make_config(tmp_path, moto_server.url, [target_table(iam_pg)])
+    with app_session(iam_pg, "postgres", "long-lived") as kept:
+        short = app_session(iam_pg, "postgres", "short-lived")
+        for step in range(2):
+            h = Harness(config, FrozenClock(T0 + timedelta(seconds=10 * step)))
+            try:
+                assert h.poll()["demo"].status == "ok"
+            finally:
+                h.close()
+            if step == 0:
+                gone = short.info.backend_pid
+                short.close()
+                wait_backend_gone(iam_pg, gone)
+        assert kept.info.backend_pid
+    from monitor.store.sqlite import Store
+
+    with Store.open(config.store.path) as store:
+        rows = store.conn.execute(
+            "SELECT application_name, seen_count, ended_at FROM sessions"
+            " WHERE application_name IN ('long-lived', 'short-lived') ORDER BY 1"
+        ).fetchall()
+    t1 = (T0 + timedelta(seconds=10)).isoformat(timespec="microseconds")
+    assert rows == [("long-lived", 2, None), ("short-lived", 1, t1)]

@@ -15,7 +15,6 @@ import pytest
 
 from monitor.clock import SystemClock
 from monitor.sources.activity import PollResult
-from monitor.sources.activity_store import record_poll
 from tests.conftest import MotoServer
 from tests.support.activity import Harness, make_config, target_table
 from tests.support.iam_pam import IamPg
@@ -46,7 +45,7 @@ def run_until(
     def sink(result: PollResult) -> None:
         seen.append((time.monotonic(), result))
         with h.store.transaction() as conn:
-            record_poll(conn, result)
+            h.recorder.record(conn, result)
         if on_result:
             on_result(result)
         if done(seen):

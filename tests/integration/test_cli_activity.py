@@ -101,17 +101,17 @@ def test_cli_once_unknown_stage_exit_2(
     )
 
 
-def test_cli_once_missing_ca_bundle_exit_2(
+def test_cli_once_missing_ca_bundle_is_that_target_only(
     iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path, run_cli: RunCli
 ) -> None:
-    text = target(iam_pg, "demo", iam_pg.port).replace(str(iam_pg.pki.ca_cert), "/nope/ca.pem")
-    config = write_config(tmp_path, moto_server.url, text)
+    broken = target(iam_pg, "broken", iam_pg.port).replace(str(iam_pg.pki.ca_cert), "/nope/ca.pem")
+    config = write_config(tmp_path, moto_server.url, target(iam_pg, "demo", iam_pg.port) + broken)
     result = run_cli("once", "--only", "activity", "--config", str(config))
-    assert result.returncode == 2
-    # stderr also carries the JSON log lines; the error is the last line, alone.
-    assert (
-        result.stderr.strip().splitlines()[-1] == "target demo: CA bundle not found: /nope/ca.pem"
-    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[2].split()[:2] == ["demo", "ok"]
+    assert lines[3].split()[:3] == ["broken", "down", "-"]
+    assert lines[3].endswith("CA bundle not found: /nope/ca.pem")
     assert "Traceback" not in result.stderr
 
 

@@ -10,7 +10,7 @@ from monitor.aws import AwsSessions
 from monitor.clock import Clock
 from monitor.config import Config, validate
 from monitor.sources.activity import ActivitySource, PollResult, token_source
-from monitor.sources.activity_store import record_poll
+from monitor.sources.activity_store import SessionRecorder
 from monitor.store.sqlite import Store
 from monitor.targets import configured_targets
 from tests.support.iam_pam import IamPg
@@ -68,13 +68,14 @@ class Harness:
             configured_targets(config), config.activity, token_source(self.aws), clock
         )
         self.store = Store.open(config.store.path)
+        self.recorder = SessionRecorder()
         self.loop = asyncio.new_event_loop()
 
     def poll(self) -> dict[str, PollResult]:
         results = self.loop.run_until_complete(self.source.poll_all())
         with self.store.transaction() as conn:
             for result in results:
-                record_poll(conn, result)
+                self.recorder.record(conn, result)
         return {r.target: r for r in results}
 
     def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:

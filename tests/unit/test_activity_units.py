@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import pytest
 from monitor.aws import refresh_windows, role_session_name
 from monitor.clock import FrozenClock
 from monitor.config import ActivityConfig
-from monitor.errors import PgwardenError, TargetError
+from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
 from monitor.pipeline import select_stages
 from monitor.sources.activity import ActivitySource, ConnectLimiter, backoff_s
@@ -114,9 +115,12 @@ def test_insecure_tls_is_explicit_and_warned(caplog: pytest.LogCaptureFixture) -
     assert "insecure_tls is on" in caplog.text
 
 
-def test_missing_ca_bundle_names_the_target(tmp_path: Path) -> None:
-    with pytest.raises(TargetError, match=r"target t: CA bundle not found: .*nope\.pem"):
-        source(target(ca_bundle=tmp_path / "nope.pem"))
+def test_missing_ca_bundle_marks_only_that_target_down(tmp_path: Path) -> None:
+    bad = target(name="bad", ca_bundle=tmp_path / "nope.pem")
+    src = source(bad)
+    result = asyncio.run(src.poll(bad))
+    assert (result.status, result.reason) == ("down", f"CA bundle not found: {tmp_path}/nope.pem")
+    assert src.state("bad").tokens_minted == 0  # no token was made for it
 
 
 def test_select_stages_unknown_lists_known() -> None:

@@ -57,7 +57,8 @@ CREATE TABLE sessions (
     UNIQUE (target, pid, backend_start)
 );
 CREATE INDEX sessions_open ON sessions (target) WHERE ended_at IS NULL;
-CREATE INDEX sessions_user ON sessions (target, usename, last_seen);
+-- Not on last_seen: every poll moves it, and an index on it would be rewritten each time.
+CREATE INDEX sessions_user ON sessions (target, usename);
 
 -- One normalised auth/connection event per PostgreSQL log entry (DESIGN.md, "What a log line becomes").
 CREATE TABLE auth_events (
