@@ -22,6 +22,7 @@ from monitor.parsing.pglog_stats import ParseStats
 # behind the literal ":  ", which lets the regex engine skip ahead to it quickly.
 _MARKER = re.compile(
     rb":  (?:connection |disconnection|pam_authenticate|replication connection|(?<=FATAL:  ))"
+    rb"[^\n]*"  # to the end of the line, so the match ends where the line does
 )
 _DIGITS = b"0123456789"
 
@@ -96,7 +97,7 @@ class StderrFormat:
             if start == last_start or buf[start : start + 1] == b"\t":
                 continue
             last_start = start
-            stop = buf.find(b"\n", m.end(), end)
+            stop = m.end()
             rec = self._record(buf[start:stop])
             if rec is None:
                 self._unreadable(buf, start)
