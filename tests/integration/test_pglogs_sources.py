@@ -118,6 +118,43 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
     assert all(r.stats.unparsed == 0 for r in run1 + run2 + run3)
 
 
+def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    messages = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    base = _ms(NOW - timedelta(minutes=20))
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": base + i, "message": m} for i, m in enumerate(messages)],
+    )
+    calls = []
+
+    def fail_third_page(**_: Any) -> None:
+        # The network drops on the third page: a real client, a real failure mode.
+        calls.append(1)
+        if len(calls) == 3:
+            raise EndpointConnectionError(endpoint_url=moto_server.url)
+
+    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", fail_third_page)
+    opts = PgLogsConfig(initial_lookback_hours=1)
+    with Store.open(tmp_path / "s.db") as store:
+        with pytest.raises(EndpointConnectionError):
+            read_cloudwatch(store, logs, TARGET, opts, NOW, groups=[GROUP], page_size=2)
+        assert rows(store) == []
+        assert store.get_cursor("pglogs.cloudwatch", f"prod-orders:{GROUP}") is None
+        results = read_cloudwatch(store, logs, TARGET, opts, NOW, groups=[GROUP], page_size=2)
+        assert [r.records for r in results] == [len(messages)]
+        assert len(row_keys(store)) == len(set(row_keys(store))) == 9
+    assert len(calls) > 3
+
+
 def test_pglogs_cloudwatch_sends_the_filter_pattern_and_survives_missing_groups(
     moto_server: Any, tmp_path: Path
 ) -> None:
