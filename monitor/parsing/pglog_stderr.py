@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 
 from monitor.models import AuthEvent
-from monitor.parsing.pglog_classify import Classifier, Record, clean, split_remote
+from monitor.parsing.pglog_classify import Classifier, Record, clean
 from monitor.parsing.pglog_prefix import compile_prefix, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 
@@ -148,11 +148,11 @@ class StderrFormat:
             )
             if moment is None:
                 return None
-        remote = g.get("r")
-        if remote is not None:
-            host, port = split_remote(clean(remote))
-        else:
-            host, port = clean(g.get("h")), None
+        rport = g.get("rport")
+        if rport is not None:
+            host, port = g["rhost"] or None, int(rport)
+        else:  # %r as "[local]" or empty, or %h, or neither
+            host, port = clean(g.get("r") or g.get("h")), None
         pid = g.get("p")
         return Record(
             moment,
