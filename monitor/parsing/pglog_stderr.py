@@ -1,11 +1,13 @@
 """The stderr format (and CloudWatch's copy of it), scanned a chunk at a time in C.
 
 A log is mostly statements and their tab-indented continuation lines; a few percent are
-connection lines. So we never loop over lines in Python: `bytes.count` counts lines and
-continuation lines, one regex finds lines whose first byte cannot start an entry, and one
-regex finds the few messages that matter, anchored on the `:  ` PostgreSQL writes after
-the severity. Only those lines are decoded and matched against the full prefix, which
-also tells a real `FATAL:` from one quoted inside a statement.
+connection lines. So we never loop over lines in Python: `bytes.count` counts lines, one
+regex finds the lines that do not start an entry (continuation lines, and lines whose
+first byte cannot start the prefix), and one regex finds the few messages that matter,
+anchored on the `:  ` PostgreSQL writes after the severity. Only those lines are decoded
+and matched against the full prefix, which also tells a real `FATAL:` from one quoted
+inside a statement (PostgreSQL indents every continuation line with a tab: elog.c,
+append_with_tabs).
 """
 
 from __future__ import annotations
