@@ -7,6 +7,7 @@ exit code 2; never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -235,24 +236,34 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
     totals = Summary()
     all_stats: list[ParseStats] = []
     out = sys.stdout
-    for name in log_paths(files):
-        try:
-            parser = LogParser(fmt, prefix, source="stdin" if name == "-" else name)
-        except PrefixError as exc:
-            raise LogInputError(f"--prefix: {exc}") from None
-        with open_log(name) as stream:
-            for event in parse_stream(stream, parser):
-                if summary:
-                    totals.add((event,))
-                else:
-                    out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
-        all_stats.append(parser.stats)
-        if parser.stats.unparsed:
-            click.echo(f"{name}: {parser.stats.unparsed} unparsed lines; first:", err=True)
-            for sample in parser.stats.samples:
-                click.echo(f"  {sample!r}", err=True)
-    if summary:
-        out.write(json.dumps(totals.to_json(all_stats), ensure_ascii=False) + "\n")
+    try:
+        for name in log_paths(files):
+            try:
+                parser = LogParser(fmt, prefix, source="stdin" if name == "-" else name)
+            except PrefixError as exc:
+                raise LogInputError(f"--prefix: {exc}") from None
+            with open_log(name) as stream:
+                for event in parse_stream(stream, parser):
+                    if summary:
+                        totals.add((event,))
+                    else:
+                        out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+            all_stats.append(parser.stats)
+            if parser.stats.unparsed:
+                click.echo(f"{name}: {parser.stats.unparsed} unparsed lines; first:", err=True)
+                for sample in parser.stats.samples:
+                    click.echo(f"  {sample!r}", err=True)
+        if summary:
+            out.write(json.dumps(totals.to_json(all_stats), ensure_ascii=False) + "\n")
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly with SIGPIPE's status, as Unix
+        # tools do, and keep Python from complaining about stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except OSError as exc:
+        # Read errors arrive as LogInputError (LogStream), so this is stdout failing.
+        raise PgwardenError(f"stdout: cannot write: {exc.strerror or exc}") from None
 
 
 @main.group(epilog=_example("pgwarden trail assume-role --since 2026-11-01"))

@@ -194,6 +194,7 @@ class PgLogsConfig(Section):
     files: list[Path] = []
     initial_lookback_hours: int = Field(default=24, ge=1)
     athena_table: str | None = None
+    athena_local_dir: Path | None = None
 
 
 class CloudTrailConfig(Section):
@@ -349,7 +350,10 @@ def resolve_paths(config: Config, base: Path) -> Config:
                 update={"ca_bundle": fix_optional(config.activity.ca_bundle)}
             ),
             "pglogs": config.pglogs.model_copy(
-                update={"files": [fix(f) for f in config.pglogs.files]}
+                update={
+                    "files": [fix(f) for f in config.pglogs.files],
+                    "athena_local_dir": fix_optional(config.pglogs.athena_local_dir),
+                }
             ),
             "cloudtrail": config.cloudtrail.model_copy(
                 update={"local_dir": fix_optional(config.cloudtrail.local_dir)}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 from monitor.models import AUTH_EVENT_KINDS, AuthEvent
 from monitor.parsing.pglog_classify import Classifier
@@ -145,8 +145,12 @@ class LogParser:
         return IamAuthErrorFormat(self.stats, self.classifier)
 
 
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 def parse_stream(
-    stream: BinaryIO, parser: LogParser, chunk_size: int = CHUNK_SIZE
+    stream: Readable, parser: LogParser, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[AuthEvent]:
     """Events from a binary stream, read `chunk_size` bytes at a time; then `finish()`."""
     while data := stream.read(chunk_size):

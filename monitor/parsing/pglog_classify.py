@@ -52,7 +52,7 @@ def split_remote(remote: str | None) -> tuple[str | None, int | None]:
     return remote, None
 
 
-_RECEIVED = re.compile(r"connection received: host=(?P<host>\S*?)(?: port=(?P<port>\d+))?")
+_RECEIVED = re.compile(r"connection received: host=(?P<host>\S+)(?: port=(?P<port>\d+))?")
 _AUTHENTICATED = re.compile(
     r'connection authenticated: identity="(?P<identity>.*)" method=(?P<method>\S+)(?: \(.*\))?'
 )
@@ -113,21 +113,22 @@ def _event(
     session_s: float | None = None,
 ) -> AuthEvent:
     """An event from a record; a keyword given overrides the record's value."""
+    # Positional: this runs once per event, and keyword passing costs more.
     return AuthEvent(
-        time=rec.time,
-        kind=kind,  # type: ignore[arg-type]
-        user=rec.user if user is _SAME else user,
-        database=rec.database if database is _SAME else database,
-        client_host=rec.host if client_host is _SAME else client_host,
-        client_port=rec.port if client_port is _SAME else client_port,
-        pid=rec.pid,
-        method=method,
-        reason=reason,
-        application_name=rec.application_name if application_name is _SAME else application_name,
-        source=source,
-        identity=identity,
-        tls=tls,
-        session_s=session_s,
+        rec.time,
+        kind,  # type: ignore[arg-type]
+        rec.user if user is _SAME else user,
+        rec.database if database is _SAME else database,
+        rec.host if client_host is _SAME else client_host,
+        rec.port if client_port is _SAME else client_port,
+        rec.pid,
+        method,
+        reason,
+        rec.application_name if application_name is _SAME else application_name,
+        source,
+        identity,
+        tls,
+        session_s,
     )
 
 

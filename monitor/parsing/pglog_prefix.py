@@ -96,6 +96,9 @@ def compile_prefix(prefix: str) -> tuple[re.Pattern[str], bytes]:
             rx = r"[^@]*?"
         if name is not None and name not in seen:
             seen.add(name)
+            if esc == "r":
+                # host and port as groups of their own: no splitting in Python per line.
+                rx = r"\[local\]|(?P<rhost>\S*?)\((?P<rport>\d+)\)|\S*?"
             rx = f"(?P<{name}>{rx})"
         else:
             rx = f"(?:{rx})"

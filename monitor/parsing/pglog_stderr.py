@@ -1,11 +1,13 @@
 """The stderr format (and CloudWatch's copy of it), scanned a chunk at a time in C.
 
 A log is mostly statements and their tab-indented continuation lines; a few percent are
-connection lines. So we never loop over lines in Python: `bytes.count` counts lines and
-continuation lines, one regex finds lines whose first byte cannot start an entry, and one
-regex finds the few messages that matter, anchored on the `:  ` PostgreSQL writes after
-the severity. Only those lines are decoded and matched against the full prefix, which
-also tells a real `FATAL:` from one quoted inside a statement.
+connection lines. So we never loop over lines in Python: `bytes.count` counts lines, one
+regex finds the lines that do not start an entry (continuation lines, and lines whose
+first byte cannot start the prefix), and one regex finds the few messages that matter,
+anchored on the `:  ` PostgreSQL writes after the severity. Only those lines are decoded
+and matched against the full prefix, which also tells a real `FATAL:` from one quoted
+inside a statement (PostgreSQL indents every continuation line with a tab: elog.c,
+append_with_tabs).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from datetime import datetime
 
 from monitor.models import AuthEvent
-from monitor.parsing.pglog_classify import Classifier, Record, clean, split_remote
+from monitor.parsing.pglog_classify import Classifier, Record, clean
 from monitor.parsing.pglog_prefix import compile_prefix, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 
@@ -22,6 +24,7 @@ from monitor.parsing.pglog_stats import ParseStats
 # behind the literal ":  ", which lets the regex engine skip ahead to it quickly.
 _MARKER = re.compile(
     rb":  (?:connection |disconnection|pam_authenticate|replication connection|(?<=FATAL:  ))"
+    rb"[^\n]*"  # to the end of the line, so the match ends where the line does
 )
 _DIGITS = b"0123456789"
 
@@ -96,7 +99,7 @@ class StderrFormat:
             if start == last_start or buf[start : start + 1] == b"\t":
                 continue
             last_start = start
-            stop = buf.find(b"\n", m.end(), end)
+            stop = m.end()
             rec = self._record(buf[start:stop])
             if rec is None:
                 self._unreadable(buf, start)
@@ -147,11 +150,11 @@ class StderrFormat:
             )
             if moment is None:
                 return None
-        remote = g.get("r")
-        if remote is not None:
-            host, port = split_remote(clean(remote))
-        else:
-            host, port = clean(g.get("h")), None
+        rport = g.get("rport")
+        if rport is not None:
+            host, port = g["rhost"] or None, int(rport)
+        else:  # %r as "[local]" or empty, or %h, or neither
+            host, port = clean(g.get("r") or g.get("h")), None
         pid = g.get("p")
         return Record(
             moment,

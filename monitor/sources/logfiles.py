@@ -41,11 +41,37 @@ def log_paths(args: Iterable[str | Path]) -> list[str]:
     return out
 
 
+class LogStream:
+    """A binary stream whose read errors name the file: `LogInputError`, one line.
+
+    Only reading is wrapped, so an error of whoever consumes the data (a full disk or a
+    closed pipe on stdout) is never blamed on the log file.
+    """
+
+    def __init__(self, name: str, raw: BinaryIO) -> None:
+        self.name = name
+        self.raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.raw.read(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _read_error(self.name, exc) from None
+
+    def seek(self, offset: int) -> None:
+        self.raw.seek(offset)
+
+
+def _read_error(name: str, exc: BaseException) -> LogInputError:
+    # Unreadable, or a corrupt or truncated archive: say which file, in one line.
+    return LogInputError(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+
+
 @contextmanager
-def open_log(name: str) -> Iterator[BinaryIO]:
+def open_log(name: str) -> Iterator[LogStream]:
     """A binary stream, decompressed by suffix; `-` is stdin."""
     if name == STDIN:
-        yield sys.stdin.buffer
+        yield LogStream("stdin", sys.stdin.buffer)
         return
     opener: Callable[[str], BinaryIO]
     if name.endswith(".gz"):
@@ -60,14 +86,11 @@ def open_log(name: str) -> Iterator[BinaryIO]:
         # Unbuffered: we read big blocks ourselves, and a second buffer only copies.
         opener = partial(open, mode="rb", buffering=0)  # type: ignore[assignment]
     try:
-        with opener(name) as stream:
-            yield stream
-    except BrokenPipeError:
-        raise  # our reader went away (`| head`): not this file's fault
-    except (OSError, EOFError, zlib.error) as exc:
-        # Missing, unreadable, or a corrupt or truncated archive: say which file, one line.
-        reason = getattr(exc, "strerror", None) or exc
-        raise LogInputError(f"{name}: cannot read: {reason}") from None
+        raw = opener(name)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+    with raw:
+        yield LogStream(name, raw)
 
 
 CURSOR = "pglogs.files"

@@ -274,8 +274,24 @@ def ingest(store: Store, config: Config, clients: PgLogClients, clock: Clock) ->
 
         results += read_files(store, opts, now)
     if "athena" in opts.sources:
-        log.warning(
-            "pglogs source athena runs through read_athena with a connection; "
-            "the scheduler does not build Athena connections yet"
-        )
+        results += _read_athena_locally(store, config, now)
+    return results
+
+
+def _read_athena_locally(store: Store, config: Config, now: datetime) -> list[ReadResult]:
+    opts = config.pglogs
+    if opts.athena_local_dir is None:
+        # read_athena takes a pyathena runner too; building Athena connections (workgroup,
+        # results location) for pglogs is not configured yet.
+        log.warning("pglogs source athena: set pglogs.athena_local_dir; Athena itself is not wired")
+        return []
+    import duckdb
+
+    from monitor.sources.pglogs_athena import create_duckdb_table, duckdb_runner, read_athena
+
+    results: list[ReadResult] = []
+    with duckdb.connect() as con:
+        create_duckdb_table(con, opts.athena_local_dir)
+        for target in config.targets:
+            results += read_athena(store, duckdb_runner(con), target, opts, now, "duckdb")
     return results

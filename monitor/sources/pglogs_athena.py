@@ -111,8 +111,11 @@ def read_athena(
     now: datetime,
     dialect: str = "athena",
 ) -> list[ReadResult]:
-    """Each log group's auth lines since its cursor (the same cursor as CloudWatch's)."""
-    sql = auth_lines_sql(dialect, opts.athena_table)
+    """Each log group's auth lines since its cursor (kept apart from CloudWatch's).
+
+    On DuckDB the table is always the local view, whatever `athena_table` says.
+    """
+    sql = auth_lines_sql(dialect, opts.athena_table if dialect == "athena" else None)
     results = []
     for group in log_groups(target):
         key = f"{target.name}:{group}"

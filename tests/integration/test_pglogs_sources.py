@@ -118,6 +118,43 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
     assert all(r.stats.unparsed == 0 for r in run1 + run2 + run3)
 
 
+def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    messages = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    base = _ms(NOW - timedelta(minutes=20))
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": base + i, "message": m} for i, m in enumerate(messages)],
+    )
+    calls = []
+
+    def fail_third_page(**_: Any) -> None:
+        # The network drops on the third page: a real client, a real failure mode.
+        calls.append(1)
+        if len(calls) == 3:
+            raise EndpointConnectionError(endpoint_url=moto_server.url)
+
+    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", fail_third_page)
+    opts = PgLogsConfig(initial_lookback_hours=1)
+    with Store.open(tmp_path / "s.db") as store:
+        with pytest.raises(EndpointConnectionError):
+            read_cloudwatch(store, logs, TARGET, opts, NOW, groups=[GROUP], page_size=2)
+        assert rows(store) == []
+        assert store.get_cursor("pglogs.cloudwatch", f"prod-orders:{GROUP}") is None
+        results = read_cloudwatch(store, logs, TARGET, opts, NOW, groups=[GROUP], page_size=2)
+        assert [r.records for r in results] == [len(messages)]
+        assert len(row_keys(store)) == len(set(row_keys(store))) == 9
+    assert len(calls) > 3
+
+
 def test_pglogs_cloudwatch_sends_the_filter_pattern_and_survives_missing_groups(
     moto_server: Any, tmp_path: Path
 ) -> None:
@@ -149,7 +186,8 @@ def _firehose_object(
 
 
 def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb
+
     from monitor.sources.pglogs_athena import create_duckdb_table, duckdb_runner, read_athena
 
     lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
@@ -177,6 +215,42 @@ def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
     assert [r.records for r in again] == [0, 0]
     assert [r[0] for r in stored].count("auth_failed") == 2
     assert ("auth_failed", "pgmonitor", "pam", "Permission denied", "prod-orders") in stored
+
+
+def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
+    from monitor.clock import FrozenClock
+    from monitor.config import validate
+    from monitor.sources.pglogs import ingest
+
+    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    t0 = _ms(NOW - timedelta(minutes=10))
+    hour = tmp_path / "logs" / (NOW - timedelta(minutes=10)).strftime("%Y/%m/%d/%H")
+    hour.mkdir(parents=True)
+    data = _firehose_object([(f"e{i}", t0 + i, m) for i, m in enumerate(lines)], GROUP)
+    (hour / "part-1.gz").write_bytes(gzip.compress(data))
+    config = validate(
+        {
+            "accounts": [{"id": "111122223333", "name": "prod"}],
+            "targets": [
+                {
+                    "name": "prod-orders",
+                    "account": "prod",
+                    "cluster_id": "orders",
+                    "endpoint": "orders.cluster-abc.us-east-1.rds.amazonaws.com",
+                }
+            ],
+            "pglogs": {
+                "sources": ["athena"],
+                "athena_table": "logs_db.rds_logs",  # Athena's name; locally the view's
+                "athena_local_dir": str(tmp_path / "logs"),
+            },
+        }
+    )
+    with Store.open(tmp_path / "s.db") as store:
+        results = ingest(store, config, None, FrozenClock(NOW))  # type: ignore[arg-type]
+        count = store.conn.execute("SELECT count(*) FROM auth_events").fetchall()[0][0]
+    assert [r.records for r in results] == [len(lines), 0]
+    assert count == 9
 
 
 def test_pglogs_athena_table_name_is_checked() -> None:

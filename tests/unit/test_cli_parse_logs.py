@@ -140,3 +140,35 @@ def test_cli_parse_logs_imports_nothing_heavy() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _exe() -> str:
+    return shutil.which("pgwarden", path=str(Path(sys.executable).parent)) or "pgwarden"
+
+
+def test_cli_parse_logs_full_disk_is_an_output_error(tmp_path: Path) -> None:
+    # A write error on stdout is not blamed on the log file, and is one line, exit 2.
+    log = tmp_path / "big.log"
+    log.write_bytes((FIXTURES / "rds_pam.log").read_bytes() * 2000)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [_exe(), "parse-logs", str(log)], stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "stdout: cannot write: No space left on device"
+
+
+def test_cli_parse_logs_reader_going_away_is_quiet(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    log.write_bytes((FIXTURES / "rds_pam.log").read_bytes() * 5000)
+    proc = subprocess.Popen(
+        [_exe(), "parse-logs", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["kind"] == "connection_received"
+    proc.stdout.close()  # like `| head -1`
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == ""

@@ -312,3 +312,26 @@ def test_pglog_event_json_time_is_iso() -> None:
     event = AuthEvent(time=datetime(2026, 1, 1, 1, tzinfo=tz), kind="disconnection")
     assert event.to_json()["time"] == "2026-01-01T01:00:00+01:00"
     assert list(event.to_json())[:3] == ["time", "kind", "user"]
+
+
+def test_pglog_enormous_lines_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.parsing import pglog
+
+    monkeypatch.setattr(pglog, "_MAX_CARRY", 1000)
+    good = (FIXTURES / "rds_pam.log").read_bytes().splitlines(keepends=True)[-1]
+    parser = LogParser(fmt="stderr")
+    events = []
+    # A 5,000-byte line with no newline for a long time, fed in pieces: held no longer
+    # than the cap, counted once as unparsed, and the lines after it still read.
+    for _ in range(5):
+        events += parser.feed(b"x" * 1000)
+    events += parser.feed(b"y" * 10 + b"\n" + good)
+    # A multi-line entry longer than the cap: processed in pieces, nothing lost.
+    long_entry = good.replace(b"FATAL", b"LOG", 1).rstrip(b"\n") + b"\n" + b"\tSELECT 1\n" * 300
+    events += parser.feed(long_entry + good)
+    events += parser.finish()
+    assert [e.kind for e in events] == ["auth_failed", "auth_failed"]
+    assert parser.stats.lines == 1 + 1 + 1 + 300 + 1
+    assert parser.stats.unparsed == 1
+    assert parser.stats.entries == 3
+    assert len(parser._buf) == 0
