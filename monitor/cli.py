@@ -245,10 +245,15 @@ def trail_assume_role(
         roles = None
     accounts = None if roles is None else sorted({role_account(r) or "" for r in roles} - {""})
     window = make_window(start, end, accounts or None, list(regions) or None)
+    # [aws] endpoint_url points Athena at a VPC endpoint or a sandbox.
+    endpoint = (
+        {"endpoint_url": config.aws.endpoint_url} if config and config.aws.endpoint_url else {}
+    )
     engine = open_engine(
         config.cloudtrail if config else CloudTrailConfig(),
         local_dir=local_dir,
         default_region=config.aws.region if config else "us-east-1",
+        **endpoint,
     )
     try:
         events, result = assume_role_events(engine, window, roles)

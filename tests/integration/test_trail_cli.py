@@ -139,3 +139,48 @@ def test_trail_cli_ddl_refuses_a_bad_bucket(run_cli: Any, tmp_path: Path) -> Non
     result = run_cli("trail", "ddl", "--config", str(config))
     assert result.returncode == 2
     assert "cloudtrail.bucket: not an S3 bucket name" in result.stderr
+
+
+def test_trail_cli_athena_engine_through_moto(
+    run_cli: Any, trail: Path, tmp_path: Path, moto_server: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.sources.cloudtrail import TrailWindow, assume_role_events
+    from monitor.sources.trail_local import LocalTrail
+    from tests.support.athena import queue_athena_result
+
+    moto_server.reset()
+    moto_server.client("s3").create_bucket(Bucket="pgwarden-athena-results")
+    window = TrailWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC))
+    _, result = assume_role_events(LocalTrail(trail), window, [MONITOR_PROD])
+    queue_athena_result(moto_server, result)
+    config = tmp_path / "athena.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_server.url}"\n'
+        f'[[accounts]]\nid = "{PROD}"\nname = "prod"\nrole_arn = "{MONITOR_PROD}"\n'
+        '[cloudtrail]\nengine = "athena"\n'
+        'output_location = "s3://pgwarden-athena-results/q/"\nquery_deadline_s = 30\n'
+    )
+    out = run_cli(
+        "--log-format",
+        "json",
+        "trail",
+        "assume-role",
+        "--config",
+        str(config),
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-04",
+        "--format",
+        "jsonl",
+    )
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["event_id"] for line in out.stdout.splitlines()] == [
+        "e1-cross-account",
+        "e6-denied",
+    ]
+    [log] = [json.loads(line) for line in out.stderr.splitlines() if "bytes_scanned" in line]
+    assert log["bytes_scanned"] == 0
+    assert log["cost_usd"] > 0
