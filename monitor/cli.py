@@ -224,6 +224,7 @@ def trail_assume_role(
     from monitor.parsing.cloudtrail import ASSUME_ROLE_COLUMNS
     from monitor.sources.cloudtrail import (
         assume_role_events,
+        check_role_arns,
         make_window,
         open_engine,
         parse_moment,
@@ -238,7 +239,7 @@ def trail_assume_role(
     if all_roles:
         roles = None
     elif role_arns:
-        roles = list(role_arns)
+        roles = check_role_arns(role_arns)
     elif config is not None:
         roles = watched_roles(config)
     else:
