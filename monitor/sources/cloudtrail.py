@@ -9,6 +9,11 @@ Incremental reads: the cursor is the end of the last window. The next window sta
 the event; records read twice are dropped by eventID. The cursor commits in the same
 transaction as the events.
 
+IAM actions (athena engine): athena:StartQueryExecution, athena:GetQueryExecution,
+athena:GetQueryResults, athena:StopQueryExecution, glue:GetTable, s3:GetObject and
+s3:ListBucket on the trail bucket, s3:GetObject/PutObject on the output location. The
+local engine needs only read access to the directory.
+
 Example config:
 
     [cloudtrail]
