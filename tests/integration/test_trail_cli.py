@@ -189,3 +189,23 @@ def test_trail_cli_athena_engine_through_moto(
     [log] = [json.loads(line) for line in out.stderr.splitlines() if "bytes_scanned" in line]
     assert log["bytes_scanned"] == 0
     assert log["cost_usd"] > 0
+
+
+def test_trail_cli_athena_unknown_workgroup_is_one_line(
+    run_cli: Any, tmp_path: Path, moto_server: Any
+) -> None:
+    config = tmp_path / "athena.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_server.url}"\n'
+        '[cloudtrail]\nengine = "athena"\nworkgroup = "no-such-workgroup"\n'
+        'output_location = "s3://pgwarden-athena-results/q/"\n'
+        'watched_roles = ["arn:aws:iam::222222222222:role/pg-monitor-role"]\n'
+    )
+    out = run_cli("trail", "assume-role", "--config", str(config), "--since", "2026-11-01")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "Athena query (assume_role) in workgroup no-such-workgroup failed: An error occurred "
+        "(InvalidRequestException) when calling the StartQueryExecution operation: "
+        "WorkGroup does not exist"
+    ]
