@@ -158,6 +158,8 @@ def test_local_trail_bad_files_are_named_counted_and_skipped(trail: Path) -> Non
     assert "GZIP" in reasons["x_CloudTrail_bad-gzip.json.gz"]
     assert "Malformed JSON" in reasons["x_CloudTrail_bad-json.json.gz"]
     assert "UTF-8" in reasons["x_CloudTrail_non-utf8.json.gz"]
+    assert "GZIP" in reasons["x_CloudTrail_truncated.json.gz"]
+    assert 'no "Records" array' in reasons["x_CloudTrail_not-cloudtrail.json.gz"]
     # Every good file was still read.
     assert len(events) == 8
     assert result.files_read == 6
