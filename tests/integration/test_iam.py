@@ -243,3 +243,12 @@ def test_iam_granting_roles_become_watched_roles(iam: Any, tmp_path: Path) -> No
             f"arn:aws:iam::{ACCOUNT}:role/orders-app",
             monitor,
         ]
+
+
+def test_grants_cli_before_any_inventory_says_so(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "none.db"}"\n')
+    result = run_cli("grants", "--config", str(config))
+    assert result.returncode == 2
+    assert "no store here yet; run pgwarden once to create it" in result.stderr
+    assert "Traceback" not in result.stderr
