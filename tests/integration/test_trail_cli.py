@@ -209,3 +209,22 @@ def test_trail_cli_athena_unknown_workgroup_is_one_line(
         "(InvalidRequestException) when calling the StartQueryExecution operation: "
         "WorkGroup does not exist"
     ]
+
+
+def test_trail_cli_access_changes(run_cli: Any, trail: Path) -> None:
+    base = ["trail", "access-changes", "--local", str(trail), "--since", "2026-11-01"]
+    base += ["--until", "2026-11-04", "--format", "jsonl"]
+    anyone = run_cli(*base)
+    assert anyone.returncode == 0, anyone.stderr
+    events = [json.loads(line) for line in anyone.stdout.splitlines()]
+    # Without watched roles, only RDS changes and policies that mention rds-db: are shown.
+    assert [e["event_id"] for e in events] == [
+        "c1-iam-auth-off",
+        "c3-proxy",
+        "c4-connect-policy",
+        "c7-instance-iam-on",
+    ]
+    assert events[0]["iam_auth"] is False
+    watched = run_cli(*base, "--role-arn", MONITOR_PROD)
+    assert watched.returncode == 0, watched.stderr
+    assert "c6-attach-monitor" in {json.loads(x)["event_id"] for x in watched.stdout.splitlines()}
