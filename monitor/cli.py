@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from monitor.config import Config
+    from monitor.sources.cloudtrail import TrailEngine
     from monitor.store.sqlite import Store
 
 
@@ -345,13 +346,12 @@ def trail_assume_role(
     Unreadable trail files (bad gzip, bad JSON, not UTF-8) are named on stderr and skipped.
     """
     from monitor.clock import SystemClock
-    from monitor.config import CloudTrailConfig
     from monitor.formats import write
     from monitor.parsing.cloudtrail import ASSUME_ROLE_COLUMNS
     from monitor.sources.cloudtrail import (
         assume_role_events,
+        check_role_arns,
         make_window,
-        open_engine,
         parse_moment,
         role_account,
         watched_roles,
@@ -364,18 +364,14 @@ def trail_assume_role(
     if all_roles:
         roles = None
     elif role_arns:
-        roles = list(role_arns)
+        roles = check_role_arns(role_arns)
     elif config is not None:
         roles = watched_roles(config)
     else:
         roles = None
     accounts = None if roles is None else sorted({role_account(r) or "" for r in roles} - {""})
     window = make_window(start, end, accounts or None, list(regions) or None)
-    engine = open_engine(
-        config.cloudtrail if config else CloudTrailConfig(),
-        local_dir=local_dir,
-        default_region=config.aws.region if config else "us-east-1",
-    )
+    engine = _trail_engine(config, local_dir)
     try:
         events, result = assume_role_events(engine, window, roles)
     finally:
@@ -383,6 +379,89 @@ def trail_assume_role(
     write(fmt, (e.as_dict() for e in events), [*ASSUME_ROLE_COLUMNS, "hidden"], sys.stdout)
     for bad in result.bad_files:
         click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
+
+
+@trail.command(
+    "access-changes",
+    epilog=_example(
+        """
+pgwarden trail access-changes --since 2026-11-01
+pgwarden trail access-changes --local ./trail-copy --since 2026-11-01 --format csv"""
+    ),
+)
+@click.option("--since", required=True, help="Start of the window (inclusive): a date or UTC time.")
+@click.option("--until", help="End of the window (exclusive). Default: now.")
+@click.option(
+    "--role-arn",
+    "role_arns",
+    multiple=True,
+    help="Role whose policy changes to report (repeatable). Default: the watched roles.",
+)
+@click.option("--region", "regions", multiple=True, help="Read only these regions (repeatable).")
+@click.option(
+    "--local",
+    "local_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
+)
+@click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True)
+@config_option
+@pass_obj
+def trail_access_changes(
+    obj: Obj,
+    since: str,
+    until: str | None,
+    role_arns: tuple[str, ...],
+    regions: tuple[str, ...],
+    local_dir: Path | None,
+    fmt: str,
+) -> None:
+    """List changes to who can get in: IAM database auth toggled, RDS Proxy created, changed
+    or deleted, and policy or trust changes on the watched roles or mentioning rds-db:."""
+    from monitor.clock import SystemClock
+    from monitor.formats import write
+    from monitor.parsing.cloudtrail import ACCESS_CHANGE_COLUMNS
+    from monitor.sources.cloudtrail import (
+        access_change_events,
+        check_role_arns,
+        make_window,
+        parse_moment,
+        watched_roles,
+    )
+
+    start = parse_moment(since, "--since")
+    end = parse_moment(until, "--until") if until else SystemClock().now()
+    config = None if local_dir is not None and not _has_config(obj) else obj.config()
+    if role_arns:
+        roles = check_role_arns(role_arns)
+    else:
+        roles = watched_roles(config) if config is not None else []
+    accounts = sorted({a.id for a in config.accounts}) if config is not None else []
+    window = make_window(start, end, accounts or None, list(regions) or None)
+    engine = _trail_engine(config, local_dir)
+    try:
+        events, result = access_change_events(engine, window, roles)
+    finally:
+        engine.close()
+    write(fmt, (e.as_dict() for e in events), [*ACCESS_CHANGE_COLUMNS, "hidden"], sys.stdout)
+    for bad in result.bad_files:
+        click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
+
+
+def _trail_engine(config: Config | None, local_dir: Path | None) -> TrailEngine:
+    from monitor.config import CloudTrailConfig
+    from monitor.sources.cloudtrail import open_engine
+
+    # [aws] endpoint_url points Athena at a VPC endpoint or a sandbox.
+    endpoint = (
+        {"endpoint_url": config.aws.endpoint_url} if config and config.aws.endpoint_url else {}
+    )
+    return open_engine(
+        config.cloudtrail if config else CloudTrailConfig(),
+        local_dir=local_dir,
+        default_region=config.aws.region if config else "us-east-1",
+        **endpoint,
+    )
 
 
 def _has_config(obj: Obj) -> bool:

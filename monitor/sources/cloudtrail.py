@@ -9,6 +9,11 @@ Incremental reads: the cursor is the end of the last window. The next window sta
 the event; records read twice are dropped by eventID. The cursor commits in the same
 transaction as the events.
 
+IAM actions (athena engine): athena:StartQueryExecution, athena:GetQueryExecution,
+athena:GetQueryResults, athena:StopQueryExecution, glue:GetTable, s3:GetObject and
+s3:ListBucket on the trail bucket, s3:GetObject/PutObject on the output location. The
+local engine needs only read access to the directory.
+
 Example config:
 
     [cloudtrail]
@@ -91,6 +96,7 @@ REGIONS = (
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"[A-Za-z0-9!_.*()/-]*")
 _ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
 
 
@@ -115,6 +121,10 @@ def make_window(
     accounts: Sequence[str] | None = None,
     regions: Sequence[str] | None = None,
 ) -> TrailWindow:
+    """A window from user input, with one-line errors naming the option at fault."""
+    for region in regions or ():
+        if not _REGION.fullmatch(region):
+            raise TrailWindowError(f'--region: not an AWS region: "{region}"')
     if until <= since:
         raise TrailWindowError(
             f"--until ({format_time(until)}) must be after --since ({format_time(since)})"
@@ -195,6 +205,13 @@ def open_engine(
     return AthenaTrail(settings, **athena_connect)
 
 
+def check_role_arns(arns: Sequence[str]) -> list[str]:
+    for arn in arns:
+        if not _ROLE_ARN.fullmatch(arn):
+            raise TrailWindowError(f'--role-arn: not an IAM role ARN: "{arn}"')
+    return list(arns)
+
+
 def role_account(arn: str) -> str | None:
     match = _ROLE_ARN.fullmatch(arn)
     return match.group(1) if match else None
@@ -270,6 +287,10 @@ def ingest(store: Store, config: Config, engine: TrailEngine, clock: Clock) -> I
         since = until - timedelta(days=trail.initial_lookback_days)
     else:
         since = parse_time(previous) - timedelta(seconds=trail.overlap_s)
+    if since >= until:
+        # The clock went back behind the cursor: nothing to read until it catches up.
+        log.warning("cloudtrail: clock %s is behind the cursor %s", until, previous)
+        return IngestSummary(since=since, until=until)
     roles = watched_roles(config, store)
     # An AssumeRole is recorded in the trail of the role's own account: read only those.
     role_accounts = tuple(sorted({a for a in (role_account(r) for r in roles) if a}))

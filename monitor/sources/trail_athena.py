@@ -43,6 +43,10 @@ class AthenaQueryFailed(PgwardenError):
         super().__init__(f"Athena query {query_id} {state}: {reason or 'no reason given'}")
 
 
+class AthenaRequestFailed(PgwardenError):
+    """Athena refused to start or report on a query (no such workgroup, access denied...)."""
+
+
 class AthenaQueryTimeout(PgwardenError):
     """An Athena query passed its deadline and was cancelled."""
 
@@ -90,7 +94,12 @@ class AthenaTrail:
     def query(self, name: str, params: Mapping[str, ParamValue]) -> TrailResult:
         from pyathena import connect
         from pyathena.async_cursor import AsyncCursor
+        from pyathena.error import Error as PyAthenaError
 
+        # pyathena logs a traceback before it raises; the error below already says it all
+        # in one line, so keep its logger for DEBUG runs.
+        if not log.isEnabledFor(logging.DEBUG):
+            logging.getLogger("pyathena").setLevel(logging.CRITICAL)
         s = self.settings
         text, _ = render(name, params, "athena", database=s.database, table=s.table)
         conn = connect(
@@ -104,25 +113,33 @@ class AthenaTrail:
         )
         cursor = conn.cursor()
         try:
-            reuse = s.result_reuse_minutes > 0
-            query_id, future = cursor.execute(
-                text,
-                result_reuse_enable=reuse,
-                result_reuse_minutes=s.result_reuse_minutes if reuse else None,
-            )
-            try:
-                result = future.result(timeout=s.deadline_s)
-            except FutureTimeout:
-                # The poll thread stops by itself once it sees the CANCELLED state.
-                cursor.cancel(query_id).result(timeout=30)
-                raise AthenaQueryTimeout(query_id, s.deadline_s) from None
-            if result.state != "SUCCEEDED":
-                raise AthenaQueryFailed(query_id, str(result.state), result.state_change_reason)
-            columns = [d[0] for d in result.description or []]
-            rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+            return self._run(cursor, name, text)
+        except PyAthenaError as exc:
+            raise AthenaRequestFailed(
+                f"Athena query ({name}) in workgroup {s.workgroup} failed: {exc}"
+            ) from exc
         finally:
             cursor.close(wait=False)
             conn.close()
+
+    def _run(self, cursor: Any, name: str, text: str) -> TrailResult:
+        s = self.settings
+        reuse = s.result_reuse_minutes > 0
+        query_id, future = cursor.execute(
+            text,
+            result_reuse_enable=reuse,
+            result_reuse_minutes=s.result_reuse_minutes if reuse else None,
+        )
+        try:
+            result = future.result(timeout=s.deadline_s)
+        except FutureTimeout:
+            # The poll thread stops by itself once it sees the CANCELLED state.
+            cursor.cancel(query_id).result(timeout=30)
+            raise AthenaQueryTimeout(query_id, s.deadline_s) from None
+        if result.state != "SUCCEEDED":
+            raise AthenaQueryFailed(query_id, str(result.state), result.state_change_reason)
+        columns = [d[0] for d in result.description or []]
+        rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
         scanned = result.data_scanned_in_bytes
         cost = cost_usd(scanned)
         log.info(

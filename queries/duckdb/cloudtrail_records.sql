@@ -13,7 +13,12 @@
 SELECT
     unnest(
         from_json(
-            json -> 'Records',
+            -- A file that is JSON but not a CloudTrail log fails by name, so it is counted
+            -- and skipped like a corrupt one instead of silently adding nothing.
+            CASE
+                WHEN json_type(json -> 'Records') = 'ARRAY' THEN json -> 'Records'
+                ELSE error('not a CloudTrail log file (no "Records" array): ' || filename)
+            END,
             '[{
                 "eventVersion": "VARCHAR",
                 "userIdentity": {

@@ -3,11 +3,9 @@ engines give the same events for the same files."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,58 +22,15 @@ from monitor.sources.trail_athena import (
     AthenaTrail,
     cost_usd,
 )
-from monitor.sources.trail_local import LocalTrail, TrailResult
+from monitor.sources.trail_local import LocalTrail
 from tests.conftest import MotoServer
+from tests.support.athena import post, queue_athena_result
 from tests.support.trail import WATCHED, write_trail
 
 pytestmark = pytest.mark.integration
 
 WINDOW = TrailWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC))
 OUTPUT = "s3://pgwarden-athena-results/queries/"
-# The types Athena reports for the queries' columns; everything else is varchar.
-ATHENA_TYPES = {"external_id_present": "boolean"}
-
-
-def _post(moto: MotoServer, path: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{moto.url}{path}", data=json.dumps(body).encode(), method="POST"
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-
-
-def queue_athena_result(moto: MotoServer, result: TrailResult) -> None:
-    """Queue `result` in moto as Athena's GetQueryResults would send it: all text, a
-    header row first, NULL as a cell without VarCharValue."""
-
-    def cell(value: Any) -> dict[str, str]:
-        if value is None:
-            return {}
-        if isinstance(value, bool):
-            return {"VarCharValue": "true" if value else "false"}
-        return {"VarCharValue": str(value)}
-
-    header = {"Data": [{"VarCharValue": c} for c in result.columns]}
-    rows = [header] + [{"Data": [cell(r[c]) for c in result.columns]} for r in result.rows]
-    info = [
-        {
-            "CatalogName": "hive",
-            "SchemaName": "",
-            "TableName": "",
-            "Name": c,
-            "Label": c,
-            "Type": ATHENA_TYPES.get(c, "varchar"),
-            "Precision": 0,
-            "Scale": 0,
-            "Nullable": "UNKNOWN",
-            "CaseSensitive": True,
-        }
-        for c in result.columns
-    ]
-    _post(
-        moto,
-        "/moto-api/static/athena/query-results",
-        {"results": [{"rows": rows, "column_info": info}]},
-    )
 
 
 @pytest.fixture
@@ -89,14 +44,14 @@ def athena(moto_server: MotoServer) -> Iterator[AthenaTrail]:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    _post(
+    post(
         moto_server, "/moto-api/state-manager/unset-transition", {"model_name": "athena::execution"}
     )
 
 
 def _hold_queries(moto: MotoServer) -> None:
     """Keep new Athena queries QUEUED until cancelled."""
-    _post(
+    post(
         moto,
         "/moto-api/state-manager/set-transition",
         {

@@ -158,6 +158,8 @@ def test_local_trail_bad_files_are_named_counted_and_skipped(trail: Path) -> Non
     assert "GZIP" in reasons["x_CloudTrail_bad-gzip.json.gz"]
     assert "Malformed JSON" in reasons["x_CloudTrail_bad-json.json.gz"]
     assert "UTF-8" in reasons["x_CloudTrail_non-utf8.json.gz"]
+    assert "GZIP" in reasons["x_CloudTrail_truncated.json.gz"]
+    assert 'no "Records" array' in reasons["x_CloudTrail_not-cloudtrail.json.gz"]
     # Every good file was still read.
     assert len(events) == 8
     assert result.files_read == 6
@@ -256,3 +258,12 @@ def test_cloudtrail_ingest_stores_access_changes(trail: Path, tmp_path: Path) ->
         assert again.access_changes_new == 0
         count = store.conn.execute("SELECT count(*) FROM access_change_events").fetchall()
         assert count == [(5,)]
+
+
+def test_cloudtrail_ingest_clock_behind_cursor_reads_nothing(trail: Path, tmp_path: Path) -> None:
+    config = _config(trail, tmp_path / "p.db")
+    with Store.open(config.store.path) as store:
+        ingest(store, config, LocalTrail(trail), FrozenClock(utc(2026, 11, 3)))
+        behind = ingest(store, config, LocalTrail(trail), FrozenClock(utc(2026, 11, 2)))
+        assert behind.assume_role_events == 0
+        assert store.get_cursor("cloudtrail", "window_end") == "2026-11-03T00:00:00Z"

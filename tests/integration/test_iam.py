@@ -227,3 +227,28 @@ def test_iam_ingest_and_grants_cli(iam: Any, tmp_path: Path, run_cli: Any) -> No
     table = run_cli("grants", "--config", str(config_file), "--target", "orders-writer")
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split()[:3] == ["target", "db_user", "principal_arn"]
+
+
+def test_iam_granting_roles_become_watched_roles(iam: Any, tmp_path: Path) -> None:
+    from monitor.sources.cloudtrail import watched_roles
+
+    monitor = f"arn:aws:iam::{ACCOUNT}:role/pg-monitor-role"
+    config = Config.model_validate(
+        {"accounts": [{"id": ACCOUNT, "name": "moto", "role_arn": monitor}]}
+    )
+    with Store.open(tmp_path / "p.db") as store:
+        assert watched_roles(config, store) == [monitor]
+        store_inventory(store, inventory(iam, ACCOUNT, RESOURCES), datetime.now(UTC))
+        assert watched_roles(config, store) == [
+            f"arn:aws:iam::{ACCOUNT}:role/orders-app",
+            monitor,
+        ]
+
+
+def test_grants_cli_before_any_inventory_says_so(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "none.db"}"\n')
+    result = run_cli("grants", "--config", str(config))
+    assert result.returncode == 2
+    assert "no store here yet; run pgwarden once to create it" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -103,6 +103,11 @@ def test_trail_cli_names_bad_files_and_goes_on(run_cli: Any, trail: Path) -> Non
         (["--since", "yesterday"], '--since: not a date or time: "yesterday"'),
         (["--since", "2026-11-02", "--until", "2026-11-01"], "must be after --since"),
         (["--since", "2026-11-01", "--local", "/nonexistent/trail"], "trail directory not found"),
+        (["--since", "2026-11-01", "--region", "mars-1"], '--region: not an AWS region: "mars-1"'),
+        (
+            ["--since", "2026-11-01", "--role-arn", "pg-monitor-role"],
+            "--role-arn: not an IAM role ARN",
+        ),
     ],
 )
 def test_trail_cli_user_errors_exit_2(
@@ -139,3 +144,87 @@ def test_trail_cli_ddl_refuses_a_bad_bucket(run_cli: Any, tmp_path: Path) -> Non
     result = run_cli("trail", "ddl", "--config", str(config))
     assert result.returncode == 2
     assert "cloudtrail.bucket: not an S3 bucket name" in result.stderr
+
+
+def test_trail_cli_athena_engine_through_moto(
+    run_cli: Any, trail: Path, tmp_path: Path, moto_server: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.sources.cloudtrail import TrailWindow, assume_role_events
+    from monitor.sources.trail_local import LocalTrail
+    from tests.support.athena import queue_athena_result
+
+    moto_server.reset()
+    moto_server.client("s3").create_bucket(Bucket="pgwarden-athena-results")
+    window = TrailWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC))
+    _, result = assume_role_events(LocalTrail(trail), window, [MONITOR_PROD])
+    queue_athena_result(moto_server, result)
+    config = tmp_path / "athena.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_server.url}"\n'
+        f'[[accounts]]\nid = "{PROD}"\nname = "prod"\nrole_arn = "{MONITOR_PROD}"\n'
+        '[cloudtrail]\nengine = "athena"\n'
+        'output_location = "s3://pgwarden-athena-results/q/"\nquery_deadline_s = 30\n'
+    )
+    out = run_cli(
+        "--log-format",
+        "json",
+        "trail",
+        "assume-role",
+        "--config",
+        str(config),
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-04",
+        "--format",
+        "jsonl",
+    )
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["event_id"] for line in out.stdout.splitlines()] == [
+        "e1-cross-account",
+        "e6-denied",
+    ]
+    [log] = [json.loads(line) for line in out.stderr.splitlines() if "bytes_scanned" in line]
+    assert log["bytes_scanned"] == 0
+    assert log["cost_usd"] > 0
+
+
+def test_trail_cli_athena_unknown_workgroup_is_one_line(
+    run_cli: Any, tmp_path: Path, moto_server: Any
+) -> None:
+    config = tmp_path / "athena.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_server.url}"\n'
+        '[cloudtrail]\nengine = "athena"\nworkgroup = "no-such-workgroup"\n'
+        'output_location = "s3://pgwarden-athena-results/q/"\n'
+        'watched_roles = ["arn:aws:iam::222222222222:role/pg-monitor-role"]\n'
+    )
+    out = run_cli("trail", "assume-role", "--config", str(config), "--since", "2026-11-01")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "Athena query (assume_role) in workgroup no-such-workgroup failed: An error occurred "
+        "(InvalidRequestException) when calling the StartQueryExecution operation: "
+        "WorkGroup does not exist"
+    ]
+
+
+def test_trail_cli_access_changes(run_cli: Any, trail: Path) -> None:
+    base = ["trail", "access-changes", "--local", str(trail), "--since", "2026-11-01"]
+    base += ["--until", "2026-11-04", "--format", "jsonl"]
+    anyone = run_cli(*base)
+    assert anyone.returncode == 0, anyone.stderr
+    events = [json.loads(line) for line in anyone.stdout.splitlines()]
+    # Without watched roles, only RDS changes and policies that mention rds-db: are shown.
+    assert [e["event_id"] for e in events] == [
+        "c1-iam-auth-off",
+        "c3-proxy",
+        "c4-connect-policy",
+        "c7-instance-iam-on",
+    ]
+    assert events[0]["iam_auth"] is False
+    watched = run_cli(*base, "--role-arn", MONITOR_PROD)
+    assert watched.returncode == 0, watched.stderr
+    assert "c6-attach-monitor" in {json.loads(x)["event_id"] for x in watched.stdout.splitlines()}

@@ -40,6 +40,7 @@ def write_bad_files(root: Path, day_dir: str) -> dict[str, Path]:
         "bad-json": directory / "x_CloudTrail_bad-json.json.gz",
         "non-utf8": directory / "x_CloudTrail_non-utf8.json.gz",
         "truncated-gzip": directory / "x_CloudTrail_truncated.json.gz",
+        "not-cloudtrail": directory / "x_CloudTrail_not-cloudtrail.json.gz",
     }
     bad["bad-gzip"].write_bytes(b"this is not gzip at all")
     bad["bad-json"].write_bytes(gzip.compress(b'{"Records": [{"eventID": "x", '))
@@ -50,4 +51,7 @@ def write_bad_files(root: Path, day_dir: str) -> dict[str, Path]:
     )
     whole = gzip.compress(json.dumps({"Records": [{"eventID": "t"}]}).encode())
     bad["truncated-gzip"].write_bytes(whole[: len(whole) // 2])
+    bad["not-cloudtrail"].write_bytes(
+        gzip.compress(b'{"records": [{"eventID": "lower-case key"}]}')
+    )
     return bad
