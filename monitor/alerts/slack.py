@@ -44,7 +44,7 @@ def configured_channels(config: SlackConfig) -> list[tuple[str, str]]:
     return [(severity, channel) for channel, severity in seen.items()]
 
 
-class SlackBotSink:
+class SlackSink:
     """chat.postMessage with a bot token: a channel per severity, repeats in the thread."""
 
     def __init__(self, client: WebClient, channels: dict[str, str], default_channel: str) -> None:
@@ -149,4 +149,4 @@ def make_sink(config: SlackConfig, resolve_secret: Callable[[str], str]) -> Sink
         return SlackWebhookSink(make_webhook_client(resolve_secret(config.webhook_url)))
     assert config.token is not None  # enforced by config validation
     client = make_web_client(resolve_secret(config.token), config.base_url)
-    return SlackBotSink(client, {str(k): v for k, v in config.channels.items()}, config.channel)
+    return SlackSink(client, {str(k): v for k, v in config.channels.items()}, config.channel)

@@ -15,7 +15,7 @@ from monitor.alerts.outbox import deliver
 from monitor.alerts.render import Message
 from monitor.alerts.slack import (
     ConsoleSink,
-    SlackBotSink,
+    SlackSink,
     SlackWebhookSink,
     make_web_client,
     make_webhook_client,
@@ -41,9 +41,9 @@ def store(tmp_path: Path) -> Store:
     return Store.open(tmp_path / "p.db")
 
 
-def bot(slack: SlackApi, url: str | None = None) -> SlackBotSink:
+def bot(slack: SlackApi, url: str | None = None) -> SlackSink:
     client = make_web_client("xoxb-test", url or slack.url)
-    return SlackBotSink(client, {"high": "#sec-high"}, "#pgwarden")
+    return SlackSink(client, {"high": "#sec-high"}, "#pgwarden")
 
 
 def queue(store: Store, *findings: Finding, at: Any = NOW) -> None:
@@ -136,7 +136,7 @@ def test_slack_outage_then_back_in_order_exactly_once(
 class DiesAfterSend:
     """The process dies between Slack accepting and the outbox marking the row."""
 
-    def __init__(self, inner: SlackBotSink) -> None:
+    def __init__(self, inner: SlackSink) -> None:
         self.inner = inner
 
     def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
