@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -21,6 +21,7 @@ from pydantic import Field
 from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
 from monitor.detectors.windows import densest
+from monitor.linking import LinkData, link, load_links
 from monitor.models import EvidenceItem, Finding
 from monitor.store.sqlite import to_text
 
@@ -43,6 +44,7 @@ class Attempt:
 class AuthHistory:
     failures: list[Attempt]
     successes: list[Attempt]
+    links: LinkData = field(default_factory=LinkData)
 
 
 def load(conn: sqlite3.Connection, now: datetime, opts: FailureBurstOptions) -> AuthHistory:
@@ -52,7 +54,8 @@ def load(conn: sqlite3.Connection, now: datetime, opts: FailureBurstOptions) -> 
         cursor = conn.execute(sql.load(name), since)
         return [Attempt(t, u or "", h, datetime.fromisoformat(ts)) for t, u, h, ts in cursor]
 
-    return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"))
+    links = load_links(conn, now - timedelta(hours=opts.lookback_hours))
+    return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"), links)
 
 
 @register("failure-burst", FailureBurstOptions, load)
@@ -70,7 +73,7 @@ def detect(data: AuthHistory, now: datetime, opts: FailureBurstOptions) -> list[
         burst = attempts[i:j]
         if len(burst) < opts.threshold:
             continue
-        findings.append(_finding(target, axis, key, burst, data.successes, opts))
+        findings.append(_finding(target, axis, key, burst, data, opts))
     return findings
 
 
@@ -79,7 +82,7 @@ def _finding(
     axis: str,
     key: str,
     burst: list[Attempt],
-    successes: list[Attempt],
+    data: AuthHistory,
     opts: FailureBurstOptions,
 ) -> Finding:
     start = burst[0].time
@@ -87,7 +90,7 @@ def _finding(
     users = {a.user for a in burst}
     followed = [
         s
-        for s in successes
+        for s in data.successes
         if s.target == target and s.time >= start and s.host in hosts and s.user in users
     ]
     by_source = Counter((a.user, a.host) for a in burst)
@@ -107,7 +110,9 @@ def _finding(
     title = f"{len(burst)} failed logins {who} on {target} within {opts.window_minutes:g} min"
     if followed:
         title += ", then a success"
+    user, host = by_source.most_common(1)[0][0]
     return Finding(
+        principals=link(data.links, target, user, start, host),
         detector="failure-burst",
         subject=f"{target}/{axis}/{key}",
         severity="high" if followed else "medium",

@@ -13,14 +13,15 @@ Needs: sessions, auth events, CloudTrail AssumeRole events.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
 from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
-from monitor.models import EvidenceItem, Finding, Severity
+from monitor.linking import LinkData, link, load_links
+from monitor.models import EvidenceItem, Finding, LinkedPrincipal, Severity
 
 SEVERITY: dict[str, Severity] = {
     "source account": "high",
@@ -45,7 +46,13 @@ class FirstSeen:
     seen: int
 
 
-def load(conn: sqlite3.Connection, now: datetime, opts: NewSourceOptions) -> list[FirstSeen]:
+@dataclass(frozen=True)
+class History:
+    values: list[FirstSeen]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def load(conn: sqlite3.Connection, now: datetime, opts: NewSourceOptions) -> History:
     merged: dict[tuple[str, str, str, str], FirstSeen] = {}
     for kind, subject, attribute, value, first, seen in conn.execute(
         sql.load("store/first_seen_values")
@@ -56,24 +63,28 @@ def load(conn: sqlite3.Connection, now: datetime, opts: NewSourceOptions) -> lis
         if old is not None:
             moment, seen = min(moment, old.first), seen + old.seen
         merged[key] = FirstSeen(kind, subject, attribute, value, moment, seen)
-    return list(merged.values())
+    links = load_links(conn, now - timedelta(days=opts.alert_days))
+    return History(list(merged.values()), links)
 
 
 @register("new-source", NewSourceOptions, load)
-def detect(data: list[FirstSeen], now: datetime, opts: NewSourceOptions) -> list[Finding]:
+def detect(data: History, now: datetime, opts: NewSourceOptions) -> list[Finding]:
     learning, alerting = timedelta(days=opts.learning_days), timedelta(days=opts.alert_days)
     started: dict[tuple[str, str], datetime] = {}
-    for item in data:
+    for item in data.values:
         key = (item.kind, item.subject)
         started[key] = min(item.first, started.get(key, item.first))
     findings = []
-    for item in sorted(data, key=lambda i: (i.subject, i.attribute, i.value)):
+    for item in sorted(data.values, key=lambda i: (i.subject, i.attribute, i.value)):
         learned_by = started[(item.kind, item.subject)] + learning
         if item.first <= learned_by or item.first < now - alerting:
             continue
+        principals: tuple[LinkedPrincipal, ...] = ()
         if item.kind == "db":
             target, user = item.subject.split("/", 1)
             who, name = f"{user} on {target}", user
+            host = item.value if item.attribute == "client host" else None
+            principals = link(data.links, target, user, item.first, host)
         else:
             target, user, who, name = None, None, item.subject, item.subject.rsplit("/", 1)[-1]
         findings.append(
@@ -96,6 +107,7 @@ def detect(data: list[FirstSeen], now: datetime, opts: NewSourceOptions) -> list
                 evidence=(
                     EvidenceItem(item.first, f"first seen ({item.seen}× since)", item.value),
                 ),
+                principals=principals,
             )
         )
     return findings

@@ -145,7 +145,7 @@ def seen(
     ],
 )
 def test_new_source_cases(history: list[new_source.FirstSeen], expected: list[str]) -> None:
-    found = new_source.detect(history, NOW, new_source.NewSourceOptions())
+    found = new_source.detect(new_source.History(history), NOW, new_source.NewSourceOptions())
     assert [f.subject for f in found] == expected
     for f in found:
         assert f.severity == ("high" if "account" in f.subject else "medium")
