@@ -3,7 +3,8 @@
     [detectors.unused-db-user]
     days = 90
 
-No successful login in the logs and no session in pg_stat_activity for `days`. When
+No successful login in the logs, no session in pg_stat_activity and (for pgwarden's own
+user) no good poll for `days`. When
 pgwarden has watched the target for less than that, the finding says "not seen in the N
 days observed" at low severity instead of claiming the full period. A role created after
 pgwarden started watching gets `days` of grace before it counts as unused.
@@ -46,10 +47,10 @@ def _time(text: str | None) -> datetime | None:
 
 def load(conn: sqlite3.Connection, now: datetime, opts: UnusedDbUserOptions) -> list[IamRole]:
     roles = []
-    for target, user, first, watched, login, session in conn.execute(
+    for target, user, first, watched, login, session, poll in conn.execute(
         sql.load("store/iam_login_roles")
     ):
-        last = max((t for t in (_time(login), _time(session)) if t), default=None)
+        last = max((t for t in (_time(login), _time(session), _time(poll)) if t), default=None)
         roles.append(
             IamRole(
                 target, user, datetime.fromisoformat(first), datetime.fromisoformat(watched), last
