@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.models import AuthEvent
 from monitor.parsing.pglog_classify import Classifier, Record, clean, split_remote
-from monitor.parsing.pglog_prefix import parse_pg_time
+from monitor.parsing.pglog_prefix import ISO_STAMP, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 
 # csvlog columns (PostgreSQL 15 docs, "Using CSV-Format Log Output"); 13+ has 24 or more.
@@ -179,6 +179,7 @@ class CsvFormat:
 # `2025-08-11T04:00:05,804 [ERROR] Failed to authenticate the connection request for user
 # 'x' because ...`: the time has no zone; RDS hosts log in UTC.
 IAM_LINE = re.compile(
+    rf"(?:{ISO_STAMP}\s+(?:[^\s:]+\s+)?)?"  # as `aws logs` prints it
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[,.]\d+)?)(?P<tz>Z|[+-]\d\d:?\d\d)?"
     r" ?\[(?P<level>[A-Z]+)\] ?(?P<msg>.*?)\r?"
 )

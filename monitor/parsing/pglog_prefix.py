@@ -47,8 +47,10 @@ SEVERITIES = (
     "|DEBUG[1-5]?"
 )
 
-# What `aws logs` output and CloudWatch exports put before the message.
-_LEADING_ISO = r"(?:(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+)?"
+# What CloudWatch exports and `aws logs` output put before the message: the event's ISO
+# timestamp, and for `aws logs tail` the log stream name after it.
+ISO_STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+LEADING = rf"(?:(?P<iso>{ISO_STAMP})\s+(?:[^\s:]+\s+)?)?"
 
 
 class PrefixError(ValueError):
@@ -112,7 +114,7 @@ def compile_prefix(prefix: str) -> tuple[re.Pattern[str], bytes]:
         parts[optional_from:] = ["(?:" + "".join(parts[optional_from:]) + ")?"]
     body = "".join(parts)
     # msg is greedy (a lazy one costs a step per character); callers strip a CR.
-    pattern = re.compile(rf"{_LEADING_ISO}{body}(?P<sev>{SEVERITIES}):  (?P<msg>.*)", re.DOTALL)
+    pattern = re.compile(rf"{LEADING}{body}(?P<sev>{SEVERITIES}):  (?P<msg>.*)", re.DOTALL)
     return pattern, first or b""
 
 

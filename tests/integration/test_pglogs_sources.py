@@ -379,3 +379,65 @@ def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path:
         ("auth_failed", "reporting", "pam", "prod-orders"),
     ]
     assert unparsed == [(str(tmp_path / "iam.log"), 1, '["not a log line at all"]')]
+
+
+def test_pglogs_athena_runner_against_moto(moto_server: Any, tmp_path: Path) -> None:
+    import urllib.request
+
+    import pyathena
+
+    from monitor.sources.pglogs_athena import athena_runner, read_athena
+
+    moto_server.reset()
+    moto_server.client("s3").create_bucket(Bucket="athena-results")
+    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    t0 = _ms(NOW - timedelta(minutes=5))
+    columns = [
+        {"Name": "event_id", "Type": "varchar"},
+        {"Name": "event_ms", "Type": "bigint"},
+        {"Name": "message", "Type": "varchar"},
+    ]
+
+    def result(rows: list[list[str]]) -> dict[str, Any]:
+        # Athena's first row is the header; pyathena skips it, as on AWS.
+        data = [["event_id", "event_ms", "message"], *rows]
+        return {
+            "rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in data],
+            "column_info": columns,
+        }
+
+    queued = {
+        "results": [
+            result([[f"e{i}", str(t0 + i), m] for i, m in enumerate(lines)]),
+            result([]),  # the iam-db-auth-error group: nothing
+        ]
+    }
+    request = urllib.request.Request(
+        f"{moto_server.url}/moto-api/static/athena/query-results",
+        data=json.dumps(queued).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    conn = pyathena.connect(
+        s3_staging_dir="s3://athena-results/",
+        region_name="us-east-1",
+        endpoint_url=moto_server.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    opts = PgLogsConfig(sources=["athena"], athena_table="logs_db.rds_logs")
+    with Store.open(tmp_path / "s.db") as store:
+        results = read_athena(store, athena_runner(conn.cursor()), TARGET, opts, NOW)
+        failed = store.conn.execute(
+            "SELECT user, reason FROM auth_events WHERE kind = 'auth_failed' ORDER BY time"
+        ).fetchall()
+    assert [r.records for r in results] == [len(lines), 0]
+    assert failed == [("pgmonitor", "Permission denied"), ("reporting", None)]
+    athena = moto_server.client("athena")
+    executions = athena.list_query_executions()["QueryExecutionIds"]
+    sent = [
+        athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
+        for q in executions
+    ]
+    assert any("logs_db.rds_logs" in q and "CROSS JOIN UNNEST" in q for q in sent)

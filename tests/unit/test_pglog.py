@@ -335,3 +335,19 @@ def test_pglog_enormous_lines_are_bounded(monkeypatch: pytest.MonkeyPatch) -> No
     assert parser.stats.unparsed == 1
     assert parser.stats.entries == 3
     assert len(parser._buf) == 0
+
+
+def test_pglog_aws_logs_tail_output() -> None:
+    # `aws logs tail` adds the event time and the log stream name before each record.
+    lines = (FIXTURES / "aws_logs_tail.log").read_bytes().splitlines(keepends=True)
+    events, parser = parse(b"".join(lines[:2]))
+    assert parser.format == "stderr"
+    assert [(e.kind, e.user, e.reason) for e in events] == [
+        ("auth_failed", "pgmonitor", "Permission denied")
+    ]
+    events, parser = parse(lines[2])
+    assert parser.format == "iam-db-auth-error"
+    assert [(e.kind, e.method, e.time.microsecond) for e in events] == [
+        ("auth_failed", "iam", 804000)
+    ]
+    assert parser.stats.unparsed == 0
