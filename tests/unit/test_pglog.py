@@ -351,3 +351,23 @@ def test_pglog_aws_logs_tail_output() -> None:
         ("auth_failed", "iam", 804000)
     ]
     assert parser.stats.unparsed == 0
+
+
+def test_pglog_real_pam_server_fixture() -> None:
+    """The lines the PAM-emulating server really wrote (live-sessions tests): one attempt,
+    one auth_failed, with the reason from the LOG line."""
+    from pathlib import Path
+
+    from monitor.parsing.pglog import LogParser
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "pglog" / "pam_server.log"
+    data = path.read_bytes()
+    parser = LogParser("auto", "%t:%r:%u@%d:[%p]:", source=str(path))
+    events = parser.feed(data) + parser.finish()
+    failed = [e for e in events if e.kind == "auth_failed"]
+    fatals = data.count(b"FATAL:  PAM authentication failed")
+    assert fatals > 0 and len(failed) == fatals
+    assert {(e.method, e.reason) for e in failed} == {("pam", "Permission denied")}
+    assert parser.stats.unparsed == 0
+    authorized = [e for e in events if e.kind == "connection_authorized"]
+    assert len(authorized) == data.count(b"connection authorized:")
