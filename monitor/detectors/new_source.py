@@ -22,6 +22,7 @@ from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
 from monitor.linking import LinkData, link, load_links
 from monitor.models import EvidenceItem, Finding, LinkedPrincipal, Severity
+from monitor.store.sqlite import to_text
 
 SEVERITY: dict[str, Severity] = {
     "source account": "high",
@@ -48,29 +49,32 @@ class FirstSeen:
 
 @dataclass(frozen=True)
 class History:
+    """Recent values; `started` holds when each subject was first seen at all (the loader
+    gets it from the whole history; without it, the values themselves are the history)."""
+
     values: list[FirstSeen]
     links: LinkData = field(default_factory=LinkData)
+    started: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 def load(conn: sqlite3.Connection, now: datetime, opts: NewSourceOptions) -> History:
-    merged: dict[tuple[str, str, str, str], FirstSeen] = {}
-    for kind, subject, attribute, value, first, seen in conn.execute(
-        sql.load("store/first_seen_values")
+    recent = {"recent": to_text(now - timedelta(days=opts.alert_days))}
+    values, started = [], {}
+    for kind, subject, attribute, value, first, seen, start in conn.execute(
+        sql.load("store/first_seen_values"), recent
     ):
-        key = (kind, subject, attribute, value)
-        moment = datetime.fromisoformat(first)
-        old = merged.get(key)
-        if old is not None:
-            moment, seen = min(moment, old.first), seen + old.seen
-        merged[key] = FirstSeen(kind, subject, attribute, value, moment, seen)
+        values.append(
+            FirstSeen(kind, subject, attribute, value, datetime.fromisoformat(first), seen)
+        )
+        started[(kind, subject)] = datetime.fromisoformat(start)
     links = load_links(conn, now - timedelta(days=opts.alert_days))
-    return History(list(merged.values()), links)
+    return History(values, links, started)
 
 
 @register("new-source", NewSourceOptions, load)
 def detect(data: History, now: datetime, opts: NewSourceOptions) -> list[Finding]:
     learning, alerting = timedelta(days=opts.learning_days), timedelta(days=opts.alert_days)
-    started: dict[tuple[str, str], datetime] = {}
+    started = dict(data.started)
     for item in data.values:
         key = (item.kind, item.subject)
         started[key] = min(item.first, started.get(key, item.first))

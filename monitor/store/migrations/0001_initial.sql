@@ -59,6 +59,10 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_open ON sessions (target) WHERE ended_at IS NULL;
 -- Not on last_seen: every poll moves it, and an index on it would be rewritten each time.
 CREATE INDEX sessions_user ON sessions (target, usename);
+-- Covering indexes for new-source's first-seen grouping (queries/store/first_seen_values.sql);
+-- their columns never change after the first poll.
+CREATE INDEX sessions_client ON sessions (target, usename, client_addr, first_seen);
+CREATE INDEX sessions_app ON sessions (target, usename, application_name, first_seen);
 
 -- One normalised auth/connection event per PostgreSQL log entry (DESIGN.md, "What a log line becomes").
 CREATE TABLE auth_events (
@@ -82,6 +86,7 @@ CREATE TABLE auth_events (
 );
 CREATE INDEX auth_events_user ON auth_events (target, user, kind, time);
 CREATE INDEX auth_events_time ON auth_events (time);
+CREATE INDEX auth_events_source ON auth_events (kind, target, user, client_host, time);
 
 -- Log lines the parser could not read: a count per read, and the first few as samples.
 CREATE TABLE auth_log_unparsed (
