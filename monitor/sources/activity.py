@@ -34,7 +34,7 @@ import psycopg
 from monitor import sql
 from monitor.clock import Clock
 from monitor.config import ActivityConfig
-from monitor.errors import AwsError
+from monitor.errors import AwsError, PgwardenError
 from monitor.parsing.sqlmask import mask_literals
 from monitor.targets import Target
 
@@ -216,7 +216,8 @@ class ActivitySource:
                     token = await asyncio.to_thread(self.tokens, target)
             except TimeoutError:
                 return self._down(state, result, "deadline exceeded while making the IAM token")
-            except AwsError as exc:
+            except PgwardenError as exc:
+                # AssumeRole denied, an ExternalId that cannot be read...: this target only.
                 return self._down(state, result, str(exc))
             state.tokens_minted += 1
             # The limit is a queue, not a failure: the slot is taken right before the login,

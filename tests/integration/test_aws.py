@@ -268,3 +268,32 @@ endpoint_url = {moto_server.url}
     assert ident["Account"] == ACCOUNT_B
     assert ident["Arn"].endswith("assumed-role/pg-monitor-role/pgwarden-profile")
     assert aws.assume_role_calls == 0  # boto3 did it, not pgwarden
+
+
+def test_aws_unreadable_external_id_marks_only_that_account_down(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGWARDEN_TEST_MISSING_EXT", raising=False)
+    accounts = [
+        {"id": ACCOUNT_A, "name": "prod", "role_arn": ROLE_A},
+        {
+            "id": ACCOUNT_B,
+            "name": "analytics",
+            "role_arn": ROLE_B,
+            "external_id": "env:PGWARDEN_TEST_MISSING_EXT",
+        },
+    ]
+    targets = [
+        target_table(iam_pg, "demo-a"),
+        target_table(iam_pg, "demo-b", account="analytics"),
+    ]
+    h = Harness(make_config(tmp_path, moto_server.url, targets, accounts=accounts), SystemClock())
+    try:
+        results = h.poll()
+    finally:
+        h.close()
+    assert results["demo-a"].status == "ok", results["demo-a"].reason
+    assert (results["demo-b"].status, results["demo-b"].reason) == (
+        "down",
+        "env:PGWARDEN_TEST_MISSING_EXT: environment variable PGWARDEN_TEST_MISSING_EXT is not set",
+    )
