@@ -128,3 +128,22 @@ def test_select_stages_unknown_lists_known() -> None:
     assert "activity" in select_stages([])
     with pytest.raises(PgwardenError, match="--only nope: unknown stage; known: activity"):
         select_stages(["nope"])
+
+
+def test_every_stage_states_its_contract() -> None:
+    import inspect
+    import tomllib
+
+    from monitor.pipeline import stage_specs
+
+    specs = stage_specs()
+    assert specs, "no stages registered"
+    for spec in specs:
+        doc = inspect.getdoc(spec.run) or ""
+        assert "Example:" in doc, f"{spec.name}: docstring has no TOML example"
+        example = inspect.cleandoc(doc.split("Example:", 1)[1])
+        parsed = tomllib.loads(example)
+        assert list(parsed) == [spec.section], spec.name
+        spec.options.model_validate(parsed[spec.section])
+        assert spec.iam_actions or spec.pg_privileges, f"{spec.name}: states no access needed"
+        assert all(":" in action for action in spec.iam_actions), spec.iam_actions
