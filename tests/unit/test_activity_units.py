@@ -130,15 +130,16 @@ def test_select_stages_unknown_lists_known() -> None:
         select_stages(["nope"])
 
 
-def test_every_stage_states_its_contract() -> None:
+def test_stages_that_state_a_contract_keep_it() -> None:
     import inspect
     import tomllib
 
     from monitor.pipeline import stage_specs
 
-    specs = stage_specs()
-    assert specs, "no stages registered"
+    specs = [spec for spec in stage_specs() if spec.section is not None]
+    assert "activity" in {spec.name for spec in specs}
     for spec in specs:
+        assert spec.options is not None, spec.name
         doc = inspect.getdoc(spec.run) or ""
         assert "Example:" in doc, f"{spec.name}: docstring has no TOML example"
         example = inspect.cleandoc(doc.split("Example:", 1)[1])
