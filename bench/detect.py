@@ -78,16 +78,9 @@ def build(path: Path, scale: int) -> None:
             "INSERT INTO auth_events (target, time, kind, user, database, client_host, pid,"
             " method, source, dedup_key) VALUES (?, ?, ?, ?, 'app', ?, ?, 'pam', 'bench', ?)",
             (
-                (
-                    f"db{rng.randrange(TARGETS)}",
-                    when(),
-                    rng.choice(kinds),
-                    f"user{rng.randrange(USERS)}",
-                    f"10.0.{rng.randrange(40)}.{rng.randrange(250)}",
-                    rng.randrange(1 << 20),
-                    f"k{i}",
-                )
+                (f"db{u % TARGETS}", when(), rng.choice(kinds), f"user{u}", host(u), i, f"k{i}")
                 for i in range(BASE["auth_events"] * scale)
+                for u in [user()]
             ),
         )
         tx.executemany(
@@ -95,18 +88,9 @@ def build(path: Path, scale: int) -> None:
             " application_name, backend_type, first_seen, last_seen, last_state, seen_count)"
             " VALUES (?, ?, ?, ?, 'app', ?, ?, 'client backend', ?, ?, 'idle', 3)",
             (
-                (
-                    f"db{rng.randrange(TARGETS)}",
-                    i,
-                    t,
-                    f"user{rng.randrange(USERS)}",
-                    f"10.0.{rng.randrange(40)}.{rng.randrange(250)}",
-                    f"app-{rng.randrange(30)}",
-                    t,
-                    t,
-                )
+                (f"db{u % TARGETS}", i, t, f"user{u}", host(u), f"app-{u % 30 + u % 2}", t, t)
                 for i in range(BASE["sessions"] * scale)
-                for t in [when()]
+                for t, u in [(when(), user())]
             ),
         )
         tx.executemany(
@@ -138,12 +122,13 @@ def build(path: Path, scale: int) -> None:
                     when(),
                     "111111111111",
                     "arn:aws:sts::111111111111:assumed-role/ci/x",
-                    f"203.0.113.{rng.randrange(250)}",
-                    f"arn:aws:iam::222222222222:role/r{rng.randrange(ROLES)}",
+                    f"203.0.{r}.{rng.randrange(3)}",
+                    f"arn:aws:iam::222222222222:role/r{r}",
                     "AccessDenied" if rng.random() < 0.01 else None,
                     iso(NOW),
                 )
                 for i in range(BASE["assume"] * scale)
+                for r in [rng.randrange(ROLES)]
             ),
         )
 

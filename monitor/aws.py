@@ -195,9 +195,20 @@ class AwsSessions:
         key = (account_id or "", service, region)
         with self._lock:
             if key not in self._clients:
+                from botocore.config import Config as BotoConfig
+
                 session: Any = self.account(account_id) if account_id else self.source()
                 self._clients[key] = session.client(
-                    service, region_name=region, endpoint_url=self.aws.endpoint_url
+                    service,
+                    region_name=region,
+                    endpoint_url=self.aws.endpoint_url,
+                    # botocore waits 60 s per attempt by default; a stuck endpoint must not
+                    # hold a poll (or a credential refresh) that long.
+                    config=BotoConfig(
+                        connect_timeout=5,
+                        read_timeout=15,
+                        retries={"mode": "standard", "max_attempts": 3},
+                    ),
                 )
             return self._clients[key]
 

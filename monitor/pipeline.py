@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, TargetConfig
+from monitor.config import ActivityConfig, Config, TargetConfig
 from monitor.errors import AwsError, ConfigError, PgwardenError
 from monitor.store.sqlite import Store
 from monitor.targets import Target, configured_targets, merge, save_targets
@@ -52,16 +54,45 @@ class StageContext:
 
 
 Stage = Callable[[StageContext], StageReport]
-_STAGES: dict[str, Stage] = {}
 
 
-def stage(name: str) -> Callable[[Stage], Stage]:
-    """Register a stage under `name` (kebab-case); registration order is run order."""
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage and its contract: the config section it reads and the access it needs.
+
+    `iam_actions` feed the least-privilege policy in deploy/; `pg_privileges` the database
+    grants. The function's docstring carries a TOML example of its section.
+    """
+
+    name: str
+    run: Stage
+    section: str | None = None
+    options: type[BaseModel] | None = None
+    iam_actions: tuple[str, ...] = ()
+    pg_privileges: tuple[str, ...] = ()
+
+
+_STAGES: dict[str, StageSpec] = {}
+
+
+def stage(
+    name: str,
+    *,
+    section: str | None = None,
+    options: type[BaseModel] | None = None,
+    iam_actions: tuple[str, ...] = (),
+    pg_privileges: tuple[str, ...] = (),
+) -> Callable[[Stage], Stage]:
+    """Register a stage under `name` (kebab-case); registration order is run order.
+
+    The contract keywords are optional so that `@stage("name")` keeps working; a stage that
+    states `section` is held to it by tests/unit/test_activity_units.py.
+    """
 
     def register(fn: Stage) -> Stage:
         if name in _STAGES:
             raise ValueError(f"stage {name} registered twice")
-        _STAGES[name] = fn
+        _STAGES[name] = StageSpec(name, fn, section, options, iam_actions, pg_privileges)
         return fn
 
     return register
@@ -69,6 +100,10 @@ def stage(name: str) -> Callable[[Stage], Stage]:
 
 def known_stages() -> list[str]:
     return list(_STAGES)
+
+
+def stage_specs() -> list[StageSpec]:
+    return list(_STAGES.values())
 
 
 def select_stages(only: Sequence[str]) -> list[str]:
@@ -99,7 +134,7 @@ def run_stage(name: str, ctx: StageContext) -> StageReport:
     """The job boundary: a stage that fails is logged with its traceback and reported, and
     the next stage (or the next run, from its cursor) carries on."""
     try:
-        return _STAGES[name](ctx)
+        return _STAGES[name].run(ctx)
     except ConfigError:
         raise  # the config is wrong: say so and exit 2, as for any user error
     except Exception as exc:  # the one place stage failures are caught
@@ -165,9 +200,30 @@ def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Ta
 # -- the activity stage -------------------------------------------------------------------------
 
 
-@stage("activity")
+@stage(
+    "activity",
+    section="activity",
+    options=ActivityConfig,
+    iam_actions=(
+        "sts:AssumeRole",
+        "rds-db:connect",
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBInstances",
+        "secretsmanager:GetSecretValue",
+    ),
+    pg_privileges=("rds_iam", "pg_monitor"),
+)
 def activity_stage(ctx: StageContext) -> StageReport:
-    """One poll of every target's pg_stat_activity; see monitor/sources/activity.py."""
+    """One poll of every target's pg_stat_activity; see monitor/sources/activity.py.
+
+    Example:
+        [activity]
+        interval_s = 10
+        max_parallel = 16
+        poll_deadline_s = 8
+        max_new_connections_per_s = 20
+        capture_query_text = "none"
+    """
     from monitor.sources.activity import ActivitySource, token_source
     from monitor.sources.activity_store import SessionRecorder
 

@@ -34,7 +34,7 @@ import psycopg
 from monitor import sql
 from monitor.clock import Clock
 from monitor.config import ActivityConfig
-from monitor.errors import AwsError
+from monitor.errors import AwsError, PgwardenError
 from monitor.parsing.sqlmask import mask_literals
 from monitor.targets import Target
 
@@ -205,19 +205,30 @@ class ActivitySource:
         if target.name in self._misconfigured:
             return result("down", self._misconfigured[target.name])
         new = state.conn is None or state.conn.closed
+        token = ""
         if new:
             wait = state.retry_at - time.monotonic()
             if wait > 0:
                 return result("down", f"{state.last_reason} (next reconnect in {wait:.0f} s)")
-            # The rate limit is a queue, not a failure: wait for the slot before the deadline
-            # starts, and leave the wait out of the poll's duration.
+            try:
+                # Signing is local, but may first refresh the role's credentials with STS.
+                async with asyncio.timeout(self.options.poll_deadline_s):
+                    token = await asyncio.to_thread(self.tokens, target)
+            except TimeoutError:
+                return self._down(state, result, "deadline exceeded while making the IAM token")
+            except PgwardenError as exc:
+                # AssumeRole denied, an ExternalId that cannot be read...: this target only.
+                return self._down(state, result, str(exc))
+            state.tokens_minted += 1
+            # The limit is a queue, not a failure: the slot is taken right before the login,
+            # outside the deadline, and the wait is left out of the poll's duration.
             await self.limiter.acquire()
             started = time.perf_counter()
         try:
             async with asyncio.timeout(self.options.poll_deadline_s):
                 if new:
                     await self._close(state)
-                    state.conn = await self._connect(target, state)
+                    state.conn = await self._connect(target, state, token)
                 conn = state.conn
                 assert conn is not None
                 sessions = await self._sessions(conn)
@@ -228,8 +239,6 @@ class ActivitySource:
         except (psycopg.OperationalError, TimeoutError) as exc:
             # The connection is gone or stuck: drop it, and reconnect later with a new token.
             return self._down(state, result, describe(exc))
-        except AwsError as exc:
-            return self._down(state, result, str(exc))
         except psycopg.Error as exc:
             # The server answered with an error (e.g. missing privilege): keep the connection.
             log.warning("target %s: poll failed: %s", target.name, describe(exc))
@@ -286,9 +295,9 @@ class ActivitySource:
             params["hostaddr"] = target.hostaddr
         return params
 
-    async def _connect(self, target: Target, state: _TargetState) -> psycopg.AsyncConnection[Any]:
-        token = await asyncio.to_thread(self.tokens, target)
-        state.tokens_minted += 1
+    async def _connect(
+        self, target: Target, state: _TargetState, token: str
+    ) -> psycopg.AsyncConnection[Any]:
         # autocommit: inside a transaction pg_stat_activity is a frozen snapshot.
         conn = await psycopg.AsyncConnection.connect(
             autocommit=True, **self.conninfo(target, token)

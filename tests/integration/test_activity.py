@@ -189,3 +189,53 @@ def test_activity_store_continues_across_runs(
         ).fetchall()
     t1 = (T0 + timedelta(seconds=10)).isoformat(timespec="microseconds")
     assert rows == [("long-lived", 2, None), ("short-lived", 1, t1)]
+
+
+def test_activity_token_signed_for_the_exact_endpoint(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """Writer, reader, instance and proxy endpoints each get a token for their own name."""
+    kinds = {
+        "writer": ("cluster", iam_pg.hosts[0], {}),
+        "reader": ("reader", iam_pg.hosts[1], {}),
+        "inst": ("instance", iam_pg.hosts[2], {"cluster_id": None, "instance_id": "demo-1"}),
+        "proxy": ("proxy", iam_pg.hosts[3], {"cluster_id": None, "proxy_name": "demo-proxy"}),
+    }
+    targets = []
+    for name, (kind, host, ids) in kinds.items():
+        table = target_table(iam_pg, name, endpoint=host, endpoint_type=kind, **ids)
+        targets.append({k: v for k, v in table.items() if v is not None})
+    config = make_config(tmp_path, moto_server.url, targets, max_parallel=1)
+    before = len(iam_pg.decisions())
+    h = Harness(config, FrozenClock(T0))
+    try:
+        results = h.poll()
+    finally:
+        h.close()
+    assert {n: r.status for n, r in results.items()} == dict.fromkeys(kinds, "ok")
+    hosts = [d["host"] for d in iam_pg.decisions()[before:] if d["ok"]]
+    port = iam_pg.port
+    assert hosts == [f"{host}:{port}" for _, host, _ in kinds.values()]
+
+
+def test_activity_new_connections_rate_limited_across_targets(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    targets = [target_table(iam_pg, f"t{i}") for i in range(5)]
+    config = make_config(
+        tmp_path, moto_server.url, targets, max_new_connections_per_s=4, max_parallel=5
+    )
+    before = len(iam_pg.decisions())
+    h = Harness(config, FrozenClock(T0))
+    try:
+        assert {r.status for r in h.poll().values()} == {"ok"}
+        # Kept connections: the second round opens none, so it waits for no slot.
+        started = time.monotonic()
+        assert {r.status for r in h.poll().values()} == {"ok"}
+        assert time.monotonic() - started < 0.25
+    finally:
+        h.close()
+    logins = sorted(d["time"] for d in iam_pg.decisions()[before:] if d["ok"])
+    assert len(logins) == 5
+    # The server saw the logins at most 4 per second: 5 of them span at least ~1 s.
+    assert logins[-1] - logins[0] >= 0.9, logins

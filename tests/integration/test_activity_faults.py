@@ -16,7 +16,7 @@ import pytest
 from monitor.clock import SystemClock
 from monitor.sources.activity import PollResult
 from tests.conftest import MotoServer
-from tests.support.activity import Harness, make_config, target_table
+from tests.support.activity import ACCOUNT_A, Harness, make_config, target_table
 from tests.support.iam_pam import IamPg
 
 
@@ -133,6 +133,11 @@ def test_activity_dead_targets_time_out_while_healthy_keeps_cadence(
     )
     h = Harness(config, SystemClock())
     try:
+        # Connect the healthy target first (AssumeRole, PAM login): on a loaded CI machine
+        # that first login alone can take longer than the deadline. Cadence is the point here.
+        h.aws.token_generator(ACCOUNT_A, "us-east-1")(iam_pg.host, iam_pg.port, "pgmonitor")
+        warm = h.loop.run_until_complete(h.source.poll(h.source.targets[0]))
+        assert warm.status == "ok", warm.reason
         seen = run_until(h, lambda s: False, limit=6.7)
     finally:
         h.close()

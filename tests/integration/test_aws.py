@@ -235,3 +235,65 @@ def test_aws_discovery_keeps_iam_postgres_with_tags(moto_server: MotoServer) -> 
     legacy = found["analytics/eu-west-1/legacy-pg"]
     assert legacy.endpoint_type == "instance" and legacy.resource_id
     assert all(t.discovered and t.account_id == ACCOUNT_B for t in found.values())
+
+
+def test_aws_account_profile_resolved_by_boto3(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account may name a profile (role_arn + a credential source) instead of a role."""
+    config_file = tmp_path / "aws-config"
+    config_file.write_text(
+        f"""
+[profile mgmt-static]
+aws_access_key_id = testing
+aws_secret_access_key = testing
+
+[profile analytics-monitor]
+role_arn = {ROLE_B}
+source_profile = mgmt-static
+role_session_name = pgwarden-profile
+endpoint_url = {moto_server.url}
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    config = validate(
+        {
+            "aws": {"endpoint_url": moto_server.url},
+            "accounts": [{"id": ACCOUNT_B, "name": "analytics", "profile": "analytics-monitor"}],
+        }
+    )
+    aws = AwsSessions.from_config(config)
+    ident = aws.client("sts", account_id=ACCOUNT_B).get_caller_identity()
+    assert ident["Account"] == ACCOUNT_B
+    assert ident["Arn"].endswith("assumed-role/pg-monitor-role/pgwarden-profile")
+    assert aws.assume_role_calls == 0  # boto3 did it, not pgwarden
+
+
+def test_aws_unreadable_external_id_marks_only_that_account_down(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGWARDEN_TEST_MISSING_EXT", raising=False)
+    accounts = [
+        {"id": ACCOUNT_A, "name": "prod", "role_arn": ROLE_A},
+        {
+            "id": ACCOUNT_B,
+            "name": "analytics",
+            "role_arn": ROLE_B,
+            "external_id": "env:PGWARDEN_TEST_MISSING_EXT",
+        },
+    ]
+    targets = [
+        target_table(iam_pg, "demo-a"),
+        target_table(iam_pg, "demo-b", account="analytics"),
+    ]
+    h = Harness(make_config(tmp_path, moto_server.url, targets, accounts=accounts), SystemClock())
+    try:
+        results = h.poll()
+    finally:
+        h.close()
+    assert results["demo-a"].status == "ok", results["demo-a"].reason
+    assert (results["demo-b"].status, results["demo-b"].reason) == (
+        "down",
+        "env:PGWARDEN_TEST_MISSING_EXT: environment variable PGWARDEN_TEST_MISSING_EXT is not set",
+    )

@@ -111,8 +111,16 @@ def verify(token, user, config, now):
         raise Denied("signature does not match")
 
 
-def _record(config, user, reason):
-    entry = {"time": time.time(), "user": user, "ok": reason is None, "reason": reason}
+def _record(config, user, reason, token=""):
+    # The endpoint the token was signed for (never the signature): tests check it is exact.
+    host = token.partition("/?")[0] if "/?" in token else None
+    entry = {
+        "time": time.time(),
+        "user": user,
+        "ok": reason is None,
+        "reason": reason,
+        "host": host,
+    }
     with open(config["decisions"], "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
 
@@ -121,16 +129,18 @@ def pam_sm_authenticate(pamh, flags, argv):
     with open(argv[1], encoding="utf-8") as fh:
         config = json.load(fh)
     user = pamh.user
+    token = ""
     try:
         response = pamh.conversation(pamh.Message(pamh.PAM_PROMPT_ECHO_OFF, "Password: "))
-        verify(response.resp or "", user, config, time.time())
+        token = response.resp or ""
+        verify(token, user, config, time.time())
     except Denied as exc:
-        _record(config, user, str(exc))
+        _record(config, user, str(exc), token)
         return pamh.PAM_PERM_DENIED
     except Exception as exc:  # a broken verifier must deny, never let someone in
-        _record(config, user, "verifier error: " + type(exc).__name__ + ": " + str(exc))
+        _record(config, user, "verifier error: " + type(exc).__name__ + ": " + str(exc), token)
         return pamh.PAM_PERM_DENIED
-    _record(config, user, None)
+    _record(config, user, None, token)
     return pamh.PAM_SUCCESS
 
 

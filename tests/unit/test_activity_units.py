@@ -128,3 +128,23 @@ def test_select_stages_unknown_lists_known() -> None:
     assert "activity" in select_stages([])
     with pytest.raises(PgwardenError, match="--only nope: unknown stage; known: activity"):
         select_stages(["nope"])
+
+
+def test_stages_that_state_a_contract_keep_it() -> None:
+    import inspect
+    import tomllib
+
+    from monitor.pipeline import stage_specs
+
+    specs = [spec for spec in stage_specs() if spec.section is not None]
+    assert "activity" in {spec.name for spec in specs}
+    for spec in specs:
+        assert spec.options is not None, spec.name
+        doc = inspect.getdoc(spec.run) or ""
+        assert "Example:" in doc, f"{spec.name}: docstring has no TOML example"
+        example = inspect.cleandoc(doc.split("Example:", 1)[1])
+        parsed = tomllib.loads(example)
+        assert list(parsed) == [spec.section], spec.name
+        spec.options.model_validate(parsed[spec.section])
+        assert spec.iam_actions or spec.pg_privileges, f"{spec.name}: states no access needed"
+        assert all(":" in action for action in spec.iam_actions), spec.iam_actions
