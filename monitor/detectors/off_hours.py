@@ -17,7 +17,7 @@ import fnmatch
 import sqlite3
 import zoneinfo
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field, field_validator
@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 from monitor import sql
 from monitor.detectors.hours import DAYS, parse_span, within
 from monitor.detectors.registry import DetectorOptions, register
+from monitor.linking import LinkData, link, load_links
 from monitor.models import EvidenceItem, Finding
 from monitor.store.sqlite import to_text
 
@@ -58,19 +59,28 @@ class SessionStart:
     started: datetime
 
 
-def load(conn: sqlite3.Connection, now: datetime, opts: OffHoursOptions) -> list[SessionStart]:
-    since = {"since": to_text(now - timedelta(days=opts.lookback_days))}
-    return [
+@dataclass(frozen=True)
+class SessionStarts:
+    sessions: list[SessionStart]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def load(conn: sqlite3.Connection, now: datetime, opts: OffHoursOptions) -> SessionStarts:
+    since = now - timedelta(days=opts.lookback_days)
+    sessions = [
         SessionStart(t, u, h, a, datetime.fromisoformat(b))
-        for t, u, h, a, b in conn.execute(sql.load("store/sessions_since"), since)
+        for t, u, h, a, b in conn.execute(
+            sql.load("store/sessions_since"), {"since": to_text(since)}
+        )
         if any(fnmatch.fnmatchcase(u, p) for p in opts.user_patterns)
     ]
+    return SessionStarts(sessions, load_links(conn, since))
 
 
 @register("off-hours", OffHoursOptions, load)
-def detect(data: list[SessionStart], now: datetime, opts: OffHoursOptions) -> list[Finding]:
+def detect(data: SessionStarts, now: datetime, opts: OffHoursOptions) -> list[Finding]:
     grouped: dict[tuple[str, str], list[SessionStart]] = defaultdict(list)
-    for s in data:
+    for s in data.sessions:
         if not within(s.started, opts.working_hours, opts.working_days, opts.timezone):
             grouped[(s.target, s.user)].append(s)
     zone = zoneinfo.ZoneInfo(opts.timezone)
@@ -89,6 +99,7 @@ def detect(data: list[SessionStart], now: datetime, opts: OffHoursOptions) -> li
             remedy=f"Ask {user} whether these sessions were theirs; if not, revoke their access.",
             target=target,
             db_user=user,
+            principals=link(data.links, target, user, items[-1].started, items[-1].host),
             evidence=tuple(
                 EvidenceItem(
                     s.started, f"session started ({s.application or 'no application_name'})", s.host

@@ -13,13 +13,14 @@ database roles inventory.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
 from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
+from monitor.linking import LinkData, link, load_links
 from monitor.models import EvidenceItem, Finding
 from monitor.remedy import quote_ident
 from monitor.store.sqlite import to_text
@@ -45,6 +46,7 @@ class PasswordLogin:
 class PasswordLogins:
     logins: list[PasswordLogin]
     rds_iam: set[tuple[str, str]]
+    links: LinkData = field(default_factory=LinkData)
 
 
 def load(conn: sqlite3.Connection, now: datetime, opts: PasswordLoginOptions) -> PasswordLogins:
@@ -54,7 +56,8 @@ def load(conn: sqlite3.Connection, now: datetime, opts: PasswordLoginOptions) ->
         for t, u, m, h, n, f, lst in conn.execute(sql.load("store/password_logins"), since)
     ]
     rds_iam = {(t, u) for t, u in conn.execute(sql.load("store/rds_iam_users"))}
-    return PasswordLogins(logins, rds_iam)
+    links = load_links(conn, now - timedelta(days=opts.lookback_days))
+    return PasswordLogins(logins, rds_iam, links)
 
 
 @register("password-login", PasswordLoginOptions, load)
@@ -86,6 +89,7 @@ def detect(data: PasswordLogins, now: datetime, opts: PasswordLoginOptions) -> l
                 ),
                 target=target,
                 db_user=user,
+                principals=link(data.links, target, user, logins[-1].last, logins[-1].host),
                 evidence=tuple(
                     EvidenceItem(x.last, f"{x.logins} logins with {x.method}", x.host, x.logins)
                     for x in sorted(logins, key=lambda x: x.last, reverse=True)

@@ -20,7 +20,7 @@ import ipaddress
 import json
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field, field_validator
@@ -28,6 +28,7 @@ from pydantic import Field, field_validator
 from monitor import sql
 from monitor.detectors.hours import DAYS, parse_span, within
 from monitor.detectors.registry import DetectorOptions, register
+from monitor.linking import LinkData, link, load_links
 from monitor.models import EvidenceItem, Finding
 from monitor.remedy import quote_ident, quote_literal
 from monitor.store.sqlite import to_text
@@ -67,14 +68,20 @@ class PrivilegedSession:
     why: str
 
 
+@dataclass(frozen=True)
+class PrivilegedSessions:
+    sessions: list[PrivilegedSession]
+    links: LinkData = field(default_factory=LinkData)
+
+
 def load(
     conn: sqlite3.Connection, now: datetime, opts: PrivilegedSessionOptions
-) -> list[PrivilegedSession]:
+) -> PrivilegedSessions:
     params = {
         "since": to_text(now - timedelta(hours=opts.lookback_hours)),
         "masters": json.dumps(list(opts.master_users)),
     }
-    return [
+    sessions = [
         PrivilegedSession(
             t,
             u,
@@ -88,6 +95,9 @@ def load(
         )
         if u not in opts.ignore_users
     ]
+    return PrivilegedSessions(
+        sessions, load_links(conn, now - timedelta(hours=opts.lookback_hours))
+    )
 
 
 def _listed(host: str | None, allowed: tuple[str, ...]) -> bool:
@@ -102,10 +112,10 @@ def _listed(host: str | None, allowed: tuple[str, ...]) -> bool:
 
 @register("privileged-session", PrivilegedSessionOptions, load)
 def detect(
-    data: list[PrivilegedSession], now: datetime, opts: PrivilegedSessionOptions
+    data: PrivilegedSessions, now: datetime, opts: PrivilegedSessionOptions
 ) -> list[Finding]:
     grouped: dict[tuple[str, str, str], list[tuple[PrivilegedSession, str]]] = defaultdict(list)
-    for s in data:
+    for s in data.sessions:
         reasons = []
         if not _listed(s.host, opts.allowed_hosts):
             reasons.append("from a host not listed")
@@ -128,6 +138,7 @@ def detect(
                 remedy=_remedy(user),
                 target=target,
                 db_user=user,
+                principals=link(data.links, target, user, items[-1][0].started, items[-1][0].host),
                 evidence=tuple(
                     EvidenceItem(
                         s.started,

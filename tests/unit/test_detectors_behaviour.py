@@ -87,7 +87,7 @@ def test_privileged_session_cases(
     expected: list[str],
 ) -> None:
     options = privileged_session.PrivilegedSessionOptions.model_validate(opts)
-    found = privileged_session.detect(sessions, NOW, options)
+    found = privileged_session.detect(privileged_session.PrivilegedSessions(sessions), NOW, options)
     assert [f.subject for f in found] == expected
     assert all("pg_terminate_backend" in f.remedy for f in found)
 
@@ -120,7 +120,7 @@ BERLIN = off_hours.OffHoursOptions(timezone="Europe/Berlin", working_hours="08:0
 def test_off_hours_follows_daylight_saving(started: datetime, inside: bool) -> None:
     assert within(started, BERLIN.working_hours, BERLIN.working_days, BERLIN.timezone) is inside
     session = off_hours.SessionStart("db1", "jane.doe@example.com", "10.0.0.1", "psql", started)
-    found = off_hours.detect([session], NOW, BERLIN)
+    found = off_hours.detect(off_hours.SessionStarts([session]), NOW, BERLIN)
     assert (found == []) is inside
 
 
