@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 AuthEventKind = Literal[
     "connection_received",
@@ -18,15 +18,7 @@ AuthEventKind = Literal[
     "disconnection",
 ]
 
-AUTH_EVENT_KINDS: tuple[AuthEventKind, ...] = (
-    "connection_received",
-    "connection_authenticated",
-    "connection_authorized",
-    "auth_failed",
-    "hba_rejected",
-    "connection_rejected",
-    "disconnection",
-)
+AUTH_EVENT_KINDS: tuple[AuthEventKind, ...] = get_args(AuthEventKind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from monitor import sql
 from monitor.config import Config
 from monitor.detectors.registry import DetectorOptions, register
 from monitor.models import EvidenceItem, Finding, Severity
+from monitor.store.sqlite import from_text
 
 
 class MonitoringGapOptions(DetectorOptions):
@@ -62,14 +63,17 @@ class Health:
     cursors: dict[str, datetime]
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def load(conn: sqlite3.Connection, now: datetime, opts: MonitoringGapOptions) -> Health:
     targets = [
         TargetState(
-            n, st, r, _time(p), _time(ok), _time(log), _time(ses), datetime.fromisoformat(f)
+            n,
+            st,
+            r,
+            from_text(p),
+            from_text(ok),
+            from_text(log),
+            from_text(ses),
+            datetime.fromisoformat(f),
         )
         for n, st, r, p, ok, log, ses, f in conn.execute(sql.load("store/monitoring_state"))
     ]

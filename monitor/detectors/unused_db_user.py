@@ -23,6 +23,7 @@ from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
 from monitor.models import EvidenceItem, Finding, Severity
 from monitor.remedy import quote_ident
+from monitor.store.sqlite import from_text
 
 # A role first seen this long after the target was is one created while we watched.
 CREATED_WHILE_WATCHED = timedelta(days=1)
@@ -41,16 +42,14 @@ class IamRole:
     last_used: datetime | None
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def load(conn: sqlite3.Connection, now: datetime, opts: UnusedDbUserOptions) -> list[IamRole]:
     roles = []
     for target, user, first, watched, login, session, poll in conn.execute(
         sql.load("store/iam_login_roles")
     ):
-        last = max((t for t in (_time(login), _time(session), _time(poll)) if t), default=None)
+        last = max(
+            (t for t in (from_text(login), from_text(session), from_text(poll)) if t), default=None
+        )
         roles.append(
             IamRole(
                 target, user, datetime.fromisoformat(first), datetime.fromisoformat(watched), last

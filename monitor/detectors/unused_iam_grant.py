@@ -21,6 +21,7 @@ from pydantic import Field
 from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
 from monitor.models import EvidenceItem, Finding
+from monitor.store.sqlite import from_text
 
 
 class UnusedIamGrantOptions(DetectorOptions):
@@ -48,13 +49,9 @@ class GrantUse:
     history_start: datetime | None
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def load(conn: sqlite3.Connection, now: datetime, opts: UnusedIamGrantOptions) -> GrantUse:
     grants = [
-        Grant(p, pt, a, t, u, pol, st, r, datetime.fromisoformat(first), _time(login))
+        Grant(p, pt, a, t, u, pol, st, r, datetime.fromisoformat(first), from_text(login))
         for p, pt, a, t, u, pol, st, r, first, login in conn.execute(
             sql.load("store/connect_grants")
         )
@@ -63,7 +60,7 @@ def load(conn: sqlite3.Connection, now: datetime, opts: UnusedIamGrantOptions) -
     for arn, when in conn.execute(sql.load("store/role_last_assumed")):
         last[arn] = datetime.fromisoformat(when)
     (start,) = conn.execute(sql.load("store/trail_history_start")).fetchall()[0]
-    return GrantUse(grants, last, _time(start))
+    return GrantUse(grants, last, from_text(start))
 
 
 @register("unused-iam-grant", UnusedIamGrantOptions, load)

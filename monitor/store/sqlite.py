@@ -48,6 +48,11 @@ def to_text(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
+def from_text(text: str | None) -> datetime | None:
+    """A stored time back as an aware datetime; None stays None."""
+    return datetime.fromisoformat(text) if text else None
+
+
 class Store:
     """A connection to the store. Use `Store.open`; close it, or use it as a context manager."""
 
