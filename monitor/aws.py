@@ -225,6 +225,20 @@ class AwsSessions:
 
         return generate
 
+    def token_for(self, target: Target) -> str:
+        """An RDS IAM token for the target's exact endpoint, port and db user.
+
+        This is the activity source's `TokenSource`: signing is local, but the first call per
+        account may assume its role (and raise `AssumeRoleDenied` or `SecretError`).
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            generate = self.token_generator(target.account_id, target.region)
+            return generate(target.endpoint, target.port, target.db_user)
+        except (BotoCoreError, ClientError) as exc:
+            raise AwsError(f"account {target.account_id}: cannot make an IAM token: {exc}") from exc
+
     # -- secrets ----------------------------------------------------------------------------
 
     def resolve_secret(self, ref: str) -> str:

@@ -34,7 +34,7 @@ import psycopg
 from monitor import sql
 from monitor.clock import Clock
 from monitor.config import ActivityConfig
-from monitor.errors import AwsError, PgwardenError
+from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
 from monitor.targets import Target
 
@@ -388,21 +388,3 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-def token_source(aws: Any) -> TokenSource:
-    """Tokens from `monitor.aws.AwsSessions`, one generator per (account, region)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    generators: dict[tuple[str, str], Callable[[str, int, str], str]] = {}
-
-    def make(target: Target) -> str:
-        key = (target.account_id, target.region)
-        if key not in generators:
-            generators[key] = aws.token_generator(*key)
-        try:
-            return generators[key](target.endpoint, target.port, target.db_user)
-        except (BotoCoreError, ClientError) as exc:
-            raise AwsError(f"account {target.account_id}: cannot make an IAM token: {exc}") from exc
-
-    return make
