@@ -225,6 +225,20 @@ class AwsSessions:
 
         return generate
 
+    def token_for(self, target: Target) -> str:
+        """An RDS IAM token for the target's exact endpoint, port and db user.
+
+        This is the activity source's `TokenSource`: signing is local, but the first call per
+        account may assume its role (and raise `AssumeRoleDenied` or `SecretError`).
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            generate = self.token_generator(target.account_id, target.region)
+            return generate(target.endpoint, target.port, target.db_user)
+        except (BotoCoreError, ClientError) as exc:
+            raise AwsError(f"account {target.account_id}: cannot make an IAM token: {exc}") from exc
+
     # -- secrets ----------------------------------------------------------------------------
 
     def resolve_secret(self, ref: str) -> str:
@@ -267,9 +281,13 @@ def _wanted(tags: dict[str, str], selector: dict[str, str]) -> bool:
 def discover_targets(sessions: AwsSessions, config: Config, account: AccountConfig) -> list[Target]:
     """Aurora/RDS PostgreSQL clusters and instances with IAM database auth, in every region.
 
-    moto and RDS report Aurora member instances without IAM auth (it is the cluster's
-    setting), and their cluster endpoint already covers them, so only standalone
-    instances are listed as instance targets.
+    Each Aurora instance is its own PostgreSQL server with its own pg_stat_activity: the
+    cluster (writer) endpoint shows the writer's sessions only. With `discover_readers`,
+    each reader instance becomes a target too, on its instance endpoint, with the
+    cluster's `resource_id` (what `rds-db:connect` grants name). Off by default: per-target
+    consumers (grants, unused-grant findings) would otherwise count one grant per reader.
+    Member instances report IAM auth as off (it is the cluster's setting), so standalone
+    instances are judged by their own flag and members by their cluster's.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -295,54 +313,82 @@ def discover_targets(sessions: AwsSessions, config: Config, account: AccountConf
     for region in regions:
         rds = sessions.client("rds", region, account.id)
         try:
-            for page in rds.get_paginator("describe_db_clusters").paginate():
-                for c in page["DBClusters"]:
-                    tags = _tags(c)
-                    if not (
-                        c.get("Engine", "").startswith("aurora-postgresql")
-                        and c.get("IAMDatabaseAuthenticationEnabled")
-                        and _wanted(tags, account.discover_tags)
-                        and c.get("Endpoint")
-                    ):
-                        continue
-                    found.append(
-                        target(
-                            c["DBClusterIdentifier"],
-                            region,
-                            c["Endpoint"],
-                            int(c.get("Port") or 5432),
-                            endpoint_type="cluster",
-                            cluster_id=c["DBClusterIdentifier"],
-                            resource_id=c.get("DbClusterResourceId"),
-                            tags=tags,
-                        )
-                    )
-            for page in rds.get_paginator("describe_db_instances").paginate():
-                for i in page["DBInstances"]:
-                    tags = _tags(i)
-                    endpoint = i.get("Endpoint") or {}
-                    if not (
-                        i.get("Engine") == "postgres"
-                        and not i.get("DBClusterIdentifier")
-                        and i.get("IAMDatabaseAuthenticationEnabled")
-                        and _wanted(tags, account.discover_tags)
-                        and endpoint.get("Address")
-                    ):
-                        continue
-                    found.append(
-                        target(
-                            i["DBInstanceIdentifier"],
-                            region,
-                            endpoint["Address"],
-                            int(endpoint.get("Port") or 5432),
-                            endpoint_type="instance",
-                            instance_id=i["DBInstanceIdentifier"],
-                            resource_id=i.get("DbiResourceId"),
-                            tags=tags,
-                        )
-                    )
+            instances = [
+                i
+                for page in rds.get_paginator("describe_db_instances").paginate()
+                for i in page["DBInstances"]
+            ]
+            clusters = [
+                c
+                for page in rds.get_paginator("describe_db_clusters").paginate()
+                for c in page["DBClusters"]
+            ]
         except (ClientError, BotoCoreError) as exc:
             raise DiscoveryError(
                 f"account {account.id} region {region}: discovery failed: {exc}"
             ) from None
+        by_id = {i["DBInstanceIdentifier"]: i for i in instances}
+        for c in clusters:
+            tags = _tags(c)
+            if not (
+                c.get("Engine", "").startswith("aurora-postgresql")
+                and c.get("IAMDatabaseAuthenticationEnabled")
+                and _wanted(tags, account.discover_tags)
+                and c.get("Endpoint")
+            ):
+                continue
+            cluster_id = c["DBClusterIdentifier"]
+            ids = {"cluster_id": cluster_id, "resource_id": c.get("DbClusterResourceId")}
+            port = int(c.get("Port") or 5432)
+            found.append(
+                target(
+                    cluster_id,
+                    region,
+                    c["Endpoint"],
+                    port,
+                    endpoint_type="cluster",
+                    tags=tags,
+                    **ids,
+                )
+            )
+            for member in c.get("DBClusterMembers", []) if account.discover_readers else []:
+                reader = by_id.get(member["DBInstanceIdentifier"]) or {}
+                address = (reader.get("Endpoint") or {}).get("Address")
+                if member.get("IsClusterWriter") or not address:
+                    continue  # the writer is the cluster endpoint's target
+                found.append(
+                    target(
+                        f"{cluster_id}/{member['DBInstanceIdentifier']}",
+                        region,
+                        address,
+                        int(reader["Endpoint"].get("Port") or port),
+                        endpoint_type="instance",
+                        instance_id=member["DBInstanceIdentifier"],
+                        tags=tags,
+                        **ids,
+                    )
+                )
+        for i in instances:
+            tags = _tags(i)
+            endpoint = i.get("Endpoint") or {}
+            if not (
+                i.get("Engine") == "postgres"
+                and not i.get("DBClusterIdentifier")
+                and i.get("IAMDatabaseAuthenticationEnabled")
+                and _wanted(tags, account.discover_tags)
+                and endpoint.get("Address")
+            ):
+                continue
+            found.append(
+                target(
+                    i["DBInstanceIdentifier"],
+                    region,
+                    endpoint["Address"],
+                    int(endpoint.get("Port") or 5432),
+                    endpoint_type="instance",
+                    instance_id=i["DBInstanceIdentifier"],
+                    resource_id=i.get("DbiResourceId"),
+                    tags=tags,
+                )
+            )
     return found

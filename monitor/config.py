@@ -148,6 +148,7 @@ class AccountConfig(Section):
     regions: list[Region] = []
     discover: bool = False
     discover_tags: dict[str, str] = {}
+    discover_readers: bool = False
     db_user: str = "pgmonitor"
     database: str = "postgres"
 

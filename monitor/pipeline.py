@@ -224,7 +224,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
         max_new_connections_per_s = 20
         capture_query_text = "none"
     """
-    from monitor.sources.activity import ActivitySource, token_source
+    from monitor.sources.activity import ActivitySource
     from monitor.sources.activity_store import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
@@ -233,7 +233,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
     targets = collect_targets(ctx.config, ctx.aws(), ctx.store)
     with ctx.store.transaction() as conn:
         save_targets(conn, targets, ctx.clock.now())
-    source = ActivitySource(targets, ctx.config.activity, token_source(ctx.aws()), ctx.clock)
+    source = ActivitySource(targets, ctx.config.activity, ctx.aws().token_for, ctx.clock)
 
     async def one_round() -> list[PollResult]:
         try:

@@ -34,8 +34,9 @@ import psycopg
 from monitor import sql
 from monitor.clock import Clock
 from monitor.config import ActivityConfig
-from monitor.errors import AwsError, PgwardenError
+from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
+from monitor.sources.pacing import ConnectLimiter, backoff_s
 from monitor.targets import Target
 
 log = logging.getLogger(__name__)
@@ -104,33 +105,7 @@ class _TargetState:
     roles_read_at: datetime | None = None
     tokens_minted: int = 0
     backend_pid: int | None = None
-
-
-class ConnectLimiter:
-    """Spaces new connections at most `rate` per second, across every target."""
-
-    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate
-        self._monotonic = monotonic
-        self._next = 0.0
-
-    def reserve(self) -> float:
-        """Take the next slot; return how long to wait for it (0 if free now)."""
-        now = self._monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        return slot - now
-
-    async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-
-def backoff_s(failures: int, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-    step: float = min(cap, base * 2.0 ** max(0, failures - 1))
-    return step / 2 + rng.uniform(0, step / 2)
+    sees_all: bool = False  # member of pg_read_all_stats (pg_monitor grants it)
 
 
 def describe(exc: BaseException) -> str:
@@ -231,6 +206,14 @@ class ActivitySource:
                     state.conn = await self._connect(target, state, token)
                 conn = state.conn
                 assert conn is not None
+                if not state.sees_all:
+                    # Without it, other users' rows come back with NULL times and addresses:
+                    # storing them would be wrong, and ending the real ones worse.
+                    return result(
+                        "error",
+                        f"{target.db_user} cannot see other users' sessions: "
+                        "GRANT pg_monitor (or pg_read_all_stats) to it",
+                    )
                 sessions = await self._sessions(conn)
                 roles = None
                 if new or self._roles_due(state, polled_at):
@@ -305,11 +288,14 @@ class ActivitySource:
         try:
             # Session settings by set_config, not the `options` startup parameter, which
             # RDS Proxy does not pass through. UTC keeps stored times comparable as text.
-            await conn.execute(
+            cur = await conn.execute(
                 "SELECT set_config('statement_timeout', %s, false),"
-                " set_config('TimeZone', 'UTC', false)",
+                " set_config('TimeZone', 'UTC', false),"
+                " pg_has_role('pg_read_all_stats', 'USAGE')",
                 (str(self.options.statement_timeout_ms),),
             )
+            row = await cur.fetchone()
+            state.sees_all = bool(row and row[2])
         except BaseException:
             await conn.close()
             raise
@@ -388,21 +374,3 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-def token_source(aws: Any) -> TokenSource:
-    """Tokens from `monitor.aws.AwsSessions`, one generator per (account, region)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    generators: dict[tuple[str, str], Callable[[str, int, str], str]] = {}
-
-    def make(target: Target) -> str:
-        key = (target.account_id, target.region)
-        if key not in generators:
-            generators[key] = aws.token_generator(*key)
-        try:
-            return generators[key](target.endpoint, target.port, target.db_user)
-        except (BotoCoreError, ClientError) as exc:
-            raise AwsError(f"account {target.account_id}: cannot make an IAM token: {exc}") from exc
-
-    return make

@@ -21,3 +21,5 @@ SELECT pid,
   FROM pg_stat_activity
  WHERE backend_type = 'client backend'
    AND pid <> pg_backend_pid()
+   -- The session key; NULL only for rows hidden from a role without pg_read_all_stats.
+   AND backend_start IS NOT NULL

@@ -239,3 +239,25 @@ def test_activity_new_connections_rate_limited_across_targets(
     assert len(logins) == 5
     # The server saw the logins at most 4 per second: 5 of them span at least ~1 s.
     assert logins[-1] - logins[0] >= 0.9, logins
+
+
+def test_activity_monitor_user_without_pg_monitor_is_an_error(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    iam_pg.create_iam_user("pgmonitor_bare")  # rds_iam only
+    config = make_config(
+        tmp_path, moto_server.url, [target_table(iam_pg, db_user="pgmonitor_bare")]
+    )
+    h = Harness(config, FrozenClock(T0))
+    try:
+        result = h.poll()["demo"]
+        assert h.source.state("demo").backend_pid  # logged in fine, over IAM
+        assert h.rows("SELECT count(*) FROM sessions") == [(0,)]
+        assert h.rows("SELECT status FROM target_status") == [("error",)]
+    finally:
+        h.close()
+    assert (result.status, result.reason) == (
+        "error",
+        "pgmonitor_bare cannot see other users' sessions: "
+        "GRANT pg_monitor (or pg_read_all_stats) to it",
+    )

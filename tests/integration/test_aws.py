@@ -183,6 +183,7 @@ def test_aws_discovery_keeps_iam_postgres_with_tags(moto_server: MotoServer) -> 
                     "discover_tags": {"pgwarden": "monitor"},
                     "regions": ["eu-west-1"],
                     "db_user": "pgmon",
+                    "discover_readers": True,
                 }
             ],
         }
@@ -209,6 +210,13 @@ def test_aws_discovery_keeps_iam_postgres_with_tags(moto_server: MotoServer) -> 
     # moto 5.2 returns one page whatever MaxRecords says, so paging itself is not shown here.
     for i in range(3):
         cluster(f"bulk-{i}", True, {"pgwarden": "monitor", "team": "x"})
+    for n in range(3):  # a writer and two readers
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"orders-{n}",
+            DBInstanceClass="db.r6g.large",
+            Engine="aurora-postgresql",
+            DBClusterIdentifier="orders",
+        )
     rds.create_db_instance(
         DBInstanceIdentifier="legacy-pg",
         DBInstanceClass="db.t3.micro",
@@ -223,6 +231,8 @@ def test_aws_discovery_keeps_iam_postgres_with_tags(moto_server: MotoServer) -> 
     names = set(found)
     assert names == {
         "analytics/eu-west-1/orders",
+        "analytics/eu-west-1/orders/orders-1",
+        "analytics/eu-west-1/orders/orders-2",
         "analytics/eu-west-1/bulk-0",
         "analytics/eu-west-1/bulk-1",
         "analytics/eu-west-1/bulk-2",
@@ -232,6 +242,11 @@ def test_aws_discovery_keeps_iam_postgres_with_tags(moto_server: MotoServer) -> 
     assert orders.endpoint_type == "cluster" and orders.cluster_id == "orders"
     assert orders.endpoint.startswith("orders.cluster-") and orders.db_user == "pgmon"
     assert orders.resource_id and orders.resource_id.startswith("cluster-")
+    # Readers are servers of their own: polled on their instance endpoints, granted by the
+    # cluster's resource id.
+    reader = found["analytics/eu-west-1/orders/orders-1"]
+    assert reader.endpoint_type == "instance" and reader.instance_id == "orders-1"
+    assert reader.endpoint.startswith("orders-1.") and reader.resource_id == orders.resource_id
     legacy = found["analytics/eu-west-1/legacy-pg"]
     assert legacy.endpoint_type == "instance" and legacy.resource_id
     assert all(t.discovered and t.account_id == ACCOUNT_B for t in found.values())
@@ -297,3 +312,34 @@ def test_aws_unreadable_external_id_marks_only_that_account_down(
         "down",
         "env:PGWARDEN_TEST_MISSING_EXT: environment variable PGWARDEN_TEST_MISSING_EXT is not set",
     )
+
+
+def test_aws_discovery_without_readers_by_default(moto_server: MotoServer) -> None:
+    account = {
+        "id": ACCOUNT_B,
+        "name": "analytics",
+        "role_arn": ROLE_B,
+        "discover": True,
+        "regions": ["ap-southeast-2"],
+    }
+    config = validate({"aws": {"endpoint_url": moto_server.url}, "accounts": [account]})
+    aws = AwsSessions.from_config(config)
+    rds = aws.client("rds", "ap-southeast-2", ACCOUNT_B)
+    rds.create_db_cluster(
+        DBClusterIdentifier="solo",
+        Engine="aurora-postgresql",
+        MasterUsername="admin",
+        MasterUserPassword="pw-not-used-123",
+        EnableIAMDatabaseAuthentication=True,
+    )
+    for n in range(2):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"solo-{n}",
+            DBInstanceClass="db.r6g.large",
+            Engine="aurora-postgresql",
+            DBClusterIdentifier="solo",
+        )
+    found = discover_targets(aws, config, config.accounts[0])
+    assert [(t.name, t.endpoint_type) for t in found] == [
+        ("analytics/ap-southeast-2/solo", "cluster")
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 from monitor.aws import AwsSessions
 from monitor.clock import Clock
 from monitor.config import Config, validate
-from monitor.sources.activity import ActivitySource, PollResult, token_source
+from monitor.sources.activity import ActivitySource, PollResult
 from monitor.sources.activity_store import SessionRecorder
 from monitor.store.sqlite import Store
 from monitor.targets import configured_targets
@@ -65,7 +65,7 @@ class Harness:
         self.clock = clock
         self.aws = aws or AwsSessions.from_config(config, clock=clock, hostname="testhost")
         self.source = ActivitySource(
-            configured_targets(config), config.activity, token_source(self.aws), clock
+            configured_targets(config), config.activity, self.aws.token_for, clock
         )
         self.store = Store.open(config.store.path)
         self.recorder = SessionRecorder()

@@ -16,7 +16,8 @@ from monitor.config import ActivityConfig
 from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
 from monitor.pipeline import select_stages
-from monitor.sources.activity import ActivitySource, ConnectLimiter, backoff_s
+from monitor.sources.activity import ActivitySource
+from monitor.sources.pacing import ConnectLimiter, backoff_s
 from monitor.targets import Target
 
 
