@@ -76,7 +76,6 @@ class AuthEvent:
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
-Status = Literal["open", "acknowledged", "suppressed", "resolved"]
 
 
 @dataclass(frozen=True)
