@@ -88,6 +88,18 @@ def test_aws_secret_reference_from_secrets_manager(moto_server: MotoServer) -> N
         aws.resolve_secret("env:NOT_SET_ANYWHERE")
 
 
+def set_moto_auth(moto_server: MotoServer, count: str) -> None:
+    """Enforce IAM policies in moto after `count` more requests ("0": now; "inf": never)."""
+    request = urllib.request.Request(
+        f"{moto_server.url}/moto-api/reset-auth",
+        data=count.encode(),
+        method="POST",
+        # A form content type would make werkzeug swallow the body moto reads.
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
 @pytest.fixture
 def enforced_auth(moto_server: MotoServer) -> Iterator[dict[str, str]]:
     """moto checks IAM policies from here on; the yielded keys may assume only role A."""
@@ -104,24 +116,14 @@ def enforced_auth(moto_server: MotoServer) -> Iterator[dict[str, str]]:
     )
     key = iam.create_access_key(UserName=user)["AccessKey"]
 
-    def set_auth(count: str) -> None:
-        request = urllib.request.Request(
-            f"{moto_server.url}/moto-api/reset-auth",
-            data=count.encode(),
-            method="POST",
-            # A form content type would make werkzeug swallow the body moto reads.
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=10).close()
-
-    set_auth("0")
+    set_moto_auth(moto_server, "0")
     try:
         yield {
             "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
         }
     finally:
-        set_auth("inf")
+        set_moto_auth(moto_server, "inf")
 
 
 def test_aws_assume_role_denied_marks_only_that_account_down(
@@ -343,3 +345,56 @@ def test_aws_discovery_without_readers_by_default(moto_server: MotoServer) -> No
     assert [(t.name, t.endpoint_type) for t in found] == [
         ("analytics/ap-southeast-2/solo", "cluster")
     ]
+
+
+def test_aws_denied_discovery_keeps_known_targets_down(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discovered targets don't vanish when their account's role is refused: they go down."""
+    from monitor.pipeline import run_once
+
+    account_d, role_d = "555555555555", "arn:aws:iam::555555555555:role/pg-monitor-role"
+    config = validate(
+        {
+            "store": {"path": str(tmp_path / "pgwarden.db")},
+            "aws": {"endpoint_url": moto_server.url},
+            "accounts": [
+                {
+                    "id": account_d,
+                    "name": "ledger",
+                    "role_arn": role_d,
+                    "discover": True,
+                    "regions": ["eu-central-1"],
+                }
+            ],
+            "activity": {"poll_deadline_s": 2, "connect_timeout_s": 1},
+        }
+    )
+    setup = AwsSessions.from_config(config)
+    setup.client("rds", "eu-central-1", account_d).create_db_cluster(
+        DBClusterIdentifier="ledger",
+        Engine="aurora-postgresql",
+        MasterUsername="admin",
+        MasterUserPassword="pw-not-used-123",
+        EnableIAMDatabaseAuthentication=True,
+    )
+    first = run_once(config, ["activity"])[0]
+    # Found, and down: its name resolves nowhere here.
+    assert [row[:2] for row in first.rows] == [("ledger/eu-central-1/ledger", "down")]
+
+    iam = moto_server.client("iam")
+    user = f"pgwarden-nothing-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+
+    set_moto_auth(moto_server, "0")
+    try:
+        second = run_once(config, ["activity"])[0]
+    finally:
+        set_moto_auth(moto_server, "inf")
+    assert len(second.rows) == 1
+    name, status, _, _, reason = second.rows[0]
+    assert (name, status) == ("ledger/eu-central-1/ledger", "down")
+    assert reason.startswith(f"account {account_d}: AssumeRole into {role_d} denied: AccessDenied")
