@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.sources.cloudtrail import TrailEngine
     from monitor.store.sqlite import Store
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PgwardenGroup(click.Group):
@@ -300,6 +304,29 @@ def trail_ddl(obj: Obj, start: str) -> None:
 
 
 _TRAIL_FORMATS = click.Choice(["table", "jsonl", "csv"])
+_TRAIL_WINDOW = (
+    click.option(
+        "--since", required=True, help="Start of the window (inclusive): a date or UTC time."
+    ),
+    click.option("--until", help="End of the window (exclusive). Default: now."),
+    click.option(
+        "--region", "regions", multiple=True, help="Read only these regions (repeatable)."
+    ),
+    click.option(
+        "--local",
+        "local_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
+    ),
+    click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True),
+)
+
+
+def _trail_window(command: F) -> F:
+    """The options every `trail` listing takes: the window, regions, a local copy, format."""
+    for option in reversed(_TRAIL_WINDOW):
+        command = option(command)
+    return command
 
 
 @trail.command(
@@ -312,8 +339,7 @@ pgwarden trail assume-role --since 2026-11-01T08:00Z \\
     --role-arn arn:aws:iam::222222222222:role/pg-monitor-role"""
     ),
 )
-@click.option("--since", required=True, help="Start of the window (inclusive): a date or UTC time.")
-@click.option("--until", help="End of the window (exclusive). Default: now.")
+@_trail_window
 @click.option(
     "--role-arn",
     "role_arns",
@@ -321,14 +347,6 @@ pgwarden trail assume-role --since 2026-11-01T08:00Z \\
     help="Role to report (repeatable). Default: the watched roles of the config.",
 )
 @click.option("--all-roles", is_flag=True, help="Report assumptions of every role.")
-@click.option("--region", "regions", multiple=True, help="Read only these regions (repeatable).")
-@click.option(
-    "--local",
-    "local_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
-)
-@click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True)
 @config_option
 @pass_obj
 def trail_assume_role(
@@ -389,22 +407,13 @@ pgwarden trail access-changes --since 2026-11-01
 pgwarden trail access-changes --local ./trail-copy --since 2026-11-01 --format csv"""
     ),
 )
-@click.option("--since", required=True, help="Start of the window (inclusive): a date or UTC time.")
-@click.option("--until", help="End of the window (exclusive). Default: now.")
+@_trail_window
 @click.option(
     "--role-arn",
     "role_arns",
     multiple=True,
     help="Role whose policy changes to report (repeatable). Default: the watched roles.",
 )
-@click.option("--region", "regions", multiple=True, help="Read only these regions (repeatable).")
-@click.option(
-    "--local",
-    "local_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
-)
-@click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True)
 @config_option
 @pass_obj
 def trail_access_changes(
