@@ -288,31 +288,26 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
 @stage("grants")
 def grants_stage(ctx: StageContext) -> StageReport:
     """Who may rds-db:connect as which db user, per account; see monitor/sources/iam.py."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from monitor.sources.iam import inventory, resources_from_store, store_inventory
+    from monitor.sources.iam import ingest
 
     columns = ("account", "status", "principals", "grants", "new", "withdrawn", "error")
-    resources = resources_from_store(ctx.store)
-    monitor_roles = [a.role_arn for a in ctx.config.accounts if a.role_arn]
+    names = {a.id: a.name for a in ctx.config.accounts}
     rows: list[tuple[str, ...]] = []
-    for account in ctx.config.accounts:
-        try:
-            found = inventory(
-                ctx.aws().client("iam", account_id=account.id), account.id, resources, monitor_roles
-            )
-        except (AwsError, ClientError, BotoCoreError) as exc:
-            # One account's refusal leaves the others, and its stored grants, as they were.
-            log.warning("grants of account %s not read: %s", account.id, exc)
-            rows.append((account.name, "error", "-", "-", "-", "-", _one_line(exc)))
-            continue
-        changes = store_inventory(ctx.store, found, ctx.clock.now())
-        rows.append(
-            (
-                account.name, "ok", str(found.principals), str(len(found.grants)),
-                str(len(changes.added)), str(len(changes.removed)), "",
-            )
-        )  # fmt: skip
+    for run in ingest(
+        ctx.store,
+        ctx.config,
+        lambda account: ctx.aws().client("iam", account_id=account),
+        ctx.clock,
+    ):
+        if run.changes is None:
+            rows.append((names[run.account_id], "error", "-", "-", "-", "-", run.error or ""))
+        else:
+            rows.append(
+                (
+                    names[run.account_id], "ok", str(run.principals), str(run.grants),
+                    str(len(run.changes.added)), str(len(run.changes.removed)), "",
+                )
+            )  # fmt: skip
     return StageReport("grants", columns, rows, sum(r[1] != "ok" for r in rows))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from monitor import sql
 from monitor.clock import Clock
 from monitor.config import Config
+from monitor.errors import AwsError
 from monitor.parsing.policy import (
     ConnectGrant,
     DbResource,
@@ -267,26 +268,49 @@ def _trust_row(trust: RoleTrust, observed: str) -> dict[str, Any]:
     }
 
 
+@dataclass
+class AccountInventory:
+    """One account's inventory run: what changed, or why it could not be read."""
+
+    account_id: str
+    principals: int = 0
+    grants: int = 0
+    changes: GrantChanges | None = None
+    error: str | None = None
+
+
 def ingest(
-    store: Store, config: Config, clients: Mapping[str, Any], clock: Clock
-) -> list[GrantChanges]:
-    """Inventory every configured account; `clients` maps account id to an IAM client."""
+    store: Store, config: Config, client_for: Callable[[str], Any], clock: Clock
+) -> list[AccountInventory]:
+    """Inventory every configured account; `client_for(account_id)` gives its IAM client.
+
+    One account's refusal leaves the others, and its own stored grants, as they were.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     resources = resources_from_store(store)
     monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
-    changes = []
+    results = []
     for account in config.accounts:
-        found = inventory(clients[account.id], account.id, resources, monitor_roles)
-        changes.append(store_inventory(store, found, clock.now()))
+        try:
+            found = inventory(client_for(account.id), account.id, resources, monitor_roles)
+        except (AwsError, ClientError, BotoCoreError) as exc:
+            reason = " ".join(str(exc).split())[:200]
+            log.warning("grants of account %s not read: %s", account.id, reason)
+            results.append(AccountInventory(account.id, error=reason))
+            continue
+        changes = store_inventory(store, found, clock.now())
         log.info(
             "iam %s: %s principals, %s connect grants, %s new, %s withdrawn",
             account.id,
             found.principals,
             len(found.grants),
-            len(changes[-1].added),
-            len(changes[-1].removed),
+            len(changes.added),
+            len(changes.removed),
             extra={"account": account.id},
         )
-    return changes
+        results.append(AccountInventory(account.id, found.principals, len(found.grants), changes))
+    return results
 
 
 def resources_from_store(store: Store) -> list[DbResource]:

@@ -196,8 +196,9 @@ def test_iam_ingest_and_grants_cli(iam: Any, tmp_path: Path, run_cli: Any) -> No
     )
     with Store.open(store_path) as store:
         _insert_targets(store)
-        [changes] = ingest(store, config, {ACCOUNT: iam}, FrozenClock(datetime.now(UTC)))
-    assert len(changes.added) == 6
+        [run] = ingest(store, config, {ACCOUNT: iam}.__getitem__, FrozenClock(datetime.now(UTC)))
+    assert run.error is None and run.changes is not None
+    assert len(run.changes.added) == 6
 
     result = run_cli("grants", "--config", str(config_file), "--format", "csv")
     assert result.returncode == 0, result.stderr
@@ -252,3 +253,36 @@ def test_grants_cli_before_any_inventory_says_so(run_cli: Any, tmp_path: Path) -
     assert result.returncode == 2
     assert "no store here yet; run pgwarden once to create it" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_iam_ingest_one_account_denied_others_carry_on(
+    iam: Any, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """moto does not enforce IAM, so the refusal comes from botocore's Stubber."""
+    from botocore.stub import Stubber
+
+    denied_account = "555555555555"
+    denied = moto_server.client("iam")
+    stub = Stubber(denied)
+    stub.add_client_error(
+        "get_account_authorization_details", "AccessDenied", "not authorized", 403
+    )
+    stub.activate()
+    config = Config.model_validate(
+        {
+            "store": {"path": str(tmp_path / "p.db")},
+            "accounts": [
+                {"id": denied_account, "name": "locked"},
+                {"id": ACCOUNT, "name": "moto"},
+            ],
+        }
+    )
+    clients = {denied_account: denied, ACCOUNT: iam}
+    with Store.open(tmp_path / "p.db") as store:
+        _insert_targets(store)
+        locked, ok = ingest(store, config, clients.__getitem__, FrozenClock(datetime.now(UTC)))
+        stored = store.conn.execute("SELECT DISTINCT account_id FROM grants").fetchall()
+    assert locked.changes is None and locked.error is not None
+    assert "AccessDenied" in locked.error and "\n" not in locked.error
+    assert ok.error is None and ok.changes is not None and len(ok.changes.added) == 6
+    assert stored == [(ACCOUNT,)]
