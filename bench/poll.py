@@ -39,12 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.clock import SystemClock
 from monitor.config import ActivityConfig
+from monitor.sandbox.pg import PgServer, find_pg_bindir
+from monitor.sandbox.tls import FAKE_RDS_HOSTS, make_pki
 from monitor.sources.activity import ActivitySource, PollResult
 from monitor.sources.activity_store import SessionRecorder
 from monitor.store.sqlite import Store
 from monitor.targets import Target
-from tests.support.pg import PgServer, find_pg_bindir
-from tests.support.tls import FAKE_RDS_HOSTS, make_pki
 
 TICK = os.sysconf("SC_CLK_TCK")
 

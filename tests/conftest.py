@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.pg import PgServer, find_pg_bindir
+from monitor.sandbox.pg import PgServer, find_pg_bindir
 
 # Never let a test reach real AWS, or wait on the instance metadata service.
 os.environ.update(
@@ -223,11 +223,11 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture(scope="session")
 def iam_pg(pg_server: PgServer) -> Iterator[Any]:
     """The shared PostgreSQL with RDS-style IAM login: TLS (test CA) and PAM token checks."""
-    require(Path("/lib/security/pam_python.so").exists(), "libpam-python is not installed")
-    require(os.geteuid() == 0, "installing a PAM service under /etc/pam.d needs root")
-    from tests.support.iam_pam import setup_iam_pg
+    from monitor.sandbox.pam import pam_available, setup_iam_pg
 
-    iam = setup_iam_pg(pg_server)
+    missing = pam_available()
+    require(missing is None, missing or "")
+    iam = setup_iam_pg(pg_server, service=f"pgwarden-test-{os.getpid()}")
     try:
         yield iam
     finally:

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from monitor.clock import FrozenClock
+from monitor.sandbox.pam import IamPg
 from tests.conftest import MotoServer
 from tests.support.activity import Harness, make_config, target_table
-from tests.support.iam_pam import IamPg
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 
 from monitor.clock import SystemClock
+from monitor.sandbox.pam import IamPg
 from monitor.sources.activity import PollResult
 from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_A, Harness, make_config, target_table
-from tests.support.iam_pam import IamPg
 
 
 @pytest.fixture

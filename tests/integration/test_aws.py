@@ -15,9 +15,9 @@ from monitor.aws import AwsSessions, discover_targets
 from monitor.clock import FrozenClock, SystemClock
 from monitor.config import validate
 from monitor.errors import AssumeRoleDenied, SecretError
+from monitor.sandbox.pam import IamPg
 from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_A, ACCOUNT_B, Harness, make_config, target_table
-from tests.support.iam_pam import IamPg
 
 ROLE_A = f"arn:aws:iam::{ACCOUNT_A}:role/pg-monitor-role"
 ROLE_B = f"arn:aws:iam::{ACCOUNT_B}:role/pg-monitor-role"

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from monitor.sandbox.pam import IamPg
 from tests.conftest import MotoServer
-from tests.support.iam_pam import IamPg
 
 RunCli = Callable[..., Any]
 ACCOUNT_C = "444444444444"

@@ -6,8 +6,8 @@ import time
 
 import psycopg
 
+from monitor.sandbox.pg import PgServer
 from tests.conftest import MotoServer, SlackApi
-from tests.support.pg import PgServer
 
 
 def test_harness_postgres_logs_connections(pg_server: PgServer) -> None:

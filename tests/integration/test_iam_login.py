@@ -19,8 +19,8 @@ from unittest import mock
 import psycopg
 import pytest
 
+from monitor.sandbox.pam import DB_USER, IamPg
 from tests.conftest import MotoServer
-from tests.support.iam_pam import DB_USER, IamPg
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pglog" / "pam_server.log"
 _PID = re.compile(r":\[(\d+)\]:")

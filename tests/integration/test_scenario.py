@@ -19,9 +19,9 @@ import pytest
 
 from monitor.config import validate
 from monitor.pipeline import run_once
+from monitor.sandbox.pam import IamPg
 from tests.conftest import MotoServer
 from tests.support.activity import target_table
-from tests.support.iam_pam import IamPg
 
 ACCOUNT = "444444444444"  # moto keeps accounts apart: no other test's IAM state leaks in
 MGMT = "111111111111"

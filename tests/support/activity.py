@@ -9,11 +9,11 @@ from typing import Any
 from monitor.aws import AwsSessions
 from monitor.clock import Clock
 from monitor.config import Config, validate
+from monitor.sandbox.pam import IamPg
 from monitor.sources.activity import ActivitySource, PollResult
 from monitor.sources.activity_store import SessionRecorder
 from monitor.store.sqlite import Store
 from monitor.targets import configured_targets
-from tests.support.iam_pam import IamPg
 
 ACCOUNT_A = "222222222222"
 ACCOUNT_B = "333333333333"

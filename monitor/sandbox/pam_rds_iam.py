@@ -8,7 +8,7 @@ uses the standard library only. Its one argument is a JSON config file:
      "decisions": "/path/decisions.jsonl", "max_skew_s": 30}
 
 The token is the password: `HOST:PORT/?Action=connect&DBUser=U&X-Amz-...&X-Amz-Signature=S`.
-The secret behind its access key comes from the test's keystore (moto's STS store). Every
+The secret behind its access key comes from the sandbox's keystore (moto's STS store). Every
 decision is appended to `decisions` with its reason, so tests can tell *why* one was denied.
 Denials return PAM_PERM_DENIED, which makes PostgreSQL log "Permission denied" as RDS does.
 """
@@ -20,6 +20,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from typing import Any
 
 MAX_EXPIRES_S = 900
 # botocore signs the token's (empty) GET body rather than writing UNSIGNED-PAYLOAD.
@@ -30,26 +31,28 @@ class Denied(Exception):
     pass
 
 
-def _hmac(key, msg):
+def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
 
-def _quote(text):
+def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="-_.~")
 
 
-def _lookup(config, access_key_id):
+def _lookup(config: dict[str, Any], access_key_id: str) -> dict[str, Any]:
     url = config["keystore_url"] + "?id=" + _quote(access_key_id)
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.loads(response.read().decode("utf-8"))
+        # The keystore URL comes from the sandbox's own config file: always http://127.0.0.1.
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            found: dict[str, Any] = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise Denied("unknown access key") from None
         raise
+    return found
 
 
-def verify(token, user, config, now):
+def verify(token: str, user: str, config: dict[str, Any], now: float) -> None:
     """Return None when `token` lets `user` in; raise Denied(reason) otherwise."""
     host, sep, query = token.partition("/?")
     if not sep:
@@ -111,7 +114,7 @@ def verify(token, user, config, now):
         raise Denied("signature does not match")
 
 
-def _record(config, user, reason, token=""):
+def _record(config: dict[str, Any], user: str, reason: str | None, token: str = "") -> None:
     # The endpoint the token was signed for (never the signature): tests check it is exact.
     host = token.partition("/?")[0] if "/?" in token else None
     entry = {
@@ -125,7 +128,7 @@ def _record(config, user, reason, token=""):
         fh.write(json.dumps(entry) + "\n")
 
 
-def pam_sm_authenticate(pamh, flags, argv):
+def pam_sm_authenticate(pamh: Any, flags: int, argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as fh:
         config = json.load(fh)
     user = pamh.user
@@ -136,17 +139,17 @@ def pam_sm_authenticate(pamh, flags, argv):
         verify(token, user, config, time.time())
     except Denied as exc:
         _record(config, user, str(exc), token)
-        return pamh.PAM_PERM_DENIED
-    except Exception as exc:  # a broken verifier must deny, never let someone in
+        return int(pamh.PAM_PERM_DENIED)
+    except Exception as exc:  # noqa: BLE001 - a broken verifier must deny, never let someone in
         _record(config, user, "verifier error: " + type(exc).__name__ + ": " + str(exc), token)
-        return pamh.PAM_PERM_DENIED
+        return int(pamh.PAM_PERM_DENIED)
     _record(config, user, None, token)
-    return pamh.PAM_SUCCESS
+    return int(pamh.PAM_SUCCESS)
 
 
-def pam_sm_setcred(pamh, flags, argv):
-    return pamh.PAM_SUCCESS
+def pam_sm_setcred(pamh: Any, flags: int, argv: list[str]) -> int:
+    return int(pamh.PAM_SUCCESS)
 
 
-def pam_sm_acct_mgmt(pamh, flags, argv):
-    return pamh.PAM_SUCCESS
+def pam_sm_acct_mgmt(pamh: Any, flags: int, argv: list[str]) -> int:
+    return int(pamh.PAM_SUCCESS)

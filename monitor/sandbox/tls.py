@@ -1,4 +1,4 @@
-"""A test certificate authority and a server certificate for a fake RDS host name.
+"""A throwaway certificate authority and a server certificate for fake RDS host names.
 
 Clients connect with `host=<fake RDS name> hostaddr=127.0.0.1 sslmode=verify-full`, so the
 name is checked against the certificate's SAN exactly as it would be on RDS, with no DNS.
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-# The names a test target may use; all of them resolve to 127.0.0.1 through hostaddr.
+# The names a sandbox target may use; all of them resolve to 127.0.0.1 through hostaddr.
 FAKE_RDS_HOSTS = (
     "demo.cluster-abc123.us-east-1.rds.amazonaws.com",
     "demo.cluster-ro-abc123.us-east-1.rds.amazonaws.com",
@@ -27,7 +27,7 @@ FAKE_RDS_HOSTS = (
 
 
 @dataclass(frozen=True)
-class TestPki:
+class SandboxPki:
     ca_cert: Path
     server_cert: Path
     server_key: Path
@@ -74,14 +74,14 @@ def _make_ca(
     return key, cert
 
 
-def make_pki(directory: Path, hosts: tuple[str, ...] = FAKE_RDS_HOSTS) -> TestPki:
+def make_pki(directory: Path, hosts: tuple[str, ...] = FAKE_RDS_HOSTS) -> SandboxPki:
     """Write ca.crt, server.crt, server.key and other-ca.crt into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     ca_key, ca_cert = _make_ca("pgwarden test root CA", now)
     _, other_ca = _make_ca("pgwarden untrusted CA", now)
     key = ec.generate_private_key(ec.SECP256R1())
-    san = [x509.DNSName(h) for h in (*hosts, "localhost")]
+    san: list[x509.GeneralName] = [x509.DNSName(h) for h in (*hosts, "localhost")]
     san.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     server = (
         x509.CertificateBuilder()
@@ -95,7 +95,7 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = FAKE_RDS_HOSTS) -> TestPk
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    pki = TestPki(
+    pki = SandboxPki(
         ca_cert=directory / "ca.crt",
         server_cert=directory / "server.crt",
         server_key=directory / "server.key",

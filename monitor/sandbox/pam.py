@@ -1,15 +1,19 @@
 """The RDS IAM login emulation: TLS with a test CA, and PAM checking SigV4 tokens.
 
-`IamPg.install()` turns the shared test PostgreSQL into something that logs in like RDS:
+`IamPg.install()` turns a sandbox PostgreSQL into something that logs in like RDS:
 
-- `ssl = on` with a server certificate for fake RDS host names (tests/support/tls.py);
+- `ssl = on` with a server certificate for fake RDS host names (monitor/sandbox/tls.py);
 - pg_hba line 1: `hostssl all +rds_iam 127.0.0.1/32 pam pamservice=<svc>`;
-- `/etc/pam.d/<svc>` runs tests/support/pam_rds_iam.py through libpam-python.
+- `/etc/pam.d/<svc>` runs monitor/sandbox/pam_rds_iam.py through libpam-python.
+
+That needs root (for /etc/pam.d) and libpam-python; `pam_available()` says which is missing.
+Without them, `install(pam=False)` still sets up TLS and the rds_iam roles, and the IAM
+tokens clients send are not checked.
 
 The PAM module runs in the server as `postgres` and cannot see this process's memory, so a
 small HTTP keystore here answers "which secret and session token belong to access key X?"
-from moto's in-process STS store, at the moment of each login. Credentials minted by code
-under test (AssumeRole inside pgwarden) are therefore known without any hand-off step.
+from moto's in-process STS store, at the moment of each login. Credentials minted by the
+code that runs (AssumeRole inside pgwarden) are therefore known without any hand-off step.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from typing import Any
 
 import psycopg
 
-from tests.support.pg import PgServer
-from tests.support.tls import FAKE_RDS_HOSTS, TestPki, make_pki
+from monitor.sandbox.pg import PgServer
+from monitor.sandbox.tls import FAKE_RDS_HOSTS, SandboxPki, make_pki
 
 PAM_MODULE = Path(__file__).with_name("pam_rds_iam.py")
 PAM_PYTHON = Path("/lib/security/pam_python.so")
@@ -90,7 +94,7 @@ class IamPg:
     """The shared PostgreSQL, made to authenticate `+rds_iam` members with IAM tokens."""
 
     server: PgServer
-    pki: TestPki
+    pki: SandboxPki
     keystore: Keystore
     service: str
     hosts: tuple[str, ...] = FAKE_RDS_HOSTS
@@ -119,7 +123,30 @@ class IamPg:
         lines = self.decisions_file.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line]
 
-    def install(self) -> None:
+    def install(self, *, pam: bool = True) -> None:
+        """TLS, the RDS group roles and pgmonitor; with `pam`, the IAM token check too."""
+        if pam:
+            self._install_pam()
+        for src in (self.pki.server_cert, self.pki.server_key, self.pki.ca_cert):
+            dest = self.server.datadir / src.name
+            self.server.write_file(dest, src.read_text(encoding="utf-8"))
+        os.chmod(self.server.datadir / self.pki.server_key.name, 0o600)
+        self.server.append_conf(
+            {
+                "ssl": "on",
+                "ssl_cert_file": f"'{self.pki.server_cert.name}'",
+                "ssl_key_file": f"'{self.pki.server_key.name}'",
+            }
+        )
+        if pam:
+            hba = self.server.datadir / "pg_hba.conf"
+            line = f"hostssl all +rds_iam 127.0.0.1/32 pam pamservice={self.service}\n"
+            self.server.write_file(hba, line + hba.read_text(encoding="utf-8"))
+        self.server.reload()
+        create_rds_roles(self.server)
+        self.create_iam_user(DB_USER, "pg_monitor")
+
+    def _install_pam(self) -> None:
         self.pam_dir.mkdir(exist_ok=True)
         shutil.copy(PAM_MODULE, self.pam_dir / "pam_rds_iam.py")
         config = {
@@ -140,48 +167,59 @@ class IamPg:
             f"{self.pam_dir / 'config.json'}\naccount required pam_permit.so\n",
             encoding="utf-8",
         )
-        for src in (self.pki.server_cert, self.pki.server_key, self.pki.ca_cert):
-            dest = self.server.datadir / src.name
-            self.server.write_file(dest, src.read_text(encoding="utf-8"))
-        os.chmod(self.server.datadir / self.pki.server_key.name, 0o600)
-        self.server.append_conf(
-            {
-                "ssl": "on",
-                "ssl_cert_file": f"'{self.pki.server_cert.name}'",
-                "ssl_key_file": f"'{self.pki.server_key.name}'",
-            }
-        )
-        hba = self.server.datadir / "pg_hba.conf"
-        line = f"hostssl all +rds_iam 127.0.0.1/32 pam pamservice={self.service}\n"
-        self.server.write_file(hba, line + hba.read_text(encoding="utf-8"))
-        self.server.reload()
-        with psycopg.connect(self.server.dsn(), autocommit=True) as conn:
-            # The group roles RDS has; CREATE ROLE has no IF NOT EXISTS.
-            known = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
-            for role in {"rds_iam", "rds_superuser"} - known:
-                conn.execute(f'CREATE ROLE "{role}"')
-        self.create_iam_user(DB_USER, "pg_monitor")
 
     def create_iam_user(self, name: str, *also: str) -> None:
         """A login role that may only log in with an IAM token (member of rds_iam)."""
-        from psycopg import sql
-
-        with psycopg.connect(self.server.dsn(), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchall()
-            if not exists:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
-            for group in ("rds_iam", *also):
-                conn.execute(
-                    sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name))
-                )
+        create_iam_user(self.server, name, *also)
 
     def uninstall(self) -> None:
         Path(f"/etc/pam.d/{self.service}").unlink(missing_ok=True)
         self.keystore.close()
 
 
-def setup_iam_pg(server: PgServer) -> IamPg:
-    pki = make_pki(server.base / "pki")
-    iam = IamPg(server, pki, Keystore(), service=f"pgwarden-test-{os.getpid()}")
-    iam.install()
+def pam_available() -> str | None:
+    """None when the PAM emulation can run here; otherwise what is missing."""
+    if os.geteuid() != 0:
+        return "installing a PAM service under /etc/pam.d needs root"
+    if not PAM_PYTHON.exists():
+        return f"libpam-python is not installed ({PAM_PYTHON} is missing)"
+    return None
+
+
+def create_rds_roles(server: PgServer) -> None:
+    """The group roles RDS has (rds_iam, rds_superuser)."""
+    from psycopg import sql
+
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        # CREATE ROLE has no IF NOT EXISTS.
+        known = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
+        for role in sorted({"rds_iam", "rds_superuser"} - known):
+            conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+
+
+def create_iam_user(server: PgServer, name: str, *also: str) -> None:
+    """A login role that holds rds_iam (and the roles in `also`)."""
+    from psycopg import sql
+
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchall()
+        if not exists:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+        for group in ("rds_iam", *also):
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name))
+            )
+
+
+def setup_iam_pg(
+    server: PgServer, service: str, hosts: tuple[str, ...] = FAKE_RDS_HOSTS, *, pam: bool = True
+) -> IamPg:
+    """Certificates for `hosts`, then `IamPg.install()`; call `uninstall()` afterwards."""
+    pki = make_pki(server.base / "pki", hosts)
+    iam = IamPg(server, pki, Keystore(), service=service, hosts=hosts)
+    try:
+        iam.install(pam=pam)
+    except BaseException:
+        iam.uninstall()
+        raise
     return iam

@@ -1,4 +1,8 @@
-"""A throwaway PostgreSQL cluster from Debian's binaries, run as `postgres` when we are root."""
+"""A throwaway PostgreSQL cluster, run as `postgres` when we are root.
+
+The binaries are Debian's (/usr/lib/postgresql/<v>/bin), built with PAM and OpenSSL, or
+else those bundled in pip's `pgserver` package (the `demo` extra), built with neither.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,36 @@ from pathlib import Path
 LOG_LINE_PREFIX = "%t:%r:%u@%d:[%p]:"
 
 
-def find_pg_bindir() -> Path | None:
-    """The newest /usr/lib/postgresql/<v>/bin that has initdb and pg_ctl."""
+def find_pg_bindir(*, bundled: bool = False) -> Path | None:
+    """The newest /usr/lib/postgresql/<v>/bin that has initdb and pg_ctl; with `bundled`,
+    pgserver's binaries when Debian's are missing."""
     candidates = sorted(
         (Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
     )
-    return candidates[-1] if candidates else None
+    if candidates:
+        return candidates[-1]
+    return pgserver_bindir() if bundled else None
+
+
+def pgserver_bindir() -> Path | None:
+    """The bin directory inside pip's `pgserver` package, if it is installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        return None
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    return bindir if (bindir / "initdb").exists() else None
+
+
+def built_with(bindir: Path, feature: str) -> bool:
+    """Was this PostgreSQL configured `--with-<feature>` ("openssl", "pam")? pgserver's is
+    built with neither."""
+    result = subprocess.run(
+        [str(bindir / "pg_config"), "--configure"], capture_output=True, text=True, timeout=10
+    )
+    return f"'--with-{feature}'" in result.stdout
 
 
 def _free_port() -> int:
@@ -44,10 +71,6 @@ class PgServer:
         self.port = _free_port()
         self.superuser = "postgres"
         self._as_postgres = os.geteuid() == 0
-
-    @property
-    def version(self) -> int:
-        return int(self.bindir.parent.name)
 
     @property
     def log_file(self) -> Path:
