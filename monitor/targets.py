@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -75,10 +75,21 @@ def configured_targets(config: Config) -> list[Target]:
 
 
 def merge(configured: list[Target], discovered: list[Target]) -> list[Target]:
-    """Configured targets win over discovered ones with the same endpoint or name."""
+    """Configured targets win over discovered ones with the same endpoint or name.
+
+    A configured target takes the resource id discovery found for its endpoint: that id is
+    what `rds-db:connect` grants name, so without it no grant maps onto the target.
+    """
+    found_ids = {(t.endpoint, t.port): t.resource_id for t in discovered if t.resource_id}
+    resolved = [
+        replace(t, resource_id=found_ids[(t.endpoint, t.port)])
+        if t.resource_id is None and (t.endpoint, t.port) in found_ids
+        else t
+        for t in configured
+    ]
     seen = {(t.endpoint, t.port) for t in configured} | {t.name for t in configured}
     extra = [t for t in discovered if (t.endpoint, t.port) not in seen and t.name not in seen]
-    return [*configured, *extra]
+    return [*resolved, *extra]
 
 
 def save_targets(conn: sqlite3.Connection, targets: list[Target], now: datetime) -> None:

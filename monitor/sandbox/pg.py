@@ -11,6 +11,7 @@ import os
 import pwd
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 LOG_LINE_PREFIX = "%t:%r:%u@%d:[%p]:"
@@ -150,6 +151,16 @@ class PgServer:
 
     def log_text(self) -> str:
         return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+    def log_lines(self, start: int, until: str, count: int = 1, timeout_s: float = 10) -> list[str]:
+        """The log lines written after character `start`, once `count` of them hold `until`
+        (the logging collector writes them a moment after the event), or at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            lines = self.log_text()[start:].splitlines()
+            if sum(until in line for line in lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
 
     def _write(self, path: Path, text: str, *, append: bool) -> None:
         with open(path, "a" if append else "w", encoding="utf-8") as fh:

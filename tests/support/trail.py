@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from monitor.sandbox.trail import write_files
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail" / "trail.json"
 
 PROD, ANALYTICS, MGMT = "222222222222", "333333333333", "111111111111"
@@ -22,13 +24,8 @@ def fixture_files() -> dict[str, list[dict[str, Any]]]:
 
 
 def write_trail(root: Path, files: dict[str, list[dict[str, Any]]] | None = None) -> Path:
-    """Write each file as CloudTrail does: {"Records": [...]}, gzipped when named .gz."""
-    for relative, records in (files if files is not None else fixture_files()).items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"Records": records}).encode()
-        path.write_bytes(gzip.compress(body) if relative.endswith(".gz") else body)
-    return root
+    """Write the files (default: the fixture's) as CloudTrail does."""
+    return write_files(root, files if files is not None else fixture_files())
 
 
 def write_bad_files(root: Path, day_dir: str) -> dict[str, Path]:

@@ -92,7 +92,7 @@ def test_cli_config_from_env(run_cli: RunCli) -> None:
 
 
 def test_cli_unbuilt_command_says_so(run_cli: RunCli) -> None:
-    result = run_cli("demo")
+    result = run_cli("run")
     assert result.returncode == 2
     assert "not built yet" in result.stderr
 

@@ -1,0 +1,173 @@
+"""AWS for the sandbox: moto as a real HTTP server on 127.0.0.1, and what the accounts hold.
+
+moto keeps accounts apart by credentials: static keys act in its default account, and the
+credentials of an AssumeRole into `arn:aws:iam::A:role/R` act in account A. So everything
+an account holds is created with credentials assumed into that account, as its own admins
+would. moto does not enforce trust policies or ExternalId (see TEST-STACK.md): the trust
+policies are still written, because the grants stage reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+REGION = "us-east-1"
+MONITOR_ROLE = "pg-monitor-role"
+
+
+class MotoSandbox:
+    """`ThreadedMotoServer` on a free port of 127.0.0.1; `close()` stops it."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        # werkzeug logs every request at INFO.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+
+    def client(self, service: str, credentials: Mapping[str, str] | None = None) -> Any:
+        """A boto3 client at the server: static keys, or credentials from `assume`."""
+        import boto3
+
+        keys = dict(credentials or {"aws_access_key_id": "testing"})
+        session = boto3.Session(
+            aws_access_key_id=keys["aws_access_key_id"],
+            aws_secret_access_key=keys.get("aws_secret_access_key", "testing"),
+            aws_session_token=keys.get("aws_session_token"),
+            region_name=REGION,
+        )
+        client: Any = session.client(service, endpoint_url=self.url)  # type: ignore[call-overload]
+        return client
+
+    def assume(self, role_arn: str, session: str = "sandbox-admin") -> dict[str, str]:
+        """Credentials that act in the role's account."""
+        creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session)
+        c = creds["Credentials"]
+        return {
+            "aws_access_key_id": c["AccessKeyId"],
+            "aws_secret_access_key": c["SecretAccessKey"],
+            "aws_session_token": c["SessionToken"],
+        }
+
+    def close(self) -> None:
+        self._server.stop()
+
+
+def role_arn(account_id: str, name: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{name}"
+
+
+def trust_policy(trusted_account: str, external_id: str | None = None) -> dict[str, Any]:
+    """Who may assume a role: `trusted_account`'s principals, with the ExternalId if given."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    if external_id:
+        statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """An Aurora PostgreSQL cluster record, as discovery and the grants stage see it."""
+
+    account_id: str
+    cluster_id: str
+    endpoint: str
+    port: int
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class ConnectGrant:
+    """A role allowed `rds-db:connect` as `db_user`, and who may assume the role."""
+
+    role: str
+    db_user: str
+    trusted_account: str
+    external_id: str | None = None
+
+
+class Account:
+    """One database account, acted on with credentials assumed into it."""
+
+    def __init__(self, moto: MotoSandbox, account_id: str) -> None:
+        self.moto = moto
+        self.account_id = account_id
+        self.credentials = moto.assume(role_arn(account_id, "OrganizationAccountAccessRole"))
+
+    def client(self, service: str) -> Any:
+        return self.moto.client(service, self.credentials)
+
+    def create_cluster(self, cluster_id: str, port: int) -> Cluster:
+        """An Aurora PostgreSQL cluster with IAM database authentication on."""
+        c = self.client("rds").create_db_cluster(
+            DBClusterIdentifier=cluster_id,
+            Engine="aurora-postgresql",
+            EngineVersion="15.4",
+            MasterUsername="postgres",
+            MasterUserPassword="not-used-by-the-sandbox",
+            Port=port,
+            EnableIAMDatabaseAuthentication=True,
+            Tags=[{"Key": "pgwarden", "Value": "monitor"}],
+        )["DBCluster"]
+        return Cluster(
+            self.account_id, cluster_id, c["Endpoint"], int(c["Port"]), c["DbClusterResourceId"]
+        )
+
+    def grant_connect(self, cluster: Cluster, grant: ConnectGrant) -> str:
+        """Create the role if new, and attach a managed policy allowing connect as one db user."""
+        iam = self.client("iam")
+        arn = role_arn(self.account_id, grant.role)
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(
+                RoleName=grant.role,
+                AssumeRolePolicyDocument=json.dumps(
+                    trust_policy(grant.trusted_account, grant.external_id)
+                ),
+            )
+        resource = (
+            f"arn:aws:rds-db:{REGION}:{self.account_id}:dbuser:"
+            f"{cluster.resource_id}/{grant.db_user}"
+        )
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": resource}],
+        }
+        policy = iam.create_policy(
+            PolicyName=f"{grant.role}-connect-{cluster.cluster_id}-{grant.db_user}",
+            PolicyDocument=json.dumps(document),
+        )["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName=grant.role, PolicyArn=policy)
+        return arn
+
+    def ship_logs(self, cluster: Cluster, stream: str, lines: Iterable[str]) -> int:
+        """What RDS's log export does: server log lines into the cluster's log group."""
+        logs = self.client("logs")
+        group = f"/aws/rds/cluster/{cluster.cluster_id}/postgresql"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now_ms = int(time.time() * 1000)
+        messages = list(lines)
+        # One millisecond apart, in order, ending now: CloudWatch sorts a stream by timestamp.
+        events = [
+            {"timestamp": now_ms - len(messages) + i, "message": line}
+            for i, line in enumerate(messages)
+        ]
+        for start in range(0, len(events), 1000):  # PutLogEvents takes 10,000; stay well under
+            logs.put_log_events(
+                logGroupName=group, logStreamName=stream, logEvents=events[start : start + 1000]
+            )
+        return len(events)

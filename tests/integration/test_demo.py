@@ -1,0 +1,132 @@
+"""`pgwarden demo` end to end, as a user runs it: what it finds, what it writes, and that it
+leaves nothing behind, Ctrl-C included."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.sandbox.pam import pam_available
+from monitor.sandbox.pg import find_pg_bindir
+from tests.conftest import require
+
+pytestmark = pytest.mark.integration
+
+PROD_MONITOR = "arn:aws:iam::222222222222:role/pg-monitor-role"
+ANALYTICS_MONITOR = "arn:aws:iam::333333333333:role/pg-monitor-role"
+CI_DEPLOYER = "arn:aws:sts::111111111111:assumed-role/ci-deployer/build-4821"
+
+
+def sandbox_left(tmp: Path) -> list[str]:
+    """What a demo could leave behind: files in its TMPDIR, servers, PAM services."""
+    left = [str(p) for p in tmp.iterdir()]
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    left += [line for line in ps.stdout.splitlines() if str(tmp) in line]
+    left += [str(p) for p in Path("/etc/pam.d").glob("pgwarden-demo-*")]
+    return left
+
+
+@pytest.fixture
+def demo_env() -> Iterator[tuple[Path, dict[str, str]]]:
+    """A TMPDIR of its own for the demo (where the servers, run as postgres when we are root,
+    can reach their data directories), to see what it leaves there."""
+    require(find_pg_bindir(bundled=True), "no PostgreSQL server binaries (Debian's or pgserver)")
+    tmp = Path(tempfile.mkdtemp(prefix="pgwarden-demo-test-"))
+    tmp.chmod(0o755)
+    try:
+        yield tmp, {"TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_demo_runs_the_pipeline_and_writes_its_files(
+    run_cli: Callable[..., Any], tmp_path: Path, demo_env: tuple[Path, dict[str, str]]
+) -> None:
+    tmp, env = demo_env
+    out = tmp_path / "demo-output"
+    started = time.monotonic()
+    result = run_cli("demo", "--out", str(out), env=env)
+    elapsed = time.monotonic() - started
+    print(f"pgwarden demo took {elapsed:.1f} s")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert elapsed < 60
+    assert "targets polled      2 of 2" in result.stdout
+    iam_checked = pam_available() is None
+    assert ("NOT checked" in result.stdout) is not iam_checked
+
+    with (out / "findings.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    found = {(r["detector"], r["subject"], r["severity"]) for r in rows}
+    burst_user = "orders_app" if iam_checked else "etl_legacy"
+    assert found == {
+        ("failure-burst", f"orders/user/{burst_user}", "high"),
+        ("failure-burst", "orders/host/127.0.0.1", "high"),
+        ("password-login", "orders/etl_legacy/scram-sha-256", "high"),
+        ("privileged-session", "orders/postgres/127.0.0.1", "high"),
+        ("unexpected-assume-source", f"{PROD_MONITOR}/account/999999999999", "high"),
+        ("unexpected-assume-source", f"{ANALYTICS_MONITOR}/denied/{CI_DEPLOYER}", "high"),
+        ("unused-db-user", "orders/legacy_batch", "low"),
+        (
+            "unused-iam-grant",
+            "arn:aws:iam::222222222222:role/legacy-batch/orders/legacy_batch",
+            "low",
+        ),
+        ("unused-role", "arn:aws:iam::222222222222:role/legacy-batch", "low"),
+    }
+    assert "findings: high      6" in result.stdout
+
+    # Every finding reached the local Slack endpoint through the real Slack sink, as Block Kit.
+    messages = json.loads((out / "slack-messages.json").read_text(encoding="utf-8"))
+    fingerprints = {m["metadata"]["event_payload"]["fingerprint"] for m in messages}
+    assert fingerprints == {r["fingerprint"] for r in rows}
+    assert {m["channel"] for m in messages} == {"#security", "#pgwarden"}
+    assert all(m["blocks"][0]["type"] == "header" for m in messages)
+    for path in (out / "findings.csv", out / "slack-messages.json"):
+        assert str(path) in result.stdout
+    assert sandbox_left(tmp) == []
+
+
+def test_demo_ctrl_c_leaves_no_process_or_directory(
+    tmp_path: Path, demo_env: tuple[Path, dict[str, str]]
+) -> None:
+    tmp, env = demo_env
+    exe = Path(sys.executable).with_name("pgwarden")
+    proc = subprocess.Popen(
+        [str(exe), "demo", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env},
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 60
+    # Interrupt once the first database account is up: servers, moto and PAM all running.
+    for line in proc.stdout:
+        seen.append(line)
+        if "account 222222222222" in line or time.monotonic() > deadline:
+            break
+    assert any("account 222222222222" in line for line in seen), "".join(seen)
+    assert sandbox_left(tmp) != []  # the sandbox is really there when interrupted
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "Traceback" not in rest
+    assert sandbox_left(tmp) == []
