@@ -33,9 +33,9 @@ lint: $(STAMP)
 test: system-deps lint
 	$(BIN)/python -m pytest
 
-demo: $(STAMP)
-	$(BIN)/pgwarden validate --config config.example.toml
-	@echo "pgwarden demo is coming: for now, make demo validates config.example.toml."
+# The whole pipeline on an embedded sandbox: no AWS account, nothing left running afterwards.
+demo: system-deps $(STAMP)
+	$(BIN)/pgwarden demo --out demo-output
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

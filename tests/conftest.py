@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import re
 import shutil
@@ -20,11 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from monitor.sandbox.pg import PgServer, find_pg_bindir
+
+if TYPE_CHECKING:
+    from monitor.sandbox.aws import MotoSandbox
 
 # Never let a test reach real AWS, or wait on the instance metadata service.
 os.environ.update(
@@ -71,6 +73,7 @@ def pg_server() -> Iterator[PgServer]:
 @dataclass
 class MotoServer:
     url: str
+    sandbox: MotoSandbox
     region: str = "us-east-1"
 
     def client(self, service: str, region: str | None = None, **credentials: str) -> Any:
@@ -92,20 +95,18 @@ class MotoServer:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    """moto as a real HTTP server on 127.0.0.1, on a random port."""
+    """moto as a real HTTP server on 127.0.0.1, on a random port (the demo's sandbox one)."""
     try:
-        from moto.server import ThreadedMotoServer
+        from monitor.sandbox.aws import MotoSandbox
+
+        sandbox = MotoSandbox()
     except ImportError as exc:
         require(False, f"moto[server] is not installed: {exc}")
         raise
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
     try:
-        yield MotoServer(f"http://{host}:{port}")
+        yield MotoServer(sandbox.url, sandbox)
     finally:
-        server.stop()
+        sandbox.close()
 
 
 @dataclass

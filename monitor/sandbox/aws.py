@@ -152,10 +152,10 @@ class Account:
         iam.attach_role_policy(RoleName=grant.role, PolicyArn=policy)
         return arn
 
-    def ship_logs(self, cluster: Cluster, stream: str, lines: Iterable[str]) -> int:
+    def ship_logs(self, cluster_id: str, stream: str, lines: Iterable[str]) -> int:
         """What RDS's log export does: server log lines into the cluster's log group."""
         logs = self.client("logs")
-        group = f"/aws/rds/cluster/{cluster.cluster_id}/postgresql"
+        group = f"/aws/rds/cluster/{cluster_id}/postgresql"
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=group)
         logs.create_log_stream(logGroupName=group, logStreamName=stream)

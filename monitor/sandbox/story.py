@@ -151,7 +151,7 @@ def build_account(
     password = _scram_user(server, spec.scram_user)
     _log_in(moto, built, tls=tls, pam=pam, password=password)
     lines = server.log_lines(0, "connection authorized", count=len(built.connections))
-    built.log_events = account.ship_logs(cluster, f"{spec.cluster_id}-instance-1", lines)
+    built.log_events = account.ship_logs(spec.cluster_id, f"{spec.cluster_id}-instance-1", lines)
     return built
 
 
