@@ -22,16 +22,15 @@ import json
 import os
 import pwd
 import shutil
-import threading
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from monitor.sandbox.http import JsonServer
 from monitor.sandbox.pg import PgServer
 from monitor.sandbox.tls import FAKE_RDS_HOSTS, SandboxPki, make_pki
 
@@ -58,35 +57,21 @@ class Keystore:
 
     def __init__(self, static: Mapping[str, str] | None = None) -> None:
         self.static = dict(static or {"testing": "testing"})
-        store = self
+        self._server = JsonServer(self._lookup)
+        self.url = f"{self._server.url}/key"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-                akid = query.get("id", [""])[0]
-                found: dict[str, Any] | None
-                if akid in store.static:
-                    found = {"secret": store.static[akid], "session_token": None}
-                else:
-                    found = moto_secret(akid)
-                body = json.dumps(found or {"error": "unknown"}).encode()
-                self.send_response(200 if found else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/key"
+    def _lookup(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(path).query)
+        akid = query.get("id", [""])[0]
+        found: dict[str, Any] | None
+        if akid in self.static:
+            found = {"secret": self.static[akid], "session_token": None}
+        else:
+            found = moto_secret(akid)
+        return (200, found) if found else (404, {"error": "unknown"})
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 @dataclass

@@ -7,11 +7,11 @@ the sandbox shows the exact Block Kit payloads Slack would receive.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from monitor.sandbox.http import JsonServer
 
 
 class SlackEndpoint:
@@ -19,38 +19,20 @@ class SlackEndpoint:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
-        lock = threading.Lock()
-        ts = itertools.count(1)
-        messages = self.messages
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server = JsonServer(self._answer)
+        self.base_url = f"{self._server.url}/api/"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
-                if self.path.rstrip("/") != "/api/chat.postMessage":
-                    reply: dict[str, Any] = {"ok": False, "error": "unknown_method"}
-                elif not body.get("channel"):
-                    reply = {"ok": False, "error": "channel_not_found"}
-                else:
-                    with lock:
-                        messages.append(body)
-                        stamp = f"{int(time.time())}.{next(ts):06d}"
-                    reply = {"ok": True, "channel": body["channel"], "ts": stamp}
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+    def _answer(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if (method, path.rstrip("/")) != ("POST", "/api/chat.postMessage"):
+            return 200, {"ok": False, "error": "unknown_method"}
+        if not body.get("channel"):
+            return 200, {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            self.messages.append(body)
+            stamp = f"{int(time.time())}.{next(self._ts):06d}"
+        return 200, {"ok": True, "channel": body["channel"], "ts": stamp}
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()

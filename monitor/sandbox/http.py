@@ -1,0 +1,46 @@
+"""A small JSON-over-HTTP server on a free port of 127.0.0.1, in a thread of this process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# (HTTP method, path with query, JSON body or {}) -> (status, JSON reply)
+Handle = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+class JsonServer:
+    """Answers every GET and POST through `handle`; `close()` stops it."""
+
+    def __init__(self, handle: Handle) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._answer("GET", {})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._answer("POST", json.loads(self.rfile.read(length) or b"{}"))
+
+            def _answer(self, method: str, body: dict[str, Any]) -> None:
+                status, reply = handle(method, self.path, body)
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
