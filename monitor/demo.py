@@ -20,12 +20,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from monitor.errors import PgwardenError
 from monitor.sandbox.story import MGMT
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 EXTERNAL_ID_ENV = "PGWARDEN_DEMO_EXTERNAL_ID"
 SLACK_TOKEN_ENV = "PGWARDEN_DEMO_SLACK_TOKEN"  # noqa: S105 - the name of a variable
@@ -181,7 +185,26 @@ def _pipeline(run: DemoRun, echo: Echo) -> tuple[list[tuple[str, str]], list[Pat
     summary = [("targets polled", f"{polled} of {len(activity.rows)}")]
     summary += _store_counts(config.store.path)
     files = _write_findings_csv(config.store.path, run.out / "findings.csv")
-    return summary, files
+    return summary, [*files, *_access_review(config, echo)]
+
+
+def _access_review(config: Config, echo: Echo) -> list[Path]:
+    """The access review of the seven days up to today (the sandbox's data is from today),
+    as `pgwarden report access-review --since D-6 --until D+1` writes it."""
+    from monitor.clock import SystemClock
+    from monitor.pipeline import StageContext
+    from monitor.reports.access_review import write_report
+    from monitor.reports.period import date_range
+    from monitor.store.sqlite import Store
+
+    clock = SystemClock()
+    today = clock.now().astimezone(ZoneInfo(config.reports.timezone)).date()
+    since, until = today - timedelta(days=6), today + timedelta(days=1)
+    period = date_range(since.isoformat(), until.isoformat(), config.reports.timezone)
+    with Store.open(config.store.path, writer=False) as store:
+        written = write_report(StageContext(config, store, clock), period)
+    echo(f"access review {since} to {today}: {len(written)} files")
+    return [f.path for f in written]
 
 
 def _store_counts(path: Path) -> list[tuple[str, str]]:

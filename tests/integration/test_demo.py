@@ -95,7 +95,27 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
     assert fingerprints == {r["fingerprint"] for r in rows}
     assert {m["channel"] for m in messages} == {"#security", "#pgwarden"}
     assert all(m["blocks"][0]["type"] == "header" for m in messages)
-    for path in (out / "findings.csv", out / "slack-messages.json"):
+    # The access review of the last seven days: every db user of both targets, and the
+    # never-used one up for review; the HTML page is the same review.
+    users_csv, principals_csv, html = (
+        *sorted(out.glob("access-review-*-users.csv")),
+        *sorted(out.glob("access-review-*-principals.csv")),
+        *sorted(out.glob("access-review-*.html")),
+    )
+    with users_csv.open(encoding="utf-8", newline="") as fh:
+        users = {(r["target"], r["db_user"]): r for r in csv.DictReader(fh)}
+    assert set(users) == {
+        ("orders", u)
+        for u in ("pgmonitor", "orders_app", "reporting", "legacy_batch", "etl_legacy", "postgres")
+    } | {("analytics", u) for u in ("pgmonitor", "analyst", "postgres")}
+    assert users[("orders", "legacy_batch")]["recommendation"] == "review"
+    assert users[("orders", "reporting")]["recommendation"] == "keep"
+    with principals_csv.open(encoding="utf-8", newline="") as fh:
+        principals = {r["principal_arn"] for r in csv.DictReader(fh)}
+    assert "arn:aws:iam::222222222222:role/legacy-batch" in principals
+    page = html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "legacy_batch" in page
+    for path in (out / "findings.csv", out / "slack-messages.json", users_csv, html):
         assert str(path) in result.stdout
     assert sandbox_left(tmp) == []
 

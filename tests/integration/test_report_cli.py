@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from monitor.sandbox.pg import PgServer
 from tests.support import review
-from tests.support.pg import PgServer
 from tests.support.review import ODD
 
 pytestmark = pytest.mark.integration
