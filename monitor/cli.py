@@ -194,10 +194,32 @@ def targets(obj: Obj, discover: bool) -> None:
         click.echo("no targets configured or discovered")
 
 
-@main.command(epilog=_example("pgwarden --log-format json run"))
-def run() -> None:
-    """Run the scheduler daemon: every stage on its own interval until SIGTERM."""
-    raise _not_built("run", "scheduler")
+@main.command(
+    epilog=_example(
+        """
+pgwarden --log-format json run --config /etc/pgwarden/pgwarden.toml
+systemctl reload pgwarden    # SIGHUP: re-read the config"""
+    )
+)
+@config_option
+@pass_obj
+def run(obj: Obj) -> None:
+    """Run the scheduler daemon: every stage on its own interval until SIGTERM.
+
+    SIGHUP re-reads the config; an invalid file is rejected and the running config stays.
+    SIGTERM or SIGINT stop it within 10 s, after the transaction in flight, with exit 0.
+    """
+    import logging
+
+    from monitor.config import find_config
+    from monitor.scheduler import Daemon
+
+    config = obj.config()
+    abandoned = Daemon(find_config(obj.config_path), config).run()
+    if abandoned:
+        # A job overran the stop deadline; its thread would keep the process alive.
+        logging.shutdown()
+        os._exit(0)
 
 
 @main.command(

@@ -35,6 +35,10 @@ class StageReport:
     columns: tuple[str, ...]
     rows: list[tuple[str, ...]]
     failures: int = 0  # rows that are not fine (targets down...): `once` exits 1 if any
+    error: str | None = None  # the stage raised: the job boundary caught this
+    # For the metrics: each target's poll time, and what the stage's Athena queries scanned.
+    poll_seconds: tuple[float, ...] = ()
+    bytes_scanned: int = 0
 
 
 @dataclass
@@ -130,16 +134,21 @@ def run_once(
         return [run_stage(name, ctx) for name in names]
 
 
-def run_stage(name: str, ctx: StageContext) -> StageReport:
+def run_stage(name: str, ctx: StageContext, run: Stage | None = None) -> StageReport:
     """The job boundary: a stage that fails is logged with its traceback and reported, and
-    the next stage (or the next run, from its cursor) carries on."""
+    the next stage (or the next run, from its cursor) carries on.
+
+    `run` is for jobs that are not registered stages (the weekly report); default: the
+    stage registered as `name`.
+    """
     try:
-        return _STAGES[name].run(ctx)
+        return (run or _STAGES[name].run)(ctx)
     except ConfigError:
         raise  # the config is wrong: say so and exit 2, as for any user error
     except Exception as exc:  # the one place stage failures are caught
         log.exception("stage %s failed", name, extra={"stage": name})
-        return StageReport(name, ("status", "error"), [("failed", _one_line(exc))], failures=1)
+        reason = _one_line(exc)
+        return StageReport(name, ("status", "error"), [("failed", reason)], 1, error=reason)
 
 
 # -- targets ------------------------------------------------------------------------------------
@@ -250,7 +259,8 @@ def activity_stage(ctx: StageContext) -> StageReport:
             sessions = str(len(r.sessions)) if r.status == "ok" else "-"
             rows.append((r.target, r.status, sessions, f"{r.duration_ms:.0f} ms", r.reason or ""))
     failures = sum(r.status != "ok" for r in results)
-    return StageReport("activity", columns, rows, failures)
+    seconds = tuple(r.duration_ms / 1000 for r in results)
+    return StageReport("activity", columns, rows, failures, poll_seconds=seconds)
 
 
 # -- the pglogs stage ---------------------------------------------------------------------------
@@ -337,7 +347,7 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
         trail.engine, "ok", str(summary.assume_role_events), str(summary.assume_role_new),
         str(summary.files_read), str(len(summary.bad_files)), "",
     )  # fmt: skip
-    return StageReport("cloudtrail", columns, [row], 0)
+    return StageReport("cloudtrail", columns, [row], 0, bytes_scanned=summary.bytes_scanned)
 
 
 # -- findings and alerts -----------------------------------------------------------------------
