@@ -223,6 +223,41 @@ def run(obj: Obj) -> None:
 
 
 @main.command(
+    "iam-policy",
+    epilog=_example(
+        """
+pgwarden iam-policy --config /etc/pgwarden/pgwarden.toml --out deploy/
+pgwarden iam-policy | jq '."monitor-policy"'"""
+    ),
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write iam-<document>.json files into this directory instead of printing them.",
+)
+@config_option
+@pass_obj
+def iam_policy(obj: Obj, out: Path | None) -> None:
+    """Print the least-privilege IAM policies this config needs, as one JSON object.
+
+    management-policy: pgwarden's own role (AssumeRole into the monitor roles, secrets,
+    Athena/Glue/S3 for the trail). monitor-policy: the monitor role in every database
+    account. monitor-trust-policy: who may assume that role, with an ExternalId to fill in.
+    """
+    from monitor.policies import documents, render
+
+    docs = documents(obj.config())
+    if out is None:
+        click.echo(render(docs), nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, document in docs.items():
+        path = out / f"iam-{name}.json"
+        path.write_text(render(document), encoding="utf-8")
+        click.echo(f"wrote {path}")
+
+
+@main.command(
     "parse-logs",
     epilog=_example(
         """

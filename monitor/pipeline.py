@@ -64,8 +64,11 @@ Stage = Callable[[StageContext], StageReport]
 class StageSpec:
     """A stage and its contract: the config section it reads and the access it needs.
 
-    `iam_actions` feed the least-privilege policy in deploy/; `pg_privileges` the database
-    grants. The function's docstring carries a TOML example of its section.
+    `iam_actions` are what the monitor role in each database account must allow, and
+    `management_actions` what pgwarden's own role in the management account must allow;
+    both feed the least-privilege policies `pgwarden iam-policy` writes (deploy/).
+    `pg_privileges` are the database grants. The function's docstring carries a TOML
+    example of its section.
     """
 
     name: str
@@ -74,6 +77,7 @@ class StageSpec:
     options: type[BaseModel] | None = None
     iam_actions: tuple[str, ...] = ()
     pg_privileges: tuple[str, ...] = ()
+    management_actions: tuple[str, ...] = ()
 
 
 _STAGES: dict[str, StageSpec] = {}
@@ -86,6 +90,7 @@ def stage(
     options: type[BaseModel] | None = None,
     iam_actions: tuple[str, ...] = (),
     pg_privileges: tuple[str, ...] = (),
+    management_actions: tuple[str, ...] = (),
 ) -> Callable[[Stage], Stage]:
     """Register a stage under `name` (kebab-case); registration order is run order.
 
@@ -96,7 +101,9 @@ def stage(
     def register(fn: Stage) -> Stage:
         if name in _STAGES:
             raise ValueError(f"stage {name} registered twice")
-        _STAGES[name] = StageSpec(name, fn, section, options, iam_actions, pg_privileges)
+        _STAGES[name] = StageSpec(
+            name, fn, section, options, iam_actions, pg_privileges, management_actions
+        )
         return fn
 
     return register
@@ -213,14 +220,10 @@ def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Ta
     "activity",
     section="activity",
     options=ActivityConfig,
-    iam_actions=(
-        "sts:AssumeRole",
-        "rds-db:connect",
-        "rds:DescribeDBClusters",
-        "rds:DescribeDBInstances",
-        "secretsmanager:GetSecretValue",
-    ),
+    iam_actions=("rds-db:connect", "rds:DescribeDBClusters", "rds:DescribeDBInstances"),
     pg_privileges=("rds_iam", "pg_monitor"),
+    # The ExternalId may be a Secrets Manager reference, read with pgwarden's own role.
+    management_actions=("sts:AssumeRole", "secretsmanager:GetSecretValue"),
 )
 def activity_stage(ctx: StageContext) -> StageReport:
     """One poll of every target's pg_stat_activity; see monitor/sources/activity.py.
@@ -278,7 +281,16 @@ class _TargetClients:
         return self.ctx.aws().client(service, region=region, account_id=account.id)
 
 
-@stage("pglogs")
+@stage(
+    "pglogs",
+    iam_actions=(
+        "logs:FilterLogEvents",
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBLogFiles",
+        "rds:DownloadDBLogFilePortion",
+    ),
+    management_actions=("sts:AssumeRole",),
+)
 def pglogs_stage(ctx: StageContext) -> StageReport:
     """Auth and connection events from the PostgreSQL logs; see monitor/sources/pglogs.py."""
     from monitor.sources.pglogs import ingest
@@ -295,7 +307,11 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
 # -- the grants and cloudtrail stages ----------------------------------------------------------
 
 
-@stage("grants")
+@stage(
+    "grants",
+    iam_actions=("iam:GetAccountAuthorizationDetails", "iam:GetRole"),
+    management_actions=("sts:AssumeRole",),
+)
 def grants_stage(ctx: StageContext) -> StageReport:
     """Who may rds-db:connect as which db user, per account; see monitor/sources/iam.py."""
     from monitor.sources.iam import ingest
@@ -321,7 +337,22 @@ def grants_stage(ctx: StageContext) -> StageReport:
     return StageReport("grants", columns, rows, sum(r[1] != "ok" for r in rows))
 
 
-@stage("cloudtrail")
+@stage(
+    "cloudtrail",
+    management_actions=(
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "s3:GetBucketLocation",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+    ),
+)
 def cloudtrail_stage(ctx: StageContext) -> StageReport:
     """AssumeRole records since the cursor; see monitor/sources/cloudtrail.py."""
     from monitor.sources.cloudtrail import ingest, open_engine
@@ -367,7 +398,7 @@ def detect_stage(ctx: StageContext) -> StageReport:
     return StageReport("detect", columns, rows)
 
 
-@stage("alerts")
+@stage("alerts", management_actions=("secretsmanager:GetSecretValue",))
 def alerts_stage(ctx: StageContext) -> StageReport:
     """Deliver the outbox to Slack; see monitor/alerts/outbox.py."""
     from datetime import timedelta

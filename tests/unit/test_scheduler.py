@@ -142,3 +142,14 @@ def test_scheduler_weekly_report_job_runs_through_the_job_boundary(tmp_path: Pat
     sample = daemon.metrics.registry.get_sample_value
     assert sample("pgwarden_job_runs_total", {"job": WEEKLY_REPORT, "outcome": "failed"}) == 1
     daemon._finish()
+
+
+def test_scheduler_and_metrics_options_documented_in_the_example() -> None:
+    import tomllib
+
+    from monitor.config import MetricsConfig, SchedulerConfig
+
+    example = tomllib.loads((Path(__file__).parents[2] / "config.example.toml").read_text())
+    assert set(example["scheduler"]) == set(SchedulerConfig.model_fields)
+    assert set(example["metrics"]) == set(MetricsConfig.model_fields)
+    assert SchedulerConfig.model_validate(example["scheduler"]) == SchedulerConfig()
