@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -34,11 +33,31 @@ from monitor import sql
 from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.pipeline import StageReport
-from monitor.store.sqlite import Store
+from monitor.store.sqlite import Store, to_text
 
 log = logging.getLogger(__name__)
 
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+# name, help, labels, and the query (queries/store/<query>.sql): each row is the label
+# values, then the value.
+_STORE_METRICS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("pgwarden_target_up", "1 if the target's last poll succeeded, else 0.", ("target",),
+     "metrics_target_up"),
+    ("pgwarden_sessions", "Sessions open at the last poll, by state.", ("state",),
+     "metrics_sessions_by_state"),
+    ("pgwarden_auth_failures", "Failed logins read from the PostgreSQL logs.", (),
+     "metrics_auth_failures"),
+    ("pgwarden_findings_open", "Open findings, by detector and severity.",
+     ("detector", "severity"), "metrics_findings_open"),
+    ("pgwarden_outbox_pending", "Alerts waiting in the outbox for Slack to accept them.", (),
+     "metrics_outbox_pending"),
+    ("pgwarden_cursor_lag_seconds",
+     "Seconds since the source last moved its cursor (committed new data).", ("source",),
+     "metrics_cursor_lag"),
+)  # fmt: skip
+_COUNTERS = frozenset({"pgwarden_auth_failures"})
 
 
 class StoreCollector(Collector):
@@ -50,7 +69,7 @@ class StoreCollector(Collector):
         self.busy_timeout_ms = busy_timeout_ms
 
     def describe(self) -> list[Metric]:
-        return list(self._families())
+        return [self._family(name, text, labels) for name, text, labels, _ in _STORE_METRICS]
 
     def collect(self) -> Iterator[Metric]:
         try:
@@ -59,54 +78,20 @@ class StoreCollector(Collector):
             # Before the first run there is no store: the scrape shows job metrics only.
             log.warning("metrics: %s", exc)
             return
+        now = {"now": to_text(self.clock.now())}
         with store:
-            yield from self._families(store)
+            for name, text, labels, query in _STORE_METRICS:
+                family = self._family(name, text, labels)
+                for *values, value in store.conn.execute(sql.load(f"store/{query}"), now):
+                    family.add_metric([str(v) for v in values], float(value))
+                yield family
 
-    def _families(self, store: Store | None = None) -> Iterator[Metric]:
-        def rows(query: str) -> list[tuple[Any, ...]]:
-            return store.conn.execute(sql.load(f"store/{query}")).fetchall() if store else []
-
-        def total(query: str) -> float:
-            return float(sum(row[0] for row in rows(query)))
-
-        up = GaugeMetricFamily(
-            "pgwarden_target_up",
-            "1 if the target's last poll succeeded, else 0.",
-            labels=["target"],
-        )
-        for target, status in rows("metrics_target_status"):
-            up.add_metric([target], 1.0 if status == "ok" else 0.0)
-        sessions = GaugeMetricFamily(
-            "pgwarden_sessions", "Sessions open at the last poll, by state.", labels=["state"]
-        )
-        for state, count in rows("metrics_sessions_by_state"):
-            sessions.add_metric([state], count)
-        failures = CounterMetricFamily(
-            "pgwarden_auth_failures", "Failed logins read from the PostgreSQL logs."
-        )
-        failures.add_metric([], total("metrics_auth_failures"))
-        findings = GaugeMetricFamily(
-            "pgwarden_findings_open",
-            "Open findings, by detector and severity.",
-            labels=["detector", "severity"],
-        )
-        for detector, severity, count in rows("metrics_findings_open"):
-            findings.add_metric([detector, severity], count)
-        pending = GaugeMetricFamily(
-            "pgwarden_outbox_pending", "Alerts waiting in the outbox for Slack to accept them."
-        )
-        pending.add_metric([], total("metrics_outbox_pending"))
-        lag = GaugeMetricFamily(
-            "pgwarden_cursor_lag_seconds",
-            "Seconds since the source last moved its cursor (committed new data).",
-            labels=["source"],
-        )
-        now = self.clock.now()
-        for source, updated in rows("cursor_updates"):
-            lag.add_metric(
-                [source], max(0.0, (now - datetime.fromisoformat(updated)).total_seconds())
-            )
-        yield from (up, sessions, failures, findings, pending, lag)
+    @staticmethod
+    def _family(
+        name: str, text: str, labels: tuple[str, ...]
+    ) -> GaugeMetricFamily | CounterMetricFamily:
+        kind = CounterMetricFamily if name in _COUNTERS else GaugeMetricFamily
+        return kind(name, text, labels=list(labels))
 
 
 @dataclass

@@ -165,6 +165,15 @@ def sent_ids(path: Path) -> tuple[list[int], int]:
     return sorted(i for i, sent, _ in rows if sent), sum(sent is None for _, sent, _ in rows)
 
 
+def prepare(
+    iam_pg: IamPg, moto_server: MotoServer, slack: SlackApi, tmp_path: Path, port: int, name: str
+) -> tuple[Inputs, dict[str, Any], int]:
+    """Six failed logins published for target `name`; the daemon's config."""
+    inputs = Inputs(moto_server, iam_pg, tmp_path, name)
+    inputs.publish_failures(6)
+    return inputs, inputs.config(tmp_path, moto_server.url, slack.url, port), port
+
+
 @pytest.fixture
 def slack(slack_api: SlackApi) -> SlackApi:
     slack_api.clear()
@@ -178,10 +187,7 @@ def test_daemon_runs_cycles_serves_metrics_and_stops_on_sigterm(
     tmp_path: Path,
     free_port: Callable[[], int],
 ) -> None:
-    inputs = Inputs(moto_server, iam_pg, tmp_path, "daemon-cycles")
-    inputs.publish_failures(6)
-    port = free_port()
-    raw = inputs.config(tmp_path, moto_server.url, slack.url, port)
+    inputs, raw, port = prepare(iam_pg, moto_server, slack, tmp_path, free_port(), "cycles")
     daemon = start(tmp_path, raw, port)
     idle = psycopg.connect(iam_pg.server.dsn(), autocommit=True)  # a session to be seen
     try:
@@ -199,7 +205,7 @@ def test_daemon_runs_cycles_serves_metrics_and_stops_on_sigterm(
             lambda: daemon.metric("pgwarden_outbox_pending") == 0 and slack.messages,
         )
         metric = daemon.metric
-        assert metric("pgwarden_target_up", target="daemon-cycles") == 1
+        assert metric("pgwarden_target_up", target=inputs.name) == 1
         assert metric("pgwarden_auth_failures_total") == 6
         assert metric("pgwarden_findings_open", detector="failure-burst") == 2  # user, host
         assert metric("pgwarden_findings_open", detector="unexpected-assume-source") == 1
@@ -238,10 +244,7 @@ def test_daemon_kill_9_then_restart_loses_and_duplicates_nothing(
     tmp_path: Path,
     free_port: Callable[[], int],
 ) -> None:
-    inputs = Inputs(moto_server, iam_pg, tmp_path, "daemon-crash")
-    inputs.publish_failures(6)
-    port = free_port()
-    raw = inputs.config(tmp_path, moto_server.url, slack.url, port)
+    inputs, raw, port = prepare(iam_pg, moto_server, slack, tmp_path, free_port(), "crash")
     store = tmp_path / "pgwarden.db"
     first = start(tmp_path, raw, port, "first.log")
     try:
