@@ -153,3 +153,45 @@ def test_scheduler_and_metrics_options_documented_in_the_example() -> None:
     assert set(example["scheduler"]) == set(SchedulerConfig.model_fields)
     assert set(example["metrics"]) == set(MetricsConfig.model_fields)
     assert SchedulerConfig.model_validate(example["scheduler"]) == SchedulerConfig()
+
+
+def test_scheduler_stop_lets_the_transaction_in_flight_commit_then_abandons_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from monitor import scheduler
+    from monitor.store.sqlite import Store
+
+    monkeypatch.setattr(scheduler, "STOP_DEADLINE_S", 0.1)
+    in_transaction, release = threading.Event(), threading.Event()
+
+    def slow(ctx: StageContext) -> StageReport:
+        with ctx.store.transaction() as conn:
+            conn.execute("INSERT INTO cursors VALUES ('slow', 'k', '1', 'now')")
+            in_transaction.set()
+            time.sleep(0.5)  # still inside when the stop deadline passes
+        release.wait(10)  # then the job overruns: it is abandoned
+        with ctx.store.transaction() as conn:  # never reached before the process exits
+            conn.execute("INSERT INTO cursors VALUES ('slow', 'k2', '1', 'now')")
+        return StageReport("slow", (), [])
+
+    path = write_config(tmp_path / "p.toml")
+    daemon = Daemon(path, load_config(path), clock=FrozenClock(NOW), weekly_report=slow)
+    worker = threading.Thread(target=daemon._run_job, args=[WEEKLY_REPORT])
+    worker.start()
+    assert in_transaction.wait(10)
+    started = time.monotonic()
+    assert daemon._finish() == [WEEKLY_REPORT]
+    assert time.monotonic() - started >= 0.3  # it waited for the commit
+    with Store.open(daemon.config.store.path, writer=False) as store:
+        keys = store.conn.execute("SELECT key FROM cursors WHERE source = 'slow'").fetchall()
+    assert keys == [("k",)]
+    release.set()
+    time.sleep(0.2)
+    with Store.open(daemon.config.store.path, writer=False) as store:
+        after = store.conn.execute("SELECT key FROM cursors WHERE source = 'slow'").fetchall()
+    assert after == [("k",)], "a transaction began after the stop"
+    daemon._gate.release()  # let the worker end, as the exiting process would
+    worker.join(10)
