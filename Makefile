@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Debian packages the tests need: PostgreSQL's server, and pam_python for the IAM login emulation.
-SYSTEM_PACKAGES := postgresql libpam-python
+# Debian packages the tests need: PostgreSQL's server, pam_python for the IAM login emulation,
+# and chromium to render the access-review page.
+SYSTEM_PACKAGES := postgresql libpam-python chromium
 
 .PHONY: test demo lint system-deps clean
 

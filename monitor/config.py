@@ -243,6 +243,7 @@ class ReportsConfig(Section):
     formats: list[Literal["csv", "html"]] = ["csv", "html"]
     s3_uri: S3Uri | None = None
     s3_kms_key_id: str | None = None
+    keep_days: int = Field(default=90, ge=1)
 
 
 class SchedulerConfig(Section):

@@ -209,19 +209,31 @@ def suppress(store: Store, fingerprint: str, until: datetime, reason: str, now: 
     if until <= now:
         raise PgwardenError(f"--until {until.date()}: the date must be in the future")
     detector, subject = rows[0]
-    # The subject is matched as a glob: escape its own metacharacters.
-    glob = "".join(f"[{c}]" if c in "*?[" else c for c in subject)
     with store.transaction() as tx:
-        tx.execute(
-            "INSERT INTO suppressions (detector, subject_glob, until, reason, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (detector, glob, to_text(until), reason, to_text(now)),
-        )
-        tx.execute(
-            "UPDATE findings SET status = 'suppressed' WHERE fingerprint = ?"
-            " AND status != 'resolved'",
-            (fingerprint,),
-        )
+        add_suppression(tx, detector, subject_glob(subject), until, reason, now)
+
+
+def subject_glob(subject: str) -> str:
+    """A glob matching exactly `subject`: its own metacharacters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in subject)
+
+
+def add_suppression(
+    tx: sqlite3.Connection, detector: str, glob: str, until: datetime, reason: str, now: datetime
+) -> int:
+    """Mute `detector`'s findings whose subject matches `glob` until `until`, from now on and
+    those already recorded; returns how many recorded findings it muted."""
+    tx.execute(
+        "INSERT INTO suppressions (detector, subject_glob, until, reason, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (detector, glob, to_text(until), reason, to_text(now)),
+    )
+    # SQLite's GLOB and fnmatchcase agree on *, ? and [c], which is all subject_glob makes.
+    return tx.execute(
+        "UPDATE findings SET status = 'suppressed' WHERE detector = ? AND subject GLOB ?"
+        " AND status != 'resolved'",
+        (detector, glob),
+    ).rowcount
 
 
 FINDING_COLUMNS = (

@@ -33,6 +33,13 @@ def csv_cell(value: Any) -> str:
     return text
 
 
+def csv_value(cell: str) -> str:
+    """What csv_cell wrote, read back: the quote added before a formula is taken off."""
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_START):
+        return cell[1:]
+    return cell
+
+
 def write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO) -> None:
     """RFC 4180: comma-separated, CRLF line ends, quoted where needed."""
     writer = csv.writer(out, lineterminator="\r\n")

@@ -1,0 +1,479 @@
+"""The access review: who can get into which database, and do they still need to?
+
+For a period (an ISO week by default) it writes, into the reports directory:
+
+- `access-review-<label>-users.csv`: one row per (account, target, db user);
+- `access-review-<label>-principals.csv`: one row per IAM principal allowed to connect;
+- `access-review-<label>.html`: one self-contained page with counts, charts and a table;
+- `access-review-<label>-revoke.sql` and `-revoke-iam.json`: the revocation plan.
+
+Everything is aggregated in SQLite (queries/store/report_*.sql) on a read-only connection
+of its own, inside one read transaction, so the files agree with each other while the
+daemon keeps writing. Rows come back in chunks through pandas and are written as they
+arrive: memory stays flat however many users there are. `weekly_report` (the scheduler's
+job) and `pgwarden report access-review` share `write_report`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import logging
+import math
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, cast
+
+from monitor import sql
+from monitor.config import Config
+from monitor.detectors.unused_db_user import UnusedDbUserOptions
+from monitor.detectors.unused_iam_grant import UnusedIamGrantOptions
+from monitor.errors import PgwardenError
+from monitor.formats import write_csv
+from monitor.reports.period import Period, last_complete_week
+from monitor.reports.plan import RevokeSql, write_iam_plan
+from monitor.reports.recommend import (
+    RECOMMENDATIONS,
+    GrantFacts,
+    PrincipalFacts,
+    UserFacts,
+    advise_principal,
+    advise_user,
+)
+from monitor.store.sqlite import Store, from_text, to_text
+
+if TYPE_CHECKING:
+    from monitor.pipeline import StageContext, StageReport
+
+log = logging.getLogger(__name__)
+
+USER_COLUMNS = (
+    "account_id", "account_name", "region", "target", "db_user",
+    "rds_iam", "db_roles", "superuser",
+    "iam_principals_with_connect",
+    "roles_assumed_in_period", "sessions_in_period",
+    "distinct_client_hosts", "distinct_applications",
+    "first_seen", "last_seen", "days_since_last_seen",
+    "auth_failures_in_period", "open_findings",
+    "recommendation", "reason",
+    "reviewer", "decision", "notes",
+)  # fmt: skip
+PRINCIPAL_COLUMNS = (
+    "principal_arn", "type", "account", "can_connect_as", "last_assumed", "last_login_as_user",
+    "recommendation", "reason", "reviewer", "decision",
+)  # fmt: skip
+FILE_KINDS = ("users", "principals", "html", "revoke-sql", "revoke-iam")
+CHUNK_ROWS = 5_000
+TABLE_ROWS = 500  # rows of the HTML table: the most urgent first; the CSV has them all
+TOP_USERS = 10
+
+
+def parse_formats(text: str) -> list[str]:
+    """`--format csv,html` as a list; an unknown name lists the known ones."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ("csv", "html")]
+    if unknown or not names:
+        raise PgwardenError(
+            f"--format {text}: unknown format {unknown[0] if unknown else '(none)'}; "
+            "known: csv, html"
+        )
+    return names
+
+
+def file_names(label: str) -> dict[str, str]:
+    base = f"access-review-{label}"
+    return {
+        "users": f"{base}-users.csv",
+        "principals": f"{base}-principals.csv",
+        "html": f"{base}.html",
+        "revoke-sql": f"{base}-revoke.sql",
+        "revoke-iam": f"{base}-revoke-iam.json",
+    }
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    kind: str
+    path: Path
+    rows: int
+    s3_uri: str | None = None
+
+
+@dataclass
+class Review:
+    """What the HTML page needs, gathered while the CSVs stream past: small, bounded."""
+
+    period: Period
+    generated: datetime
+    users: Counter[str] = field(default_factory=Counter)
+    principals: Counter[str] = field(default_factory=Counter)
+    targets: set[str] = field(default_factory=set)
+    sessions: int = 0
+    auth_failures: int = 0
+    top: list[tuple[int, str, str]] = field(default_factory=list)  # min-heap of the busiest
+    table: list[tuple[tuple[int, int, str, str], dict[str, Any]]] = field(default_factory=list)
+    table_total: int = 0
+    daily_sessions: dict[str, dict[str, int]] = field(default_factory=dict)  # target -> day
+    daily_failures: dict[str, int] = field(default_factory=dict)  # day -> count
+
+    def add_user(self, row: dict[str, Any]) -> None:
+        self.users[row["recommendation"]] += 1
+        self.targets.add(row["target"])
+        sessions = row["sessions_in_period"]
+        self.sessions += sessions
+        _keep_top(self.top, (sessions, row["target"], row["db_user"]), TOP_USERS)
+        # Most urgent first, then the busiest: negate so the heap drops the least urgent.
+        rank = RECOMMENDATIONS.index(row["recommendation"])
+        key = (-rank, sessions, row["target"], row["db_user"])
+        _keep_top(self.table, (key, row), TABLE_ROWS)
+        self.table_total += 1
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        return [row for _, row in sorted(self.table, key=lambda kr: kr[0], reverse=True)]
+
+    def top_users(self) -> list[tuple[str, int]]:
+        ranked = sorted(self.top, key=lambda t: (-t[0], t[1], t[2]))
+        return [(f"{target}/{user}", n) for n, target, user in ranked if n]
+
+
+def _keep_top(heap: list[Any], item: Any, size: int) -> None:
+    if len(heap) < size:
+        heapq.heappush(heap, item)
+    elif item > heap[0]:
+        heapq.heapreplace(heap, item)
+
+
+# -- entry points ---------------------------------------------------------------------------
+
+
+def weekly_report(ctx: StageContext) -> StageReport:
+    """The last complete ISO week's report, written as [reports] says (the scheduler's job)."""
+    period = last_complete_week(ctx.clock.now(), ctx.config.reports.timezone)
+    return stage_report(write_report(ctx, period))
+
+
+def stage_report(files: Sequence[ReportFile]) -> StageReport:
+    from monitor.pipeline import StageReport
+
+    rows: list[tuple[str, ...]] = [
+        (f.kind, str(f.path), str(f.rows), f.s3_uri or "-") for f in files
+    ]
+    return StageReport("report", ("file", "path", "rows", "s3"), rows)
+
+
+def write_report(
+    ctx: StageContext,
+    period: Period,
+    out_dir: Path | None = None,
+    formats: Sequence[str] | None = None,
+) -> list[ReportFile]:
+    """Write the period's files, then upload them when [reports].s3_uri is set."""
+    reports = ctx.config.reports
+    out = out_dir or reports.dir
+    wanted = set(formats or reports.formats)
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store.open(
+        ctx.store.path, writer=False, busy_timeout_ms=ctx.config.store.busy_timeout_ms
+    )
+    with contextlib.closing(store):
+        files = generate(store.conn, ctx.config, period, out, wanted, ctx.clock.now())
+    if reports.s3_uri:
+        from monitor.reports.publish import upload
+
+        files = upload(ctx.aws(), reports, files)
+    return files
+
+
+def generate(
+    conn: sqlite3.Connection,
+    config: Config,
+    period: Period,
+    out: Path,
+    formats: set[str],
+    now: datetime,
+) -> list[ReportFile]:
+    """Aggregate, recommend and write; one read transaction, so the files agree."""
+    names = file_names(period.label)
+    params = {"start": to_text(period.start), "end": to_text(period.end)}
+    review = Review(period, now)
+    conn.executescript(sql.load("store/report_tables"))
+    conn.execute("BEGIN")
+    try:
+        conn.execute(sql.load("store/report_sessions"), params)
+        conn.execute(sql.load("store/report_use"), params)
+        written = [
+            *_users(conn, config, review, params, out, names, "csv" in formats),
+            *_principals(conn, config, review, params, out, names, "csv" in formats),
+        ]
+        with _atomic(out / names["revoke-iam"]) as f:
+            plan = _records(conn, "store/report_plan_grants", params)
+            count = write_iam_plan(plan, period, now, f)
+        written.append(ReportFile("revoke-iam", out / names["revoke-iam"], count))
+        if "html" in formats:
+            from monitor.reports.html import render
+
+            _daily(conn, review, params)
+            with _atomic(out / names["html"]) as f:
+                f.write(render(review))
+            written.append(ReportFile("html", out / names["html"], review.table_total))
+    finally:
+        conn.execute("ROLLBACK")  # only the temp tables changed
+    return sorted(written, key=lambda f: FILE_KINDS.index(f.kind))
+
+
+# -- the users CSV and the SQL half of the plan -------------------------------------------------
+
+
+def _users(
+    conn: sqlite3.Connection,
+    config: Config,
+    review: Review,
+    params: Mapping[str, str],
+    out: Path,
+    names: Mapping[str, str],
+    csv: bool,
+) -> list[ReportFile]:
+    opts = UnusedDbUserOptions.from_config(config, "unused-db-user")
+    accounts = {a.id: a.name for a in config.accounts}
+    end = review.period.end
+    count = 0
+
+    def rows(plan: RevokeSql) -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for chunk in _chunks(conn, "store/report_users", params):
+            revoke: list[tuple[str, str, str]] = []
+            for raw in chunk:
+                row = _user_row(raw, accounts, end, opts)
+                review.add_user(row)
+                if row["recommendation"] == "revoke":
+                    plan.add(row)
+                    revoke.append((row["target"], row["db_user"], row["reason"]))
+                count += 1
+                yield row
+            conn.executemany("INSERT INTO report_revoke_users VALUES (?, ?, ?)", revoke)
+
+    with _atomic(out / names["revoke-sql"]) as sql_out:
+        plan = RevokeSql(sql_out, review.period, review.generated)
+        _write(rows(plan), USER_COLUMNS, out / names["users"] if csv else None)
+        plan.close()
+    files = [ReportFile("revoke-sql", out / names["revoke-sql"], plan.statements)]
+    if csv:
+        files.append(ReportFile("users", out / names["users"], count))
+    return files
+
+
+def _user_row(
+    raw: Mapping[str, Any], accounts: Mapping[str, str], end: datetime, opts: UnusedDbUserOptions
+) -> dict[str, Any]:
+    principals = _split(raw["arns"])
+    last = _time(raw["last"])
+    rds_iam = None if raw["rds_iam"] is None else bool(raw["rds_iam"])
+    superuser = bool(raw["superuser"] or raw["rds_superuser"])
+    facts = UserFacts(
+        target=raw["target"],
+        db_user=raw["db_user"],
+        rds_iam=rds_iam,
+        superuser=superuser,
+        principals=len(principals),
+        sessions=int(raw["sessions"]),
+        auth_failures=int(raw["failures"]),
+        open_findings=int(raw["open_findings"]),
+        last_used=last,
+        role_first_seen=_time(raw["role_first_seen"]),
+        watched_since=_time(raw["watched_since"]),
+    )
+    advice = advise_user(facts, end, opts)
+    return {
+        "account_id": raw["account_id"],
+        "account_name": accounts.get(raw["account_id"] or ""),
+        "region": raw["region"],
+        "target": raw["target"],
+        "db_user": raw["db_user"],
+        "rds_iam": rds_iam,
+        "db_roles": ";".join(json.loads(raw["member_of"])) if raw["member_of"] else None,
+        "superuser": superuser if rds_iam is not None else None,
+        "iam_principals_with_connect": ";".join(principals),
+        "roles_assumed_in_period": ";".join(_split(raw["assumed"])),
+        "sessions_in_period": facts.sessions,
+        "distinct_client_hosts": int(raw["hosts"]),
+        "distinct_applications": int(raw["apps"]),
+        "first_seen": _time(raw["first"]),
+        "last_seen": last,
+        "days_since_last_seen": (end - last).days if last else None,
+        "auth_failures_in_period": facts.auth_failures,
+        "open_findings": facts.open_findings,
+        "recommendation": advice.recommendation,
+        "reason": advice.reason,
+    }
+
+
+# -- the principals CSV ------------------------------------------------------------------------
+
+
+def _principals(
+    conn: sqlite3.Connection,
+    config: Config,
+    review: Review,
+    params: Mapping[str, str],
+    out: Path,
+    names: Mapping[str, str],
+    csv: bool,
+) -> list[ReportFile]:
+    opts = UnusedIamGrantOptions.from_config(config, "unused-iam-grant")
+    (start,) = conn.execute(sql.load("store/trail_history_start")).fetchall()[0]
+    history = _time(start)
+    end = review.period.end
+    count = 0
+
+    def grouped() -> Iterator[list[dict[str, Any]]]:
+        group: list[dict[str, Any]] = []
+        for chunk in _chunks(conn, "store/report_principals", params):
+            for raw in chunk:
+                if group and raw["principal_arn"] != group[0]["principal_arn"]:
+                    yield group
+                    group = []
+                group.append(raw)
+        if group:
+            yield group
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        revoke: list[tuple[str, str]] = []
+        for group in grouped():
+            row = _principal_row(group, end, history, opts)
+            review.principals[row["recommendation"]] += 1
+            if row["recommendation"] == "revoke":
+                revoke.append((row["principal_arn"], row["reason"]))
+            if len(revoke) >= CHUNK_ROWS:
+                conn.executemany("INSERT INTO report_revoke_principals VALUES (?, ?)", revoke)
+                revoke.clear()
+            count += 1
+            yield row
+        conn.executemany("INSERT INTO report_revoke_principals VALUES (?, ?)", revoke)
+
+    _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if csv else None)
+    return [ReportFile("principals", out / names["principals"], count)] if csv else []
+
+
+def _principal_row(
+    group: list[dict[str, Any]],
+    end: datetime,
+    history: datetime | None,
+    opts: UnusedIamGrantOptions,
+) -> dict[str, Any]:
+    first = group[0]
+    grants = tuple(
+        GrantFacts(
+            g["target"],
+            g["resource_id"],
+            g["db_user"],
+            _time(g["first_observed"]) or end,
+            _time(g["last_login"]),
+        )
+        for g in group
+    )
+    last_assumed = _time(first["last_assumed"])
+    facts = PrincipalFacts(
+        first["principal_arn"], first["principal_type"], first["account_id"], grants, last_assumed
+    )
+    advice = advise_principal(facts, end, history, opts)
+    logins = [g.last_login for g in grants if g.last_login]
+    return {
+        "principal_arn": facts.arn,
+        "type": facts.type,
+        "account": facts.account,
+        "can_connect_as": ";".join(sorted({g.label for g in grants})),
+        "last_assumed": last_assumed,
+        "last_login_as_user": max(logins, default=None),
+        "recommendation": advice.recommendation,
+        "reason": advice.reason,
+    }
+
+
+# -- chart data --------------------------------------------------------------------------------
+
+
+def _daily(conn: sqlite3.Connection, review: Review, params: Mapping[str, str]) -> None:
+    """Per-hour counts from SQLite, folded into the period's local days with pandas."""
+    import pandas as pd
+
+    frame = pd.read_sql_query(sql.load("store/report_daily"), conn, params=dict(params))
+    if frame.empty:
+        return
+    hours = pd.to_datetime(frame["hour"] + ":00:00+00:00", utc=True)
+    frame["day"] = hours.dt.tz_convert(review.period.timezone).dt.strftime("%Y-%m-%d")
+    sessions = frame[frame["series"] == "sessions"]
+    per_target = sessions.groupby(["target", "day"])["n"].sum()
+    for key, n in per_target.items():
+        target, day = cast("tuple[str, str]", key)
+        review.daily_sessions.setdefault(target, {})[day] = int(n)
+    failures = frame[frame["series"] == "auth_failures"].groupby("day")["n"].sum()
+    review.daily_failures = {str(day): int(n) for day, n in failures.items()}
+    review.auth_failures = int(failures.sum())
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _chunks(
+    conn: sqlite3.Connection, query: str, params: Mapping[str, str]
+) -> Iterator[list[dict[str, Any]]]:
+    """The query's rows, CHUNK_ROWS at a time, NULL as None (nullable dtypes keep ints ints)."""
+    import pandas as pd
+
+    for frame in pd.read_sql_query(
+        sql.load(query),
+        conn,
+        params=dict(params),
+        chunksize=CHUNK_ROWS,
+        dtype_backend="numpy_nullable",
+    ):
+        yield cast("list[dict[str, Any]]", frame.to_dict("records"))
+
+
+def _records(
+    conn: sqlite3.Connection, query: str, params: Mapping[str, str]
+) -> Iterator[dict[str, Any]]:
+    for chunk in _chunks(conn, query, params):
+        yield from chunk
+
+
+def _write(rows: Iterator[Mapping[str, Any]], columns: Sequence[str], path: Path | None) -> None:
+    """RFC 4180 CSV through monitor.formats; without a path, the rows are only consumed."""
+    if path is None:
+        for _ in rows:
+            pass
+        return
+    with _atomic(path) as f:
+        write_csv(rows, columns, f)
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[TextIO]:
+    """Write beside `path`, then move into place: nobody reads (or uploads) half a file."""
+    part = path.with_name(path.name + ".part")
+    try:
+        # newline="" so the CSV writer's CRLF line ends reach the file as they are.
+        with open(part, "w", encoding="utf-8", newline="") as f:
+            yield f
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _split(joined: Any) -> list[str]:
+    return sorted(set(joined.split("\n"))) if isinstance(joined, str) and joined else []
+
+
+def _time(value: Any) -> datetime | None:
+    """A stored time as UTC to the second (the CSVs' ISO-8601), or None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    moment = from_text(str(value))
+    return moment.astimezone(UTC).replace(microsecond=0) if moment else None
