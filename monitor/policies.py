@@ -6,7 +6,8 @@ scopes each action to the resources the config names; `pgwarden iam-policy` prin
 writes the documents, and deploy/ ships those generated from config.example.toml.
 
 - The management policy: `sts:AssumeRole` on the configured monitor roles, the Secrets
-  Manager secrets the config references, and Athena, Glue and S3 for the trail.
+  Manager secrets the config references, Athena, Glue and S3 for the trail, and the
+  weekly report's upload (monitor/reports/publish.py).
 - The monitor policy, the same in every database account: `rds-db:connect` as the
   configured database users, the RDS and CloudWatch Logs reads, and the IAM reads of the
   grants inventory. A role can only connect to databases in its own account (RDS IAM
@@ -41,6 +42,17 @@ def _rules(config: Config) -> dict[str, list[str]]:
     buckets = [f"arn:aws:s3:::{b}" for b in [*trail_buckets, *([out_bucket] if out_bucket else [])]]
     prefix = f"{trail.prefix.strip('/')}/" if trail.prefix.strip("/") else ""
     results = [f"arn:aws:s3:::{out_bucket}/{out_prefix}*"] if out_bucket else []
+    report_bucket, report_prefix = _split_s3(config.reports.s3_uri)
+    reports = [f"arn:aws:s3:::{report_bucket}/{report_prefix}*"] if report_bucket else []
+    key = config.reports.s3_kms_key_id
+    # A policy names a KMS key by its ARN; an alias or a bare key id cannot be matched there.
+    kms = (
+        []
+        if not key
+        else [key]
+        if key.startswith("arn:")
+        else [f"arn:aws:kms:{region}:{a}:key/*" for a in accounts]
+    )
     db = trail.athena_database
     catalog = [
         f"arn:aws:glue:{region}:{a}:{x}" for a in accounts for x in ("catalog", f"database/{db}")
@@ -71,13 +83,18 @@ def _rules(config: Config) -> dict[str, list[str]]:
         "s3:GetBucketLocation": buckets,
         "s3:ListBucket": buckets,
         "s3:GetObject": [f"arn:aws:s3:::{b}/{prefix}AWSLogs/*" for b in trail_buckets] + results,
-        "s3:PutObject": results,
-        "s3:AbortMultipartUpload": results,
+        "s3:PutObject": results + reports,
+        "s3:AbortMultipartUpload": results + reports,
+        "kms:GenerateDataKey": kms if reports else [],
+        "kms:Decrypt": kms if reports else [],
     }
 
 
 def management_policy(config: Config) -> dict[str, Any]:
-    return _policy(config, (a for s in stage_specs() for a in s.management_actions))
+    from monitor.reports import publish  # the weekly report's upload is no stage
+
+    declared = [a for s in stage_specs() for a in s.management_actions]
+    return _policy(config, [*declared, *publish.IAM_ACTIONS])
 
 
 def monitor_policy(config: Config) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from monitor.config import Config, ReportsConfig, load_config
 from monitor.errors import ConfigError
 from monitor.metrics import Health, Metrics, MetricsServer
 from monitor.pipeline import Stage, StageContext, StageReport, run_stage
+from monitor.reports import access_review
 from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class Daemon:
         *,
         clock: Clock | None = None,
         jobs: Sequence[JobSpec] = JOBS,
-        weekly_report: Stage | None = None,
+        weekly_report: Stage = access_review.weekly_report,
     ) -> None:
         self.config_path = config_path
         self.config = config
@@ -242,8 +243,7 @@ class Daemon:
                 if every is None
                 else IntervalTrigger(seconds=every, jitter=jitter, timezone=UTC)
             )
-        if self.weekly_report is not None:
-            triggers[WEEKLY_REPORT] = weekly_trigger(config.reports)
+        triggers[WEEKLY_REPORT] = weekly_trigger(config.reports)
         return triggers
 
     def _schedule(self, *, first: bool) -> None:

@@ -16,6 +16,7 @@ from monitor.config import load_config, validate
 from monitor.errors import PgwardenError
 from monitor.pipeline import stage_specs
 from monitor.policies import documents, render
+from monitor.reports.publish import IAM_ACTIONS
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +51,23 @@ def test_deploy_policies_cover_every_declared_action_and_only_those() -> None:
     declared_monitor = {a for s in stage_specs() for a in s.iam_actions}
     declared_mgmt = {a for s in stage_specs() for a in s.management_actions}
     assert set(actions(docs["monitor-policy"])) == declared_monitor
-    assert set(actions(docs["management-policy"])) == declared_mgmt
+    # The example uploads no reports, so the report upload's KMS actions are left out.
+    kms = {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert set(actions(docs["management-policy"])) == declared_mgmt | set(IAM_ACTIONS) - kms
+
+
+def test_deploy_report_upload_is_scoped_to_its_prefix_and_key() -> None:
+    raw = {
+        "aws": {"management_accounts": ["111111111111"]},
+        "reports": {"s3_uri": "s3://audit/pgwarden/", "s3_kms_key_id": "alias/audit"},
+    }
+    mgmt = actions(documents(validate(raw))["management-policy"])
+    assert mgmt["s3:PutObject"] == ["arn:aws:s3:::audit/pgwarden/*"]
+    assert mgmt["kms:GenerateDataKey"] == ["arn:aws:kms:us-east-1:111111111111:key/*"]
+    key = "arn:aws:kms:us-east-1:111111111111:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    raw["reports"]["s3_kms_key_id"] = key
+    mgmt = actions(documents(validate(raw))["management-policy"])
+    assert mgmt["kms:GenerateDataKey"] == mgmt["kms:Decrypt"] == [key]
 
 
 def test_deploy_monitor_role_may_do_what_the_issue_lists() -> None:

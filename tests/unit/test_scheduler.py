@@ -56,7 +56,9 @@ def test_scheduler_one_job_per_stage_with_the_stable_ids() -> None:
 def test_scheduler_jobs_take_their_interval_and_policy_from_config(daemon: Daemon) -> None:
     daemon._schedule(first=True)
     jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
-    assert set(jobs) == {j.id for j in JOBS}
+    assert set(jobs) == {j.id for j in JOBS} | {WEEKLY_REPORT}
+    weekly = jobs.pop(WEEKLY_REPORT).trigger  # [reports] defaults: Monday 07:00 UTC
+    assert weekly.get_next_fire_time(None, NOW) == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
     seconds = {i: job.trigger.interval.total_seconds() for i, job in jobs.items()}
     assert seconds == {
         "poll-activity": 10,
@@ -97,6 +99,9 @@ def test_scheduler_reload_applies_a_good_file(daemon: Daemon) -> None:
     assert daemon.reload() is True
     assert daemon.scheduler.get_job("detect").trigger.interval == timedelta(seconds=5)
     assert daemon.scheduler.get_job("ingest-cloudtrail") is None
+    daemon.config_path.write_text(daemon.config_path.read_text() + "[reports]\nenabled = false\n")
+    assert daemon.reload() is True
+    assert daemon.scheduler.get_job(WEEKLY_REPORT) is None
 
 
 def test_scheduler_failed_job_is_counted_and_keeps_the_daemon_unready(daemon: Daemon) -> None:
@@ -122,6 +127,15 @@ def test_scheduler_weekly_trigger_follows_reports_time_zone() -> None:
     summer = trigger.get_next_fire_time(None, datetime(2026, 7, 1, tzinfo=UTC))
     assert summer.astimezone(UTC) == datetime(2026, 7, 6, 5, 0, tzinfo=UTC)  # 07:00 CEST
     assert weekly_trigger(ReportsConfig(enabled=False)) is None
+
+
+def test_scheduler_weekly_report_job_writes_the_access_review(daemon: Daemon) -> None:
+    daemon._run_job(WEEKLY_REPORT)
+    sample = daemon.metrics.registry.get_sample_value
+    assert sample("pgwarden_job_runs_total", {"job": WEEKLY_REPORT, "outcome": "ok"}) == 1
+    written = sorted(p.name for p in daemon.config.reports.dir.iterdir())
+    assert "access-review-2026-W47-users.csv" in written, written  # the last complete week
+    daemon._finish()
 
 
 def test_scheduler_weekly_report_job_runs_through_the_job_boundary(tmp_path: Path) -> None:
