@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from monitor.errors import LogInputError, NotBuiltYet, PgwardenError
+from monitor.errors import LogInputError, PgwardenError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -124,10 +124,6 @@ def validate(obj: Obj) -> None:
         f"config valid: {len(config.accounts)} accounts, {len(config.targets)} targets, "
         f"store {config.store.path}"
     )
-
-
-def _not_built(command: str, issue: str) -> NotBuiltYet:
-    return NotBuiltYet(f"pgwarden {command}: not built yet (coming with the {issue} work)")
 
 
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

@@ -25,10 +25,6 @@ class StoreLocked(StoreError):
     """Another writer (a daemon) holds the store."""
 
 
-class NotBuiltYet(PgwardenError):
-    """A command that exists in the tree but is not implemented yet."""
-
-
 class AlertDeliveryFailed(PgwardenError):
     """Slack (or the webhook) did not accept a message; it stays in the outbox."""
 

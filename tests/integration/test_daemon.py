@@ -21,21 +21,14 @@ import pytest
 
 from monitor.config import validate
 from monitor.pipeline import run_once
+from monitor.sandbox.aws import Account
+from monitor.sandbox.pam import IamPg
+from monitor.sandbox.trail import assume_role_record, file_name, write_files
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer, SlackApi
-from tests.integration.test_scenario import (
-    MGMT,
-    ROLE,
-    RUNNER,
-    assumed,
-    login,
-    server_lines,
-    trail_record,
-    write_trail,
-)
+from tests.integration.test_scenario import ACCOUNT, MGMT, ROLE, RUNNER, login
 from tests.support.activity import target_table
 from tests.support.daemon import DaemonProcess, wait_for, write_toml
-from tests.support.iam_pam import IamPg
 
 JOBS = (
     "poll-activity",
@@ -55,7 +48,7 @@ def fail_logins(iam_pg: IamPg, times: int) -> list[str]:
             login(iam_pg, "not-a-token").close()
 
     def written() -> list[str] | None:
-        lines = server_lines(iam_pg, start, "PAM authentication failed")
+        lines = iam_pg.server.log_lines(start, "PAM authentication failed", count=times)
         return lines if sum("PAM authentication failed" in x for x in lines) == times else None
 
     return wait_for("the failures in the server log", written)
@@ -69,23 +62,26 @@ class Inputs:
 
         iam_pg.create_iam_user(APP)
         self.name = name
-        self.logs = assumed(moto_server, "logs")
+        self.logs = Account(moto_server.sandbox, ACCOUNT).client("logs")
         self.group = f"/aws/rds/cluster/{name}/postgresql"
         self.logs.create_log_group(logGroupName=self.group)
         self.logs.create_log_stream(logGroupName=self.group, logStreamName="s1")
         self.iam_pg = iam_pg
         now = datetime.now(UTC).replace(microsecond=0)
-        records = [trail_record(f"{name}-ok", now - timedelta(minutes=30), RUNNER, MGMT)]
+        records = [
+            assume_role_record(f"{name}-ok", now - timedelta(minutes=30), ROLE, RUNNER, MGMT)
+        ]
         records.append(
-            trail_record(
+            assume_role_record(
                 f"{name}-odd",
                 now - timedelta(minutes=20),
+                ROLE,
                 "arn:aws:iam::999999999999:user/x",
                 "999999999999",
             )
         )
         self.trail = tmp_path / "trail"
-        write_trail(self.trail, records, now)
+        write_files(self.trail, {file_name(ACCOUNT, now): records})
 
     def publish_failures(self, times: int) -> int:
         """Fail `times` logins and publish the server's lines; how many lines went out."""
@@ -299,7 +295,7 @@ def test_daemon_sighup_reload_and_a_second_daemon(
 ) -> None:
     port = free_port()
     (tmp_path / "trail").mkdir()
-    write_trail(tmp_path / "trail", [], datetime.now(UTC))
+    write_files(tmp_path / "trail", {file_name(ACCOUNT, datetime.now(UTC)): []})
     raw: dict[str, Any] = {
         "store": {"path": str(tmp_path / "pgwarden.db")},
         "activity": {"interval_s": 0.3},

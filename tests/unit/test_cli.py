@@ -91,12 +91,6 @@ def test_cli_config_from_env(run_cli: RunCli) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_cli_unbuilt_command_says_so(run_cli: RunCli) -> None:
-    result = run_cli("run")
-    assert result.returncode == 2
-    assert "not built yet" in result.stderr
-
-
 def test_cli_python_dash_m(tmp_path: Path) -> None:
     import subprocess
     import sys

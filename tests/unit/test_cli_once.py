@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.pipeline import known_stages
-from tests.integration.test_scenario import write_trail
+from monitor.sandbox.trail import file_name, write_files
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -28,7 +28,7 @@ def sections(stdout: str) -> list[str]:
 
 
 def test_cli_once_runs_every_stage_in_order_exit_0(run_cli: RunCli, tmp_path: Path) -> None:
-    write_trail(tmp_path / "trail", [], datetime.now(UTC))
+    write_files(tmp_path / "trail", {file_name("444444444444", datetime.now(UTC)): []})
     result = run_cli("once", "--config", str(config(tmp_path, tmp_path / "trail")))
     assert result.returncode == 0, result.stderr
     assert sections(result.stdout) == known_stages()
