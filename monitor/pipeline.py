@@ -8,7 +8,6 @@ alerts) register themselves here with `@stage("name")`, in pipeline order.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from monitor.targets import Target, configured_targets, merge, save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
-    from monitor.sources.activity import PollResult
+    from monitor.sources.activity import ActivityPoller
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,8 @@ class StageContext:
     clock: Clock
     aws_sessions: AwsSessions | None = None
     notes: list[str] = field(default_factory=list)
+    # The activity stage's connections, kept between the runs of one job (see close()).
+    activity: ActivityPoller | None = None
 
     def aws(self) -> AwsSessions:
         if self.aws_sessions is None:
@@ -55,6 +56,12 @@ class StageContext:
 
             self.aws_sessions = AwsSessions.from_config(self.config, clock=self.clock)
         return self.aws_sessions
+
+    def close(self) -> None:
+        """Close what the stages kept open between runs (database connections)."""
+        if self.activity is not None:
+            activity, self.activity = self.activity, None
+            activity.close()
 
 
 Stage = Callable[[StageContext], StageReport]
@@ -138,7 +145,10 @@ def run_once(
     names = select_stages(only)
     with Store.open(config.store.path, busy_timeout_ms=config.store.busy_timeout_ms) as store:
         ctx = StageContext(config, store, clock or SystemClock(), aws)
-        return [run_stage(name, ctx) for name in names]
+        try:
+            return [run_stage(name, ctx) for name in names]
+        finally:
+            ctx.close()
 
 
 def run_stage(name: str, ctx: StageContext, run: Stage | None = None) -> StageReport:
@@ -236,7 +246,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
         max_new_connections_per_s = 20
         capture_query_text = "none"
     """
-    from monitor.sources.activity import ActivitySource
+    from monitor.sources.activity import ActivityPoller
     from monitor.sources.activity_store import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
@@ -245,15 +255,9 @@ def activity_stage(ctx: StageContext) -> StageReport:
     targets = collect_targets(ctx.config, ctx.aws(), ctx.store)
     with ctx.store.transaction() as conn:
         save_targets(conn, targets, ctx.clock.now())
-    source = ActivitySource(targets, ctx.config.activity, ctx.aws().token_for, ctx.clock)
-
-    async def one_round() -> list[PollResult]:
-        try:
-            return await source.poll_all()
-        finally:
-            await source.close()
-
-    results = asyncio.run(one_round())
+    if ctx.activity is None:
+        ctx.activity = ActivityPoller(ctx.config.activity, ctx.aws().token_for, ctx.clock)
+    results = ctx.activity.poll(targets)
     rows: list[tuple[str, ...]] = []
     recorder = SessionRecorder()
     with ctx.store.transaction() as conn:

@@ -193,6 +193,8 @@ class Daemon:
                 ", ".join(abandoned),
             )
         else:
+            for ctx in self._contexts.values():
+                ctx.close()
             for store in self._stores.values():
                 store.close()
         if self._server is not None:
@@ -227,7 +229,6 @@ class Daemon:
         with self._lock:
             self.config = config
             self._aws = AwsSessions.from_config(config, clock=self.clock)
-            self._contexts.clear()
         self._schedule(first=False)
         log.info("config reloaded from %s", self.config_path)
         return True
@@ -313,6 +314,10 @@ class Daemon:
 
     def _context(self, job_id: str) -> StageContext:
         """The job's context for the current config, on the job's own store connection."""
+        ctx = self._contexts.get(job_id)
+        if ctx is not None and ctx.config is not self.config:
+            ctx.close()  # the config was reloaded: what the job kept open starts afresh
+            del self._contexts[job_id]
         if job_id not in self._contexts:
             store = self._stores.get(job_id)
             if store is None:

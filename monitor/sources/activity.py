@@ -369,6 +369,38 @@ class ActivitySource:
             await self.close()
 
 
+class ActivityPoller:
+    """An `ActivitySource` and its event loop, kept between polls so connections are reused.
+
+    The activity stage runs once per job; each run is a synchronous call, so the loop the
+    connections belong to lives here (`asyncio.Runner`), not in a single `asyncio.run`.
+    A changed target list (a discovered cluster, say) starts a new source.
+    """
+
+    def __init__(self, options: ActivityConfig, tokens: TokenSource, clock: Clock) -> None:
+        self.options = options
+        self.tokens = tokens
+        self.clock = clock
+        self._runner = asyncio.Runner()
+        self._source: ActivitySource | None = None
+
+    def poll(self, targets: Sequence[Target]) -> list[PollResult]:
+        if self._source is None or self._source.targets != list(targets):
+            self._close_source()
+            self._source = ActivitySource(targets, self.options, self.tokens, self.clock)
+        return self._runner.run(self._source.poll_all())
+
+    def close(self) -> None:
+        """Close every connection, then the loop."""
+        self._close_source()
+        self._runner.close()
+
+    def _close_source(self) -> None:
+        if self._source is not None:
+            source, self._source = self._source, None
+            self._runner.run(source.close())
+
+
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     if seconds <= 0:
         return
