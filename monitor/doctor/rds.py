@@ -206,52 +206,44 @@ def describe_proxy(rds: Any, name: str, region: str) -> ProxyFacts:
     )
 
 
+# The describe call, its list key and its id key, per kind.
+_DESCRIBE = {
+    "cluster": ("describe_db_clusters", "DBClusters", "DBClusterIdentifier"),
+    "instance": ("describe_db_instances", "DBInstances", "DBInstanceIdentifier"),
+}
+
+
 def describe_db(rds: Any, kind: Literal["cluster", "instance"], ident: str, region: str) -> DbFacts:
     """A cluster, or an instance; an Aurora instance answers with its cluster's settings."""
     from botocore.exceptions import ClientError
 
+    call, listed, key = _DESCRIBE[kind]
     try:
-        if kind == "cluster":
-            c = rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
-        else:
-            i = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+        r = getattr(rds, call)(**{key: ident})[listed][0]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
             raise
-        if kind == "cluster":
-            pages = rds.get_paginator("describe_db_clusters").paginate()
-            known = [c["DBClusterIdentifier"] for p in pages for c in p["DBClusters"]]
-        else:
-            pages = rds.get_paginator("describe_db_instances").paginate()
-            known = [i["DBInstanceIdentifier"] for p in pages for i in p["DBInstances"]]
-        raise NotFound(f"{kind} {ident}", known) from None
-    if kind == "instance" and i.get("DBClusterIdentifier"):
-        return describe_db(rds, "cluster", i["DBClusterIdentifier"], region)
+        pages = rds.get_paginator(call).paginate()
+        raise NotFound(f"{kind} {ident}", [x[key] for p in pages for x in p[listed]]) from None
+    if kind == "instance" and r.get("DBClusterIdentifier"):
+        return describe_db(rds, "cluster", r["DBClusterIdentifier"], region)
     if kind == "cluster":
-        return DbFacts(
-            "cluster",
-            ident,
-            region,
-            c.get("Engine", ""),
-            c.get("EngineVersion", ""),
-            bool(c.get("IAMDatabaseAuthenticationEnabled")),
-            tuple(c.get("EnabledCloudwatchLogsExports", [])),
-            c.get("DBClusterParameterGroup", ""),
-            c.get("DbClusterResourceId"),
-            tuple(g["VpcSecurityGroupId"] for g in c.get("VpcSecurityGroups", [])),
-        )
-    groups = i.get("DBParameterGroups", [])
+        group, resource_id = r.get("DBClusterParameterGroup", ""), r.get("DbClusterResourceId")
+    else:
+        groups = r.get("DBParameterGroups", [])
+        group = groups[0]["DBParameterGroupName"] if groups else ""
+        resource_id = r.get("DbiResourceId")
     return DbFacts(
-        "instance",
+        kind,
         ident,
         region,
-        i.get("Engine", ""),
-        i.get("EngineVersion", ""),
-        bool(i.get("IAMDatabaseAuthenticationEnabled")),
-        tuple(i.get("EnabledCloudwatchLogsExports", [])),
-        groups[0]["DBParameterGroupName"] if groups else "",
-        i.get("DbiResourceId"),
-        tuple(g["VpcSecurityGroupId"] for g in i.get("VpcSecurityGroups", [])),
+        r.get("Engine", ""),
+        r.get("EngineVersion", ""),
+        bool(r.get("IAMDatabaseAuthenticationEnabled")),
+        tuple(r.get("EnabledCloudwatchLogsExports", [])),
+        group,
+        resource_id,
+        tuple(g["VpcSecurityGroupId"] for g in r.get("VpcSecurityGroups", [])),
     )
 
 

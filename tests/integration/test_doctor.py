@@ -12,9 +12,18 @@ from typing import Any
 import pytest
 
 from monitor.doctor.checks import groups
-from tests.conftest import MotoServer, SlackApi
+from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_B, target_table
-from tests.support.doctor import ACCOUNT, REGION, healthy, row, run, to_toml
+from tests.support.doctor import (
+    ACCOUNT,
+    PARAMETER_GROUP,
+    REGION,
+    create_cluster,
+    create_proxy,
+    row,
+    run,
+    to_toml,
+)
 from tests.support.iam_pam import IamPg
 from tests.support.tls import FAKE_RDS_HOSTS
 
@@ -24,14 +33,8 @@ RunCli = Callable[..., Any]
 
 
 @pytest.fixture
-def setup(
-    tmp_path: Path,
-    moto_server: MotoServer,
-    iam_pg: IamPg,
-    slack_api: SlackApi,
-    monkeypatch: pytest.MonkeyPatch,
-) -> dict[str, Any]:
-    return healthy(tmp_path, moto_server, iam_pg, slack_api, monkeypatch)
+def setup(doctor_setup: dict[str, Any]) -> dict[str, Any]:
+    return doctor_setup
 
 
 def test_doctor_all_green(setup: dict[str, Any]) -> None:
@@ -55,19 +58,7 @@ def test_doctor_cli_table_fits_100_columns_and_fixes_stay_whole(
     setup["accounts"].append({"id": ACCOUNT_B, "name": "analytics", "role_arn": role(ACCOUNT_B)})
     # A cluster with nothing set up: its fixes are the longest shell commands there are.
     rds = AwsSessions.from_config(validate(setup)).client("rds", REGION, ACCOUNT_B)
-    rds.create_db_cluster_parameter_group(
-        DBClusterParameterGroupName="reporting",
-        DBParameterGroupFamily="aurora-postgresql15",
-        Description="nothing set",
-    )
-    rds.create_db_cluster(
-        DBClusterIdentifier="reporting",
-        Engine="aurora-postgresql",
-        EngineVersion="15.4",
-        MasterUsername="postgres",
-        MasterUserPassword="not-used-here",
-        DBClusterParameterGroupName="reporting",
-    )
+    create_cluster(rds, "reporting", "reporting")
     setup["targets"].append(
         target_table(
             iam_pg,
@@ -187,43 +178,15 @@ def test_doctor_rds_rows_fail_with_their_fixes(
 
     aws = AwsSessions.from_config(validate(setup))
     rds = aws.client("rds", REGION, ACCOUNT)
-    rds.create_db_cluster_parameter_group(
-        DBClusterParameterGroupName="bare",
-        DBParameterGroupFamily="aurora-postgresql15",
-        Description="nothing set",
-    )
-    rds.create_db_cluster(
-        DBClusterIdentifier="bare",
-        Engine="aurora-postgresql",
-        EngineVersion="15.4",
-        MasterUsername="postgres",
-        MasterUserPassword="not-used-here",
-        DBClusterParameterGroupName="bare",
-    )
-    rds.create_db_cluster(
-        DBClusterIdentifier="half",
-        Engine="aurora-postgresql",
-        EngineVersion="15.4",
-        MasterUsername="postgres",
-        MasterUserPassword="not-used-here",
+    create_cluster(rds, "bare", "bare")
+    create_cluster(
+        rds,
+        "half",
+        PARAMETER_GROUP,
         EnableIAMDatabaseAuthentication=True,
         EnableCloudwatchLogsExports=["postgresql"],
-        DBClusterParameterGroupName="pgwarden-aurora-postgresql15",
     )
-    ec2 = aws.client("ec2", REGION, ACCOUNT)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"]
-        for i in (1, 2)
-    ]
-    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pgmonitor-AbCdEf"
-    rds.create_db_proxy(
-        DBProxyName="demo-proxy",
-        EngineFamily="POSTGRESQL",
-        Auth=[{"AuthScheme": "SECRETS", "SecretArn": secret, "IAMAuth": "DISABLED"}],
-        RoleArn=role(ACCOUNT),
-        VpcSubnetIds=subnets,
-    )
+    secret = create_proxy(aws, "DISABLED")
     setup["targets"] += [
         target_table(iam_pg, "bare", cluster_id="bare"),
         target_table(iam_pg, "half", cluster_id="half"),
@@ -296,21 +259,8 @@ def test_doctor_proxy_with_target_and_iam_required_passes(
     from monitor.config import validate
 
     aws = AwsSessions.from_config(validate(setup))
-    ec2 = aws.client("ec2", REGION, ACCOUNT)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"]
-        for i in (1, 2)
-    ]
+    create_proxy(aws, "REQUIRED")
     rds = aws.client("rds", REGION, ACCOUNT)
-    rds.create_db_proxy(
-        DBProxyName="demo-proxy",
-        EngineFamily="POSTGRESQL",
-        Auth=[{"AuthScheme": "SECRETS", "SecretArn": "arn:aws:secretsmanager:us-east-1:"
-               f"{ACCOUNT}:secret:x-AbCdEf", "IAMAuth": "REQUIRED"}],
-        RoleArn=role(ACCOUNT),
-        VpcSubnetIds=subnets,
-    )  # fmt: skip
     rds.register_db_proxy_targets(DBProxyName="demo-proxy", DBClusterIdentifiers=["demo"])
     setup["targets"] = [
         target_table(

@@ -23,7 +23,12 @@ from tests.conftest import MotoServer, SlackApi
 from tests.integration.test_aws import enforced_auth  # noqa: F401 - a fixture used below
 from tests.support.activity import ACCOUNT_B, target_table
 from tests.support.athena import post
-from tests.support.doctor import ACCOUNT, REGION, healthy, row, run
+from tests.support.doctor import (
+    ACCOUNT,
+    REGION,
+    row,
+    run,
+)
 from tests.support.iam_pam import IamPg
 from tests.support.trail import write_trail
 
@@ -31,14 +36,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def setup(
-    tmp_path: Path,
-    moto_server: MotoServer,
-    iam_pg: IamPg,
-    slack_api: SlackApi,
-    monkeypatch: pytest.MonkeyPatch,
-) -> dict[str, Any]:
-    return healthy(tmp_path, moto_server, iam_pg, slack_api, monkeypatch)
+def setup(doctor_setup: dict[str, Any]) -> dict[str, Any]:
+    return doctor_setup
 
 
 def only(raw: dict[str, Any], *groups: str) -> dict[str, Any]:

@@ -77,15 +77,12 @@ def healthy(
         Description="pgwarden logging",
     )
     set_parameters(rds, LOGGING)
-    rds.create_db_cluster(
-        DBClusterIdentifier="demo",
-        Engine="aurora-postgresql",
-        EngineVersion="15.4",
-        MasterUsername="postgres",
-        MasterUserPassword="not-used-here",
+    create_cluster(
+        rds,
+        "demo",
+        PARAMETER_GROUP,
         EnableIAMDatabaseAuthentication=True,
         EnableCloudwatchLogsExports=["postgresql", "iam-db-auth-error"],
-        DBClusterParameterGroupName=PARAMETER_GROUP,
     )
     logs = aws.client("logs", REGION, ACCOUNT)
     for kind in ("postgresql", "iam-db-auth-error"):
@@ -105,6 +102,44 @@ def healthy(
     )
     aws.client("s3").create_bucket(Bucket=RESULTS_BUCKET)
     return raw
+
+
+def create_cluster(rds: Any, name: str, parameter_group: str, **settings: Any) -> None:
+    """An Aurora PostgreSQL 15 cluster; with no settings, IAM auth and log exports are off."""
+    if parameter_group != PARAMETER_GROUP:
+        rds.create_db_cluster_parameter_group(
+            DBClusterParameterGroupName=parameter_group,
+            DBParameterGroupFamily="aurora-postgresql15",
+            Description="nothing set",
+        )
+    rds.create_db_cluster(
+        DBClusterIdentifier=name,
+        Engine="aurora-postgresql",
+        EngineVersion="15.4",
+        MasterUsername="postgres",
+        MasterUserPassword="not-used-here",
+        DBClusterParameterGroupName=parameter_group,
+        **settings,
+    )
+
+
+def create_proxy(aws: AwsSessions, iam_auth: str) -> str:
+    """RDS Proxy demo-proxy (in two new subnets) with one secret; returns the secret's ARN."""
+    ec2 = aws.client("ec2", REGION, ACCOUNT)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"]
+        for i in (1, 2)
+    ]
+    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pgmonitor-AbCdEf"
+    aws.client("rds", REGION, ACCOUNT).create_db_proxy(
+        DBProxyName="demo-proxy",
+        EngineFamily="POSTGRESQL",
+        Auth=[{"AuthScheme": "SECRETS", "SecretArn": secret, "IAMAuth": iam_auth}],
+        RoleArn=ROLE,
+        VpcSubnetIds=subnets,
+    )
+    return secret
 
 
 def set_parameters(rds: Any, values: dict[str, str]) -> None:
