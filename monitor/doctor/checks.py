@@ -17,7 +17,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import PgwardenError
@@ -128,20 +128,25 @@ class DoctorContext:
         return [a for a in self.config.accounts if a.id in wanted]
 
 
+GroupRun = Callable[[DoctorContext], None]
+
+
 @dataclass(frozen=True)
 class GroupSpec:
     """A group of checks, and the names of the checks it may report (the README lists them)."""
 
     name: str
-    run: Callable[[DoctorContext], None]
+    run: GroupRun
     checks: tuple[str, ...]
 
 
 _GROUPS: dict[str, GroupSpec] = {}
 
 
-def group(name: str, checks: tuple[str, ...]) -> Callable[[Callable[[DoctorContext], None]], Any]:
-    def register(fn: Callable[[DoctorContext], None]) -> Callable[[DoctorContext], None]:
+def group(name: str, checks: tuple[str, ...]) -> Callable[[GroupRun], GroupRun]:
+    """Register a group of checks under `name` (its rows' group column)."""
+
+    def register(fn: GroupRun) -> GroupRun:
         _GROUPS[name] = GroupSpec(name, fn, checks)
         return fn
 
