@@ -24,6 +24,7 @@ from monitor.targets import Target, configured_targets, merge, save_targets
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
     from monitor.sources.activity import ActivityPoller
+    from monitor.sources.cloudtrail import TrailEngine
 
 log = logging.getLogger(__name__)
 
@@ -359,19 +360,13 @@ def grants_stage(ctx: StageContext) -> StageReport:
 )
 def cloudtrail_stage(ctx: StageContext) -> StageReport:
     """AssumeRole records since the cursor; see monitor/sources/cloudtrail.py."""
-    from monitor.sources.cloudtrail import ingest, open_engine
+    from monitor.sources.cloudtrail import ingest
 
     columns = ("engine", "status", "assume-role", "new", "files", "bad files", "error")
     trail = ctx.config.cloudtrail
     if not trail.enabled:
         return StageReport("cloudtrail", columns, [])
-    aws = ctx.config.aws
-    athena: dict[str, Any] = {}
-    if aws.endpoint_url:
-        athena["endpoint_url"] = aws.endpoint_url
-    if aws.credential_source == "profile" and aws.profile:
-        athena["profile_name"] = aws.profile
-    engine = open_engine(trail, default_region=aws.region, **athena)
+    engine = trail_engine(ctx.config)
     try:
         summary = ingest(ctx.store, ctx.config, engine, ctx.clock)
     finally:
@@ -383,6 +378,19 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
         str(summary.files_read), str(len(summary.bad_files)), "",
     )  # fmt: skip
     return StageReport("cloudtrail", columns, [row], 0, bytes_scanned=summary.bytes_scanned)
+
+
+def trail_engine(config: Config) -> TrailEngine:
+    """The engine `[cloudtrail]` names, with `[aws]`'s endpoint and profile for Athena."""
+    from monitor.sources.cloudtrail import open_engine
+
+    aws = config.aws
+    athena: dict[str, Any] = {}
+    if aws.endpoint_url:
+        athena["endpoint_url"] = aws.endpoint_url
+    if aws.credential_source == "profile" and aws.profile:
+        athena["profile_name"] = aws.profile
+    return open_engine(config.cloudtrail, default_region=aws.region, **athena)
 
 
 # -- findings and alerts -----------------------------------------------------------------------

@@ -257,26 +257,7 @@ class ActivitySource:
     # -- connections --------------------------------------------------------------------------
 
     def conninfo(self, target: Target, password: str) -> dict[str, Any]:
-        """psycopg connection arguments. Contains the token: never log it."""
-        params: dict[str, Any] = {
-            "host": target.endpoint,
-            "port": target.port,
-            "dbname": target.database,
-            "user": target.db_user,
-            "password": password,
-            "application_name": APPLICATION_NAME,
-            "connect_timeout": self.options.connect_timeout_s,
-        }
-        if target.insecure_tls:
-            params["sslmode"] = "require"
-        else:
-            params["sslmode"] = "verify-full"
-            # "system" (libpq >= 16) means the OS trust store, when no bundle is configured.
-            params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
-        if target.hostaddr:
-            # Dial this address, but verify the certificate and sign the token for `endpoint`.
-            params["hostaddr"] = target.hostaddr
-        return params
+        return conninfo(target, password, self.options)
 
     async def _connect(
         self, target: Target, state: _TargetState, token: str
@@ -399,6 +380,31 @@ class ActivityPoller:
         if self._source is not None:
             source, self._source = self._source, None
             self._runner.run(source.close())
+
+
+def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str, Any]:
+    """psycopg connection arguments: verify-full TLS, the IAM token as password, the
+    endpoint the token was signed for. Contains the token: never log it. `pgwarden doctor`
+    logs in with these too, so it tests exactly what the poller does."""
+    params: dict[str, Any] = {
+        "host": target.endpoint,
+        "port": target.port,
+        "dbname": target.database,
+        "user": target.db_user,
+        "password": password,
+        "application_name": APPLICATION_NAME,
+        "connect_timeout": options.connect_timeout_s,
+    }
+    if target.insecure_tls:
+        params["sslmode"] = "require"
+    else:
+        params["sslmode"] = "verify-full"
+        # "system" (libpq >= 16) means the OS trust store, when no bundle is configured.
+        params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
+    if target.hostaddr:
+        # Dial this address, but verify the certificate and sign the token for `endpoint`.
+        params["hostaddr"] = target.hostaddr
+    return params
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
