@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from monitor.sandbox.pam import IamPg
 from tests.conftest import MotoServer, SlackApi
 from tests.support.doctor import healthy
-from tests.support.iam_pam import IamPg
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from monitor.doctor.checks import groups
+from monitor.sandbox.pam import IamPg
+from monitor.sandbox.tls import FAKE_RDS_HOSTS
 from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_B, target_table
 from tests.support.doctor import (
@@ -24,8 +26,6 @@ from tests.support.doctor import (
     run,
     to_toml,
 )
-from tests.support.iam_pam import IamPg
-from tests.support.tls import FAKE_RDS_HOSTS
 
 pytestmark = pytest.mark.integration
 

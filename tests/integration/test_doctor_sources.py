@@ -18,6 +18,7 @@ from monitor.aws import AwsSessions
 from monitor.clock import FrozenClock
 from monitor.config import validate
 from monitor.doctor.checks import diagnose
+from monitor.sandbox.pam import IamPg
 from monitor.store.sqlite import Store, migrations
 from tests.conftest import MotoServer, SlackApi
 from tests.integration.test_aws import enforced_auth  # noqa: F401 - a fixture used below
@@ -29,7 +30,6 @@ from tests.support.doctor import (
     row,
     run,
 )
-from tests.support.iam_pam import IamPg
 from tests.support.trail import write_trail
 
 pytestmark = pytest.mark.integration

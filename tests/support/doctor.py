@@ -14,9 +14,9 @@ import pytest
 from monitor.aws import AwsSessions
 from monitor.config import Config, validate
 from monitor.doctor.checks import CheckResult, diagnose
+from monitor.sandbox.pam import IamPg
 from tests.conftest import MotoServer, SlackApi
 from tests.support.activity import ACCOUNT_A, target_table
-from tests.support.iam_pam import IamPg
 
 ACCOUNT = ACCOUNT_A
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/pg-monitor-role"
