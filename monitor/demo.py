@@ -18,6 +18,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 EXTERNAL_ID_ENV = "PGWARDEN_DEMO_EXTERNAL_ID"
 SLACK_TOKEN_ENV = "PGWARDEN_DEMO_SLACK_TOKEN"  # noqa: S105 - the name of a variable
+SLACK_CHANNEL, SECURITY_CHANNEL = "#pgwarden", "#security"
 
 Echo = Callable[[str], None]
 
@@ -117,7 +119,7 @@ def _run(
     moto = MotoSandbox()
     stack.callback(moto.close)
     _use_management_account(moto)
-    slack = SlackEndpoint()
+    slack = SlackEndpoint((SLACK_CHANNEL, SECURITY_CHANNEL))
     stack.callback(slack.close)
     step(f"moto (AWS) on {moto.url}; Slack-compatible endpoint on {slack.base_url}")
 
@@ -184,8 +186,24 @@ def _pipeline(run: DemoRun, echo: Echo) -> tuple[list[tuple[str, str]], list[Pat
     polled = sum(row[1] == "ok" for row in activity.rows)
     summary = [("targets polled", f"{polled} of {len(activity.rows)}")]
     summary += _store_counts(config.store.path)
+    summary.append(("doctor checks", _doctor(config, echo)))
     files = _write_findings_csv(config.store.path, run.out / "findings.csv")
     return summary, [*files, *_access_review(config, echo)]
+
+
+def _doctor(config: Config, echo: Echo) -> str:
+    """`pgwarden doctor` on the sandbox: every prerequisite as pgwarden checks a real one;
+    the rows that are not fine are shown."""
+    from monitor.doctor.checks import diagnose
+    from monitor.doctor.render import render_table
+
+    results = diagnose(config, ())
+    counts = Counter(r.status for r in results)
+    echo(f"doctor: {counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failed")
+    not_ok = [r for r in results if r.status != "ok"]
+    for line in render_table(not_ok, 100) if not_ok else []:
+        echo(f"  {line}")
+    return f"{counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failed"
 
 
 def _access_review(config: Config, echo: Echo) -> list[Path]:
@@ -322,8 +340,8 @@ def write_config(
                 "mode": "bot",
                 "token": f"env:{SLACK_TOKEN_ENV}",
                 "base_url": slack_url,
-                "channel": "#pgwarden",
-                "channels": {"critical": "#security", "high": "#security"},
+                "channel": SLACK_CHANNEL,
+                "channels": {"critical": SECURITY_CHANNEL, "high": SECURITY_CHANNEL},
             }
         },
         "reports": {"dir": str(out), "formats": ["csv", "html"]},

@@ -111,8 +111,23 @@ class Account:
         return self.moto.client(service, self.credentials)
 
     def create_cluster(self, cluster_id: str, port: int) -> Cluster:
-        """An Aurora PostgreSQL cluster with IAM database authentication on."""
-        c = self.client("rds").create_db_cluster(
+        """An Aurora PostgreSQL cluster set up as pgwarden asks: IAM database authentication,
+        both logs exported to CloudWatch, and a parameter group that logs connections."""
+        rds = self.client("rds")
+        group = f"{cluster_id}-aurora-postgresql15"
+        rds.create_db_cluster_parameter_group(
+            DBClusterParameterGroupName=group,
+            DBParameterGroupFamily="aurora-postgresql15",
+            Description="log connections, TLS only",
+        )
+        rds.modify_db_cluster_parameter_group(
+            DBClusterParameterGroupName=group,
+            Parameters=[
+                {"ParameterName": name, "ParameterValue": "1", "ApplyMethod": "immediate"}
+                for name in ("log_connections", "log_disconnections", "rds.force_ssl")
+            ],
+        )
+        c = rds.create_db_cluster(
             DBClusterIdentifier=cluster_id,
             Engine="aurora-postgresql",
             EngineVersion="15.4",
@@ -120,6 +135,8 @@ class Account:
             MasterUserPassword="not-used-by-the-sandbox",
             Port=port,
             EnableIAMDatabaseAuthentication=True,
+            EnableCloudwatchLogsExports=["postgresql", "iam-db-auth-error"],
+            DBClusterParameterGroupName=group,
             Tags=[{"Key": "pgwarden", "Value": "monitor"}],
         )["DBCluster"]
         return Cluster(
@@ -153,11 +170,14 @@ class Account:
         return arn
 
     def ship_logs(self, cluster_id: str, stream: str, lines: Iterable[str]) -> int:
-        """What RDS's log export does: server log lines into the cluster's log group."""
+        """What RDS's log export does: server log lines into the cluster's log group. The
+        iam-db-auth-error group is made too, empty: the sandbox's tokens fail in PAM."""
         logs = self.client("logs")
-        group = f"/aws/rds/cluster/{cluster_id}/postgresql"
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_group(logGroupName=group)
+        base = f"/aws/rds/cluster/{cluster_id}"
+        for group in (f"{base}/postgresql", f"{base}/iam-db-auth-error"):
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+        group = f"{base}/postgresql"
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now_ms = int(time.time() * 1000)
         messages = list(lines)

@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# (HTTP method, path with query, JSON body or {}) -> (status, JSON reply)
+# (HTTP method, path without the query, the query's and the body's fields) -> (status, reply)
 Handle = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
 
 
 class JsonServer:
-    """Answers every GET and POST through `handle`; `close()` stops it."""
+    """Answers every GET and POST through `handle`; `close()` stops it. A body is read as
+    JSON or as a form, as the Slack Web API takes either."""
 
     def __init__(self, handle: Handle) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self._answer("GET", {})
+                self._answer("GET", b"")
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                self._answer("POST", json.loads(self.rfile.read(length) or b"{}"))
+                self._answer("POST", self.rfile.read(length))
 
-            def _answer(self, method: str, body: dict[str, Any]) -> None:
-                status, reply = handle(method, self.path, body)
+            def _answer(self, method: str, raw: bytes) -> None:
+                path, _, query = self.path.partition("?")
+                fields: dict[str, Any] = dict(urllib.parse.parse_qsl(query))
+                if self.headers.get_content_type() == "application/json":
+                    fields.update(json.loads(raw or b"{}"))
+                else:
+                    fields.update(urllib.parse.parse_qsl(raw.decode()))
+                status, reply = handle(method, path, fields)
                 data = json.dumps(reply).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

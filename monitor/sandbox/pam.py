@@ -22,7 +22,6 @@ import json
 import os
 import pwd
 import shutil
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +59,8 @@ class Keystore:
         self._server = JsonServer(self._lookup)
         self.url = f"{self._server.url}/key"
 
-    def _lookup(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        query = urllib.parse.parse_qs(urllib.parse.urlparse(path).query)
-        akid = query.get("id", [""])[0]
+    def _lookup(self, method: str, path: str, fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        akid = str(fields.get("id", ""))
         found: dict[str, Any] | None
         if akid in self.static:
             found = {"secret": self.static[akid], "session_token": None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,8 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
         ("unused-role", "arn:aws:iam::222222222222:role/legacy-batch", "low"),
     }
     assert "findings: high      6" in result.stdout
+    # The sandbox is set up as pgwarden asks of a real account: the doctor finds nothing amiss.
+    assert re.search(r"^doctor checks +\d+ ok, 0 warnings, 0 failed$", result.stdout, re.M)
 
     # Every finding reached the local Slack endpoint through the real Slack sink, as Block Kit.
     messages = json.loads((out / "slack-messages.json").read_text(encoding="utf-8"))
