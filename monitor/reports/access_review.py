@@ -41,6 +41,7 @@ from monitor.reports.plan import RevokeSql, write_iam_plan
 from monitor.reports.recommend import (
     RECOMMENDATIONS,
     GrantFacts,
+    Kept,
     PrincipalFacts,
     UserFacts,
     advise_principal,
@@ -287,6 +288,7 @@ def _user_row(
         last_used=last,
         role_first_seen=_time(raw["role_first_seen"]),
         watched_since=_time(raw["watched_since"]),
+        kept=_kept(raw),
     )
     advice = advise_user(facts, end, opts)
     return {
@@ -380,7 +382,12 @@ def _principal_row(
     )
     last_assumed = _time(first["last_assumed"])
     facts = PrincipalFacts(
-        first["principal_arn"], first["principal_type"], first["account_id"], grants, last_assumed
+        first["principal_arn"],
+        first["principal_type"],
+        first["account_id"],
+        grants,
+        last_assumed,
+        _kept(first),
     )
     advice = advise_principal(facts, end, history, opts)
     logins = [g.last_login for g in grants if g.last_login]
@@ -465,6 +472,11 @@ def _atomic(path: Path) -> Iterator[TextIO]:
         os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
+
+
+def _kept(raw: Mapping[str, Any]) -> Kept | None:
+    until = _time(raw["kept_until"])
+    return Kept(raw["kept_by"], until) if raw["kept_by"] and until else None
 
 
 def _split(joined: Any) -> list[str]:
