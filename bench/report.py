@@ -16,12 +16,12 @@ import argparse
 import os
 import random
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from harness import child
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # Monday: the report is 2026-W47
 BASE = {"users": 10_000, "sessions": 400_000, "auth_events": 2_000_000, "grants": 20_000}
@@ -146,17 +146,6 @@ def report(path: Path, out: Path) -> None:
     print(f"{elapsed:.2f} {rows['users']} {rows['principals']} {rows['revoke-sql']} {size:.1f}")
 
 
-def child(*args: str) -> tuple[str, float, float]:
-    """Run this script in a child; return its output, wall seconds and peak RSS in MiB."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"child {args} failed with status {status}")
-    return out.strip(), time.perf_counter() - started, usage.ru_maxrss / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="0.5,1,2")
@@ -178,9 +167,11 @@ def main() -> None:
     for scale in (float(s) for s in args.scales.split(",")):
         path = directory / f"report-{scale:g}x.db"
         if not path.exists():
-            _, built, _ = child("--build", str(path), "--scale", str(scale))
+            _, built, _ = child(__file__, "--build", str(path), "--scale", str(scale))
             print(f"{scale:g}x: built in {built:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
-        out, wall, rss = child("--report", str(path), "--out", str(directory / f"out-{scale:g}x"))
+        out, wall, rss = child(
+            __file__, "--report", str(path), "--out", str(directory / f"out-{scale:g}x")
+        )
         seconds, users, principals, revokes, size = out.split()
         n = {k: int(v * scale) for k, v in BASE.items()}
         print(

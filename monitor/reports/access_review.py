@@ -208,10 +208,8 @@ def generate(
     try:
         conn.execute(sql.load("store/report_sessions"), params)
         conn.execute(sql.load("store/report_use"), params)
-        written = [
-            *_users(conn, config, review, params, out, names, "csv" in formats),
-            *_principals(conn, config, review, params, out, names, "csv" in formats),
-        ]
+        job = _Job(conn, config, review, params, out, names, "csv" in formats)
+        written = [*_users(job), *_principals(job)]
         with _atomic(out / names["revoke-iam"]) as f:
             plan = _records(conn, "store/report_plan_grants", params)
             count = write_iam_plan(plan, period, now, f)
@@ -228,20 +226,26 @@ def generate(
     return sorted(written, key=lambda f: FILE_KINDS.index(f.kind))
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One report's connection, settings and destination, shared by its passes."""
+
+    conn: sqlite3.Connection
+    config: Config
+    review: Review
+    params: Mapping[str, str]
+    out: Path
+    names: Mapping[str, str]
+    csv: bool
+
+
 # -- the users CSV and the SQL half of the plan -------------------------------------------------
 
 
-def _users(
-    conn: sqlite3.Connection,
-    config: Config,
-    review: Review,
-    params: Mapping[str, str],
-    out: Path,
-    names: Mapping[str, str],
-    csv: bool,
-) -> list[ReportFile]:
-    opts = UnusedDbUserOptions.from_config(config, "unused-db-user")
-    accounts = {a.id: a.name for a in config.accounts}
+def _users(job: _Job) -> list[ReportFile]:
+    conn, review, params, out, names = job.conn, job.review, job.params, job.out, job.names
+    opts = UnusedDbUserOptions.from_config(job.config, "unused-db-user")
+    accounts = {a.id: a.name for a in job.config.accounts}
     end = review.period.end
     count = 0
 
@@ -261,10 +265,10 @@ def _users(
 
     with _atomic(out / names["revoke-sql"]) as sql_out:
         plan = RevokeSql(sql_out, review.period, review.generated)
-        _write(rows(plan), USER_COLUMNS, out / names["users"] if csv else None)
+        _write(rows(plan), USER_COLUMNS, out / names["users"] if job.csv else None)
         plan.close()
     files = [ReportFile("revoke-sql", out / names["revoke-sql"], plan.statements)]
-    if csv:
+    if job.csv:
         files.append(ReportFile("users", out / names["users"], count))
     return files
 
@@ -318,16 +322,9 @@ def _user_row(
 # -- the principals CSV ------------------------------------------------------------------------
 
 
-def _principals(
-    conn: sqlite3.Connection,
-    config: Config,
-    review: Review,
-    params: Mapping[str, str],
-    out: Path,
-    names: Mapping[str, str],
-    csv: bool,
-) -> list[ReportFile]:
-    opts = UnusedIamGrantOptions.from_config(config, "unused-iam-grant")
+def _principals(job: _Job) -> list[ReportFile]:
+    conn, review, params, out, names = job.conn, job.review, job.params, job.out, job.names
+    opts = UnusedIamGrantOptions.from_config(job.config, "unused-iam-grant")
     (start,) = conn.execute(sql.load("store/trail_history_start")).fetchall()[0]
     history = _time(start)
     end = review.period.end
@@ -359,8 +356,8 @@ def _principals(
             yield row
         conn.executemany("INSERT INTO report_revoke_principals VALUES (?, ?)", revoke)
 
-    _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if csv else None)
-    return [ReportFile("principals", out / names["principals"], count)] if csv else []
+    _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if job.csv else None)
+    return [ReportFile("principals", out / names["principals"], count)] if job.csv else []
 
 
 def _principal_row(
