@@ -194,10 +194,67 @@ def targets(obj: Obj, discover: bool) -> None:
         click.echo("no targets configured or discovered")
 
 
-@main.command(epilog=_example("pgwarden --log-format json run"))
-def run() -> None:
-    """Run the scheduler daemon: every stage on its own interval until SIGTERM."""
-    raise _not_built("run", "scheduler")
+@main.command(
+    epilog=_example(
+        """
+pgwarden --log-format json run --config /etc/pgwarden/pgwarden.toml
+systemctl reload pgwarden    # SIGHUP: re-read the config"""
+    )
+)
+@config_option
+@pass_obj
+def run(obj: Obj) -> None:
+    """Run the scheduler daemon: every stage on its own interval until SIGTERM.
+
+    SIGHUP re-reads the config; an invalid file is rejected and the running config stays.
+    SIGTERM or SIGINT stop it within 10 s, after the transaction in flight, with exit 0.
+    """
+    import logging
+
+    from monitor.config import find_config
+    from monitor.scheduler import Daemon
+
+    config = obj.config()
+    abandoned = Daemon(find_config(obj.config_path), config).run()
+    if abandoned:
+        # A job overran the stop deadline; its thread would keep the process alive.
+        logging.shutdown()
+        os._exit(0)
+
+
+@main.command(
+    "iam-policy",
+    epilog=_example(
+        """
+pgwarden iam-policy --config /etc/pgwarden/pgwarden.toml --out deploy/
+pgwarden iam-policy | jq '."monitor-policy"'"""
+    ),
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write iam-<document>.json files into this directory instead of printing them.",
+)
+@config_option
+@pass_obj
+def iam_policy(obj: Obj, out: Path | None) -> None:
+    """Print the least-privilege IAM policies this config needs, as one JSON object.
+
+    management-policy: pgwarden's own role (AssumeRole into the monitor roles, secrets,
+    Athena/Glue/S3 for the trail). monitor-policy: the monitor role in every database
+    account. monitor-trust-policy: who may assume that role, with an ExternalId to fill in.
+    """
+    from monitor.policies import documents, render
+
+    docs = documents(obj.config())
+    if out is None:
+        click.echo(render(docs), nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, document in docs.items():
+        path = out / f"iam-{name}.json"
+        path.write_text(render(document), encoding="utf-8")
+        click.echo(f"wrote {path}")
 
 
 @main.command(
@@ -713,6 +770,47 @@ def alerts_test(obj: Obj) -> None:
         else:
             click.echo(f"✔ {channel}: delivered")
     if failed:
+        sys.exit(1)
+
+
+@main.command(
+    epilog=_example(
+        """
+pgwarden doctor
+pgwarden doctor --target orders-writer --target orders-reader
+pgwarden doctor --format json | jq '.[] | select(.status != "ok")'"""
+    ),
+)
+@click.option(
+    "--target",
+    "target_names",
+    multiple=True,
+    help="Check only these targets and their accounts (repeatable). Default: every target.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@config_option
+@pass_obj
+def doctor(obj: Obj, target_names: tuple[str, ...], fmt: str) -> None:
+    """Check every prerequisite and print what is missing, with the exact fix for each.
+
+    Accounts (role, ExternalId), each target through the RDS API (IAM auth, log exports,
+    parameters, RDS Proxy) and through the database (login, grants, log_line_prefix),
+    CloudTrail, the log sources, Slack and the store. Exits 1 when a check fails (✖);
+    warnings (⚠) alone exit 0.
+    """
+    import shutil
+
+    from monitor.doctor.checks import COLUMNS, diagnose
+    from monitor.doctor.render import render_table
+    from monitor.formats import write_json
+
+    results = diagnose(obj.config(), target_names)
+    if fmt == "json":
+        write_json((r.as_dict() for r in results), COLUMNS, sys.stdout)
+    else:
+        width = shutil.get_terminal_size((100, 24)).columns
+        click.echo("\n".join(render_table(results, width)))
+    if any(r.status == "fail" for r in results):
         sys.exit(1)
 
 

@@ -246,6 +246,17 @@ class ReportsConfig(Section):
     keep_days: int = Field(default=90, ge=1)
 
 
+class SchedulerConfig(Section):
+    """`pgwarden run`: intervals of the jobs whose stage has no section of its own (activity,
+    pglogs and cloudtrail keep theirs in `interval_s`), and how missed runs are handled."""
+
+    grants_interval_s: float = Field(default=3600, gt=0)
+    detect_interval_s: float = Field(default=60, gt=0)
+    alerts_interval_s: float = Field(default=15, gt=0)
+    misfire_grace_s: int = Field(default=30, ge=1)
+    jitter_s: float = Field(default=1, ge=0)
+
+
 class MetricsConfig(Section):
     enabled: bool = False
     address: IpAddress = "127.0.0.1"
@@ -274,6 +285,7 @@ class Config(Section):
     suppressions: list[SuppressionConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     reports: ReportsConfig = ReportsConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     metrics: MetricsConfig = MetricsConfig()
 
     def account(self, ref: str) -> AccountConfig:

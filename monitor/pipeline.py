@@ -8,7 +8,6 @@ alerts) register themselves here with `@stage("name")`, in pipeline order.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ from monitor.targets import Target, configured_targets, merge, save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
-    from monitor.sources.activity import PollResult
+    from monitor.sources.activity import ActivityPoller
+    from monitor.sources.cloudtrail import TrailEngine
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,10 @@ class StageReport:
     columns: tuple[str, ...]
     rows: list[tuple[str, ...]]
     failures: int = 0  # rows that are not fine (targets down...): `once` exits 1 if any
+    error: str | None = None  # the stage raised: the job boundary caught this
+    # For the metrics: each target's poll time, and what the stage's Athena queries scanned.
+    poll_seconds: tuple[float, ...] = ()
+    bytes_scanned: int = 0
 
 
 @dataclass
@@ -44,6 +48,8 @@ class StageContext:
     clock: Clock
     aws_sessions: AwsSessions | None = None
     notes: list[str] = field(default_factory=list)
+    # The activity stage's connections, kept between the runs of one job (see close()).
+    activity: ActivityPoller | None = None
 
     def aws(self) -> AwsSessions:
         if self.aws_sessions is None:
@@ -51,6 +57,12 @@ class StageContext:
 
             self.aws_sessions = AwsSessions.from_config(self.config, clock=self.clock)
         return self.aws_sessions
+
+    def close(self) -> None:
+        """Close what the stages kept open between runs (database connections)."""
+        if self.activity is not None:
+            activity, self.activity = self.activity, None
+            activity.close()
 
 
 Stage = Callable[[StageContext], StageReport]
@@ -60,8 +72,11 @@ Stage = Callable[[StageContext], StageReport]
 class StageSpec:
     """A stage and its contract: the config section it reads and the access it needs.
 
-    `iam_actions` feed the least-privilege policy in deploy/; `pg_privileges` the database
-    grants. The function's docstring carries a TOML example of its section.
+    `iam_actions` are what the monitor role in each database account must allow, and
+    `management_actions` what pgwarden's own role in the management account must allow;
+    both feed the least-privilege policies `pgwarden iam-policy` writes (deploy/).
+    `pg_privileges` are the database grants. The function's docstring carries a TOML
+    example of its section.
     """
 
     name: str
@@ -70,6 +85,7 @@ class StageSpec:
     options: type[BaseModel] | None = None
     iam_actions: tuple[str, ...] = ()
     pg_privileges: tuple[str, ...] = ()
+    management_actions: tuple[str, ...] = ()
 
 
 _STAGES: dict[str, StageSpec] = {}
@@ -82,6 +98,7 @@ def stage(
     options: type[BaseModel] | None = None,
     iam_actions: tuple[str, ...] = (),
     pg_privileges: tuple[str, ...] = (),
+    management_actions: tuple[str, ...] = (),
 ) -> Callable[[Stage], Stage]:
     """Register a stage under `name` (kebab-case); registration order is run order.
 
@@ -92,7 +109,9 @@ def stage(
     def register(fn: Stage) -> Stage:
         if name in _STAGES:
             raise ValueError(f"stage {name} registered twice")
-        _STAGES[name] = StageSpec(name, fn, section, options, iam_actions, pg_privileges)
+        _STAGES[name] = StageSpec(
+            name, fn, section, options, iam_actions, pg_privileges, management_actions
+        )
         return fn
 
     return register
@@ -127,19 +146,27 @@ def run_once(
     names = select_stages(only)
     with Store.open(config.store.path, busy_timeout_ms=config.store.busy_timeout_ms) as store:
         ctx = StageContext(config, store, clock or SystemClock(), aws)
-        return [run_stage(name, ctx) for name in names]
+        try:
+            return [run_stage(name, ctx) for name in names]
+        finally:
+            ctx.close()
 
 
-def run_stage(name: str, ctx: StageContext) -> StageReport:
+def run_stage(name: str, ctx: StageContext, run: Stage | None = None) -> StageReport:
     """The job boundary: a stage that fails is logged with its traceback and reported, and
-    the next stage (or the next run, from its cursor) carries on."""
+    the next stage (or the next run, from its cursor) carries on.
+
+    `run` is for jobs that are not registered stages (the weekly report); default: the
+    stage registered as `name`.
+    """
     try:
-        return _STAGES[name].run(ctx)
+        return (run or _STAGES[name].run)(ctx)
     except ConfigError:
         raise  # the config is wrong: say so and exit 2, as for any user error
     except Exception as exc:  # the one place stage failures are caught
         log.exception("stage %s failed", name, extra={"stage": name})
-        return StageReport(name, ("status", "error"), [("failed", _one_line(exc))], failures=1)
+        reason = _one_line(exc)
+        return StageReport(name, ("status", "error"), [("failed", reason)], 1, error=reason)
 
 
 # -- targets ------------------------------------------------------------------------------------
@@ -204,14 +231,10 @@ def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Ta
     "activity",
     section="activity",
     options=ActivityConfig,
-    iam_actions=(
-        "sts:AssumeRole",
-        "rds-db:connect",
-        "rds:DescribeDBClusters",
-        "rds:DescribeDBInstances",
-        "secretsmanager:GetSecretValue",
-    ),
+    iam_actions=("rds-db:connect", "rds:DescribeDBClusters", "rds:DescribeDBInstances"),
     pg_privileges=("rds_iam", "pg_monitor"),
+    # The ExternalId may be a Secrets Manager reference, read with pgwarden's own role.
+    management_actions=("sts:AssumeRole", "secretsmanager:GetSecretValue"),
 )
 def activity_stage(ctx: StageContext) -> StageReport:
     """One poll of every target's pg_stat_activity; see monitor/sources/activity.py.
@@ -224,7 +247,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
         max_new_connections_per_s = 20
         capture_query_text = "none"
     """
-    from monitor.sources.activity import ActivitySource
+    from monitor.sources.activity import ActivityPoller
     from monitor.sources.activity_store import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
@@ -233,15 +256,9 @@ def activity_stage(ctx: StageContext) -> StageReport:
     targets = collect_targets(ctx.config, ctx.aws(), ctx.store)
     with ctx.store.transaction() as conn:
         save_targets(conn, targets, ctx.clock.now())
-    source = ActivitySource(targets, ctx.config.activity, ctx.aws().token_for, ctx.clock)
-
-    async def one_round() -> list[PollResult]:
-        try:
-            return await source.poll_all()
-        finally:
-            await source.close()
-
-    results = asyncio.run(one_round())
+    if ctx.activity is None:
+        ctx.activity = ActivityPoller(ctx.config.activity, ctx.aws().token_for, ctx.clock)
+    results = ctx.activity.poll(targets)
     rows: list[tuple[str, ...]] = []
     recorder = SessionRecorder()
     with ctx.store.transaction() as conn:
@@ -250,7 +267,8 @@ def activity_stage(ctx: StageContext) -> StageReport:
             sessions = str(len(r.sessions)) if r.status == "ok" else "-"
             rows.append((r.target, r.status, sessions, f"{r.duration_ms:.0f} ms", r.reason or ""))
     failures = sum(r.status != "ok" for r in results)
-    return StageReport("activity", columns, rows, failures)
+    seconds = tuple(r.duration_ms / 1000 for r in results)
+    return StageReport("activity", columns, rows, failures, poll_seconds=seconds)
 
 
 # -- the pglogs stage ---------------------------------------------------------------------------
@@ -268,7 +286,16 @@ class _TargetClients:
         return self.ctx.aws().client(service, region=region, account_id=account.id)
 
 
-@stage("pglogs")
+@stage(
+    "pglogs",
+    iam_actions=(
+        "logs:FilterLogEvents",
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBLogFiles",
+        "rds:DownloadDBLogFilePortion",
+    ),
+    management_actions=("sts:AssumeRole",),
+)
 def pglogs_stage(ctx: StageContext) -> StageReport:
     """Auth and connection events from the PostgreSQL logs; see monitor/sources/pglogs.py."""
     from monitor.sources.pglogs import ingest
@@ -285,7 +312,11 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
 # -- the grants and cloudtrail stages ----------------------------------------------------------
 
 
-@stage("grants")
+@stage(
+    "grants",
+    iam_actions=("iam:GetAccountAuthorizationDetails", "iam:GetRole"),
+    management_actions=("sts:AssumeRole",),
+)
 def grants_stage(ctx: StageContext) -> StageReport:
     """Who may rds-db:connect as which db user, per account; see monitor/sources/iam.py."""
     from monitor.sources.iam import ingest
@@ -311,22 +342,31 @@ def grants_stage(ctx: StageContext) -> StageReport:
     return StageReport("grants", columns, rows, sum(r[1] != "ok" for r in rows))
 
 
-@stage("cloudtrail")
+@stage(
+    "cloudtrail",
+    management_actions=(
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "s3:GetBucketLocation",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+    ),
+)
 def cloudtrail_stage(ctx: StageContext) -> StageReport:
     """AssumeRole records since the cursor; see monitor/sources/cloudtrail.py."""
-    from monitor.sources.cloudtrail import ingest, open_engine
+    from monitor.sources.cloudtrail import ingest
 
     columns = ("engine", "status", "assume-role", "new", "files", "bad files", "error")
     trail = ctx.config.cloudtrail
     if not trail.enabled:
         return StageReport("cloudtrail", columns, [])
-    aws = ctx.config.aws
-    athena: dict[str, Any] = {}
-    if aws.endpoint_url:
-        athena["endpoint_url"] = aws.endpoint_url
-    if aws.credential_source == "profile" and aws.profile:
-        athena["profile_name"] = aws.profile
-    engine = open_engine(trail, default_region=aws.region, **athena)
+    engine = trail_engine(ctx.config)
     try:
         summary = ingest(ctx.store, ctx.config, engine, ctx.clock)
     finally:
@@ -337,7 +377,20 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
         trail.engine, "ok", str(summary.assume_role_events), str(summary.assume_role_new),
         str(summary.files_read), str(len(summary.bad_files)), "",
     )  # fmt: skip
-    return StageReport("cloudtrail", columns, [row], 0)
+    return StageReport("cloudtrail", columns, [row], 0, bytes_scanned=summary.bytes_scanned)
+
+
+def trail_engine(config: Config) -> TrailEngine:
+    """The engine `[cloudtrail]` names, with `[aws]`'s endpoint and profile for Athena."""
+    from monitor.sources.cloudtrail import open_engine
+
+    aws = config.aws
+    athena: dict[str, Any] = {}
+    if aws.endpoint_url:
+        athena["endpoint_url"] = aws.endpoint_url
+    if aws.credential_source == "profile" and aws.profile:
+        athena["profile_name"] = aws.profile
+    return open_engine(config.cloudtrail, default_region=aws.region, **athena)
 
 
 # -- findings and alerts -----------------------------------------------------------------------
@@ -357,7 +410,7 @@ def detect_stage(ctx: StageContext) -> StageReport:
     return StageReport("detect", columns, rows)
 
 
-@stage("alerts")
+@stage("alerts", management_actions=("secretsmanager:GetSecretValue",))
 def alerts_stage(ctx: StageContext) -> StageReport:
     """Deliver the outbox to Slack; see monitor/alerts/outbox.py."""
     from datetime import timedelta

@@ -113,10 +113,12 @@ class SlackApi:
     """A local server that answers like the Slack Web API and records what it receives.
 
     Queue faults with `fail_next(status, body, headers)`; otherwise every call succeeds.
+    `channels` (id -> {"name", "is_member", ...}) answer conversations.info and .list.
     """
 
     url: str
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     _faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -138,6 +140,7 @@ class SlackApi:
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self.channels.clear()
 
     def handle(
         self, method: str, body: dict[str, Any]
@@ -153,6 +156,17 @@ class SlackApi:
                 return 200, {"ok": True, "channel": body["channel"], "ts": ts, "message": body}, {}
             if method == "webhook":
                 return 200, {"ok": True}, {}
+            if method == "auth.test":
+                bot = {"user_id": "U0PGWARDEN", "user": "pgwarden", "team_id": "T0", "team": "test"}
+                return 200, {"ok": True, **bot}, {}
+            if method == "conversations.info":
+                found = self.channels.get(body.get("channel", ""))
+                if found is None:
+                    return 200, {"ok": False, "error": "channel_not_found"}, {}
+                return 200, {"ok": True, "channel": {"id": body["channel"], **found}}, {}
+            if method == "conversations.list":
+                listed = [{"id": key, **value} for key, value in self.channels.items()]
+                return 200, {"ok": True, "channels": listed, "response_metadata": {}}, {}
             return 200, {"ok": True}, {}
 
 

@@ -5,7 +5,7 @@
 own keys (SSE-S3, AES256); the request asks for it explicitly either way, so a bucket
 policy that denies unencrypted uploads accepts them. The client comes from monitor/aws.py
 (the source credentials, `[aws].region`).
-IAM actions needed: `s3:PutObject` on the prefix; with a KMS key, `kms:GenerateDataKey`.
+IAM actions needed: `IAM_ACTIONS`, which `pgwarden iam-policy` scopes to the prefix and key.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from monitor.reports.access_review import ReportFile
 
 log = logging.getLogger(__name__)
+
+# upload_file sends large files in parts; with SSE-KMS, S3 also decrypts the data key then.
+IAM_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "kms:GenerateDataKey", "kms:Decrypt")
 
 CONTENT_TYPES = {
     ".csv": "text/csv; charset=utf-8",

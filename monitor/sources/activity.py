@@ -257,26 +257,7 @@ class ActivitySource:
     # -- connections --------------------------------------------------------------------------
 
     def conninfo(self, target: Target, password: str) -> dict[str, Any]:
-        """psycopg connection arguments. Contains the token: never log it."""
-        params: dict[str, Any] = {
-            "host": target.endpoint,
-            "port": target.port,
-            "dbname": target.database,
-            "user": target.db_user,
-            "password": password,
-            "application_name": APPLICATION_NAME,
-            "connect_timeout": self.options.connect_timeout_s,
-        }
-        if target.insecure_tls:
-            params["sslmode"] = "require"
-        else:
-            params["sslmode"] = "verify-full"
-            # "system" (libpq >= 16) means the OS trust store, when no bundle is configured.
-            params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
-        if target.hostaddr:
-            # Dial this address, but verify the certificate and sign the token for `endpoint`.
-            params["hostaddr"] = target.hostaddr
-        return params
+        return conninfo(target, password, self.options)
 
     async def _connect(
         self, target: Target, state: _TargetState, token: str
@@ -367,6 +348,63 @@ class ActivitySource:
             await asyncio.gather(*(loop(t) for t in self.targets))
         finally:
             await self.close()
+
+
+class ActivityPoller:
+    """An `ActivitySource` and its event loop, kept between polls so connections are reused.
+
+    The activity stage runs once per job; each run is a synchronous call, so the loop the
+    connections belong to lives here (`asyncio.Runner`), not in a single `asyncio.run`.
+    A changed target list (a discovered cluster, say) starts a new source.
+    """
+
+    def __init__(self, options: ActivityConfig, tokens: TokenSource, clock: Clock) -> None:
+        self.options = options
+        self.tokens = tokens
+        self.clock = clock
+        self._runner = asyncio.Runner()
+        self._source: ActivitySource | None = None
+
+    def poll(self, targets: Sequence[Target]) -> list[PollResult]:
+        if self._source is None or self._source.targets != list(targets):
+            self._close_source()
+            self._source = ActivitySource(targets, self.options, self.tokens, self.clock)
+        return self._runner.run(self._source.poll_all())
+
+    def close(self) -> None:
+        """Close every connection, then the loop."""
+        self._close_source()
+        self._runner.close()
+
+    def _close_source(self) -> None:
+        if self._source is not None:
+            source, self._source = self._source, None
+            self._runner.run(source.close())
+
+
+def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str, Any]:
+    """psycopg connection arguments: verify-full TLS, the IAM token as password, the
+    endpoint the token was signed for. Contains the token: never log it. `pgwarden doctor`
+    logs in with these too, so it tests exactly what the poller does."""
+    params: dict[str, Any] = {
+        "host": target.endpoint,
+        "port": target.port,
+        "dbname": target.database,
+        "user": target.db_user,
+        "password": password,
+        "application_name": APPLICATION_NAME,
+        "connect_timeout": options.connect_timeout_s,
+    }
+    if target.insecure_tls:
+        params["sslmode"] = "require"
+    else:
+        params["sslmode"] = "verify-full"
+        # "system" (libpq >= 16) means the OS trust store, when no bundle is configured.
+        params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
+    if target.hostaddr:
+        # Dial this address, but verify the certificate and sign the token for `endpoint`.
+        params["hostaddr"] = target.hostaddr
+    return params
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 from monitor.errors import StoreError, StoreLocked
 
@@ -69,7 +69,7 @@ class Store:
         writer: bool = True,
         exclusive: bool = True,
         busy_timeout_ms: int = 5000,
-    ) -> Store:
+    ) -> Self:
         """Open (and for a writer, create and migrate) the store at `path`.
 
         An exclusive writer (a daemon, `once`) holds the writer lock for as long as it runs.

@@ -261,3 +261,35 @@ def test_activity_monitor_user_without_pg_monitor_is_an_error(
         "pgmonitor_bare cannot see other users' sessions: "
         "GRANT pg_monitor (or pg_read_all_stats) to it",
     )
+
+
+def pgwarden_backends(iam_pg: IamPg) -> list[int]:
+    with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgwarden'"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_activity_stage_keeps_its_connection_between_runs(
+    iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """The daemon's poll job reuses one login per target; closing the context ends it."""
+    from monitor.pipeline import StageContext, run_stage
+    from monitor.store.sqlite import Store
+
+    config = make_config(tmp_path, moto_server.url, [target_table(iam_pg, "kept")])
+    before = set(pgwarden_backends(iam_pg))
+    with Store.open(config.store.path) as store:
+        ctx = StageContext(config, store, FrozenClock(T0))
+        try:
+            first = run_stage("activity", ctx)
+            ours = set(pgwarden_backends(iam_pg)) - before
+            second = run_stage("activity", ctx)
+            assert [r[:2] for r in (*first.rows, *second.rows)] == [("kept", "ok")] * 2
+            assert len(ours) == 1
+            assert set(pgwarden_backends(iam_pg)) - before == ours  # the same backend
+        finally:
+            ctx.close()
+    (pid,) = ours
+    wait_backend_gone(iam_pg, pid)

@@ -1,0 +1,127 @@
+"""Slack checks: the token resolves, `auth.test` accepts it, and each configured channel
+exists with the bot in it (`chat.postMessage` to a channel without the bot fails with
+`not_in_channel`).
+
+Scopes: chat:write; channels:read and groups:read to look channels up.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from monitor.alerts.slack import configured_channels, make_web_client
+from monitor.doctor.accounts import secret_fix
+from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
+from monitor.errors import SecretError
+
+CHECKS = ("enabled", "token", "auth.test", "channel")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
+MAX_PAGES = 50  # conversations.list pages of 1000: a bound, not an expectation
+
+
+@group("slack", CHECKS)
+def check_slack(ctx: DoctorContext) -> None:
+    slack = ctx.config.alerts.slack
+    if not slack.enabled:
+        ctx.record(
+            "slack",
+            "[alerts.slack]",
+            "enabled",
+            warn("Slack alerts are disabled: findings stay in the store", "enabled = true"),
+        )
+        return
+    ref = slack.token if slack.mode == "bot" else slack.webhook_url
+    assert ref is not None  # config validation requires it when enabled
+    secret: list[str] = []
+    placeholder = "xoxb-BOT-TOKEN" if slack.mode == "bot" else "WEBHOOK_URL"
+
+    def token() -> Outcome:
+        try:
+            secret.append(ctx.aws.resolve_secret(ref))
+        except SecretError as exc:
+            return fail(
+                str(exc),
+                secret_fix(ref, "xoxb-BOT-TOKEN" if slack.mode == "bot" else "WEBHOOK_URL"),
+            )
+        return ok(f"{slack.mode} {'token' if slack.mode == 'bot' else 'URL'} from {ref}")
+
+    if ctx.attempt("slack", slack.mode, "token", token).status == "fail" or slack.mode != "bot":
+        return
+    client = make_web_client(secret[0], slack.base_url)
+    bot: dict[str, Any] = {}
+
+    def auth_test() -> Outcome:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            response = client.auth_test()
+        except SlackApiError as exc:
+            return fail(
+                f"auth.test: {_error(exc)}: not a valid bot token", secret_fix(ref, placeholder)
+            )
+        bot.update({key: response.get(key) for key in ("user", "user_id", "team")})
+        return ok(f"bot @{bot.get('user')} ({bot.get('user_id')}) in {bot.get('team')}")
+
+    if ctx.attempt("slack", "bot", "auth.test", auth_test).status == "fail":
+        ctx.block("slack:auth", "Slack refused the token", "the slack bot auth.test row")
+    user = str(bot.get("user") or "pgwarden")
+    for _, name in configured_channels(slack):
+        if ctx.skip_if_blocked("slack", name, ["channel"], "slack:auth"):
+            continue
+        ctx.attempt("slack", name, "channel", lambda name=name: channel(client, name, user))  # type: ignore[misc]
+
+
+def channel(client: Any, name: str, bot: str) -> Outcome:
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        info = _lookup(client, name)
+    except SlackApiError as exc:
+        error = _error(exc)
+        if error == "missing_scope":
+            return fail(
+                "the token may not look channels up (missing_scope)",
+                "add the channels:read and groups:read bot scopes, then reinstall the app",
+            )
+        if error != "channel_not_found":
+            raise
+        info = None
+    shown = name if _CHANNEL_ID.fullmatch(name) else f"#{name.lstrip('#')}"
+    if info is None:
+        return fail(
+            f"{shown}: no such channel that the bot can see",
+            f"/invite @{bot}  # typed in {shown}; create the channel first if it does not exist",
+        )
+    if info.get("is_archived"):
+        return fail(f"{shown} is archived", f"unarchive {shown}, or set another channel")
+    if not info.get("is_member"):
+        return fail(
+            f"{shown}: the bot is not a member; alerts there fail with not_in_channel",
+            f"/invite @{bot}  # typed in {shown}",
+        )
+    return ok(f"#{info.get('name')} ({info.get('id')}): the bot is a member")
+
+
+def _lookup(client: Any, name: str) -> dict[str, Any] | None:
+    """conversations.info for an id; a name is looked up in conversations.list."""
+    if _CHANNEL_ID.fullmatch(name):
+        return dict(client.conversations_info(channel=name)["channel"])
+    wanted = name.lstrip("#")
+    cursor = None
+    for _ in range(MAX_PAGES):
+        page = client.conversations_list(
+            types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
+        )
+        for found in page.get("channels", []):
+            if found.get("name") == wanted:
+                return dict(found)
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            break
+    return None
+
+
+def _error(exc: Any) -> str:
+    data = exc.response.data if hasattr(exc.response, "data") else {}
+    return str(data.get("error") if isinstance(data, dict) else "") or str(exc)

@@ -1,0 +1,94 @@
+"""Store checks: the SQLite file is writable, mode 0600, and its schema is up to date.
+
+Nothing here creates or migrates the store: the doctor only looks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import sqlite3
+import stat
+from pathlib import Path
+
+from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok
+from monitor.errors import StoreError
+from monitor.store.sqlite import check_store_path, migrations
+
+CHECKS = ("writable", "mode", "schema")
+
+
+@group("store", CHECKS)
+def check_store(ctx: DoctorContext) -> None:
+    path = ctx.config.store.path
+    subject = "[store]"
+    ctx.attempt("store", subject, "writable", lambda: writable(path))
+    if not path.exists():
+        for check in CHECKS[1:]:
+            ctx.record("store", subject, check, ok("no store yet: pgwarden once creates it"))
+        return
+    ctx.attempt("store", subject, "mode", lambda: mode(path))
+    ctx.attempt("store", subject, "schema", lambda: schema(path))
+
+
+def writable(path: Path) -> Outcome:
+    parent = shlex.quote(str(path.parent))
+    if not path.exists():
+        try:
+            check_store_path(path)
+        except StoreError as exc:
+            fix = (
+                f"mkdir -p {parent}"
+                if not path.parent.is_dir()
+                else f"sudo chown $(id -un) {parent}"
+            )
+            return fail(str(exc), fix)
+        return ok(f"no store yet; {path.parent} is writable")
+    if not os.access(path, os.R_OK | os.W_OK):
+        return fail(
+            f"{path} is not writable by this user",
+            f"sudo chown $(id -un) {shlex.quote(str(path))}",
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        # WAL mode writes <store>-wal and -shm beside the file.
+        return fail(
+            f"directory {path.parent} is not writable: SQLite needs it for the -wal file",
+            f"sudo chown $(id -un) {parent}",
+        )
+    return ok(f"{path} is writable")
+
+
+def mode(path: Path) -> Outcome:
+    loose = []
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists():
+            bits = stat.S_IMODE(candidate.stat().st_mode)
+            if bits & 0o077:
+                loose.append((candidate, bits))
+    if not loose:
+        return ok(f"{path.name} is 0600")
+    found = ", ".join(f"{p.name} is {bits:04o}" for p, bits in loose)
+    files = " ".join(shlex.quote(str(p)) for p, _ in loose)
+    return fail(f"{found}: other users can read sessions and findings", f"chmod 600 {files}")
+
+
+def schema(path: Path) -> Outcome:
+    latest = migrations()[-1][0]
+    uri = f"file:{path}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchall()[0][0])
+    except sqlite3.Error as exc:
+        return fail(f"not a pgwarden store: {exc}", "point [store] path at another file")
+    if version < latest:
+        return fail(
+            f"schema version {version}, this pgwarden needs {latest}",
+            "pgwarden once",
+        )
+    if version > latest:
+        return fail(
+            f"schema version {version} is newer than this pgwarden knows ({latest})",
+            "pip install --upgrade pgwarden",
+        )
+    return ok(f"schema version {version} (latest)")

@@ -1,0 +1,237 @@
+"""Prometheus metrics, /healthz and /readyz for `pgwarden run` (off unless [metrics] enabled).
+
+Two kinds of metric:
+
+- what a job run observes (runs and their outcome, each target's poll time, the bytes
+  Athena scanned), counted in the daemon as jobs finish;
+- the state of the store (targets up, sessions by state, auth failures, open findings,
+  the outbox, cursor lag), read at scrape time by `StoreCollector` over a read-only
+  connection, so a scrape always shows what is committed and costs the jobs nothing.
+
+Label values are bounded: job ids, stage-defined cursor sources, session states, detectors
+and severities, and target names. A target is an inventory entry an operator configures
+or discovers (one series each, like Prometheus's own `up`); no label ever carries a user,
+a client host or anything else an attacker could multiply.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from monitor import sql
+from monitor.clock import Clock
+from monitor.errors import StoreError
+from monitor.pipeline import StageReport
+from monitor.store.sqlite import Store, to_text
+
+log = logging.getLogger(__name__)
+
+POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+# name, help, labels, and the query (queries/store/<query>.sql): each row is the label
+# values, then the value.
+_STORE_METRICS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("pgwarden_target_up", "1 if the target's last poll succeeded, else 0.", ("target",),
+     "metrics_target_up"),
+    ("pgwarden_sessions", "Sessions open at the last poll, by state.", ("state",),
+     "metrics_sessions_by_state"),
+    ("pgwarden_auth_failures", "Failed logins read from the PostgreSQL logs.", (),
+     "metrics_auth_failures"),
+    ("pgwarden_findings_open", "Open findings, by detector and severity.",
+     ("detector", "severity"), "metrics_findings_open"),
+    ("pgwarden_outbox_pending", "Alerts waiting in the outbox for Slack to accept them.", (),
+     "metrics_outbox_pending"),
+    ("pgwarden_cursor_lag_seconds",
+     "Seconds since the source last moved its cursor (committed new data).", ("source",),
+     "metrics_cursor_lag"),
+)  # fmt: skip
+_COUNTERS = frozenset({"pgwarden_auth_failures"})
+
+
+class StoreCollector(Collector):
+    """Gauges and counters computed from the store at each scrape."""
+
+    def __init__(self, path: Path, clock: Clock, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self.clock = clock
+        self.busy_timeout_ms = busy_timeout_ms
+
+    def describe(self) -> list[Metric]:
+        return [self._family(name, text, labels) for name, text, labels, _ in _STORE_METRICS]
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            store = Store.open(self.path, writer=False, busy_timeout_ms=self.busy_timeout_ms)
+        except StoreError as exc:
+            # Before the first run there is no store: the scrape shows job metrics only.
+            log.warning("metrics: %s", exc)
+            return
+        now = {"now": to_text(self.clock.now())}
+        with store:
+            for name, text, labels, query in _STORE_METRICS:
+                family = self._family(name, text, labels)
+                for *values, value in store.conn.execute(sql.load(f"store/{query}"), now):
+                    family.add_metric([str(v) for v in values], float(value))
+                yield family
+
+    @staticmethod
+    def _family(
+        name: str, text: str, labels: tuple[str, ...]
+    ) -> GaugeMetricFamily | CounterMetricFamily:
+        kind = CounterMetricFamily if name in _COUNTERS else GaugeMetricFamily
+        return kind(name, text, labels=list(labels))
+
+
+@dataclass
+class JobState:
+    last_ok: datetime | None = None
+    last_error: str | None = None
+
+
+class Health:
+    """When each source job last succeeded; /readyz wants every one of them recent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, JobState] = {}
+        self._expect: dict[str, float] = {}
+
+    def expect(self, jobs: dict[str, float]) -> None:
+        """The source jobs now scheduled, each with how old its last success may be (s)."""
+        with self._lock:
+            self._expect = dict(jobs)
+
+    def record(self, job: str, report: StageReport, now: datetime) -> None:
+        with self._lock:
+            state = self._jobs.setdefault(job, JobState())
+            if report.error is None:
+                state.last_ok = now
+            state.last_error = report.error
+
+    def problems(self, now: datetime) -> list[str]:
+        """Why the daemon is not ready; empty when it is."""
+        with self._lock:
+            out = []
+            for job, max_age in sorted(self._expect.items()):
+                state = self._jobs.get(job, JobState())
+                error = f" (last error: {state.last_error})" if state.last_error else ""
+                if state.last_ok is None:
+                    out.append(f"{job}: no successful run yet{error}")
+                elif (age := (now - state.last_ok).total_seconds()) > max_age:
+                    out.append(f"{job}: last success {age:.0f} s ago{error}")
+            return out
+
+
+class Metrics:
+    """The daemon's registry: job metrics it counts, and the store's state read at scrape."""
+
+    def __init__(self, store_path: Path, clock: Clock, busy_timeout_ms: int = 5000) -> None:
+        self.registry = CollectorRegistry()
+        self.job_runs = Counter(
+            "pgwarden_job_runs",
+            "Job runs by outcome: ok, partial (some targets or accounts failed), failed.",
+            ["job", "outcome"],
+            registry=self.registry,
+        )
+        self.job_last_success = Gauge(
+            "pgwarden_job_last_success_timestamp_seconds",
+            "When each job last ran without failing (Unix time).",
+            ["job"],
+            registry=self.registry,
+        )
+        self.poll_duration = Histogram(
+            "pgwarden_poll_duration_seconds",
+            "Time to poll one target's pg_stat_activity, connecting included.",
+            buckets=POLL_BUCKETS,
+            registry=self.registry,
+        )
+        self.athena_scanned = Counter(
+            "pgwarden_athena_scanned_bytes",
+            "Bytes scanned by pgwarden's Athena queries (Athena bills per TB scanned).",
+            registry=self.registry,
+        )
+        self.registry.register(StoreCollector(store_path, clock, busy_timeout_ms))
+
+    def observe(self, job: str, report: StageReport, now: datetime) -> None:
+        outcome = "failed" if report.error else "partial" if report.failures else "ok"
+        self.job_runs.labels(job, outcome).inc()
+        if report.error is None:
+            self.job_last_success.labels(job).set(now.timestamp())
+        for seconds in report.poll_seconds:
+            self.poll_duration.observe(seconds)
+        if report.bytes_scanned:
+            self.athena_scanned.inc(report.bytes_scanned)
+
+
+class MetricsServer:
+    """/metrics, /healthz (the process answers) and /readyz (every source recent) on one port."""
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        registry: CollectorRegistry,
+        readiness: Callable[[], list[str]],
+    ) -> None:
+        self.registry = registry
+        self.readiness = readiness
+        self._server = ThreadingHTTPServer((address, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                    self._answer(200, encoder(server.registry), content_type)
+                elif path == "/healthz":
+                    self._answer(200, b"ok\n")
+                elif path == "/readyz":
+                    problems = server.readiness()
+                    body = "\n".join(problems or ["ready"]) + "\n"
+                    self._answer(503 if problems else 200, body.encode())
+                else:
+                    self._answer(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+            def _answer(
+                self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8"
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                log.debug("metrics http: " + format, *args)
+
+        return Handler

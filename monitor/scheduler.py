@@ -1,0 +1,346 @@
+"""`pgwarden run`: every stage as its own APScheduler job, until SIGTERM.
+
+Each job runs its stage through the job boundary (`pipeline.run_stage`): a failure is
+logged with its traceback and counted, and the next run resumes from the stage's cursor.
+Jobs coalesce missed runs, never overlap themselves (`max_instances=1`), start up to
+`jitter_s` late, and are dropped if more than `misfire_grace_s` late.
+
+Jobs run side by side, each on its own connection to the store. The daemon holds the
+store's writer lock (a second daemon refuses to start), and its jobs' write transactions
+take turns through one in-process gate, as SQLite allows one writer anyway. On SIGTERM or
+SIGINT no job starts any more; running jobs get `STOP_DEADLINE_S` to finish. A job still
+running after that is abandoned between transactions (the gate is held, so none is cut
+short) and redone from its cursor at the next start.
+
+Signals are taken by a thread that waits for them (`signal.sigwait`), not by a handler:
+stopping and reloading run as ordinary code. SIGHUP re-reads the config file; a file that
+does not validate, or changes what needs a restart, is rejected with a one-line reason
+and the running config stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+
+from apscheduler.events import EVENT_SCHEDULER_STARTED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.aws import AwsSessions
+from monitor.clock import Clock, SystemClock
+from monitor.config import Config, ReportsConfig, load_config
+from monitor.errors import ConfigError
+from monitor.metrics import Health, Metrics, MetricsServer
+from monitor.pipeline import Stage, StageContext, StageReport, run_stage
+from monitor.reports import access_review
+from monitor.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+STOP_DEADLINE_S = 7.0  # SIGTERM to exit within 10 s, with room for closing
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+# A source is "recent" for /readyz while its last success is younger than this many runs.
+READY_MISSED_RUNS = 3
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job: its stable id, the stage it runs, and where its interval comes from."""
+
+    id: str
+    stage: str
+    every: Callable[[Config], float | None]  # seconds between runs; None: not scheduled
+    source: bool = False  # a source: /readyz wants a recent success
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        "poll-activity",
+        "activity",
+        lambda c: c.activity.interval_s if c.activity.enabled else None,
+        source=True,
+    ),
+    JobSpec(
+        "ingest-logs",
+        "pglogs",
+        lambda c: c.pglogs.interval_s if c.pglogs.enabled else None,
+        source=True,
+    ),
+    JobSpec(
+        "ingest-cloudtrail",
+        "cloudtrail",
+        lambda c: c.cloudtrail.interval_s if c.cloudtrail.enabled else None,
+        source=True,
+    ),
+    JobSpec("refresh-grants", "grants", lambda c: c.scheduler.grants_interval_s, source=True),
+    JobSpec("detect", "detect", lambda c: c.scheduler.detect_interval_s),
+    JobSpec("deliver-alerts", "alerts", lambda c: c.scheduler.alerts_interval_s),
+)
+WEEKLY_REPORT = "weekly-report"
+
+
+def weekly_trigger(reports: ReportsConfig) -> CronTrigger | None:
+    """When the weekly report runs: [reports] weekday and time, in its time zone."""
+    if not reports.enabled:
+        return None
+    hour, minute = (int(part) for part in reports.time.split(":"))
+    return CronTrigger(
+        day_of_week=reports.weekday, hour=hour, minute=minute, timezone=reports.timezone
+    )
+
+
+class _JobStore(Store):
+    """A job's own connection. Its write transactions pass through the daemon's `gate`."""
+
+    gate: threading.Lock
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.gate, super().transaction() as conn:
+            yield conn
+
+
+class Daemon:
+    """The scheduler, its jobs' stores and contexts, metrics, and the signal thread."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        jobs: Sequence[JobSpec] = JOBS,
+        weekly_report: Stage = access_review.weekly_report,
+    ) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.jobs = {spec.id: spec for spec in jobs}
+        self.weekly_report = weekly_report
+        self.health = Health()
+        self.metrics = Metrics(config.store.path, self.clock, config.store.busy_timeout_ms)
+        self.scheduler = BlockingScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=len(self.jobs) + 1)},
+        )
+        self._gate = threading.Lock()
+        self._lock = threading.Condition()
+        self._running: set[str] = set()
+        self._stopping = False
+        self._stores: dict[str, _JobStore] = {}
+        self._contexts: dict[str, StageContext] = {}
+        self._aws = AwsSessions.from_config(config, clock=self.clock)
+        self._owner: Store | None = None
+        self._server: MetricsServer | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def run(self) -> list[str]:
+        """Run until SIGTERM/SIGINT; return the jobs abandoned still running (normally none).
+
+        Call from the main thread before any other thread starts: the signals are blocked
+        here so that every thread inherits that, and only the signal thread receives them.
+        """
+        config = self.config
+        # Taken first: a second daemon on the same store stops here, before doing anything.
+        self._owner = Store.open(config.store.path, busy_timeout_ms=config.store.busy_timeout_ms)
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        # Signals wait (pending) until the scheduler runs, so stop() always finds it running.
+        watcher = threading.Thread(target=self._watch_signals, name="signals", daemon=True)
+        self.scheduler.add_listener(lambda _event: watcher.start(), EVENT_SCHEDULER_STARTED)
+        if config.metrics.enabled:
+            self._server = MetricsServer(
+                config.metrics.address, config.metrics.port, self.metrics.registry, self.ready
+            )
+            self._server.start()
+            log.info("metrics on http://%s:%s/metrics", config.metrics.address, self._server.port)
+        self._schedule(first=True)
+        log.info("pgwarden run: %s jobs", len(self.scheduler.get_jobs()))
+        self.scheduler.start()  # returns once stop() has shut it down
+        return self._finish()
+
+    def stop(self) -> None:
+        """No job starts any more; `run` then waits for the running ones."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        log.info("stopping: waiting up to %s s for running jobs", STOP_DEADLINE_S)
+        self.scheduler.shutdown(wait=False)
+
+    def _finish(self) -> list[str]:
+        deadline = time.monotonic() + STOP_DEADLINE_S
+        with self._lock:
+            self._lock.wait_for(lambda: not self._running, deadline - time.monotonic())
+            abandoned = sorted(self._running)
+        if abandoned:
+            # Hold the gate: the transaction in flight commits, and no other begins.
+            self._gate.acquire()
+            log.warning(
+                "stopped with %s still running: redone from its cursor at the next start",
+                ", ".join(abandoned),
+            )
+        else:
+            for ctx in self._contexts.values():
+                ctx.close()
+            for store in self._stores.values():
+                store.close()
+        if self._server is not None:
+            self._server.close()
+        if self._owner is not None:
+            self._owner.close()
+        log.info("pgwarden run: stopped")
+        return abandoned
+
+    def _watch_signals(self) -> None:
+        while True:
+            received = signal.sigwait(SIGNALS)
+            if received == signal.SIGHUP:
+                self.reload()
+            else:
+                log.info("received %s", signal.Signals(received).name)
+                self.stop()
+
+    # -- config --------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the config file; apply it if it is valid and needs no restart."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            problems = exc.problems
+        else:
+            problems = _needs_restart(self.config, config)
+        if problems:
+            log.error("config reload rejected, the running config stays: %s", "; ".join(problems))
+            return False
+        with self._lock:
+            self.config = config
+            self._aws = AwsSessions.from_config(config, clock=self.clock)
+        self._schedule(first=False)
+        log.info("config reloaded from %s", self.config_path)
+        return True
+
+    def _triggers(self) -> dict[str, BaseTrigger | None]:
+        config = self.config
+        jitter = config.scheduler.jitter_s or None
+        triggers: dict[str, BaseTrigger | None] = {}
+        for spec in self.jobs.values():
+            every = spec.every(config)
+            triggers[spec.id] = (
+                None
+                if every is None
+                else IntervalTrigger(seconds=every, jitter=jitter, timezone=UTC)
+            )
+        triggers[WEEKLY_REPORT] = weekly_trigger(config.reports)
+        return triggers
+
+    def _schedule(self, *, first: bool) -> None:
+        config = self.config
+        ready: dict[str, float] = {}
+        for job_id, trigger in self._triggers().items():
+            if trigger is None:
+                if self.scheduler.get_job(job_id):
+                    self.scheduler.remove_job(job_id)
+                continue
+            spec = self.jobs.get(job_id)
+            if spec is not None and spec.source:
+                every = spec.every(config) or 0
+                ready[job_id] = READY_MISSED_RUNS * every + config.scheduler.misfire_grace_s
+            if not first and self.scheduler.get_job(job_id):
+                self.scheduler.reschedule_job(job_id, trigger=trigger)
+                self.scheduler.modify_job(
+                    job_id, misfire_grace_time=config.scheduler.misfire_grace_s
+                )
+                continue
+            # Interval jobs run once at start, then on their interval; the report on its day.
+            first_run = {} if job_id == WEEKLY_REPORT else {"next_run_time": self.clock.now()}
+            self.scheduler.add_job(
+                self._run_job,
+                trigger,
+                args=[job_id],
+                id=job_id,
+                name=job_id,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=config.scheduler.misfire_grace_s,
+                replace_existing=True,
+                **first_run,
+            )
+        self.health.expect(ready)
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def _run_job(self, job_id: str) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._running.add(job_id)
+            ctx = self._context(job_id)
+        started = time.monotonic()
+        try:
+            if job_id == WEEKLY_REPORT:
+                report = run_stage(WEEKLY_REPORT, ctx, self.weekly_report)
+            else:
+                report = run_stage(self.jobs[job_id].stage, ctx)
+        except ConfigError as exc:
+            # A stage found the config wrong at run time: the job fails, the daemon carries on.
+            reason = "; ".join(exc.problems)
+            report = StageReport(job_id, ("status", "error"), [("failed", reason)], 1, reason)
+        finally:
+            with self._lock:
+                self._running.discard(job_id)
+                self._lock.notify_all()
+        now = self.clock.now()
+        self.health.record(job_id, report, now)
+        self.metrics.observe(job_id, report, now)
+        took, extra = time.monotonic() - started, {"job": job_id, "failures": report.failures}
+        if report.error:
+            log.warning("job %s failed in %.2f s: %s", job_id, took, report.error, extra=extra)
+        else:
+            log.info("job %s done in %.2f s", job_id, took, extra=extra)
+
+    def _context(self, job_id: str) -> StageContext:
+        """The job's context for the current config, on the job's own store connection."""
+        ctx = self._contexts.get(job_id)
+        if ctx is not None and ctx.config is not self.config:
+            ctx.close()  # the config was reloaded: what the job kept open starts afresh
+            del self._contexts[job_id]
+        if job_id not in self._contexts:
+            store = self._stores.get(job_id)
+            if store is None:
+                store = _JobStore.open(
+                    self.config.store.path,
+                    exclusive=False,
+                    busy_timeout_ms=self.config.store.busy_timeout_ms,
+                )
+                store.gate = self._gate
+                self._stores[job_id] = store
+            self._contexts[job_id] = StageContext(self.config, store, self.clock, self._aws)
+        return self._contexts[job_id]
+
+    def ready(self) -> list[str]:
+        """Why /readyz says no: sources without a recent success. Empty when ready."""
+        return self.health.problems(self.clock.now())
+
+
+def _needs_restart(old: Config, new: Config) -> list[str]:
+    """What a reload cannot apply to a running daemon."""
+    problems = []
+    if new.store != old.store:
+        problems.append("store: changing the store needs a restart")
+    if new.metrics != old.metrics:
+        problems.append("metrics: changing the metrics server needs a restart")
+    return problems

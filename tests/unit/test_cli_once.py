@@ -1,0 +1,50 @@
+"""`pgwarden once`: every stage in order, a summary, exit 0 only when all succeed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.pipeline import known_stages
+from tests.integration.test_scenario import write_trail
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def config(tmp_path: Path, trail: Path) -> Path:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'[store]\npath = "p.db"\n[pglogs]\nsources = ["files"]\n'
+        f'[cloudtrail]\nlocal_dir = "{trail}"\n'
+    )
+    return path
+
+
+def sections(stdout: str) -> list[str]:
+    return re.findall(r"^== (\S+)$", stdout, flags=re.MULTILINE)
+
+
+def test_cli_once_runs_every_stage_in_order_exit_0(run_cli: RunCli, tmp_path: Path) -> None:
+    write_trail(tmp_path / "trail", [], datetime.now(UTC))
+    result = run_cli("once", "--config", str(config(tmp_path, tmp_path / "trail")))
+    assert result.returncode == 0, result.stderr
+    assert sections(result.stdout) == known_stages()
+    assert known_stages() == ["activity", "pglogs", "grants", "cloudtrail", "detect", "alerts"]
+
+
+def test_cli_once_a_failed_stage_exits_1_and_the_rest_run(run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli("once", "--config", str(config(tmp_path, tmp_path / "missing")))
+    assert result.returncode == 1
+    assert sections(result.stdout) == known_stages()
+    trail = result.stdout.split("== cloudtrail\n")[1].split("== detect")[0]
+    assert "failed" in trail and "missing: trail directory not found" in trail
+
+
+def test_cli_once_only_runs_the_named_stages(run_cli: RunCli, tmp_path: Path) -> None:
+    path = config(tmp_path, tmp_path / "missing")
+    result = run_cli("once", "--only", "alerts", "--only", "detect", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert sections(result.stdout) == ["detect", "alerts"]
