@@ -13,12 +13,12 @@ import argparse
 import os
 import random
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from harness import child
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BASE = {"auth_events": 1_000_000, "sessions": 100_000, "grants": 10_000, "assume": 100_000}
@@ -147,17 +147,6 @@ def detect(path: Path) -> None:
     print(f"{elapsed:.2f} {opened}")
 
 
-def child(*args: str) -> tuple[str, float, float]:
-    """Run this script in a child; return its output, wall seconds and peak RSS in MiB."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"child {args} failed with status {status}")
-    return out.strip(), time.perf_counter() - started, usage.ru_maxrss / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="1,2,4")
@@ -179,9 +168,9 @@ def main() -> None:
     for scale in (int(s) for s in args.scales.split(",")):
         path = directory / f"detect-{scale}x.db"
         if not path.exists():
-            _, built, _ = child("--build", str(path), "--scale", str(scale))
+            _, built, _ = child(__file__, "--build", str(path), "--scale", str(scale))
             print(f"{scale}x: built in {built:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
-        out, _, rss = child("--detect", str(path))
+        out, _, rss = child(__file__, "--detect", str(path))
         seconds, opened = out.split()
         base = base or float(seconds)
         rows = {k: v * scale for k, v in BASE.items()}

@@ -515,19 +515,14 @@ def trail_access_changes(
 
 
 def _trail_engine(config: Config | None, local_dir: Path | None) -> TrailEngine:
-    from monitor.config import CloudTrailConfig
-    from monitor.sources.cloudtrail import open_engine
+    from monitor.pipeline import trail_engine
 
-    # [aws] endpoint_url points Athena at a VPC endpoint or a sandbox.
-    endpoint = (
-        {"endpoint_url": config.aws.endpoint_url} if config and config.aws.endpoint_url else {}
-    )
-    return open_engine(
-        config.cloudtrail if config else CloudTrailConfig(),
-        local_dir=local_dir,
-        default_region=config.aws.region if config else "us-east-1",
-        **endpoint,
-    )
+    if config is None:  # --local without a config file
+        from monitor.config import CloudTrailConfig
+        from monitor.sources.cloudtrail import open_engine
+
+        return open_engine(CloudTrailConfig(), local_dir=local_dir)
+    return trail_engine(config, local_dir)
 
 
 def _has_config(obj: Obj) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -380,8 +381,9 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
     return StageReport("cloudtrail", columns, [row], 0, bytes_scanned=summary.bytes_scanned)
 
 
-def trail_engine(config: Config) -> TrailEngine:
-    """The engine `[cloudtrail]` names, with `[aws]`'s endpoint and profile for Athena."""
+def trail_engine(config: Config, local_dir: Path | None = None) -> TrailEngine:
+    """The engine `[cloudtrail]` names (`local_dir` forces the local one), with `[aws]`'s
+    endpoint (a VPC endpoint or a sandbox) and profile for Athena."""
     from monitor.sources.cloudtrail import open_engine
 
     aws = config.aws
@@ -390,7 +392,7 @@ def trail_engine(config: Config) -> TrailEngine:
         athena["endpoint_url"] = aws.endpoint_url
     if aws.credential_source == "profile" and aws.profile:
         athena["profile_name"] = aws.profile
-    return open_engine(config.cloudtrail, default_region=aws.region, **athena)
+    return open_engine(config.cloudtrail, local_dir=local_dir, default_region=aws.region, **athena)
 
 
 # -- findings and alerts -----------------------------------------------------------------------

@@ -9,9 +9,10 @@ writes the documents, and deploy/ ships those generated from config.example.toml
   Manager secrets the config references, Athena, Glue and S3 for the trail, and the
   weekly report's upload (monitor/reports/publish.py).
 - The monitor policy, the same in every database account: `rds-db:connect` as the
-  configured database users, the RDS and CloudWatch Logs reads, and the IAM reads of the
-  grants inventory. A role can only connect to databases in its own account (RDS IAM
-  authentication does not cross accounts), so `*` for the account loses nothing.
+  configured database users, the RDS and CloudWatch Logs reads, the IAM reads of the
+  grants inventory, and what `pgwarden doctor` reads (parameter groups, proxies). A role
+  can only connect to databases in its own account (RDS IAM authentication does not cross
+  accounts), so `*` for the account loses nothing.
 - The monitor role's trust policy: the management accounts, with an ExternalId.
 """
 
@@ -70,6 +71,15 @@ def _rules(config: Config) -> dict[str, list[str]]:
         "rds:DescribeDBClusters": ["*"],
         "rds:DescribeDBInstances": ["*"],
         "rds:DescribeDBLogFiles": rds_db,
+        # The doctor reads parameter groups and proxies.
+        "rds:DescribeDBClusterParameters": ["arn:aws:rds:*:*:cluster-pg:*"],
+        "rds:DescribeDBParameters": ["arn:aws:rds:*:*:pg:*"],
+        "rds:DescribeDBProxies": ["arn:aws:rds:*:*:db-proxy:*"],
+        "rds:DescribeDBProxyTargets": [
+            "arn:aws:rds:*:*:db-proxy:*",
+            "arn:aws:rds:*:*:target-group:*",
+        ],
+        "logs:DescribeLogGroups": ["arn:aws:logs:*:*:log-group:*"],
         "rds:DownloadDBLogFilePortion": rds_db,
         "logs:FilterLogEvents": ["arn:aws:logs:*:*:log-group:/aws/rds/*"],
         "iam:GetAccountAuthorizationDetails": ["*"],  # no resource-level permission
@@ -98,7 +108,10 @@ def management_policy(config: Config) -> dict[str, Any]:
 
 
 def monitor_policy(config: Config) -> dict[str, Any]:
-    return _policy(config, (a for s in stage_specs() for a in s.iam_actions))
+    from monitor.doctor.checks import groups  # `pgwarden doctor` reads a little more
+
+    declared = [a for s in stage_specs() for a in s.iam_actions]
+    return _policy(config, [*declared, *(a for g in groups() for a in g.iam_actions)])
 
 
 def trust_policy(config: Config) -> dict[str, Any]:

@@ -133,21 +133,26 @@ GroupRun = Callable[[DoctorContext], None]
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """A group of checks, and the names of the checks it may report (the README lists them)."""
+    """A group of checks, the names of the checks it may report (the README lists them),
+    and the IAM actions it calls in the database accounts beyond the stages' (`pgwarden
+    iam-policy` grants them to the monitor role)."""
 
     name: str
     run: GroupRun
     checks: tuple[str, ...]
+    iam_actions: tuple[str, ...] = ()
 
 
 _GROUPS: dict[str, GroupSpec] = {}
 
 
-def group(name: str, checks: tuple[str, ...]) -> Callable[[GroupRun], GroupRun]:
+def group(
+    name: str, checks: tuple[str, ...], iam_actions: tuple[str, ...] = ()
+) -> Callable[[GroupRun], GroupRun]:
     """Register a group of checks under `name` (its rows' group column)."""
 
     def register(fn: GroupRun) -> GroupRun:
-        _GROUPS[name] = GroupSpec(name, fn, checks)
+        _GROUPS[name] = GroupSpec(name, fn, checks, iam_actions)
         return fn
 
     return register

@@ -21,9 +21,10 @@ from monitor.sources.pglogs import log_groups
 from monitor.targets import Target
 
 CHECKS = ("enabled", "postgresql", "iam-db-auth-error", "file")
+IAM_ACTIONS = ("logs:DescribeLogGroups", "logs:FilterLogEvents")
 
 
-@group("logs", CHECKS)
+@group("logs", CHECKS, IAM_ACTIONS)
 def check_logs(ctx: DoctorContext) -> None:
     opts = ctx.config.pglogs
     if not opts.enabled:

@@ -24,7 +24,7 @@ from monitor.targets import Target
 PARAMETERS = {"log_connections": "fail", "log_disconnections": "fail", "rds.force_ssl": "warn"}
 CHECKS = ("exists", "iam-auth", "proxy-iam-auth", "proxy-target", "log-export", *PARAMETERS)
 DB_CHECKS = ("log-export", *PARAMETERS)
-READ_ACTIONS = (
+IAM_ACTIONS = (
     "rds:DescribeDBClusters",
     "rds:DescribeDBInstances",
     "rds:DescribeDBProxies",
@@ -84,7 +84,7 @@ def connect_key(target: Target) -> str:
     return f"connect:{target.name}"
 
 
-@group("rds", CHECKS)
+@group("rds", CHECKS, IAM_ACTIONS)
 def check_rds(ctx: DoctorContext) -> None:
     for target in ctx.targets:
         check_target(ctx, target)
@@ -176,7 +176,7 @@ def describe(rds: Any, target: Target, role_arn: str | None, found: dict[str, An
         error = exc.response.get("Error", {})
         return fail(
             f"{error.get('Code')}: {error.get('Message', '')}",
-            role_policy_fix(role_arn, "pgwarden-rds-read", READ_ACTIONS, "*"),
+            role_policy_fix(role_arn, "pgwarden-rds-read", IAM_ACTIONS, "*"),
         )
     what = f"{db.engine} {db.engine_version} {db.kind} {db.ident}"
     return ok(f"{what} (IAM resource {db.resource_id})" if db.resource_id else what)

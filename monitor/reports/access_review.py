@@ -17,16 +17,12 @@ job) and `pgwarden report access-review` share `write_report`.
 from __future__ import annotations
 
 import contextlib
-import heapq
-import json
 import logging
-import math
 import os
 import sqlite3
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
@@ -38,40 +34,23 @@ from monitor.errors import PgwardenError
 from monitor.formats import write_csv
 from monitor.reports.period import Period, last_complete_week
 from monitor.reports.plan import RevokeSql, write_iam_plan
-from monitor.reports.recommend import (
-    RECOMMENDATIONS,
-    GrantFacts,
-    PrincipalFacts,
-    UserFacts,
-    advise_principal,
-    advise_user,
+from monitor.reports.rows import (
+    PRINCIPAL_COLUMNS,
+    USER_COLUMNS,
+    principal_row,
+    report_time,
+    user_row,
 )
-from monitor.store.sqlite import Store, from_text, to_text
+from monitor.reports.summary import Review
+from monitor.store.sqlite import Store, to_text
 
 if TYPE_CHECKING:
     from monitor.pipeline import StageContext, StageReport
 
 log = logging.getLogger(__name__)
 
-USER_COLUMNS = (
-    "account_id", "account_name", "region", "target", "db_user",
-    "rds_iam", "db_roles", "superuser",
-    "iam_principals_with_connect",
-    "roles_assumed_in_period", "sessions_in_period",
-    "distinct_client_hosts", "distinct_applications",
-    "first_seen", "last_seen", "days_since_last_seen",
-    "auth_failures_in_period", "open_findings",
-    "recommendation", "reason",
-    "reviewer", "decision", "notes",
-)  # fmt: skip
-PRINCIPAL_COLUMNS = (
-    "principal_arn", "type", "account", "can_connect_as", "last_assumed", "last_login_as_user",
-    "recommendation", "reason", "reviewer", "decision",
-)  # fmt: skip
 FILE_KINDS = ("users", "principals", "html", "revoke-sql", "revoke-iam")
 CHUNK_ROWS = 5_000
-TABLE_ROWS = 500  # rows of the HTML table: the most urgent first; the CSV has them all
-TOP_USERS = 10
 
 
 def parse_formats(text: str) -> list[str]:
@@ -105,55 +84,13 @@ class ReportFile:
     s3_uri: str | None = None
 
 
-@dataclass
-class Review:
-    """What the HTML page needs, gathered while the CSVs stream past: small, bounded."""
-
-    period: Period
-    generated: datetime
-    users: Counter[str] = field(default_factory=Counter)
-    principals: Counter[str] = field(default_factory=Counter)
-    targets: set[str] = field(default_factory=set)
-    sessions: int = 0
-    auth_failures: int = 0
-    top: list[tuple[int, str, str]] = field(default_factory=list)  # min-heap of the busiest
-    table: list[tuple[tuple[int, int, str, str], dict[str, Any]]] = field(default_factory=list)
-    table_total: int = 0
-    daily_sessions: dict[str, dict[str, int]] = field(default_factory=dict)  # target -> day
-    daily_failures: dict[str, int] = field(default_factory=dict)  # day -> count
-
-    def add_user(self, row: dict[str, Any]) -> None:
-        self.users[row["recommendation"]] += 1
-        self.targets.add(row["target"])
-        sessions = row["sessions_in_period"]
-        self.sessions += sessions
-        _keep_top(self.top, (sessions, row["target"], row["db_user"]), TOP_USERS)
-        # Most urgent first, then the busiest: negate so the heap drops the least urgent.
-        rank = RECOMMENDATIONS.index(row["recommendation"])
-        key = (-rank, sessions, row["target"], row["db_user"])
-        _keep_top(self.table, (key, row), TABLE_ROWS)
-        self.table_total += 1
-
-    def table_rows(self) -> list[dict[str, Any]]:
-        return [row for _, row in sorted(self.table, key=lambda kr: kr[0], reverse=True)]
-
-    def top_users(self) -> list[tuple[str, int]]:
-        ranked = sorted(self.top, key=lambda t: (-t[0], t[1], t[2]))
-        return [(f"{target}/{user}", n) for n, target, user in ranked if n]
-
-
-def _keep_top(heap: list[Any], item: Any, size: int) -> None:
-    if len(heap) < size:
-        heapq.heappush(heap, item)
-    elif item > heap[0]:
-        heapq.heapreplace(heap, item)
-
-
 # -- entry points ---------------------------------------------------------------------------
 
 
 def weekly_report(ctx: StageContext) -> StageReport:
     """The last complete ISO week's report, written as [reports] says (the scheduler's job)."""
+    if not ctx.config.reports.enabled:
+        return stage_report([])
     period = last_complete_week(ctx.clock.now(), ctx.config.reports.timezone)
     return stage_report(write_report(ctx, period))
 
@@ -183,6 +120,12 @@ def write_report(
     )
     with contextlib.closing(store):
         files = generate(store.conn, ctx.config, period, out, wanted, ctx.clock.now())
+    log.info(
+        "access review %s written to %s",
+        period.label,
+        out,
+        extra={"period": period.label, "files": len(files)},
+    )
     if reports.s3_uri:
         from monitor.reports.publish import upload
 
@@ -207,10 +150,8 @@ def generate(
     try:
         conn.execute(sql.load("store/report_sessions"), params)
         conn.execute(sql.load("store/report_use"), params)
-        written = [
-            *_users(conn, config, review, params, out, names, "csv" in formats),
-            *_principals(conn, config, review, params, out, names, "csv" in formats),
-        ]
+        job = _Job(conn, config, review, params, out, names, "csv" in formats)
+        written = [*_users(job), *_principals(job)]
         with _atomic(out / names["revoke-iam"]) as f:
             plan = _records(conn, "store/report_plan_grants", params)
             count = write_iam_plan(plan, period, now, f)
@@ -227,20 +168,26 @@ def generate(
     return sorted(written, key=lambda f: FILE_KINDS.index(f.kind))
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One report's connection, settings and destination, shared by its passes."""
+
+    conn: sqlite3.Connection
+    config: Config
+    review: Review
+    params: Mapping[str, str]
+    out: Path
+    names: Mapping[str, str]
+    csv: bool
+
+
 # -- the users CSV and the SQL half of the plan -------------------------------------------------
 
 
-def _users(
-    conn: sqlite3.Connection,
-    config: Config,
-    review: Review,
-    params: Mapping[str, str],
-    out: Path,
-    names: Mapping[str, str],
-    csv: bool,
-) -> list[ReportFile]:
-    opts = UnusedDbUserOptions.from_config(config, "unused-db-user")
-    accounts = {a.id: a.name for a in config.accounts}
+def _users(job: _Job) -> list[ReportFile]:
+    conn, review, params, out, names = job.conn, job.review, job.params, job.out, job.names
+    opts = UnusedDbUserOptions.from_config(job.config, "unused-db-user")
+    accounts = {a.id: a.name for a in job.config.accounts}
     end = review.period.end
     count = 0
 
@@ -249,7 +196,7 @@ def _users(
         for chunk in _chunks(conn, "store/report_users", params):
             revoke: list[tuple[str, str, str]] = []
             for raw in chunk:
-                row = _user_row(raw, accounts, end, opts)
+                row = user_row(raw, accounts, end, opts)
                 review.add_user(row)
                 if row["recommendation"] == "revoke":
                     plan.add(row)
@@ -260,74 +207,22 @@ def _users(
 
     with _atomic(out / names["revoke-sql"]) as sql_out:
         plan = RevokeSql(sql_out, review.period, review.generated)
-        _write(rows(plan), USER_COLUMNS, out / names["users"] if csv else None)
+        _write(rows(plan), USER_COLUMNS, out / names["users"] if job.csv else None)
         plan.close()
     files = [ReportFile("revoke-sql", out / names["revoke-sql"], plan.statements)]
-    if csv:
+    if job.csv:
         files.append(ReportFile("users", out / names["users"], count))
     return files
-
-
-def _user_row(
-    raw: Mapping[str, Any], accounts: Mapping[str, str], end: datetime, opts: UnusedDbUserOptions
-) -> dict[str, Any]:
-    principals = _split(raw["arns"])
-    last = _time(raw["last"])
-    rds_iam = None if raw["rds_iam"] is None else bool(raw["rds_iam"])
-    superuser = bool(raw["superuser"] or raw["rds_superuser"])
-    facts = UserFacts(
-        target=raw["target"],
-        db_user=raw["db_user"],
-        rds_iam=rds_iam,
-        superuser=superuser,
-        principals=len(principals),
-        sessions=int(raw["sessions"]),
-        auth_failures=int(raw["failures"]),
-        open_findings=int(raw["open_findings"]),
-        last_used=last,
-        role_first_seen=_time(raw["role_first_seen"]),
-        watched_since=_time(raw["watched_since"]),
-    )
-    advice = advise_user(facts, end, opts)
-    return {
-        "account_id": raw["account_id"],
-        "account_name": accounts.get(raw["account_id"] or ""),
-        "region": raw["region"],
-        "target": raw["target"],
-        "db_user": raw["db_user"],
-        "rds_iam": rds_iam,
-        "db_roles": ";".join(json.loads(raw["member_of"])) if raw["member_of"] else None,
-        "superuser": superuser if rds_iam is not None else None,
-        "iam_principals_with_connect": ";".join(principals),
-        "roles_assumed_in_period": ";".join(_split(raw["assumed"])),
-        "sessions_in_period": facts.sessions,
-        "distinct_client_hosts": int(raw["hosts"]),
-        "distinct_applications": int(raw["apps"]),
-        "first_seen": _time(raw["first"]),
-        "last_seen": last,
-        "days_since_last_seen": (end - last).days if last else None,
-        "auth_failures_in_period": facts.auth_failures,
-        "open_findings": facts.open_findings,
-        "recommendation": advice.recommendation,
-        "reason": advice.reason,
-    }
 
 
 # -- the principals CSV ------------------------------------------------------------------------
 
 
-def _principals(
-    conn: sqlite3.Connection,
-    config: Config,
-    review: Review,
-    params: Mapping[str, str],
-    out: Path,
-    names: Mapping[str, str],
-    csv: bool,
-) -> list[ReportFile]:
-    opts = UnusedIamGrantOptions.from_config(config, "unused-iam-grant")
+def _principals(job: _Job) -> list[ReportFile]:
+    conn, review, params, out, names = job.conn, job.review, job.params, job.out, job.names
+    opts = UnusedIamGrantOptions.from_config(job.config, "unused-iam-grant")
     (start,) = conn.execute(sql.load("store/trail_history_start")).fetchall()[0]
-    history = _time(start)
+    history = report_time(start)
     end = review.period.end
     count = 0
 
@@ -346,7 +241,7 @@ def _principals(
         nonlocal count
         revoke: list[tuple[str, str]] = []
         for group in grouped():
-            row = _principal_row(group, end, history, opts)
+            row = principal_row(group, end, history, opts)
             review.principals[row["recommendation"]] += 1
             if row["recommendation"] == "revoke":
                 revoke.append((row["principal_arn"], row["reason"]))
@@ -357,43 +252,8 @@ def _principals(
             yield row
         conn.executemany("INSERT INTO report_revoke_principals VALUES (?, ?)", revoke)
 
-    _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if csv else None)
-    return [ReportFile("principals", out / names["principals"], count)] if csv else []
-
-
-def _principal_row(
-    group: list[dict[str, Any]],
-    end: datetime,
-    history: datetime | None,
-    opts: UnusedIamGrantOptions,
-) -> dict[str, Any]:
-    first = group[0]
-    grants = tuple(
-        GrantFacts(
-            g["target"],
-            g["resource_id"],
-            g["db_user"],
-            _time(g["first_observed"]) or end,
-            _time(g["last_login"]),
-        )
-        for g in group
-    )
-    last_assumed = _time(first["last_assumed"])
-    facts = PrincipalFacts(
-        first["principal_arn"], first["principal_type"], first["account_id"], grants, last_assumed
-    )
-    advice = advise_principal(facts, end, history, opts)
-    logins = [g.last_login for g in grants if g.last_login]
-    return {
-        "principal_arn": facts.arn,
-        "type": facts.type,
-        "account": facts.account,
-        "can_connect_as": ";".join(sorted({g.label for g in grants})),
-        "last_assumed": last_assumed,
-        "last_login_as_user": max(logins, default=None),
-        "recommendation": advice.recommendation,
-        "reason": advice.reason,
-    }
+    _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if job.csv else None)
+    return [ReportFile("principals", out / names["principals"], count)] if job.csv else []
 
 
 # -- chart data --------------------------------------------------------------------------------
@@ -465,15 +325,3 @@ def _atomic(path: Path) -> Iterator[TextIO]:
         os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
-
-
-def _split(joined: Any) -> list[str]:
-    return sorted(set(joined.split("\n"))) if isinstance(joined, str) and joined else []
-
-
-def _time(value: Any) -> datetime | None:
-    """A stored time as UTC to the second (the CSVs' ISO-8601), or None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    moment = from_text(str(value))
-    return moment.astimezone(UTC).replace(microsecond=0) if moment else None

@@ -15,7 +15,7 @@ from monitor.formats import csv_cell
 from monitor.reports import charts
 
 if TYPE_CHECKING:
-    from monitor.reports.access_review import Review
+    from monitor.reports.summary import Review
 
 TABLE_COLUMNS = (
     ("target", "target", "text"),

@@ -25,6 +25,23 @@ class Advice:
     reason: str
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A reviewer's keep, standing at the period's end: it overrides an unused verdict."""
+
+    reviewer: str
+    until: datetime
+
+    def verdict(self) -> tuple[Recommendation, str]:
+        return "keep", f"kept by {self.reviewer} until {self.until:%Y-%m-%d} (access review)"
+
+
+def _unless_kept(
+    verdict: tuple[Recommendation, str], kept: Kept | None
+) -> tuple[Recommendation, str]:
+    return kept.verdict() if kept and verdict[0] != "keep" else verdict
+
+
 def _combine(verdicts: Sequence[tuple[Recommendation, str]]) -> Advice:
     worst = min(verdicts, key=lambda v: RECOMMENDATIONS.index(v[0]))
     reasons = [worst[1]] + [r for rec, r in verdicts if r != worst[1] and rec != "keep"]
@@ -44,12 +61,13 @@ class UserFacts:
     last_used: datetime | None
     role_first_seen: datetime | None
     watched_since: datetime | None
+    kept: Kept | None = None
 
 
 def advise_user(
     facts: UserFacts, end: datetime, opts: unused_db_user.UnusedDbUserOptions
 ) -> Advice:
-    verdicts: list[tuple[Recommendation, str]] = [_usage(facts, end, opts)]
+    verdicts = [_unless_kept(_usage(facts, end, opts), facts.kept)]
     if facts.rds_iam and facts.superuser:
         verdicts.append(("review", "superuser (or rds_superuser) reachable with an IAM token"))
     if facts.auth_failures and not facts.sessions:
@@ -114,6 +132,7 @@ class PrincipalFacts:
     account: str
     grants: tuple[GrantFacts, ...]
     last_assumed: datetime | None
+    kept: Kept | None = None
 
 
 def advise_principal(
@@ -125,7 +144,8 @@ def advise_principal(
     verdicts: list[tuple[Recommendation, str]] = []
     exact = [g for g in facts.grants if g.exact]
     if exact:
-        verdicts.append(_grant_usage(facts, exact, end, history_start, opts))
+        usage = _grant_usage(facts, exact, end, history_start, opts)
+        verdicts.append(_unless_kept(usage, facts.kept))
     wide = sorted(g.label for g in facts.grants if not g.exact)
     if wide:
         shown = ", ".join(wide[:3]) + (f" and {len(wide) - 3} more" if len(wide) > 3 else "")

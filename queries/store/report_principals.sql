@@ -20,8 +20,13 @@ SELECT g.principal_arn, g.principal_type, g.account_id, g.target, g.resource_id,
        g.first_observed,
        coalesce(a.last, CASE WHEN rt.last_used_at < :end THEN rt.last_used_at END) AS last_assumed,
        (SELECT max(u.last_login) FROM report_use u
-         WHERE u.target = g.target AND u.db_user GLOB replace(g.db_user, '[', '[[]')) AS last_login
+         WHERE u.target = g.target AND u.db_user GLOB replace(g.db_user, '[', '[[]')) AS last_login,
+       k.reviewer AS kept_by, k.keep_until AS kept_until
 FROM grants_then g
 LEFT JOIN assumed a ON a.role_arn = g.principal_arn
 LEFT JOIN role_trust rt ON rt.role_arn = g.principal_arn
+-- A reviewer's keep standing at :end (pgwarden report apply-decisions).
+LEFT JOIN review_decisions k
+  ON k.kind = 'principal' AND k.principal_arn = g.principal_arn AND k.decision = 'keep'
+ AND k.decided_at < :end AND k.keep_until > :end
 ORDER BY g.principal_arn, coalesce(g.target, g.resource_id), g.db_user

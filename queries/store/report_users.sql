@@ -51,6 +51,12 @@ principals AS (
     FROM connect c LEFT JOIN assumed a ON a.role_arn = c.principal_arn
     GROUP BY c.target, c.db_user
 ),
+-- A reviewer's keep standing at :end (pgwarden report apply-decisions).
+kept AS (
+    SELECT target, db_user, reviewer, keep_until
+    FROM review_decisions
+    WHERE kind = 'db_user' AND decision = 'keep' AND decided_at < :end AND keep_until > :end
+),
 open_findings AS (
     SELECT json_extract(details, '$.target') AS target,
            json_extract(details, '$.db_user') AS db_user, count(*) AS n
@@ -64,7 +70,8 @@ SELECT t.account_id, t.region, s.target, s.db_user,
        coalesce(pe.sessions, 0) AS sessions, coalesce(pe.hosts, 0) AS hosts,
        coalesce(pe.apps, 0) AS apps,
        u.first, u.last, coalesce(f.n, 0) AS failures, coalesce(o.n, 0) AS open_findings,
-       r.first_seen AS role_first_seen, t.first_seen AS watched_since
+       r.first_seen AS role_first_seen, t.first_seen AS watched_since,
+       k.reviewer AS kept_by, k.keep_until AS kept_until
 FROM subjects s
 LEFT JOIN targets t ON t.name = s.target
 LEFT JOIN roles r ON r.target = s.target AND r.db_user = s.db_user
@@ -73,4 +80,5 @@ LEFT JOIN period pe ON pe.target = s.target AND pe.db_user = s.db_user
 LEFT JOIN report_use u ON u.target = s.target AND u.db_user = s.db_user
 LEFT JOIN failures f ON f.target = s.target AND f.db_user = s.db_user
 LEFT JOIN open_findings o ON o.target = s.target AND o.db_user = s.db_user
+LEFT JOIN kept k ON k.target = s.target AND k.db_user = s.db_user
 ORDER BY t.account_id, s.target, s.db_user

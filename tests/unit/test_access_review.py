@@ -242,6 +242,8 @@ def test_access_review_weekly_report_writes_last_complete_week(
         ("revoke-iam", "access-review-2026-W47-revoke-iam.json", "1"),
     ]
     assert not list(ctx.config.reports.dir.glob("*.part"))
+    off = context(world, tmp_path / "off", reports={"enabled": False, "dir": str(tmp_path / "x")})
+    assert weekly_report(off).rows == [] and not (tmp_path / "x").exists()
 
 
 def test_period_weeks_days_and_time_zones() -> None:

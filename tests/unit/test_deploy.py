@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.config import load_config, validate
+from monitor.doctor.checks import groups as doctor_groups
 from monitor.errors import PgwardenError
 from monitor.pipeline import stage_specs
 from monitor.policies import documents, render
@@ -48,7 +49,9 @@ def test_deploy_iam_policy_prints_every_document(run_cli: RunCli) -> None:
 
 def test_deploy_policies_cover_every_declared_action_and_only_those() -> None:
     docs = documents(EXAMPLE)
-    declared_monitor = {a for s in stage_specs() for a in s.iam_actions}
+    declared_monitor = {a for s in stage_specs() for a in s.iam_actions} | {
+        a for g in doctor_groups() for a in g.iam_actions
+    }
     declared_mgmt = {a for s in stage_specs() for a in s.management_actions}
     assert set(actions(docs["monitor-policy"])) == declared_monitor
     # The example uploads no reports, so the report upload's KMS actions are left out.

@@ -172,6 +172,17 @@ def test_decisions_keep_mutes_unused_findings_for_keep_days(
         ("unused-iam-grant", f"{OLD_ROLE}/*"),
         ("unused-role", OLD_ROLE),
     ]
+    # The next week's report keeps them too, saying who decided.
+    ctx = context(world, tmp_path)
+    write_report(ctx, iso_week("2026-W48", "UTC"))
+    kept = "kept by {} until 2026-12-24 (access review)"
+    for name, key, value, who in (
+        ("users", "db_user", "old", "alice"),
+        ("principals", "principal_arn", OLD_ROLE, "carol"),
+    ):
+        with open(ctx.config.reports.dir / f"access-review-2026-W48-{name}.csv", newline="") as f:
+            row = next(r for r in csv.DictReader(f) if r[key] == value)
+        assert (row["recommendation"], row["reason"]) == ("keep", kept.format(who))
     # Still muted in the next pass, open again once keep_days are over.
     run_detectors(world.store, cfg, DECIDED + days(29))
     assert world.store.conn.execute(found, ("unused-db-user", "orders/old")).fetchall() == [
