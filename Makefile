@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Debian packages the tests need: PostgreSQL's server, pam_python for the IAM login emulation,
-# and chromium to render the access-review page.
-SYSTEM_PACKAGES := postgresql libpam-python chromium
+# Debian packages the demo needs: PostgreSQL's server and pam_python for the IAM login
+# emulation; the tests also need chromium, to render the access-review page.
+DEMO_PACKAGES := postgresql libpam-python
+SYSTEM_PACKAGES := $(DEMO_PACKAGES) chromium
 
 .PHONY: test demo lint system-deps clean
 
@@ -35,6 +36,7 @@ test: system-deps lint
 	$(BIN)/python -m pytest
 
 # The whole pipeline on an embedded sandbox: no AWS account, nothing left running afterwards.
+demo: SYSTEM_PACKAGES := $(DEMO_PACKAGES)
 demo: system-deps $(STAMP)
 	$(BIN)/pgwarden demo --out demo-output
 
