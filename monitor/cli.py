@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from monitor.config import Config
-    from monitor.sources.cloudtrail import TrailEngine
+    from monitor.sources.cloudtrail import TrailEngine, TrailWindow
+    from monitor.sources.trail_local import TrailResult
     from monitor.store.sqlite import Store
 
 
@@ -420,21 +421,15 @@ def trail_assume_role(
 
     Unreadable trail files (bad gzip, bad JSON, not UTF-8) are named on stderr and skipped.
     """
-    from monitor.clock import SystemClock
-    from monitor.formats import write
     from monitor.parsing.cloudtrail import ASSUME_ROLE_COLUMNS
     from monitor.sources.cloudtrail import (
         assume_role_events,
         check_role_arns,
-        make_window,
-        parse_moment,
         role_account,
         watched_roles,
     )
 
-    start = parse_moment(since, "--since")
-    end = parse_moment(until, "--until") if until else SystemClock().now()
-    config = None if local_dir is not None and not _has_config(obj) else obj.config()
+    config = _trail_config(obj, local_dir)
     roles: list[str] | None
     if all_roles:
         roles = None
@@ -445,15 +440,10 @@ def trail_assume_role(
     else:
         roles = None
     accounts = None if roles is None else sorted({role_account(r) or "" for r in roles} - {""})
-    window = make_window(start, end, accounts or None, list(regions) or None)
-    engine = _trail_engine(config, local_dir)
-    try:
-        events, result = assume_role_events(engine, window, roles)
-    finally:
-        engine.close()
-    write(fmt, (e.as_dict() for e in events), [*ASSUME_ROLE_COLUMNS, "hidden"], sys.stdout)
-    for bad in result.bad_files:
-        click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
+    _trail_listing(
+        config, since, until, accounts, regions, local_dir, fmt, ASSUME_ROLE_COLUMNS,
+        lambda engine, window: assume_role_events(engine, window, roles),
+    )  # fmt: skip
 
 
 @trail.command(
@@ -484,32 +474,51 @@ def trail_access_changes(
 ) -> None:
     """List changes to who can get in: IAM database auth toggled, RDS Proxy created, changed
     or deleted, and policy or trust changes on the watched roles or mentioning rds-db:."""
-    from monitor.clock import SystemClock
-    from monitor.formats import write
     from monitor.parsing.cloudtrail import ACCESS_CHANGE_COLUMNS
-    from monitor.sources.cloudtrail import (
-        access_change_events,
-        check_role_arns,
-        make_window,
-        parse_moment,
-        watched_roles,
-    )
+    from monitor.sources.cloudtrail import access_change_events, check_role_arns, watched_roles
 
-    start = parse_moment(since, "--since")
-    end = parse_moment(until, "--until") if until else SystemClock().now()
-    config = None if local_dir is not None and not _has_config(obj) else obj.config()
+    config = _trail_config(obj, local_dir)
     if role_arns:
         roles = check_role_arns(role_arns)
     else:
         roles = watched_roles(config) if config is not None else []
     accounts = sorted({a.id for a in config.accounts}) if config is not None else []
+    _trail_listing(
+        config, since, until, accounts, regions, local_dir, fmt, ACCESS_CHANGE_COLUMNS,
+        lambda engine, window: access_change_events(engine, window, roles),
+    )  # fmt: skip
+
+
+def _trail_config(obj: Obj, local_dir: Path | None) -> Config | None:
+    """`--local` works without a config file; otherwise the config is required."""
+    return None if local_dir is not None and not _has_config(obj) else obj.config()
+
+
+def _trail_listing(
+    config: Config | None,
+    since: str,
+    until: str | None,
+    accounts: list[str] | None,
+    regions: tuple[str, ...],
+    local_dir: Path | None,
+    fmt: str,
+    columns: Sequence[str],
+    query: Callable[[TrailEngine, TrailWindow], tuple[Sequence[Any], TrailResult]],
+) -> None:
+    """Run one trail query over the window and print its events; name unreadable files."""
+    from monitor.clock import SystemClock
+    from monitor.formats import write
+    from monitor.sources.cloudtrail import make_window, parse_moment
+
+    start = parse_moment(since, "--since")
+    end = parse_moment(until, "--until") if until else SystemClock().now()
     window = make_window(start, end, accounts or None, list(regions) or None)
     engine = _trail_engine(config, local_dir)
     try:
-        events, result = access_change_events(engine, window, roles)
+        events, result = query(engine, window)
     finally:
         engine.close()
-    write(fmt, (e.as_dict() for e in events), [*ACCESS_CHANGE_COLUMNS, "hidden"], sys.stdout)
+    write(fmt, (e.as_dict() for e in events), [*columns, "hidden"], sys.stdout)
     for bad in result.bad_files:
         click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
 
