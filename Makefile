@@ -3,18 +3,38 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# Everything make test and make demo install is pinned, with hashes, in LOCK (make lock writes it
+# from pyproject.toml and CONSTRAINTS). make test-latest tries the newest releases in LATEST.
+LOCK        := requirements/lock.txt
+CONSTRAINTS := requirements/constraints.txt
+UV_VERSION  := 0.13.9
+LATEST      := .venv-latest
 # Debian packages the demo needs: PostgreSQL's server and pam_python for the IAM login
 # emulation; the tests also need chromium, to render the access-review page.
 DEMO_PACKAGES := postgresql libpam-python
 SYSTEM_PACKAGES := $(DEMO_PACKAGES) chromium
 
-.PHONY: test demo lint system-deps clean
+.PHONY: test demo lint lock test-latest system-deps clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,demo]'
+	$(BIN)/python -m pip install -q -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# uv resolves the dev and demo extras for Python 3.11 on any platform; the header carries the
+# reasons for every bound in CONSTRAINTS, so the lock says why a package is held back.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q uv==$(UV_VERSION)
+	{ echo "# Written by make lock from pyproject.toml (extras dev, demo) and $(CONSTRAINTS)."; \
+	  echo "# Held back for the test stack:"; \
+	  grep -v -e '^$$' -e '^##' $(CONSTRAINTS) | sed 's/^\([^#]\)/#   \1/'; \
+	  .venv-lock/bin/uv pip compile -q pyproject.toml --extra dev --extra demo \
+	    -c $(CONSTRAINTS) --python-version 3.11 --generate-hashes --no-header; \
+	} > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	rm -rf .venv-lock
 
 # As root on Debian, install whatever is missing; otherwise the fixtures say what is.
 system-deps:
@@ -40,5 +60,14 @@ demo: SYSTEM_PACKAGES := $(DEMO_PACKAGES)
 demo: system-deps $(STAMP)
 	$(BIN)/pgwarden demo --out demo-output
 
+# The suite against the newest releases pyproject.toml allows, to see drift before it reaches
+# the lock. Not part of CI.
+test-latest: system-deps
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[dev,demo]'
+	$(LATEST)/bin/python -m pip list 2>/dev/null | grep -iE '^(boto3|botocore|moto|psycopg|duckdb|sqlglot|slack.sdk) '
+	$(LATEST)/bin/python -m pytest
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from monitor.clock import FrozenClock
 from monitor.sandbox.pam import IamPg
@@ -94,11 +95,17 @@ def test_activity_sessions_stored_and_ended(iam_pg: IamPg, harness: Harness) -> 
 
 def test_activity_roles_inventory(iam_pg: IamPg, harness: Harness) -> None:
     iam_pg.create_iam_user("alice_iam", "rds_superuser")
+    # A real expiry, so relative to the real clock (PostgreSQL compares it with its own).
+    valid_until = (datetime.now(UTC) + timedelta(days=400)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     with psycopg.connect(iam_pg.server.dsn(), autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'oltp_rw_role'").fetchall():
             admin.execute("CREATE ROLE oltp_rw_role")
         admin.execute("GRANT oltp_rw_role TO alice_iam")
-        admin.execute("ALTER ROLE alice_iam VALID UNTIL '2027-01-01 00:00:00+00'")
+        admin.execute(
+            sql.SQL("ALTER ROLE alice_iam VALID UNTIL {}").format(sql.Literal(valid_until))
+        )
     result = harness.poll()["demo"]
     assert result.status == "ok" and result.roles is not None
     rows = {
@@ -113,7 +120,7 @@ def test_activity_roles_inventory(iam_pg: IamPg, harness: Harness) -> None:
         0,
         1,
         1,
-        "2027-01-01T00:00:00.000000+00:00",
+        valid_until.isoformat(timespec="microseconds"),
         json.dumps(["oltp_rw_role", "rds_iam", "rds_superuser"]),
         None,
     )

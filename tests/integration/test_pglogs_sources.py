@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -21,7 +22,11 @@ from monitor.store.sqlite import Store
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"
-NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+# moto, like CloudWatch Logs, refuses events over 14 days old, measured on the real clock: the
+# tests' clock is yesterday at 04:00 UTC (always past, never stale), and fixture lines are
+# re-dated to that day.
+NOW = (datetime.now(UTC) - timedelta(days=1)).replace(hour=4, minute=0, second=0, microsecond=0)
+DAY = NOW.strftime("%Y-%m-%d")
 TARGET = TargetConfig(
     name="prod-orders",
     account="prod",
@@ -30,6 +35,12 @@ TARGET = TargetConfig(
 )
 GROUP = "/aws/rds/cluster/orders/postgresql"
 IAM_GROUP = "/aws/rds/cluster/orders/iam-db-auth-error"
+
+
+def fixture_lines(name: str) -> list[str]:
+    """A fixture's lines, their leading date moved to NOW's day."""
+    text = (FIXTURES / name).read_text()
+    return [re.sub(r"^\d{4}-\d{2}-\d{2}", DAY, line) for line in text.splitlines()]
 
 
 def rows(store: Store) -> list[tuple[Any, ...]]:
@@ -48,8 +59,8 @@ def _ms(moment: datetime) -> int:
 
 def _cloudwatch_messages() -> list[str]:
     # One record per log entry, as RDS publishes them; plus statement noise.
-    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
-    noise = "2026-11-23 03:00:01 UTC:10.0.0.9(1):app@orders:[77]:LOG:  statement: SELECT 1"
+    lines = fixture_lines("rds_pam.log")
+    noise = f"{DAY} 03:00:01 UTC:10.0.0.9(1):app@orders:[77]:LOG:  statement: SELECT 1"
     return [m for line in lines for m in (line, noise)]
 
 
@@ -75,7 +86,7 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
     put(GROUP, [(_ms(base) + i * 1000, m) for i, m in enumerate(first)])
     put(
         IAM_GROUP,
-        [(_ms(base), (FIXTURES / "iam_db_auth_error.log").read_text().splitlines()[0])],
+        [(_ms(base), fixture_lines("iam_db_auth_error.log")[0])],
     )
     opts = PgLogsConfig(initial_lookback_hours=2)
     path = tmp_path / "store.db"
@@ -87,7 +98,7 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
     late_ts = _ms(base) + 9 * 1000 - 60_000
     put(GROUP, [(_ms(base) + (10 + i) * 1000, m) for i, m in enumerate(second)])
     late = (
-        "2026-11-23 03:00:09 UTC:10.0.9.9(9):late@orders:[99]:"
+        f"{DAY} 03:00:09 UTC:10.0.9.9(9):late@orders:[99]:"
         'FATAL:  PAM authentication failed for user "late"'
     )
     put(GROUP, [(late_ts, late)])
@@ -127,7 +138,7 @@ def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
     logs = moto_server.client("logs")
     logs.create_log_group(logGroupName=GROUP)
     logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
-    messages = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    messages = fixture_lines("rds_pam.log")
     base = _ms(NOW - timedelta(minutes=20))
     logs.put_log_events(
         logGroupName=GROUP,
@@ -190,7 +201,7 @@ def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
 
     from monitor.sources.pglogs_athena import create_duckdb_table, duckdb_runner, read_athena
 
-    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    lines = fixture_lines("rds_pam.log")
     t0 = _ms(NOW - timedelta(minutes=50))
     hour = (NOW - timedelta(minutes=50)).strftime("%Y/%m/%d/%H")
     data = _firehose_object([(f"e{i}", t0 + i, m) for i, m in enumerate(lines)], GROUP)
@@ -199,7 +210,7 @@ def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
     (tmp_path / hour).mkdir(parents=True)
     (tmp_path / hour / "firehose-1.gz").write_bytes(gzip.compress(data))
     # A partition before the window: pruned by dt, never read.
-    old = tmp_path / "2026" / "01" / "01" / "00"
+    old = tmp_path / (NOW - timedelta(days=30)).strftime("%Y/%m/%d/%H")
     old.mkdir(parents=True)
     (old / "firehose-0.gz").write_bytes(
         gzip.compress(_firehose_object([("o1", 0, lines[2])], GROUP))
@@ -222,7 +233,7 @@ def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
     from monitor.config import validate
     from monitor.sources.pglogs import ingest
 
-    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    lines = fixture_lines("rds_pam.log")
     t0 = _ms(NOW - timedelta(minutes=10))
     hour = tmp_path / "logs" / (NOW - timedelta(minutes=10)).strftime("%Y/%m/%d/%H")
     hour.mkdir(parents=True)
@@ -337,7 +348,7 @@ def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path:
     logs = moto_server.client("logs")
     logs.create_log_group(logGroupName=GROUP)
     logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
-    line = (FIXTURES / "rds_pam.log").read_text().splitlines()[-1]
+    line = fixture_lines("rds_pam.log")[-1]
     logs.put_log_events(
         logGroupName=GROUP,
         logStreamName="orders-1",
@@ -390,7 +401,7 @@ def test_pglogs_athena_runner_against_moto(moto_server: Any, tmp_path: Path) -> 
 
     moto_server.reset()
     moto_server.client("s3").create_bucket(Bucket="athena-results")
-    lines = (FIXTURES / "rds_pam.log").read_text().splitlines()
+    lines = fixture_lines("rds_pam.log")
     t0 = _ms(NOW - timedelta(minutes=5))
     columns = [
         {"Name": "event_id", "Type": "varchar"},
