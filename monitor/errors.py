@@ -25,8 +25,25 @@ class StoreLocked(StoreError):
     """Another writer (a daemon) holds the store."""
 
 
+class StoreCannotWrite(StoreError):
+    """The store's volume refuses writes (full, read-only, I/O error): nothing was committed."""
+
+
 class AlertDeliveryFailed(PgwardenError):
-    """Slack (or the webhook) did not accept a message; it stays in the outbox."""
+    """Slack (or the webhook) did not accept a message; it stays in the outbox.
+
+    `maybe_sent`: the request may have reached Slack (a timeout, a dropped connection, a
+    5xx), so the message may be in the channel after all.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+
+
+class AlertHistoryUnavailable(PgwardenError):
+    """The sink cannot tell whether a message is already in the channel (a webhook, a token
+    without the history scopes)."""
 
 
 class SecretError(PgwardenError):

@@ -114,13 +114,19 @@ class SlackApi:
     """A local server that answers like the Slack Web API and records what it receives.
 
     Queue faults with `fail_next(status, body, headers)`; otherwise every call succeeds.
-    `channels` (id -> {"name", "is_member", ...}) answer conversations.info and .list.
+    `delay_next(seconds)` accepts the next post at once and answers it that much later.
+    `channels` (id -> {"name", "is_member", ...}) answer conversations.info and .list; a
+    channel posted to by name exists from then on, as in a workspace. conversations.history
+    and .replies list what was posted, with its metadata under `include_all_metadata`.
     """
 
     url: str
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     _faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    _delays: list[float] = field(default_factory=list)
+    _posted: list[dict[str, Any]] = field(default_factory=list)
+    _named: dict[str, str] = field(default_factory=dict)  # channel name -> id, from posts
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -137,38 +143,79 @@ class SlackApi:
                 (status, body or {"ok": False, "error": "fatal_error"}, headers or {})
             )
 
+    def delay_next(self, seconds: float) -> None:
+        with self._lock:
+            self._delays.append(seconds)
+
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self._delays.clear()
+            self._posted.clear()
+            self._named.clear()
             self.channels.clear()
 
     def handle(
         self, method: str, body: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        delay = 0.0
         with self._lock:
             if self._faults:
                 return self._faults.pop(0)
             self.requests.append((method, body))
-            if method == "chat.postMessage":
-                if not body.get("channel"):
-                    return 200, {"ok": False, "error": "channel_not_found"}, {}
-                ts = f"{int(time.time())}.{next(self._ts):06d}"
-                return 200, {"ok": True, "channel": body["channel"], "ts": ts, "message": body}, {}
-            if method == "webhook":
-                return 200, {"ok": True}, {}
-            if method == "auth.test":
-                bot = {"user_id": "U0PGWARDEN", "user": "pgwarden", "team_id": "T0", "team": "test"}
-                return 200, {"ok": True, **bot}, {}
-            if method == "conversations.info":
-                found = self.channels.get(body.get("channel", ""))
-                if found is None:
-                    return 200, {"ok": False, "error": "channel_not_found"}, {}
-                return 200, {"ok": True, "channel": {"id": body["channel"], **found}}, {}
-            if method == "conversations.list":
-                listed = [{"id": key, **value} for key, value in self.channels.items()]
-                return 200, {"ok": True, "channels": listed, "response_metadata": {}}, {}
+            if method == "chat.postMessage" and self._delays:
+                delay = self._delays.pop(0)
+            answer = self._answer(method, body)
+        time.sleep(delay)  # the post is in the channel already; only the answer is late
+        return answer
+
+    def _answer(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "chat.postMessage":
+            if not body.get("channel"):
+                return 200, {"ok": False, "error": "channel_not_found"}, {}
+            ts = f"{time.time():.0f}.{next(self._ts):06d}"
+            channel = self._channel_id(body["channel"])
+            self._posted.append({**body, "channel": channel, "ts": ts})
+            return 200, {"ok": True, "channel": body["channel"], "ts": ts, "message": body}, {}
+        if method == "webhook":
             return 200, {"ok": True}, {}
+        if method == "auth.test":
+            bot = {"user_id": "U0PGWARDEN", "user": "pgwarden", "team_id": "T0", "team": "test"}
+            return 200, {"ok": True, **bot}, {}
+        if method == "conversations.info":
+            found = self.channels.get(body.get("channel", ""))
+            if found is None:
+                return 200, {"ok": False, "error": "channel_not_found"}, {}
+            return 200, {"ok": True, "channel": {"id": body["channel"], **found}}, {}
+        if method == "conversations.list":
+            listed = [{"id": key, **value} for key, value in self.channels.items()]
+            listed += [{"id": i, "name": n, "is_member": True} for n, i in self._named.items()]
+            return 200, {"ok": True, "channels": listed, "response_metadata": {}}, {}
+        if method in ("conversations.history", "conversations.replies"):
+            return 200, {"ok": True, "messages": self._history(method, body)}, {}
+        return 200, {"ok": True}, {}
+
+    def _channel_id(self, channel: str) -> str:
+        if channel in self.channels:
+            return channel
+        return self._named.setdefault(channel.lstrip("#"), f"C{len(self._named) + 1:08d}")
+
+    def _history(self, method: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        thread = body.get("ts") if method == "conversations.replies" else None
+        out = []
+        for posted in self._posted:
+            if posted["channel"] != body.get("channel"):
+                continue
+            if float(posted["ts"]) < float(body.get("oldest") or 0):
+                continue
+            if (thread or None) != (posted.get("thread_ts") or None) and posted["ts"] != thread:
+                continue
+            message = {"type": "message", "ts": posted["ts"], "text": posted.get("text")}
+            if str(body.get("include_all_metadata")).lower() in ("true", "1"):
+                message["metadata"] = posted.get("metadata")
+            out.append(message)
+        return out
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +227,8 @@ def slack_api() -> Iterator[SlackApi]:
     except ImportError as exc:
         require(False, f"pytest-httpserver is not installed: {exc}")
         raise
-    server = HTTPServer(host="127.0.0.1", port=0)
+    # Threaded: a delayed answer (delay_next) must not hold up the calls after it, as on Slack.
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     api = SlackApi(url=server.url_for("/api/"))
 
@@ -191,6 +239,7 @@ def slack_api() -> Iterator[SlackApi]:
             body = request.get_json(silent=True) or {}
         else:
             body = {k: v for k, v in request.form.items()}
+        body.update((k, v) for k, v in request.args.items() if k not in body)
         if "authorization" in request.headers:
             body["_auth"] = request.headers["authorization"]
         status, payload, headers = api.handle(method, body)

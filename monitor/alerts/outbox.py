@@ -1,21 +1,36 @@
-"""Delivery from the outbox: in order, at least once, marked sent only after Slack accepts.
+"""Delivery from the outbox: in order, marked sent only after Slack accepts, posted once.
 
 Rows are sent oldest first. A failure stops the run (later alerts never overtake an
 earlier one) and backs the head of the queue off exponentially. A flood (more than
 `max_per_run` fresh alerts) or a backlog older than `max_age` goes out as one digest.
+
+Once, not at least once:
+- One deliverer at a time: a run holds `<store>.deliver.lock`; a second deliverer (the
+  daemon's job, `alerts deliver`) finds it taken and sends nothing.
+- Claim before post: the rows a message covers get a claim id in the store first. A claim
+  the store cannot write (disk full, read-only) means no post, and the run stops.
+- A claimed row not marked sent (a timeout, a crash, a mark the disk refused) may already be
+  in Slack. The claim travels in the message's metadata, so the next run looks for it in
+  the channel (`conversations.history`/`.replies` with `include_all_metadata`) and marks
+  the row sent instead of posting again. What stays at least once: a sink that cannot read
+  history (a webhook, a token without the history scopes), and a post that Slack stores
+  after the next run has looked for it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts.render import Message, render_digest, render_finding
 from monitor.alerts.slack import Sink
-from monitor.errors import AlertDeliveryFailed
+from monitor.errors import AlertDeliveryFailed, AlertHistoryUnavailable
 from monitor.models import Finding
+from monitor.store.locks import FileLock
 from monitor.store.sqlite import Store, to_text
 
 log = logging.getLogger(__name__)
@@ -30,6 +45,8 @@ class DeliverySummary:
     digested: int = 0
     pending: int = 0
     error: str | None = None
+    found: int = 0  # claimed messages found already in Slack: marked sent, not posted again
+    busy: bool = False  # another deliverer held the outbox: this run sent nothing
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,9 @@ class _Row:
     created_at: datetime
     attempts: int
     next_attempt_at: datetime
+    claim_id: int | None
+    claimed_at: datetime | None
+    digest: bool
 
 
 @dataclass(frozen=True)
@@ -81,21 +101,41 @@ def plan(
 def deliver(
     store: Store, sink: Sink, now: datetime, *, max_per_run: int, max_age: timedelta
 ) -> DeliverySummary:
-    """Send what is due. Returns counts; a failure is reported in `error`, never raised."""
-    batches, pending = plan(store, now, max_per_run=max_per_run, max_age=max_age)
-    summary = DeliverySummary(pending=pending)
+    """Send what is due. Returns counts; a Slack failure is reported in `error`, never raised.
+
+    A store that cannot write raises StoreCannotWrite: nothing was posted that is not claimed.
+    """
+    with _deliverer(store) as held:
+        if not held:
+            return DeliverySummary(pending=len(_pending(store)), busy=True)
+        summary = DeliverySummary()
+        try:
+            summary.found = _settle(store, sink, now)
+            batches, _ = plan(store, now, max_per_run=max_per_run, max_age=max_age)
+            for batch in batches:
+                _send(store, sink, batch, now)
+                if batch.digest:
+                    summary.digested += len(batch.rows)
+                else:
+                    summary.sent += 1
+        except AlertDeliveryFailed as exc:
+            summary.error = str(exc)
+            _back_off(store, exc, now)
+        summary.pending = len(_pending(store))
+        return summary
+
+
+@contextmanager
+def _deliverer(store: Store) -> Iterator[bool]:
+    """Hold `<store>.deliver.lock` for the run, if no other deliverer holds it."""
+    lock = FileLock(store.path, ".deliver.lock")
     try:
-        for batch in batches:
-            _send(store, sink, batch, now)
-            if batch.digest:
-                summary.digested += len(batch.rows)
-            else:
-                summary.sent += 1
-    except AlertDeliveryFailed as exc:
-        summary.error = str(exc)
-        _back_off(store, str(exc), now)
-    summary.pending = pending - summary.sent - summary.digested
-    return summary
+        held = lock.try_acquire()
+        if not held:
+            log.info("another pgwarden process is delivering alerts: this run sends nothing")
+        yield held
+    finally:
+        lock.close()
 
 
 def preview(
@@ -110,16 +150,21 @@ def preview(
 
 def _pending(store: Store) -> list[_Row]:
     cursor = store.conn.execute(
-        "SELECT id, fingerprint, kind, payload, created_at, attempts, next_attempt_at"
-        " FROM outbox WHERE sent_at IS NULL ORDER BY id"
+        "SELECT id, fingerprint, kind, payload, created_at, attempts, next_attempt_at,"
+        " claim_id, claimed_at, digest FROM outbox WHERE sent_at IS NULL ORDER BY id"
     )
     rows = []
-    for ident, fp, kind, payload, created, attempts, next_at in cursor.fetchall():
+    for ident, fp, kind, payload, created, attempts, next_at, claim, claimed, digest in cursor:
         data = json.loads(payload)
         finding = Finding.from_json(data["finding"])
         count = int(data.get("count", 1))
-        created_at, next_at_dt = datetime.fromisoformat(created), datetime.fromisoformat(next_at)
-        rows.append(_Row(ident, fp, kind, finding, count, created_at, attempts, next_at_dt))
+        rows.append(
+            _Row(
+                ident, fp, kind, finding, count, datetime.fromisoformat(created), attempts,
+                datetime.fromisoformat(next_at), claim,
+                datetime.fromisoformat(claimed) if claimed else None, bool(digest),
+            )
+        )  # fmt: skip
     return rows
 
 
@@ -137,11 +182,81 @@ def _thread_for(store: Store, batch: Batch) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+def _claim_key(store: Store, claim_id: int) -> str:
+    """What the message's metadata carries: this store's identity and the claim."""
+    identity = store.conn.execute("SELECT id FROM store_identity").fetchall()[0][0]
+    return f"{identity}.{claim_id}"
+
+
+def _settle(store: Store, sink: Sink, now: datetime) -> int:
+    """Claims left unsent by an earlier run: mark those Slack has, release the others.
+
+    Returns how many were found in Slack. Slack unreachable raises AlertDeliveryFailed.
+    """
+    claims: dict[int, list[_Row]] = {}
+    for row in _pending(store):
+        if row.claim_id is not None:
+            claims.setdefault(row.claim_id, []).append(row)
+    found = 0
+    for claim_id, rows in claims.items():
+        message = (
+            render_digest([(r.finding, r.kind) for r in rows], "")
+            if rows[0].digest
+            else render_finding(rows[0].finding, rows[0].kind, rows[0].count)
+        )
+        batch = Batch(message, rows, rows[0].digest)
+        claimed_at = rows[0].claimed_at or now
+        key = _claim_key(store, claim_id)
+        try:
+            ts = sink.find(message, _thread_for(store, batch), key, claimed_at)
+        except AlertHistoryUnavailable as exc:
+            log.warning(
+                "cannot tell whether Slack already has the alert of outbox row %s (%s): "
+                "posting it again, maybe twice",
+                rows[0].id,
+                exc,
+            )
+            ts = None
+        if ts is None:
+            _release(store, rows)
+            continue
+        log.info(
+            "alert of outbox row %s was already in Slack: marked sent, not posted again",
+            rows[0].id,
+            extra={"fingerprint": rows[0].fingerprint},
+        )
+        _mark(store, batch, ts, now)
+        found += 1
+    return found
+
+
 def _send(store: Store, sink: Sink, batch: Batch, now: datetime) -> None:
     head = batch.rows[0]
-    ts = sink.send(batch.message, head.id, _thread_for(store, batch))
-    # Mark right after Slack accepted: a crash between the two resends at most this message,
-    # and its metadata (fingerprint, outbox id) lets the duplicate be recognised.
+    key = _claim(store, batch, now)
+    ts = sink.send(batch.message, head.id, _thread_for(store, batch), claim=key)
+    _mark(store, batch, ts, now)
+    log.info(
+        "alert delivered",
+        extra={"fingerprint": head.fingerprint, "kind": "digest" if batch.digest else head.kind},
+    )
+
+
+def _claim(store: Store, batch: Batch, now: datetime) -> str:
+    """Claim the batch's rows in the store before the post; raises if the store can't."""
+    ids = [(r.id,) for r in batch.rows]
+    with store.transaction() as tx:
+        claim_id = int(
+            tx.execute("SELECT coalesce(max(claim_id), 0) + 1 FROM outbox").fetchall()[0][0]
+        )
+        tx.executemany(
+            "UPDATE outbox SET claim_id = ?, claimed_at = ?, digest = ?"
+            " WHERE id = ? AND sent_at IS NULL",
+            [(claim_id, to_text(now), int(batch.digest), i) for (i,) in ids],
+        )
+    return _claim_key(store, claim_id)
+
+
+def _mark(store: Store, batch: Batch, ts: str | None, now: datetime) -> None:
     with store.transaction() as tx:
         tx.executemany(
             "UPDATE outbox SET sent_at = ?, slack_ts = ?, digest = ?, attempts = attempts + 1,"
@@ -151,28 +266,43 @@ def _send(store: Store, sink: Sink, batch: Batch, now: datetime) -> None:
                 for r in batch.rows
             ],
         )
-    log.info(
-        "alert delivered",
-        extra={"fingerprint": head.fingerprint, "kind": "digest" if batch.digest else head.kind},
-    )
 
 
-def _back_off(store: Store, error: str, now: datetime) -> None:
-    """Delay the head of the queue; everything behind it waits its turn."""
+def _release(store: Store, rows: list[_Row]) -> None:
+    """Slack does not have these: they may be claimed and posted again."""
+    with store.transaction() as tx:
+        tx.executemany(
+            "UPDATE outbox SET claim_id = NULL, claimed_at = NULL WHERE id = ?",
+            [(r.id,) for r in rows],
+        )
+
+
+def _back_off(store: Store, error: AlertDeliveryFailed, now: datetime) -> None:
+    """Delay the head of the queue; everything behind it waits its turn.
+
+    A post Slack surely refused gives its claim back; one that may have reached Slack
+    (a timeout, a 5xx) keeps it, for the next run to look for in the channel.
+    """
     head = store.conn.execute(
-        "SELECT id, attempts, (SELECT count(*) FROM outbox WHERE sent_at IS NULL)"
+        "SELECT id, attempts, claim_id, (SELECT count(*) FROM outbox WHERE sent_at IS NULL)"
         " FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1"
     ).fetchall()
     if not head:
         return
-    ident, attempts, waiting = head[0]
+    ident, attempts, claim_id, waiting = head[0]
     attempts += 1
     retry_at = now + min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
     with store.transaction() as tx:
         tx.execute(
             "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, error, to_text(retry_at), ident),
+            (attempts, str(error), to_text(retry_at), ident),
         )
+        if claim_id is not None and not error.maybe_sent:
+            tx.execute(
+                "UPDATE outbox SET claim_id = NULL, claimed_at = NULL"
+                " WHERE claim_id = ? AND sent_at IS NULL",
+                (claim_id,),
+            )
     log.warning(
         "%s; %d alerts wait in the outbox, next try at %s",
         error,

@@ -21,6 +21,7 @@ SEVERITY_ICON = {
     "low": ":large_blue_circle:",
     "info": ":white_circle:",
 }
+METADATA_EVENT = "pgwarden_alert"
 EVIDENCE_SHOWN = 5
 PRINCIPALS_SHOWN = 5
 # Slack rejects a section text over 3000 characters.
@@ -39,21 +40,23 @@ class Message:
     fingerprint: str
     kind: str
 
-    def payload(self, channel: str | None, thread_ts: str | None, outbox_id: int) -> dict[str, Any]:
+    def payload(
+        self, channel: str | None, thread_ts: str | None, outbox_id: int, claim: str | None = None
+    ) -> dict[str, Any]:
         """The exact chat.postMessage arguments: what the console sink prints."""
+        event: dict[str, Any] = {
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "outbox_id": outbox_id,
+        }
+        if claim is not None:
+            event["claim"] = claim
         body: dict[str, Any] = {
             "text": self.text,
             "blocks": self.blocks,
-            # The fingerprint and outbox id travel with the message, so a resend after a
-            # crash between send and mark can be recognised for what it is.
-            "metadata": {
-                "event_type": "pgwarden_alert",
-                "event_payload": {
-                    "fingerprint": self.fingerprint,
-                    "kind": self.kind,
-                    "outbox_id": outbox_id,
-                },
-            },
+            # The fingerprint, outbox id and claim travel with the message: after a timeout
+            # or a crash between post and mark, the outbox finds it in the channel's history.
+            "metadata": {"event_type": METADATA_EVENT, "event_payload": event},
             "unfurl_links": False,
             "unfurl_media": False,
         }

@@ -1,19 +1,24 @@
 """Where alerts go: Slack through a bot token or an incoming webhook, or the console.
 
-The WebClient carries slack-sdk's retry handlers: a 429 waits out its `Retry-After`, a 5xx
-is retried a couple of times. Anything still failing raises, and the outbox retries later.
+A post is retried in the client only where Slack surely did not take it: a 429 waits out
+its `Retry-After`. A timeout, a dropped connection or a 5xx may have posted the message,
+so they raise with `maybe_sent`, and the outbox looks for the message in the channel
+(`find`) before it posts again. Reads (doctor, `find`) also retry 5xx and dropped
+connections, which cannot post anything twice.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from monitor.alerts.render import Message
-from monitor.errors import AlertDeliveryFailed
+from monitor.alerts.render import METADATA_EVENT, Message
+from monitor.errors import AlertDeliveryFailed, AlertHistoryUnavailable
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -23,10 +28,25 @@ if TYPE_CHECKING:
     from monitor.config import SlackConfig
 
 
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
+MAX_PAGES = 50  # conversations.list pages of 1000: a bound, not an expectation
+HISTORY_PAGES = 10  # of 200 messages, posted since a claim: more and `find` gives up
+CLOCK_SKEW_S = 300  # look this much before the claim: Slack's clock is not ours
+
+
 class Sink(Protocol):
     """Sends one message; returns its Slack `ts` (for threading), or None without threads."""
 
-    def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None: ...
+    def send(
+        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
+    ) -> str | None: ...
+
+    def find(
+        self, message: Message, thread_ts: str | None, claim: str, since: datetime
+    ) -> str | None:
+        """The ts of the message posted with `claim` since `since`, or None if it is not in
+        the channel. Raises AlertHistoryUnavailable when the sink cannot tell."""
+        ...
 
 
 def channel_for(severity: str, channels: dict[str, str], default: str) -> str:
@@ -48,27 +68,124 @@ class SlackSink:
     """chat.postMessage with a bot token: a channel per severity, repeats in the thread."""
 
     def __init__(self, client: WebClient, channels: dict[str, str], default_channel: str) -> None:
+        from slack_sdk import WebClient
+
         self.client = client
+        # Posts go through a twin of `client` that retries nothing that may have posted.
+        self.poster = WebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            retry_handlers=post_retry_handlers(),
+        )
         self.channels = channels
         self.default_channel = default_channel
 
-    def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
+    def send(
+        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
+    ) -> str | None:
         from slack_sdk.errors import SlackApiError
 
         channel = channel_for(message.severity, self.channels, self.default_channel)
         try:
-            response = self.client.chat_postMessage(
-                **message.payload(channel, thread_ts, outbox_id)
+            response = self.poster.chat_postMessage(
+                **message.payload(channel, thread_ts, outbox_id, claim)
             )
         except SlackApiError as exc:
-            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
             raise AlertDeliveryFailed(
                 f"Slack chat.postMessage to {channel} failed: HTTP {exc.response.status_code}"
-                f" {error or ''}".rstrip()
+                f" {_error(exc)}".rstrip(),
+                maybe_sent=exc.response.status_code >= 500,
             ) from None
         except OSError as exc:  # URLError, timeouts, refused connections
-            raise AlertDeliveryFailed(f"Slack unreachable: {exc}") from None
+            raise AlertDeliveryFailed(
+                f"Slack unreachable: {exc}", maybe_sent=_maybe_sent(exc)
+            ) from None
         return str(response["ts"])
+
+    def find(
+        self, message: Message, thread_ts: str | None, claim: str, since: datetime
+    ) -> str | None:
+        from slack_sdk.errors import SlackApiError
+
+        channel = channel_for(message.severity, self.channels, self.default_channel)
+        try:
+            found = lookup_channel(self.client, channel)
+            if found is None:
+                raise AlertHistoryUnavailable(f"{channel}: no such channel that the bot can see")
+            return self._find(str(found["id"]), thread_ts, claim, since)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            if status >= 500 or status == 429:
+                raise AlertDeliveryFailed(
+                    f"Slack history of {channel}: HTTP {status} {_error(exc)}".rstrip()
+                ) from None
+            raise AlertHistoryUnavailable(
+                f"reading {channel}: {_error(exc)}; the bot needs channels:read, groups:read, "
+                "channels:history and groups:history"
+            ) from None
+        except OSError as exc:
+            raise AlertDeliveryFailed(f"Slack unreachable: {exc}") from None
+
+    def _find(self, channel: str, thread_ts: str | None, claim: str, since: datetime) -> str | None:
+        args: dict[str, Any] = {
+            "channel": channel,
+            "oldest": f"{since.timestamp() - CLOCK_SKEW_S:.6f}",
+            "include_all_metadata": True,
+            "limit": 200,
+        }
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            # A reply lives in its thread only: conversations.history lists the channel's top.
+            page = (
+                self.client.conversations_replies(ts=thread_ts, cursor=cursor, **args)
+                if thread_ts
+                else self.client.conversations_history(cursor=cursor, **args)
+            )
+            for posted in page.get("messages") or []:
+                metadata = posted.get("metadata") or {}
+                event = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == METADATA_EVENT and event.get("claim") == claim:
+                    return str(posted["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        raise AlertHistoryUnavailable(
+            f"more than {HISTORY_PAGES * 200} messages in {channel} since the claim"
+        )
+
+
+def lookup_channel(client: WebClient, name: str) -> dict[str, Any] | None:
+    """conversations.info for an id; a name is looked up in conversations.list."""
+    if CHANNEL_ID.fullmatch(name):
+        return dict(client.conversations_info(channel=name)["channel"])
+    wanted = name.lstrip("#")
+    cursor = None
+    for _ in range(MAX_PAGES):
+        page = client.conversations_list(
+            types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
+        )
+        for found in page.get("channels", []):
+            if found.get("name") == wanted:
+                return dict(found)
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            break
+    return None
+
+
+def _error(exc: Any) -> str:
+    data = exc.response.data if hasattr(exc.response, "data") else {}
+    return str(data.get("error") if isinstance(data, dict) else "") or ""
+
+
+def _maybe_sent(exc: OSError) -> bool:
+    """False only when the request surely never left: refused, or no address for the host."""
+    import socket
+    import urllib.error
+
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return not isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 class SlackWebhookSink:
@@ -77,16 +194,26 @@ class SlackWebhookSink:
     def __init__(self, client: WebhookClient) -> None:
         self.client = client
 
-    def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
+    def send(
+        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
+    ) -> str | None:
         try:
             response = self.client.send(text=message.text, blocks=message.blocks)
         except OSError as exc:
-            raise AlertDeliveryFailed(f"Slack webhook unreachable: {exc}") from None
+            raise AlertDeliveryFailed(
+                f"Slack webhook unreachable: {exc}", maybe_sent=_maybe_sent(exc)
+            ) from None
         if response.status_code != 200 or response.body != "ok":
             raise AlertDeliveryFailed(
-                f"Slack webhook failed: HTTP {response.status_code} {response.body[:100]}"
+                f"Slack webhook failed: HTTP {response.status_code} {response.body[:100]}",
+                maybe_sent=response.status_code >= 500,
             )
         return None
+
+    def find(
+        self, message: Message, thread_ts: str | None, claim: str, since: datetime
+    ) -> str | None:
+        raise AlertHistoryUnavailable("an incoming webhook cannot read the channel's history")
 
 
 class ConsoleSink:
@@ -103,11 +230,18 @@ class ConsoleSink:
         self.stream = stream or sys.stdout
         self._ts = itertools.count(1)
 
-    def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
+    def send(
+        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
+    ) -> str | None:
         channel = channel_for(message.severity, self.channels, self.default_channel)
-        payload = message.payload(channel, thread_ts, outbox_id)
+        payload = message.payload(channel, thread_ts, outbox_id, claim)
         print(json.dumps(payload, indent=2, ensure_ascii=False), file=self.stream)
         return f"console.{next(self._ts):06d}"
+
+    def find(
+        self, message: Message, thread_ts: str | None, claim: str, since: datetime
+    ) -> str | None:
+        return None  # what was printed is gone: print it again
 
 
 def make_web_client(token: str, base_url: str | None = None) -> WebClient:
@@ -125,7 +259,14 @@ def make_web_client(token: str, base_url: str | None = None) -> WebClient:
 def make_webhook_client(url: str) -> WebhookClient:
     from slack_sdk.webhook import WebhookClient
 
-    return WebhookClient(url, timeout=15, retry_handlers=_retry_handlers())
+    return WebhookClient(url, timeout=15, retry_handlers=post_retry_handlers())
+
+
+def post_retry_handlers() -> list[RetryHandler]:
+    """For posts: only a 429 is surely not posted, so only it is retried at once."""
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    return [RateLimitErrorRetryHandler(max_retry_count=2)]
 
 
 def _retry_handlers() -> list[RetryHandler]:

@@ -7,17 +7,14 @@ Scopes: chat:write; channels:read and groups:read to look channels up.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from monitor.alerts.slack import configured_channels, make_web_client
+from monitor.alerts.slack import CHANNEL_ID, configured_channels, lookup_channel, make_web_client
 from monitor.doctor.accounts import secret_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import SecretError
 
 CHECKS = ("enabled", "token", "auth.test", "channel")
-_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
-MAX_PAGES = 50  # conversations.list pages of 1000: a bound, not an expectation
 
 
 @group("slack", CHECKS)
@@ -76,7 +73,7 @@ def channel(client: Any, name: str, bot: str) -> Outcome:
     from slack_sdk.errors import SlackApiError
 
     try:
-        info = _lookup(client, name)
+        info = lookup_channel(client, name)
     except SlackApiError as exc:
         error = _error(exc)
         if error == "missing_scope":
@@ -87,7 +84,7 @@ def channel(client: Any, name: str, bot: str) -> Outcome:
         if error != "channel_not_found":
             raise
         info = None
-    shown = name if _CHANNEL_ID.fullmatch(name) else f"#{name.lstrip('#')}"
+    shown = name if CHANNEL_ID.fullmatch(name) else f"#{name.lstrip('#')}"
     if info is None:
         return fail(
             f"{shown}: no such channel that the bot can see",
@@ -101,25 +98,6 @@ def channel(client: Any, name: str, bot: str) -> Outcome:
             f"/invite @{bot}  # typed in {shown}",
         )
     return ok(f"#{info.get('name')} ({info.get('id')}): the bot is a member")
-
-
-def _lookup(client: Any, name: str) -> dict[str, Any] | None:
-    """conversations.info for an id; a name is looked up in conversations.list."""
-    if _CHANNEL_ID.fullmatch(name):
-        return dict(client.conversations_info(channel=name)["channel"])
-    wanted = name.lstrip("#")
-    cursor = None
-    for _ in range(MAX_PAGES):
-        page = client.conversations_list(
-            types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
-        )
-        for found in page.get("channels", []):
-            if found.get("name") == wanted:
-                return dict(found)
-        cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            break
-    return None
 
 
 def _error(exc: Any) -> str:

@@ -1,14 +1,14 @@
 """The embedded store: one SQLite file in WAL mode, mode 0600, migrated by numbered SQL files.
 
-One writer at a time holds an exclusive lock on `<store>.lock`, so a second daemon on the
-same file refuses to start. Readers (reports, `findings list`) take no lock and wait on the
-busy timeout while the writer commits.
+One pipeline writer at a time holds `<store>.lock`, so a second daemon on the same
+file, by whatever path, refuses to start. Every write transaction, in any process, holds
+`<store>.write.lock` (monitor/store/locks.py). Readers (reports, `findings list`) take no
+lock and read the last commit.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -18,13 +18,18 @@ from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Self, TextIO
+from typing import Any, Self
 
 from monitor.errors import StoreError, StoreLocked
+from monitor.store.locks import FileLock, cannot_write, resolved, volume_problem
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+# The WAL's bound: checkpointed at about this size, and cut back to it when it starts over.
+WAL_LIMIT_BYTES = 1 << 20
+# A writer does not start with less free space than this: it could not even migrate.
+MIN_START_FREE_BYTES = 256 << 10
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -56,10 +61,19 @@ def from_text(text: str | None) -> datetime | None:
 class Store:
     """A connection to the store. Use `Store.open`; close it, or use it as a context manager."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, lock: TextIO | None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        lock: FileLock | None,
+        write_lock: FileLock | None = None,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
         self.conn = conn
         self.path = path
         self._lock = lock
+        self._write_lock = write_lock
+        self.busy_timeout_s = busy_timeout_ms / 1000
 
     @classmethod
     def open(
@@ -72,26 +86,37 @@ class Store:
     ) -> Self:
         """Open (and for a writer, create and migrate) the store at `path`.
 
-        An exclusive writer (a daemon, `once`) holds the writer lock for as long as it runs.
-        A short CLI edit (`findings suppress`) writes with `exclusive=False`, beside it.
+        An exclusive writer (a daemon, `once`) holds the writer lock for as long as it runs,
+        and refuses to start on a volume that is full or read-only. A short CLI edit
+        (`findings suppress`) writes with `exclusive=False`, beside it. Every writer takes
+        the `write` lock around each transaction (see monitor/store/locks.py).
         """
-        lock = _take_writer_lock(path) if writer and exclusive else None
+        locks: list[FileLock] = []
         try:
+            if writer and exclusive:
+                check_volume(path)
+                locks.append(_take_writer_lock(path))
+            write_lock = FileLock(path, ".write.lock") if writer else None
+            if write_lock is not None:
+                locks.append(write_lock)
             conn = _connect(path, writer=writer)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            store = cls(conn, path, lock)
+            owner = locks[0] if writer and exclusive else None
+            store = cls(conn, path, owner, write_lock, busy_timeout_ms)
             store._migrate(writer=writer)
         except BaseException:
-            if lock is not None:
+            for lock in locks:
                 lock.close()
             raise
         return store
 
     def close(self) -> None:
+        # The connection first: SQLite's own locks go with it, the flock files after.
         self.conn.close()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        for lock in (self._write_lock, self._lock):
+            if lock is not None:
+                lock.close()
+        self._lock = self._write_lock = None
 
     def __enter__(self) -> Store:
         return self
@@ -105,15 +130,52 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: data and the cursors covering it commit together, or not at all."""
-        # BEGIN IMMEDIATE takes the write lock up front, so a reader can't deadlock an upgrade.
-        self.conn.execute("BEGIN IMMEDIATE")
+        """A write transaction: data and the cursors covering it commit together, or not at all.
+
+        A write the volume refuses (full, read-only) rolls back and raises StoreCannotWrite.
+        """
+        if self._write_lock is None:
+            raise StoreError(f"{self.path}: opened read-only; this needs a writer")
+        self._write_lock.acquire(self.busy_timeout_s)
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            with self._volume_errors():
+                # BEGIN IMMEDIATE takes the write lock up front: a reader can't deadlock it.
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    # A COMMIT the disk refused leaves the transaction open: end it here.
+                    if self.conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self.conn.execute("ROLLBACK")
+                    raise
+            self._bound_wal()
+        finally:
+            self._write_lock.release()
+
+    @contextlib.contextmanager
+    def _volume_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, sqlite3.Error) as exc:
+            problem = volume_problem(exc)
+            if problem is None:
+                raise
+            raise cannot_write(self.path, problem) from None
+
+    def _bound_wal(self) -> None:
+        """After a large write, checkpoint at once rather than at the next auto-checkpoint.
+
+        PASSIVE never waits for readers. Once every frame is copied back, the next write
+        starts the WAL over and cuts the file to `journal_size_limit`.
+        """
+        try:
+            size = os.stat(f"{resolved(self.path)}-wal").st_size
+        except OSError:
+            return
+        if size > WAL_LIMIT_BYTES:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def get_cursor(self, source: str, key: str) -> Any:
         """The stored watermark of `source`/`key`, or None before the first run."""
@@ -152,9 +214,26 @@ class Store:
         for version, script in known[current:]:
             log.info("migrating store to schema %s", version, extra={"store": str(self.path)})
             # executescript commits first; the BEGIN..COMMIT keeps each migration atomic.
-            self.conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
+            with self._volume_errors():
+                try:
+                    self.conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+                    )
+                except sqlite3.Error:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+
+
+@contextlib.contextmanager
+def _private_umask() -> Iterator[None]:
+    """New files 0600. The umask is the process's: only the first open creates the store
+    (before the daemon starts threads), and a stricter mode meanwhile harms nothing."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def _connect(path: Path, *, writer: bool) -> sqlite3.Connection:
@@ -164,43 +243,57 @@ def _connect(path: Path, *, writer: bool) -> sqlite3.Connection:
         uri = f"file:{path}?mode=ro"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
-        # Create the file ourselves so it is 0600 from the first byte; SQLite gives the
-        # -wal and -shm files the same mode.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        # Never open the file outside SQLite (see locks.py): SQLite creates it under a 0077
+        # umask, so it is 0600 from the first byte, and gives -wal and -shm the same mode.
+        with _private_umask() if not path.exists() else contextlib.nullcontext():
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # The WAL is cut back to this size whenever it starts over, and checkpointed at about
+        # the same size: on a small volume the store cannot fill the disk by itself.
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}").fetchall()
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_LIMIT_BYTES // 4096}").fetchall()
     except (OSError, sqlite3.Error) as exc:
+        problem = volume_problem(exc)
+        if problem is not None:
+            raise cannot_write(path, problem) from None
         raise StoreError(
             f"{path}: cannot open the store for writing ({exc}); choose a writable [store].path"
         ) from None
     return conn
 
 
-def _take_writer_lock(path: Path) -> TextIO:
-    lock_path = path.with_name(path.name + ".lock")
+def check_volume(path: Path) -> None:
+    """Refuse to start a writer on a volume that is read-only or has no room left."""
+    directory = resolved(path).parent
     try:
-        lock = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until close()
-    except OSError as exc:
-        raise StoreError(
-            f"{path}: cannot create the store's lock file ({exc.strerror}); "
-            "choose a writable [store].path"
-        ) from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "unknown"
+        stats = os.statvfs(directory)
+    except OSError:
+        return  # a missing directory gets its own message when the store is opened
+    if stats.f_flag & os.ST_RDONLY:
+        raise cannot_write(path, f"{directory} is on a read-only file system")
+    free = stats.f_bavail * stats.f_frsize
+    if free < MIN_START_FREE_BYTES:
+        raise cannot_write(path, f"no space left on the device of {directory} ({free} bytes free)")
+
+
+def free_bytes(path: Path) -> int:
+    """Free space for the store, in bytes, on the volume of its directory."""
+    stats = os.statvfs(resolved(path).parent)
+    return stats.f_bavail * stats.f_frsize
+
+
+def _take_writer_lock(path: Path) -> FileLock:
+    lock = FileLock(path, ".lock")
+    if not lock.try_acquire():
+        holder = lock.holder()
         lock.close()
         raise StoreLocked(
             f"{path}: store is in use by another pgwarden writer (pid {holder}); "
             "stop it first, or give this one another [store].path"
-        ) from None
-    lock.truncate(0)
-    lock.write(str(os.getpid()))
-    lock.flush()
+        )
+    lock.write_pid()
     return lock
 
 
