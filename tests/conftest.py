@@ -170,7 +170,9 @@ class SlackApi:
         time.sleep(delay)  # the post is in the channel already; only the answer is late
         return answer
 
-    def _answer(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(
+        self, method: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if method == "chat.postMessage":
             if not body.get("channel"):
                 return 200, {"ok": False, "error": "channel_not_found"}, {}

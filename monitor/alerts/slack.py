@@ -165,7 +165,8 @@ def lookup_channel(client: WebClient, name: str) -> dict[str, Any] | None:
         page = client.conversations_list(
             types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
         )
-        for found in page.get("channels", []):
+        channels: list[dict[str, Any]] = page.get("channels") or []
+        for found in channels:
             if found.get("name") == wanted:
                 return dict(found)
         cursor = (page.get("response_metadata") or {}).get("next_cursor")
