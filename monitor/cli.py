@@ -8,6 +8,7 @@ exit code 2; never a traceback.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+# What `pgwarden run`'s signal thread waits for (monitor.scheduler.SIGNALS, which is not
+# imported here: it would pull the scheduler into every command's start-up).
+DAEMON_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 class PgwardenGroup(click.Group):
@@ -108,6 +112,12 @@ def main(ctx: click.Context, config_path: Path | None, log_format: str, log_leve
     """pgwarden: who really gets into your Aurora / RDS PostgreSQL databases through IAM."""
     from monitor.logs import configure
 
+    if ctx.invoked_subcommand == "run":
+        # Before the config and the heavy imports: a stop or reload signal now waits,
+        # pending, for the daemon's signal thread, so SIGTERM at any moment exits 0.
+        signal.pthread_sigmask(signal.SIG_BLOCK, DAEMON_SIGNALS)
+    else:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     configure(log_format, log_level)  # type: ignore[arg-type]
     ctx.obj = Obj(config_path)
 
@@ -936,7 +946,13 @@ def demo(out: Path, keep: bool, pam: bool) -> None:
     print_result(run_demo(out, keep=keep, pam=pam, echo=click.echo), click.echo)
 
 
+def _stopped_before_start(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)  # nothing has been done yet: stopping is clean
+
+
 def entry() -> None:
+    # Until the command is known (see main), SIGTERM ends the process with a clean exit.
+    signal.signal(signal.SIGTERM, _stopped_before_start)
     try:
         main(prog_name="pgwarden")
     except KeyboardInterrupt:

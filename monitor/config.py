@@ -128,6 +128,7 @@ class Section(BaseModel):
 class StoreConfig(Section):
     path: Path = Path("pgwarden.db")
     busy_timeout_ms: int = Field(default=5000, ge=0)
+    min_free_mb: int = Field(default=256, ge=0)  # doctor warns below this much free space
 
 
 class AwsConfig(Section):
@@ -261,6 +262,8 @@ class MetricsConfig(Section):
     enabled: bool = False
     address: IpAddress = "127.0.0.1"
     port: Port = 9187
+    # /readyz says no when more than this share of the targets is down at the last poll.
+    ready_max_targets_down: float = Field(default=0.5, ge=0, le=1)
 
 
 class SuppressionConfig(Section):

@@ -101,12 +101,15 @@ class JobState:
 
 
 class Health:
-    """When each source job last succeeded; /readyz wants every one of them recent."""
+    """What /readyz wants: every source job recent, the store writable, enough targets up."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_targets_down: float = 0.5) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, JobState] = {}
         self._expect: dict[str, float] = {}
+        self.max_targets_down = max_targets_down
+        self._targets = (0, 0)  # down, of how many, at the last poll
+        self._store_problem: str | None = None
 
     def expect(self, jobs: dict[str, float]) -> None:
         """The source jobs now scheduled, each with how old its last success may be (s)."""
@@ -120,10 +123,33 @@ class Health:
                 state.last_ok = now
             state.last_error = report.error
 
+    def targets(self, down: int, total: int) -> None:
+        """How many targets the last activity poll found down, of how many."""
+        with self._lock:
+            self._targets = (down, total)
+
+    def store_written(self, problem: str | None) -> bool:
+        """A write committed (None) or the volume refused it; True if that is news."""
+        with self._lock:
+            changed = (problem is None) != (self._store_problem is None)
+            self._store_problem = problem
+            return changed
+
+    @property
+    def store_writable(self) -> bool:
+        with self._lock:
+            return self._store_problem is None
+
     def problems(self, now: datetime) -> list[str]:
         """Why the daemon is not ready; empty when it is."""
         with self._lock:
-            out = []
+            out = [self._store_problem] if self._store_problem else []  # "...: store cannot write"
+            down, total = self._targets
+            if total and down / total > self.max_targets_down:
+                out.append(
+                    f"targets down: {down} of {total}, more than "
+                    f"ready_max_targets_down = {self.max_targets_down:g}"
+                )
             for job, max_age in sorted(self._expect.items()):
                 state = self._jobs.get(job, JobState())
                 error = f" (last error: {state.last_error})" if state.last_error else ""
@@ -157,6 +183,19 @@ class Metrics:
             buckets=POLL_BUCKETS,
             registry=self.registry,
         )
+        self.job_skipped = Counter(
+            "pgwarden_job_runs_skipped",
+            "Job runs that did not happen: running (the previous run was still going), "
+            "missed (later than misfire_grace_s), coalesced (folded into one late run).",
+            ["job", "reason"],
+            registry=self.registry,
+        )
+        self.store_writable = Gauge(
+            "pgwarden_store_writable",
+            "0 while the store's volume refuses writes (full, read-only), else 1.",
+            registry=self.registry,
+        )
+        self.store_writable.set(1)
         self.athena_scanned = Counter(
             "pgwarden_athena_scanned_bytes",
             "Bytes scanned by pgwarden's Athena queries (Athena bills per TB scanned).",

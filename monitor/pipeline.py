@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import ActivityConfig, Config, TargetConfig
-from monitor.errors import AwsError, ConfigError, PgwardenError
+from monitor.errors import AwsError, ConfigError, PgwardenError, StoreCannotWrite
 from monitor.store.sqlite import Store
 from monitor.targets import Target, configured_targets, merge, save_targets
 
@@ -165,7 +165,9 @@ def run_stage(name: str, ctx: StageContext, run: Stage | None = None) -> StageRe
     except ConfigError:
         raise  # the config is wrong: say so and exit 2, as for any user error
     except Exception as exc:  # the one place stage failures are caught
-        log.exception("stage %s failed", name, extra={"stage": name})
+        # A full or read-only volume is no bug: its one line says it all, no traceback.
+        if not isinstance(exc, StoreCannotWrite):
+            log.exception("stage %s failed", name, extra={"stage": name})
         reason = _one_line(exc)
         return StageReport(name, ("status", "error"), [("failed", reason)], 1, error=reason)
 

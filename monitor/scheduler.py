@@ -13,9 +13,15 @@ running after that is abandoned between transactions (the gate is held, so none 
 short) and redone from its cursor at the next start.
 
 Signals are taken by a thread that waits for them (`signal.sigwait`), not by a handler:
-stopping and reloading run as ordinary code. SIGHUP re-reads the config file; a file that
-does not validate, or changes what needs a restart, is rejected with a one-line reason
-and the running config stays.
+stopping and reloading run as ordinary code. SIGHUP re-reads the config file and resolves
+every secret reference in it; a file that does not validate, names a secret that cannot
+be read, or changes what needs a restart, is rejected with a one-line reason and the
+running config stays. `pgwarden run` blocks the signals before it does anything else
+(monitor/cli.py), so a SIGTERM at any moment, even during start-up, is a clean exit 0.
+
+A write the store's volume refuses (full, read-only) fails its job with one line; the
+daemon says once that the store cannot write (log, /readyz, `pgwarden_store_writable`)
+and once that it writes again, and the jobs resume by themselves.
 """
 
 from __future__ import annotations
@@ -28,10 +34,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
-from apscheduler.events import EVENT_SCHEDULER_STARTED
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_STARTED,
+    JobEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -41,7 +54,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.aws import AwsSessions
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, ReportsConfig, load_config
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, SecretError, StoreCannotWrite
 from monitor.metrics import Health, Metrics, MetricsServer
 from monitor.pipeline import Stage, StageContext, StageReport, run_stage
 from monitor.reports import access_review
@@ -89,6 +102,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("deliver-alerts", "alerts", lambda c: c.scheduler.alerts_interval_s),
 )
 WEEKLY_REPORT = "weekly-report"
+ACTIVITY_JOB = "poll-activity"  # its report's failures are the targets down
 
 
 def weekly_trigger(reports: ReportsConfig) -> CronTrigger | None:
@@ -102,14 +116,22 @@ def weekly_trigger(reports: ReportsConfig) -> CronTrigger | None:
 
 
 class _JobStore(Store):
-    """A job's own connection. Its write transactions pass through the daemon's `gate`."""
+    """A job's own connection. Its write transactions pass through the daemon's `gate`, and
+    each tells `written` whether the volume took it (None) or why not."""
 
     gate: threading.Lock
+    written: Callable[[str | None], None]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.gate, super().transaction() as conn:
-            yield conn
+        with self.gate:
+            try:
+                with super().transaction() as conn:
+                    yield conn
+            except StoreCannotWrite as exc:
+                self.written(str(exc))
+                raise
+        self.written(None)
 
 
 class Daemon:
@@ -129,7 +151,7 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.jobs = {spec.id: spec for spec in jobs}
         self.weekly_report = weekly_report
-        self.health = Health()
+        self.health = Health(config.metrics.ready_max_targets_down)
         self.metrics = Metrics(config.store.path, self.clock, config.store.busy_timeout_ms)
         self.scheduler = BlockingScheduler(
             timezone=UTC,
@@ -144,6 +166,10 @@ class Daemon:
         self._aws = AwsSessions.from_config(config, clock=self.clock)
         self._owner: Store | None = None
         self._server: MetricsServer | None = None
+        self._last_fire: dict[str, datetime] = {}
+        self.scheduler.add_listener(
+            self._count_skipped, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
+        )
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -222,13 +248,14 @@ class Daemon:
         except ConfigError as exc:
             problems = exc.problems
         else:
-            problems = _needs_restart(self.config, config)
+            aws = AwsSessions.from_config(config, clock=self.clock)
+            problems = _needs_restart(self.config, config) or _unresolved_secrets(config, aws)
         if problems:
             log.error("config reload rejected, the running config stays: %s", "; ".join(problems))
             return False
         with self._lock:
             self.config = config
-            self._aws = AwsSessions.from_config(config, clock=self.clock)
+            self._aws = aws
         self._schedule(first=False)
         log.info("config reloaded from %s", self.config_path)
         return True
@@ -305,6 +332,8 @@ class Daemon:
                 self._lock.notify_all()
         now = self.clock.now()
         self.health.record(job_id, report, now)
+        if job_id == ACTIVITY_JOB and report.error is None:
+            self.health.targets(report.failures, len(report.rows))
         self.metrics.observe(job_id, report, now)
         took, extra = time.monotonic() - started, {"job": job_id, "failures": report.failures}
         if report.error:
@@ -327,13 +356,67 @@ class Daemon:
                     busy_timeout_ms=self.config.store.busy_timeout_ms,
                 )
                 store.gate = self._gate
+                store.written = self._store_written
                 self._stores[job_id] = store
             self._contexts[job_id] = StageContext(self.config, store, self.clock, self._aws)
         return self._contexts[job_id]
 
+    def _store_written(self, problem: str | None) -> None:
+        """Say once when the store stops taking writes, and once when it takes them again."""
+        if not self.health.store_written(problem):
+            return
+        self.metrics.store_writable.set(0 if problem else 1)
+        if problem:
+            log.error("%s; jobs fail until it can write again", problem)
+        else:
+            log.info("the store takes writes again")
+
+    def _count_skipped(self, event: JobEvent) -> None:
+        """Runs that never happened: a run still going, too late, or folded into one."""
+        job_id = event.job_id
+        if event.code == EVENT_JOB_MISSED:
+            self.metrics.job_skipped.labels(job_id, "missed").inc()
+            return
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.metrics.job_skipped.labels(job_id, "running").inc()
+        assert isinstance(event, JobSubmissionEvent)
+        # With coalesce, APScheduler hands over only the last of the due run times: those
+        # before it show as a gap of more than one interval since the previous fire.
+        fire: datetime = event.scheduled_run_times[-1]
+        previous, self._last_fire[job_id] = self._last_fire.get(job_id), fire
+        spec = self.jobs.get(job_id)
+        every = spec.every(self.config) if spec else None
+        if previous is not None and every:
+            folded = round((fire - previous).total_seconds() / every) - 1
+            if folded > 0:
+                self.metrics.job_skipped.labels(job_id, "coalesced").inc(folded)
+
     def ready(self) -> list[str]:
         """Why /readyz says no: sources without a recent success. Empty when ready."""
         return self.health.problems(self.clock.now())
+
+
+def _unresolved_secrets(config: Config, aws: AwsSessions) -> list[str]:
+    """Every secret reference the new config uses, resolved now: one that fails rejects it."""
+    slack = config.alerts.slack
+    refs = [
+        (f"accounts[{i}].external_id", account.external_id)
+        for i, account in enumerate(config.accounts)
+    ]
+    if slack.enabled:
+        refs += [
+            ("alerts.slack.token", slack.token),
+            ("alerts.slack.webhook_url", slack.webhook_url),
+        ]
+    problems = []
+    for where, ref in refs:
+        if ref is None:
+            continue
+        try:
+            aws.resolve_secret(ref)
+        except SecretError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
 
 
 def _needs_restart(old: Config, new: Config) -> list[str]:

@@ -97,6 +97,7 @@ def test_metrics_store_state_read_at_scrape_time(tmp_path: Path) -> None:
         ("pgwarden_poll_duration_seconds_count", ()): 0.0,
         ("pgwarden_poll_duration_seconds_sum", ()): 0.0,
         ("pgwarden_athena_scanned_bytes_total", ()): 0.0,
+        ("pgwarden_store_writable", ()): 1.0,
     }
 
 
@@ -137,6 +138,23 @@ def test_metrics_health_wants_every_source_recent() -> None:
     assert health.problems(NOW) == ["ingest-logs: no successful run yet (last error: denied)"]
     health.record("ingest-logs", ok, NOW)
     assert health.problems(NOW + timedelta(seconds=31)) == ["poll-activity: last success 31 s ago"]
+
+
+def test_metrics_health_says_store_cannot_write_and_too_many_targets_down() -> None:
+    health = Health(max_targets_down=0.5)
+    health.targets(1, 2)  # half down: not past the share
+    assert health.problems(NOW) == []
+    health.targets(20, 22)
+    assert health.problems(NOW) == [
+        "targets down: 20 of 22, more than ready_max_targets_down = 0.5"
+    ]
+    health.targets(0, 22)
+    problem = "/v/p.db: store cannot write: database or disk is full; free space on ..."
+    assert health.store_written(problem) is True  # news: say it once
+    assert health.store_written(problem) is False
+    assert health.problems(NOW) == [problem] and not health.store_writable
+    assert health.store_written(None) is True
+    assert health.problems(NOW) == [] and health.store_writable
 
 
 def test_metrics_server_answers_metrics_healthz_readyz(

@@ -93,6 +93,61 @@ def test_scheduler_reload_rejects_what_needs_a_restart(daemon: Daemon) -> None:
     assert daemon.config.store.path.name == "p.db"
 
 
+def test_scheduler_reload_resolves_every_secret_before_accepting(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon._schedule(first=True)
+    monkeypatch.delenv("PGWARDEN_TEST_NO_SUCH_TOKEN", raising=False)
+    slack = '[alerts.slack]\nenabled = true\ntoken = "env:PGWARDEN_TEST_NO_SUCH_TOKEN"\n'
+    daemon.config_path.write_text(daemon.config_path.read_text() + slack)
+    assert daemon.reload() is False
+    assert daemon.config.alerts.slack.enabled is False  # the running config stays
+    (line,) = [r.getMessage() for r in caplog.records if "reload rejected" in r.getMessage()]
+    assert "alerts.slack.token: env:PGWARDEN_TEST_NO_SUCH_TOKEN: environment variable" in line
+    monkeypatch.setenv("PGWARDEN_TEST_NO_SUCH_TOKEN", "xoxb-now-set")
+    assert daemon.reload() is True
+    assert daemon.config.alerts.slack.enabled is True
+
+
+def test_scheduler_counts_skipped_missed_and_coalesced_runs(daemon: Daemon) -> None:
+    from apscheduler.events import (
+        EVENT_JOB_MAX_INSTANCES,
+        EVENT_JOB_MISSED,
+        EVENT_JOB_SUBMITTED,
+        JobExecutionEvent,
+        JobSubmissionEvent,
+    )
+
+    every = timedelta(seconds=60)  # detect_interval_s
+    for fire in (NOW, NOW + every, NOW + 5 * every):  # 3 runs due in the gap: folded into one
+        daemon._count_skipped(JobSubmissionEvent(EVENT_JOB_SUBMITTED, "detect", "default", [fire]))
+    running = JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "detect", "default", [NOW + 6 * every])
+    daemon._count_skipped(running)
+    daemon._count_skipped(JobExecutionEvent(EVENT_JOB_MISSED, "detect", "default", NOW))
+    skipped = daemon.metrics.registry.get_sample_value
+    by = {"job": "detect"}
+    assert skipped("pgwarden_job_runs_skipped_total", {**by, "reason": "coalesced"}) == 3
+    assert skipped("pgwarden_job_runs_skipped_total", {**by, "reason": "running"}) == 1
+    assert skipped("pgwarden_job_runs_skipped_total", {**by, "reason": "missed"}) == 1
+
+
+def test_scheduler_says_once_that_the_store_cannot_write(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="monitor.scheduler")
+    problem = "p.db: store cannot write: database or disk is full; free space on ..."
+    for _ in range(3):
+        daemon._store_written(problem)
+    assert daemon.metrics.registry.get_sample_value("pgwarden_store_writable") == 0
+    assert daemon.ready()[0] == problem
+    for _ in range(3):
+        daemon._store_written(None)
+    assert daemon.metrics.registry.get_sample_value("pgwarden_store_writable") == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("store cannot write" in m for m in said) == 1
+    assert sum("takes writes again" in m for m in said) == 1
+
+
 def test_scheduler_reload_applies_a_good_file(daemon: Daemon) -> None:
     daemon._schedule(first=True)
     write_config(daemon.config_path, trail="false", detect=5)
