@@ -114,9 +114,9 @@ def test_store_write_lock_makes_every_writer_wait_its_turn(tmp_path: Path) -> No
         other = FileLock(tmp_path / "p.db", ".write.lock")  # a writer mid-transaction
         try:
             assert other.try_acquire()
-            with pytest.raises(StoreError, match=r"held p\.db\.write\.lock for more than"):
-                with cli.transaction():
-                    pass
+            held = pytest.raises(StoreError, match=r"held p\.db\.write\.lock for more than")
+            with held, cli.transaction():
+                pass
         finally:
             other.close()
         with cli.transaction():
@@ -157,9 +157,9 @@ def test_store_transaction_on_a_read_only_store_is_a_named_error(tmp_path: Path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     store = Store(conn, path, None, FileLock(path, ".write.lock"))
     try:
-        with pytest.raises(StoreCannotWrite, match="store cannot write: attempt to write a"):
-            with store.transaction() as tx:
-                tx.execute("INSERT INTO cursors VALUES ('a', 'b', '1', 't')")
+        refused = pytest.raises(StoreCannotWrite, match="store cannot write: attempt to write a")
+        with refused, store.transaction() as tx:
+            tx.execute("INSERT INTO cursors VALUES ('a', 'b', '1', 't')")
         assert not conn.in_transaction
     finally:
         store.close()
