@@ -2,7 +2,9 @@
 
 A poll does not append rows: each session is one row (target, pid, backend_start), and
 sessions that are gone get `ended_at`, so storage grows with sessions, not with polls.
-A failed poll ends nothing: the sessions may well still be there.
+A failed poll ends nothing: the sessions may well still be there. A session found gone by
+the first good poll after failed ones ends at its `last_seen`, with the unseen stretch
+after it in `end_gap_s`: it ended somewhere in there, not when the target came back.
 
 `SessionRecorder` remembers each target's open sessions as the last poll showed them, so a
 poll costs one UPDATE for last_seen/seen_count of all open rows, plus writes only for the
@@ -38,6 +40,11 @@ _SELECT_OPEN = (
     " FROM sessions WHERE target = ? AND ended_at IS NULL"
 )
 
+_END_UNSEEN = (
+    "UPDATE sessions SET ended_at = last_seen,"
+    " end_gap_s = round((julianday(?) - julianday(last_seen)) * 86400, 3) WHERE id = ?"
+)
+
 Key = tuple[int, datetime]
 
 
@@ -67,6 +74,10 @@ class SessionRecorder:
     def _record(self, conn: sqlite3.Connection, result: PollResult) -> None:
         now = to_text(result.polled_at)
         ok = result.status == "ok"
+        before = conn.execute(
+            "SELECT status FROM target_status WHERE target = ?", (result.target,)
+        ).fetchall()
+        after_outage = bool(before) and before[0][0] != "ok"
         conn.execute(
             "INSERT INTO target_status (target, status, reason, polled_at, duration_ms,"
             " row_count, last_ok_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO UPDATE"
@@ -91,8 +102,11 @@ class SessionRecorder:
             known = self._load(conn, result.target)
         current = {(s.pid, s.backend_start): s for s in result.sessions}
         ended = [key for key in known if key not in current]
+        # After an outage the session ended at some point while nobody could look: say the
+        # last time it was seen, and how long the blind spot after it was.
         conn.executemany(
-            "UPDATE sessions SET ended_at = ? WHERE id = ?", [(now, known[k][0]) for k in ended]
+            _END_UNSEEN if after_outage else "UPDATE sessions SET ended_at = ? WHERE id = ?",
+            [(now, known[k][0]) for k in ended],
         )
         for key in ended:
             del known[key]

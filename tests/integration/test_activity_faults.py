@@ -8,6 +8,7 @@ import itertools
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -105,8 +106,18 @@ def test_activity_server_restart_goes_down_then_recovers_with_new_token(
         ok_logins = [d for d in iam_pg.decisions() if d["ok"]]
         assert len(ok_logins) >= 2
         # The bystander's backend died with the server: its session has ended.
-        ended = h.rows("SELECT ended_at FROM sessions WHERE application_name = 'bystander'")
-        assert len(ended) == 1 and ended[0][0] is not None
+        ended = h.rows(
+            "SELECT ended_at, last_seen, end_gap_s FROM sessions"
+            " WHERE application_name = 'bystander'"
+        )
+        # It ended during the outage: at its last sight, not at the first good poll after,
+        # and the blind spot is the time from that sight to the first good poll.
+        first_ok_after = next(r.polled_at for _, r in reversed(seen) if r.status == "ok").isoformat(
+            timespec="microseconds"
+        )
+        assert len(ended) == 1 and ended[0][0] == ended[0][1]
+        gap = datetime.fromisoformat(first_ok_after) - datetime.fromisoformat(ended[0][1])
+        assert ended[0][2] == pytest.approx(gap.total_seconds(), abs=0.01) and ended[0][2] > 0
         assert h.rows("SELECT status FROM target_status") == [("ok",)]
     finally:
         bystander.close()

@@ -1,4 +1,5 @@
--- Schema 3: delivery claims (monitor/alerts/outbox.py) and the store's own identity.
+-- Schema 3: delivery claims (monitor/alerts/outbox.py), the store's own identity, and the
+-- blind spot of sessions that ended during an outage.
 -- A row is claimed in the store before it is posted: claim_id (one per message, shared by
 -- the rows a digest covers) and when. A claimed row that is not marked sent may already be
 -- in Slack (a timeout, a crash, a full disk between post and mark): the next deliverer looks
@@ -13,3 +14,7 @@ CREATE TABLE store_identity (
     id              TEXT NOT NULL
 );
 INSERT INTO store_identity (id) VALUES (lower(hex(randomblob(16))));
+
+-- A session found gone by the first good poll after an outage ended while nobody could
+-- look: ended_at is then its last_seen, and this is how long the blind spot after it was.
+ALTER TABLE sessions ADD COLUMN end_gap_s REAL;
