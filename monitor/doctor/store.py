@@ -1,4 +1,5 @@
-"""Store checks: the SQLite file is writable, mode 0600, and its schema is up to date.
+"""Store checks: the SQLite file is writable with room to grow, mode 0600, and its schema is
+up to date.
 
 Nothing here creates or migrates the store: the doctor only looks.
 """
@@ -12,11 +13,11 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok
+from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import StoreError
-from monitor.store.sqlite import check_store_path, migrations
+from monitor.store.sqlite import check_store_path, free_bytes, migrations
 
-CHECKS = ("writable", "mode", "schema")
+CHECKS = ("writable", "space", "mode", "schema")
 
 
 @group("store", CHECKS)
@@ -24,8 +25,11 @@ def check_store(ctx: DoctorContext) -> None:
     path = ctx.config.store.path
     subject = "[store]"
     ctx.attempt("store", subject, "writable", lambda: writable(path))
+    if path.parent.is_dir():
+        floor = ctx.config.store.min_free_mb
+        ctx.attempt("store", subject, "space", lambda: space(path, floor))
     if not path.exists():
-        for check in CHECKS[1:]:
+        for check in CHECKS[2:]:
             ctx.record("store", subject, check, ok("no store yet: pgwarden once creates it"))
         return
     ctx.attempt("store", subject, "mode", lambda: mode(path))
@@ -57,6 +61,20 @@ def writable(path: Path) -> Outcome:
             f"sudo chown $(id -un) {parent}",
         )
     return ok(f"{path} is writable")
+
+
+def space(path: Path, floor_mb: int) -> Outcome:
+    """A full volume stops every write: warn while there is still time to act."""
+    free_mb = free_bytes(path) // (1 << 20)
+    where = path.resolve().parent
+    if free_mb < floor_mb:
+        return warn(
+            f"{free_mb} MB free on the volume of {where}, below [store] min_free_mb = "
+            f"{floor_mb}: when it is full, every job fails until space returns",
+            f"free space on that volume, or move [store].path to a larger one: "
+            f"df -h {shlex.quote(str(where))}",
+        )
+    return ok(f"{free_mb} MB free on the volume of {where}")
 
 
 def mode(path: Path) -> Outcome:

@@ -71,6 +71,12 @@ def test_doctor_store_rows_fail_with_their_fixes(setup: dict[str, Any], tmp_path
     assert mode.fix.startswith(f"chmod 600 {path}")  # and its -wal and -shm, if there
     schema = row(results, "store", "schema")
     assert schema.status == "fail" and schema.fix == "pgwarden once"
+    assert row(results, "store", "space").status == "ok"  # 256 MB free is the default floor
+
+    setup["store"]["min_free_mb"] = 1 << 30  # a floor no volume here reaches: 1 PB
+    space = row(run(only(setup, "store")), "store", "space")
+    assert space.status == "warn" and "below [store] min_free_mb = 1073741824" in space.found
+    assert space.fix.endswith(f"df -h {tmp_path}")
 
 
 def test_doctor_assume_role_denied_names_the_trust_policy(
