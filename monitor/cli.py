@@ -117,7 +117,7 @@ def main(ctx: click.Context, config_path: Path | None, log_format: str, log_leve
         # pending, for the daemon's signal thread, so SIGTERM at any moment exits 0.
         signal.pthread_sigmask(signal.SIG_BLOCK, DAEMON_SIGNALS)
     else:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # set by monitor/__main__.py
     configure(log_format, log_level)  # type: ignore[arg-type]
     ctx.obj = Obj(config_path)
 
@@ -750,8 +750,15 @@ def alerts_deliver(obj: Obj, dry_run: bool) -> None:
     sink = make_sink(slack, AwsSessions.from_config(config).resolve_secret)
     with _open_store(obj, writer=True) as store:
         summary = deliver(store, sink, now, max_per_run=per_run, max_age=max_age)
+    if summary.busy:
+        click.echo(
+            "another pgwarden process is delivering the outbox: this run sent nothing "
+            f"(waiting {summary.pending})"
+        )
+        return
     click.echo(
         f"sent {summary.sent}, in digests {summary.digested}, waiting {summary.pending}"
+        + (f", found already in Slack {summary.found}" if summary.found else "")
         + (f"; {summary.error}" if summary.error else "")
     )
     if summary.error:
@@ -946,13 +953,7 @@ def demo(out: Path, keep: bool, pam: bool) -> None:
     print_result(run_demo(out, keep=keep, pam=pam, echo=click.echo), click.echo)
 
 
-def _stopped_before_start(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)  # nothing has been done yet: stopping is clean
-
-
 def entry() -> None:
-    # Until the command is known (see main), SIGTERM ends the process with a clean exit.
-    signal.signal(signal.SIGTERM, _stopped_before_start)
     try:
         main(prog_name="pgwarden")
     except KeyboardInterrupt:
