@@ -58,7 +58,7 @@ from monitor.errors import ConfigError, SecretError, StoreCannotWrite
 from monitor.metrics import Health, Metrics, MetricsServer
 from monitor.pipeline import Stage, StageContext, StageReport, run_stage
 from monitor.reports import access_review
-from monitor.store.sqlite import Store
+from monitor.store.sqlite import MIN_START_FREE_BYTES, Store, free_bytes
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,18 @@ class Daemon:
         return self._contexts[job_id]
 
     def _store_written(self, problem: str | None) -> None:
-        """Say once when the store stops taking writes, and once when it takes them again."""
+        """Say once when the store stops taking writes, and once when it takes them again.
+
+        On a full volume a small write can still fit in space SQLite holds already (the
+        WAL is reused, not grown): the store counts as writable again only once the volume
+        has room too, so the news does not flap with every job.
+        """
+        if (
+            problem is None
+            and not self.health.store_writable
+            and free_bytes(self.config.store.path) < MIN_START_FREE_BYTES
+        ):
+            return
         if not self.health.store_written(problem):
             return
         self.metrics.store_writable.set(0 if problem else 1)
