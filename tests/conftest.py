@@ -5,7 +5,6 @@ When a part is missing, its fixture fails with the reason under CI=true, and ski
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from monitor.sandbox.pg import PgServer, find_pg_bindir
+from monitor.sandbox.slack import PostedMessages
 
 if TYPE_CHECKING:
     from monitor.sandbox.aws import MotoSandbox
@@ -125,10 +125,9 @@ class SlackApi:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     _faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     _delays: list[float] = field(default_factory=list)
-    _posted: list[dict[str, Any]] = field(default_factory=list)
+    posted: PostedMessages = field(default_factory=PostedMessages)
     _named: dict[str, str] = field(default_factory=dict)  # channel name -> id, from posts
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -152,7 +151,7 @@ class SlackApi:
             self.requests.clear()
             self._faults.clear()
             self._delays.clear()
-            self._posted.clear()
+            self.posted.clear()
             self._named.clear()
             self.channels.clear()
 
@@ -176,9 +175,7 @@ class SlackApi:
         if method == "chat.postMessage":
             if not body.get("channel"):
                 return 200, {"ok": False, "error": "channel_not_found"}, {}
-            ts = f"{time.time():.0f}.{next(self._ts):06d}"
-            channel = self._channel_id(body["channel"])
-            self._posted.append({**body, "channel": channel, "ts": ts})
+            ts = self.posted.post(body, self._channel_id(body["channel"]))
             return 200, {"ok": True, "channel": body["channel"], "ts": ts, "message": body}, {}
         if method == "webhook":
             return 200, {"ok": True}, {}
@@ -195,29 +192,13 @@ class SlackApi:
             listed += [{"id": i, "name": n, "is_member": True} for n, i in self._named.items()]
             return 200, {"ok": True, "channels": listed, "response_metadata": {}}, {}
         if method in ("conversations.history", "conversations.replies"):
-            return 200, {"ok": True, "messages": self._history(method, body)}, {}
+            return 200, {"ok": True, "messages": self.posted.read(method, body)}, {}
         return 200, {"ok": True}, {}
 
     def _channel_id(self, channel: str) -> str:
         if channel in self.channels:
             return channel
         return self._named.setdefault(channel.lstrip("#"), f"C{len(self._named) + 1:08d}")
-
-    def _history(self, method: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-        thread = body.get("ts") if method == "conversations.replies" else None
-        out = []
-        for posted in self._posted:
-            if posted["channel"] != body.get("channel"):
-                continue
-            if float(posted["ts"]) < float(body.get("oldest") or 0):
-                continue
-            if (thread or None) != (posted.get("thread_ts") or None) and posted["ts"] != thread:
-                continue
-            message = {"type": "message", "ts": posted["ts"], "text": posted.get("text")}
-            if str(body.get("include_all_metadata")).lower() in ("true", "1"):
-                message["metadata"] = posted.get("metadata")
-            out.append(message)
-        return out
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,13 @@
-"""A local endpoint that answers like the Slack Web API: `chat.postMessage`, and what
-`pgwarden doctor` asks (`auth.test`, `conversations.info` and `.list`).
+"""A local endpoint that answers like the Slack Web API: `chat.postMessage`, what
+`pgwarden doctor` asks (`auth.test`, `conversations.info` and `.list`), and the channel's
+history (`conversations.history` and `.replies`), where pgwarden looks for an alert it may
+have posted already.
 
 pgwarden's real Slack sink (slack-sdk's WebClient, `base_url` pointed here) posts to it, so
-the sandbox shows the exact Block Kit payloads Slack would receive.
+the sandbox shows the exact Block Kit payloads Slack would receive. Faults for the tests and
+bench/delivery.py: `answer_delay_s` answers a post late (it is in the channel at once),
+`visible_after_s` lets a post appear in the history only that much later, and
+`history_scope = False` answers history reads as a token without the scope.
 """
 
 from __future__ import annotations
@@ -18,6 +23,47 @@ from monitor.sandbox.http import JsonServer
 BOT = {"user_id": "U0PGWARDEN", "user": "pgwarden", "team_id": "T0SANDBOX", "team": "sandbox"}
 
 
+class PostedMessages:
+    """What chat.postMessage accepted, and read back as conversations.history (a channel's
+    top level) and conversations.replies (one thread) return it."""
+
+    def __init__(self) -> None:
+        self._posted: list[tuple[float, dict[str, Any]]] = []  # (visible from, message)
+        self._ts = itertools.count(1)
+
+    def post(self, body: dict[str, Any], channel_id: str, visible_after_s: float = 0) -> str:
+        ts = f"{time.time():.0f}.{next(self._ts):06d}"
+        self._posted.append(
+            (time.monotonic() + visible_after_s, {**body, "channel": channel_id, "ts": ts})
+        )
+        return ts
+
+    def read(self, method: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The messages a history call with these arguments returns."""
+        thread = body.get("ts") if method == "conversations.replies" else None
+        with_metadata = str(body.get("include_all_metadata")).lower() in ("true", "1")
+        out = []
+        for visible, posted in self._posted:
+            if visible > time.monotonic() or posted["channel"] != body.get("channel"):
+                continue
+            if float(posted["ts"]) < float(body.get("oldest") or 0):
+                continue
+            if (posted.get("thread_ts") or None) != thread and posted["ts"] != thread:
+                continue
+            message = {"type": "message", "ts": posted["ts"], "text": posted.get("text")}
+            if with_metadata and posted.get("metadata"):
+                message["metadata"] = posted["metadata"]
+            out.append(message)
+        return out
+
+    def timestamps(self) -> list[str]:
+        """The ts of each message, in the order they were posted."""
+        return [posted["ts"] for _, posted in self._posted]
+
+    def clear(self) -> None:
+        self._posted.clear()
+
+
 class SlackEndpoint:
     """A workspace with these channels, the bot a member of each; every `chat.postMessage`
     to a channel is accepted and its payload kept in `messages`."""
@@ -28,8 +74,11 @@ class SlackEndpoint:
             {"id": f"C{i:08d}", "name": name.lstrip("#"), "is_member": True}
             for i, name in enumerate(channels, 1)
         ]
+        self.answer_delay_s = 0.0
+        self.visible_after_s = 0.0
+        self.history_scope = True
+        self.posted = PostedMessages()
         self._lock = threading.Lock()
-        self._ts = itertools.count(1)
         self._server = JsonServer(self._answer)
         self.base_url = f"{self._server.url}/api/"
 
@@ -42,14 +91,22 @@ class SlackEndpoint:
         if api == "conversations.info":
             found = [c for c in self.channels if c["id"] == body.get("channel")]
             return 200, {"ok": True, "channel": found[0]} if found else _error("channel_not_found")
+        if api in ("conversations.history", "conversations.replies"):
+            if not self.history_scope:
+                return 200, _error("missing_scope")
+            with self._lock:
+                return 200, {"ok": True, "messages": self.posted.read(api, body)}
         if api != "chat.postMessage":
             return 200, _error("unknown_method")
-        if not body.get("channel"):
+        wanted = body.get("channel")
+        found = [c for c in self.channels if wanted in (c["id"], c["name"], f"#{c['name']}")]
+        if not found:
             return 200, _error("channel_not_found")
         with self._lock:
             self.messages.append(body)
-            stamp = f"{int(time.time())}.{next(self._ts):06d}"
-        return 200, {"ok": True, "channel": body["channel"], "ts": stamp}
+            stamp = self.posted.post(body, str(found[0]["id"]), self.visible_after_s)
+        time.sleep(self.answer_delay_s)  # the post is taken; only the answer is late
+        return 200, {"ok": True, "channel": found[0]["id"], "ts": stamp}
 
     def close(self) -> None:
         self._server.close()

@@ -26,7 +26,7 @@ from monitor.store.locks import FileLock, cannot_write, resolved, volume_problem
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
-# The WAL's bound: checkpointed at about this size, and cut back to it when it starts over.
+# The WAL's bound: checkpointed past this size, and cut back to it when it starts over.
 WAL_LIMIT_BYTES = 1 << 20
 # A writer does not start with less free space than this: it could not even migrate.
 MIN_START_FREE_BYTES = 256 << 10
@@ -150,7 +150,6 @@ class Store:
                         with contextlib.suppress(sqlite3.Error):
                             self.conn.execute("ROLLBACK")
                     raise
-            self._bound_wal()
         finally:
             self._write_lock.release()
 
@@ -163,19 +162,6 @@ class Store:
             if problem is None:
                 raise
             raise cannot_write(self.path, problem) from None
-
-    def _bound_wal(self) -> None:
-        """After a large write, checkpoint at once rather than at the next auto-checkpoint.
-
-        PASSIVE never waits for readers. Once every frame is copied back, the next write
-        starts the WAL over and cuts the file to `journal_size_limit`.
-        """
-        try:
-            size = os.stat(f"{resolved(self.path)}-wal").st_size
-        except OSError:
-            return
-        if size > WAL_LIMIT_BYTES:
-            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def get_cursor(self, source: str, key: str) -> Any:
         """The stored watermark of `source`/`key`, or None before the first run."""
@@ -250,8 +236,9 @@ def _connect(path: Path, *, writer: bool) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL").fetchall()
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        # The WAL is cut back to this size whenever it starts over, and checkpointed at about
-        # the same size: on a small volume the store cannot fill the disk by itself.
+        # Any commit that leaves more than this in the WAL checkpoints it (a PASSIVE
+        # checkpoint: it never waits for readers), and the WAL is cut back to this size
+        # when it starts over: on a small volume the store cannot fill the disk by itself.
         conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}").fetchall()
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_LIMIT_BYTES // 4096}").fetchall()
     except (OSError, sqlite3.Error) as exc:

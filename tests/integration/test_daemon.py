@@ -128,6 +128,20 @@ class Inputs:
         return raw
 
 
+def quick_config(tmp_path: Path) -> dict[str, Any]:
+    """A daemon with nothing to reach: no targets, no log files, an empty trail; every job
+    every 0.3 s."""
+    (tmp_path / "trail").mkdir()
+    write_files(tmp_path / "trail", {file_name(ACCOUNT, datetime.now(UTC)): []})
+    return {
+        "store": {"path": str(tmp_path / "pgwarden.db")},
+        "activity": {"interval_s": 0.3},
+        "pglogs": {"sources": ["files"], "interval_s": 0.3},
+        "cloudtrail": {"local_dir": str(tmp_path / "trail"), "interval_s": 0.3},
+        "scheduler": {"jitter_s": 0, "detect_interval_s": 0.3},
+    }
+
+
 def start(tmp_path: Path, raw: dict[str, Any], port: int | None, log: str = "run.log") -> Any:
     path = tmp_path / "pgwarden.toml"
     write_toml(path, raw)
@@ -294,16 +308,7 @@ def test_daemon_sighup_reload_and_a_second_daemon(
     tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     port = free_port()
-    (tmp_path / "trail").mkdir()
-    write_files(tmp_path / "trail", {file_name(ACCOUNT, datetime.now(UTC)): []})
-    raw: dict[str, Any] = {
-        "store": {"path": str(tmp_path / "pgwarden.db")},
-        "activity": {"interval_s": 0.3},
-        "pglogs": {"sources": ["files"], "interval_s": 0.3},
-        "cloudtrail": {"local_dir": str(tmp_path / "trail"), "interval_s": 0.3},
-        "scheduler": {"jitter_s": 0, "detect_interval_s": 0.3},
-        "metrics": {"enabled": True, "port": port},
-    }
+    raw = {**quick_config(tmp_path), "metrics": {"enabled": True, "port": port}}
     daemon = start(tmp_path, raw, port)
     try:
         daemon.wait_serving()

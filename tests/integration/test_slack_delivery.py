@@ -159,7 +159,7 @@ def test_slack_crash_between_send_and_mark_posts_once(store: Store, slack: Slack
     ids = [m["metadata"]["event_payload"]["outbox_id"] for m in slack.messages]
     assert sorted(ids) == [1, 2]
     ts = store.conn.execute("SELECT slack_ts FROM outbox WHERE id = 1").fetchall()[0][0]
-    assert ts == slack._posted[0]["ts"]  # threads of later repeats hang off the real message
+    assert ts == slack.posted.timestamps()[0]  # threads of later repeats hang off the real message
 
 
 def test_slack_answer_after_the_client_timeout_posts_once(store: Store, slack: SlackApi) -> None:

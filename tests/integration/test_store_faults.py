@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,15 @@ import pytest
 from monitor.config import validate
 from monitor.pipeline import run_once
 from monitor.sandbox.pam import IamPg
-from monitor.sandbox.trail import file_name, write_files
 from tests.conftest import MotoServer, SlackApi
-from tests.integration.test_daemon import ACCOUNT, Inputs, counts, delivered_ids, sent_ids, start
+from tests.integration.test_daemon import (
+    Inputs,
+    counts,
+    delivered_ids,
+    quick_config,
+    sent_ids,
+    start,
+)
 from tests.support.daemon import wait_for, write_toml
 from tests.support.volume import fill, small_volume
 
@@ -34,6 +39,16 @@ from tests.support.volume import fill, small_volume
 def slack(slack_api: SlackApi) -> SlackApi:
     slack_api.clear()
     return slack_api
+
+
+def sandbox(
+    iam_pg: IamPg, moto_server: MotoServer, slack: SlackApi, tmp_path: Path, port: int, name: str
+) -> tuple[Inputs, dict[str, Any], int]:
+    """test_daemon's inputs for target `name`; two failed logins make a user's burst."""
+    inputs = Inputs(moto_server, iam_pg, tmp_path, name)
+    raw = inputs.config(tmp_path, moto_server.url, slack.url, port)
+    raw["detectors"]["failure-burst"] = {"threshold": 2}
+    return inputs, raw, port
 
 
 def publish_bursts(inputs: Inputs, users: list[str], times: int = 2) -> None:
@@ -132,8 +147,24 @@ def integrity(path: Path) -> list[tuple[str]]:
         return conn.execute("PRAGMA integrity_check").fetchall()
 
 
-def posts_per_outbox_id(slack: SlackApi) -> collections.Counter[int]:
-    return collections.Counter(delivered_ids(slack))
+def posted_once(slack: SlackApi, store: Path) -> collections.Counter[int]:
+    """Posts per outbox id: each exactly one, and every row posted is marked sent."""
+    posts = collections.Counter(delivered_ids(slack))
+    assert set(posts.values()) == {1}, posts.most_common(3)
+    ids, pending = sent_ids(store)
+    assert pending == 0 and sorted(posts) == ids
+    return posts
+
+
+def settle(daemon: Any, store: Path, raw: dict[str, Any], tmp_path: Path,
+           alerted: tuple[str, int]) -> int:  # fmt: skip
+    """Wait for every event of the log group, each user's alert and an empty outbox;
+    returns how many events the log group holds."""
+    want = reference_events(raw, tmp_path)
+    wait_for("every event", lambda: counts(store)["auth_events"] == want)
+    wait_for("every user's alert", lambda: user_alerts(store, alerted[0]) == alerted[1])
+    wait_for("the outbox drained", lambda: daemon.metric("pgwarden_outbox_pending") == 0)
+    return want
 
 
 def user_findings(path: Path, users: list[str]) -> list[str]:
@@ -153,10 +184,7 @@ def test_store_many_writers_on_one_store_stay_whole_and_post_each_alert_once(
     tmp_path: Path,
     free_port: Callable[[], int],
 ) -> None:
-    inputs = Inputs(moto_server, iam_pg, tmp_path, "writers")
-    port = free_port()
-    raw = inputs.config(tmp_path, moto_server.url, slack.url, port)
-    raw["detectors"]["failure-burst"] = {"threshold": 2}
+    inputs, raw, port = sandbox(iam_pg, moto_server, slack, tmp_path, free_port(), "writers")
     raw["scheduler"]["alerts_interval_s"] = 0.2  # the daemon's deliverer races the CLI's
     store = tmp_path / "pgwarden.db"
     config = tmp_path / "pgwarden.toml"
@@ -217,10 +245,7 @@ def test_store_many_writers_on_one_store_stay_whole_and_post_each_alert_once(
     second = start(tmp_path, raw, port, "second.log")
     try:
         second.wait_serving()
-        want = reference_events(raw, tmp_path)
-        wait_for("every event", lambda: counts(store)["auth_events"] == want)
-        wait_for("every user's alert", lambda: user_alerts(store, "writers_") == 13)
-        wait_for("the outbox drained", lambda: second.metric("pgwarden_outbox_pending") == 0)
+        want = settle(second, store, raw, tmp_path, ("writers_", 13))
         code, _ = second.stop(signal.SIGTERM)
     finally:
         second.kill()
@@ -231,13 +256,9 @@ def test_store_many_writers_on_one_store_stay_whole_and_post_each_alert_once(
         assert rows <= after[key], f"{key}: committed before kill -9, gone after"
     assert len(after["acked"]) >= 3 and len(after["suppressions"]) >= 3 + 3
     assert len(after["decisions"]) == 3
-    # Each alert posted exactly once, and every one posted is marked sent.
-    posts = posts_per_outbox_id(slack)
-    assert {n for n in posts.values()} == {1}, posts.most_common(3)
-    ids, pending = sent_ids(store)
-    assert pending == 0 and sorted(posts) == ids
+    posts = posted_once(slack, store)
     assert counts(store)["auth_events"] == want  # nothing lost, nothing counted twice
-    print(f"many writers: {len(ids)} alerts, posts per outbox id {set(posts.values())}, "
+    print(f"many writers: {len(posts)} alerts, posts per outbox id {set(posts.values())}, "
           f"CLI deliverers {len(sent_by_cli)} ran, {len(busy)} found the outbox busy")  # fmt: skip
 
 
@@ -248,10 +269,7 @@ def test_store_full_volume_fails_jobs_then_resumes_posting_each_alert_once(
     tmp_path: Path,
     free_port: Callable[[], int],
 ) -> None:
-    inputs = Inputs(moto_server, iam_pg, tmp_path, "fulldisk")
-    port = free_port()
-    raw = inputs.config(tmp_path, moto_server.url, slack.url, port)
-    raw["detectors"]["failure-burst"] = {"threshold": 2}
+    inputs, raw, port = sandbox(iam_pg, moto_server, slack, tmp_path, free_port(), "fulldisk")
     users = [f"fulldisk_u{i:02d}" for i in range(8)]
     with small_volume(tmp_path / "vol", "4m") as volume:
         store = volume / "pgwarden.db"
@@ -288,10 +306,7 @@ def test_store_full_volume_fails_jobs_then_resumes_posting_each_alert_once(
             filler.unlink()
             wait_for("/readyz again", lambda: daemon.get("/readyz")[0] == 200)
             assert daemon.metric("pgwarden_store_writable") == 1
-            want = reference_events(raw, tmp_path)
-            wait_for("every event", lambda: counts(store)["auth_events"] == want)
-            wait_for("every user's alert", lambda: user_alerts(store, "fulldisk_u") == 8)
-            wait_for("every alert", lambda: daemon.metric("pgwarden_outbox_pending") == 0)
+            want = settle(daemon, store, raw, tmp_path, ("fulldisk_u", 8))
             code, _ = daemon.stop(signal.SIGTERM)
         finally:
             daemon.kill()
@@ -302,29 +317,17 @@ def test_store_full_volume_fails_jobs_then_resumes_posting_each_alert_once(
         failed = [e for e in lines if "failed in" in str(e.get("message"))]
         assert failed and all("store cannot write" in str(e["message"]) for e in failed)
         assert not any("Traceback" in json.dumps(e) for e in lines)
-        posts = posts_per_outbox_id(slack)
-        assert {n for n in posts.values()} == {1}, posts.most_common(3)
-        ids, pending = sent_ids(store)
-        assert pending == 0 and sorted(posts) == ids
+        posts = posted_once(slack, store)
         assert integrity(store) == [("ok",)]
         got = counts(store)["auth_events"]
         assert got == want  # nothing lost, nothing twice
-        print(f"full volume: {len(ids)} alerts, posts per outbox id {set(posts.values())}, "
+        print(f"full volume: {len(posts)} alerts, posts per outbox id {set(posts.values())}, "
               f"{got} events of {want}")  # fmt: skip
 
 
 def test_store_sigterm_at_any_moment_exits_0(tmp_path: Path) -> None:
-    (tmp_path / "trail").mkdir()
-    write_files(tmp_path / "trail", {file_name(ACCOUNT, datetime.now(UTC)): []})
-    raw: dict[str, Any] = {
-        "store": {"path": str(tmp_path / "pgwarden.db")},
-        "activity": {"interval_s": 0.3},
-        "pglogs": {"sources": ["files"], "interval_s": 0.3},
-        "cloudtrail": {"local_dir": str(tmp_path / "trail"), "interval_s": 0.3},
-        "scheduler": {"jitter_s": 0, "detect_interval_s": 0.3},
-    }
     config = tmp_path / "pgwarden.toml"
-    write_toml(config, raw)
+    write_toml(config, quick_config(tmp_path))
     codes = {}
     # From the executable's first statement on: before it, the interpreter is still
     # starting (about 20 ms), and no program can take a signal then.
