@@ -70,6 +70,8 @@ class FileLock:
         try:
             self._file: TextIO = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
+            if volume_problem(exc):
+                raise cannot_write(store, exc.strerror or str(exc)) from None
             raise StoreError(
                 f"{store}: cannot create the lock file {self.path.name} ({exc.strerror}); "
                 "choose a writable [store].path"

@@ -22,6 +22,7 @@ import pytest
 from monitor.config import validate
 from monitor.pipeline import run_once
 from monitor.sandbox.pam import IamPg
+from monitor.store.sqlite import Store
 from tests.conftest import MotoServer, SlackApi
 from tests.integration.test_daemon import (
     Inputs,
@@ -323,6 +324,21 @@ def test_store_full_volume_fails_jobs_then_resumes_posting_each_alert_once(
         assert got == want  # nothing lost, nothing twice
         print(f"full volume: {len(posts)} alerts, posts per outbox id {set(posts.values())}, "
               f"{got} events of {want}")  # fmt: skip
+
+
+def test_store_read_only_volume_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with small_volume(tmp_path / "vol", "4m") as volume:
+        config = tmp_path / "pgwarden.toml"
+        write_toml(config, {**quick_config(tmp_path), "store": {"path": str(volume / "p.db")}})
+        Store.open(volume / "p.db").close()
+        subprocess.run(["mount", "-o", "remount,ro", str(volume)], check=True)
+        for command in (["once"], ["run"], ["findings", "ack", "failure-burst:0"]):
+            proc = cli(config, *command)
+            _, stderr = proc.communicate(timeout=60)
+            assert proc.returncode == 2, stderr
+            (line,) = stderr.splitlines()
+            assert "p.db: store cannot write: " in line, line
+            assert "read-only file system" in line.lower(), line
 
 
 def test_store_sigterm_at_any_moment_exits_0(tmp_path: Path) -> None:
