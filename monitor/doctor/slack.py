@@ -2,7 +2,8 @@
 exists with the bot in it (`chat.postMessage` to a channel without the bot fails with
 `not_in_channel`).
 
-Scopes: chat:write; channels:read and groups:read to look channels up.
+Scopes: chat:write; channels:read and groups:read to look channels up; channels:history and
+groups:history for delivery to look for an alert it may have posted already.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from monitor.doctor.accounts import secret_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import SecretError
 
-CHECKS = ("enabled", "token", "auth.test", "channel")
+CHECKS = ("enabled", "token", "auth.test", "channel", "history")
 
 
 @group("slack", CHECKS)
@@ -64,9 +65,11 @@ def check_slack(ctx: DoctorContext) -> None:
         ctx.block("slack:auth", "Slack refused the token", "the slack bot auth.test row")
     user = str(bot.get("user") or "pgwarden")
     for _, name in configured_channels(slack):
-        if ctx.skip_if_blocked("slack", name, ["channel"], "slack:auth"):
+        if ctx.skip_if_blocked("slack", name, ["channel", "history"], "slack:auth"):
             continue
-        ctx.attempt("slack", name, "channel", lambda name=name: channel(client, name, user))  # type: ignore[misc]
+        there = ctx.attempt("slack", name, "channel", lambda name=name: channel(client, name, user))  # type: ignore[misc]
+        if there.status == "ok":
+            ctx.attempt("slack", name, "history", lambda name=name: history(client, name))  # type: ignore[misc]
 
 
 def channel(client: Any, name: str, bot: str) -> Outcome:
@@ -98,6 +101,26 @@ def channel(client: Any, name: str, bot: str) -> Outcome:
             f"/invite @{bot}  # typed in {shown}",
         )
     return ok(f"#{info.get('name')} ({info.get('id')}): the bot is a member")
+
+
+def history(client: Any, name: str) -> Outcome:
+    """Delivery looks in the channel for an alert whose post it is unsure of (a timeout, a
+    crash) before posting it again; without the history scopes it cannot."""
+    from slack_sdk.errors import SlackApiError
+
+    info = lookup_channel(client, name) or {}
+    shown = f"#{info.get('name')}"
+    try:
+        client.conversations_history(channel=info.get("id"), limit=1, include_all_metadata=True)
+    except SlackApiError as exc:
+        if _error(exc) != "missing_scope":
+            raise
+        return warn(
+            f"{shown}: the bot cannot read its history (missing_scope): an alert whose post "
+            "timed out is posted again, maybe twice",
+            "add the channels:history and groups:history bot scopes, then reinstall the app",
+        )
+    return ok(f"{shown}: the bot reads its history, where delivery looks before a re-post")
 
 
 def _error(exc: Any) -> str:

@@ -241,6 +241,8 @@ def test_doctor_slack_rows_fail_with_their_fixes(
     assert nowhere.status == "fail" and "no such channel" in nowhere.found
     assert nowhere.fix.startswith("/invite @pgwarden  # typed in #nowhere; create the channel")
     assert row(results, "slack", "channel", "#pgwarden").status == "ok"
+    assert row(results, "slack", "history", "#pgwarden").status == "ok"
+    assert not [r for r in results if r.check == "history" and r.subject != "#pgwarden"]
 
     slack_api.fail_next(200, {"ok": False, "error": "invalid_auth"})
     results = run(only(setup, "slack"))
@@ -258,6 +260,18 @@ def test_doctor_slack_rows_fail_with_their_fixes(
     scope = row(run(only(setup, "slack")), "slack", "channel", "#pgwarden")
     assert scope.status == "fail" and "missing_scope" in scope.found
     assert "channels:read and groups:read" in scope.fix
+
+    # Canned answers in order: auth.test, the lookups of the channel and history check pass,
+    # the history read lacks its scope.
+    listed = {"ok": True, "channels": [{"id": "C0PGWARDEN", "name": "pgwarden",
+                                        "is_member": True}], "response_metadata": {}}  # fmt: skip
+    slack_api.fail_next(200, {"ok": True, "user": "pgwarden", "user_id": "U0", "team": "t"})
+    slack_api.fail_next(200, listed)
+    slack_api.fail_next(200, listed)
+    slack_api.fail_next(200, {"ok": False, "error": "missing_scope"})
+    blind = row(run(only(setup, "slack")), "slack", "history", "#pgwarden")
+    assert blind.status == "warn" and "posted again, maybe twice" in blind.found
+    assert "channels:history and groups:history" in blind.fix
 
     monkeypatch.delenv("PGW_DOCTOR_SLACK_TOKEN")
     token = row(run(only(setup, "slack")), "slack", "token")
