@@ -120,7 +120,7 @@ def deliver(
                     summary.sent += 1
         except AlertDeliveryFailed as exc:
             summary.error = str(exc)
-            _back_off(store, exc, now)
+            _back_off(store, str(exc), now)
         summary.pending = len(_pending(store))
         return summary
 
@@ -233,7 +233,14 @@ def _settle(store: Store, sink: Sink, now: datetime) -> int:
 def _send(store: Store, sink: Sink, batch: Batch, now: datetime) -> None:
     head = batch.rows[0]
     key = _claim(store, batch, now)
-    ts = sink.send(batch.message, head.id, _thread_for(store, batch), claim=key)
+    try:
+        ts = sink.send(batch.message, head.id, _thread_for(store, batch), claim=key)
+    except AlertDeliveryFailed as exc:
+        # Surely refused: the claim goes back. Maybe posted (a timeout, a 5xx): it stays,
+        # for the next run to look for in the channel.
+        if not exc.maybe_sent:
+            _release(store, batch.rows)
+        raise
     _mark(store, batch, ts, now)
     log.info(
         "alert delivered",
@@ -277,32 +284,22 @@ def _release(store: Store, rows: list[_Row]) -> None:
         )
 
 
-def _back_off(store: Store, error: AlertDeliveryFailed, now: datetime) -> None:
-    """Delay the head of the queue; everything behind it waits its turn.
-
-    A post Slack surely refused gives its claim back; one that may have reached Slack
-    (a timeout, a 5xx) keeps it, for the next run to look for in the channel.
-    """
+def _back_off(store: Store, error: str, now: datetime) -> None:
+    """Delay the head of the queue; everything behind it waits its turn."""
     head = store.conn.execute(
-        "SELECT id, attempts, claim_id, (SELECT count(*) FROM outbox WHERE sent_at IS NULL)"
+        "SELECT id, attempts, (SELECT count(*) FROM outbox WHERE sent_at IS NULL)"
         " FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1"
     ).fetchall()
     if not head:
         return
-    ident, attempts, claim_id, waiting = head[0]
+    ident, attempts, waiting = head[0]
     attempts += 1
     retry_at = now + min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
     with store.transaction() as tx:
         tx.execute(
             "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, str(error), to_text(retry_at), ident),
+            (attempts, error, to_text(retry_at), ident),
         )
-        if claim_id is not None and not error.maybe_sent:
-            tx.execute(
-                "UPDATE outbox SET claim_id = NULL, claimed_at = NULL"
-                " WHERE claim_id = ? AND sent_at IS NULL",
-                (claim_id,),
-            )
     log.warning(
         "%s; %d alerts wait in the outbox, next try at %s",
         error,

@@ -179,6 +179,24 @@ def test_slack_answer_after_the_client_timeout_posts_once(store: Store, slack: S
     assert history == ["conversations.list", "conversations.history"]
 
 
+def test_slack_history_unreachable_keeps_the_claim(store: Store, slack: SlackApi) -> None:
+    queue(store, make_finding(subject="unsure"))
+    client = make_web_client("xoxb-test", slack.url)
+    client.timeout = 1
+    sink = SlackSink(client, {}, "#pgwarden")
+    slack.delay_next(2)
+    assert "timed out" in (deliver(store, sink, NOW, max_per_run=20, max_age=DAY).error or "")
+    time.sleep(1.2)  # the late answer is out: what follows is the history's own fault
+    for _ in range(3):  # conversations.list and both of its retries
+        slack.fail_next(503)
+    summary = deliver(store, sink, NOW + HOUR, max_per_run=20, max_age=DAY)
+    assert "HTTP 503" in (summary.error or "") and summary.sent == 0
+    # Still claimed: the next run looks again rather than posting blind.
+    summary = deliver(store, sink, NOW + 2 * HOUR, max_per_run=20, max_age=DAY)
+    assert (summary.found, summary.sent, summary.pending) == (1, 0, 0)
+    assert len(slack.messages) == 1
+
+
 def test_slack_claim_not_in_slack_is_posted_again(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding(subject="lost"))
     slack.fail_next(503)  # Slack may or may not have taken it: here it did not
