@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from monitor.errors import LogInputError, PgwardenError, Terminated
+from monitor.launch import DAEMON_SIGNALS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
-# What `pgwarden run`'s signal thread waits for (monitor.scheduler.SIGNALS, which is not
-# imported here: it would pull the scheduler into every command's start-up).
-DAEMON_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 class PgwardenGroup(click.Group):
@@ -116,12 +114,10 @@ def main(ctx: click.Context, config_path: Path | None, log_format: str, log_leve
     """pgwarden: who really gets into your Aurora / RDS PostgreSQL databases through IAM."""
     from monitor.logs import configure
 
-    if ctx.invoked_subcommand == "run":
-        # Before the config and the heavy imports: a stop or reload signal now waits,
-        # pending, for the daemon's signal thread, so SIGTERM at any moment exits 0.
-        signal.pthread_sigmask(signal.SIG_BLOCK, DAEMON_SIGNALS)
-    else:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # set by monitor/__main__.py
+    # Blocked since the first statement (monitor/launch.py): `run`'s daemon takes them in
+    # its signal thread; any other command gets them back, a pending one at once.
+    how = signal.SIG_BLOCK if ctx.invoked_subcommand == "run" else signal.SIG_UNBLOCK
+    signal.pthread_sigmask(how, DAEMON_SIGNALS)
     configure(log_format, log_level)  # type: ignore[arg-type]
     ctx.obj = Obj(config_path)
 

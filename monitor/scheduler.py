@@ -16,8 +16,8 @@ Signals are taken by a thread that waits for them (`signal.sigwait`), not by a h
 stopping and reloading run as ordinary code. SIGHUP re-reads the config file and resolves
 every secret reference in it; a file that does not validate, names a secret that cannot
 be read, or changes what needs a restart, is rejected with a one-line reason and the
-running config stays. `pgwarden run` blocks the signals before it does anything else
-(monitor/cli.py), so a SIGTERM at any moment, even during start-up, is a clean exit 0.
+running config stays. The signals are blocked from the executable's first statement
+(monitor/launch.py), so a SIGTERM at any moment, even during start-up, is a clean exit 0.
 
 A write the store's volume refuses (full, read-only) fails its job with one line; the
 daemon says once that the store cannot write (log, /readyz, `pgwarden_store_writable`)
@@ -55,6 +55,7 @@ from monitor.aws import AwsSessions
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, ReportsConfig, load_config
 from monitor.errors import ConfigError, SecretError, StoreCannotWrite
+from monitor.launch import DAEMON_SIGNALS
 from monitor.metrics import Health, Metrics, MetricsServer
 from monitor.pipeline import Stage, StageContext, StageReport, run_stage
 from monitor.reports import access_review
@@ -63,7 +64,7 @@ from monitor.store.sqlite import MIN_START_FREE_BYTES, Store, free_bytes
 log = logging.getLogger(__name__)
 
 STOP_DEADLINE_S = 7.0  # SIGTERM to exit within 10 s, with room for closing
-SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+SIGNALS = DAEMON_SIGNALS  # blocked from the executable's first statement (monitor/launch.py)
 # A source is "recent" for /readyz while its last success is younger than this many runs.
 READY_MISSED_RUNS = 3
 
