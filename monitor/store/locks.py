@@ -14,6 +14,12 @@ Three locks, each for one kind of conflict:
   jobs and the CLI's edits (`findings suppress`/`ack`, `report apply-decisions`).
 - `<store>.deliver.lock`: held for one delivery run (the daemon's job or `alerts deliver`),
   so two deliverers never work the outbox at once.
+
+CLI edits write themselves under the short `write` lock, rather than hand the change to the
+daemon: a cron deployment (`pgwarden once`) has no daemon to hand it to, an edit then works
+and fails (with its own one-line reason, at once) the same with or without a daemon, and a
+transaction holds the lock for milliseconds, so neither side waits for the other noticeably.
+A hand-off would also need a queue that the daemon polls, and an answer channel back.
 """
 
 from __future__ import annotations

@@ -155,9 +155,10 @@ class Store:
 
     @contextlib.contextmanager
     def _volume_errors(self) -> Iterator[None]:
+        """SQLite's errors that mean the volume refused a write, as StoreCannotWrite."""
         try:
             yield
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
             problem = volume_problem(exc)
             if problem is None:
                 raise
