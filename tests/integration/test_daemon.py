@@ -353,3 +353,28 @@ def test_daemon_sighup_reload_and_a_second_daemon(
     finally:
         daemon.kill()
     assert (code, took < 10) == (0, True), daemon.log_path.read_text()[-3000:]
+
+
+def test_daemon_paused_counts_the_runs_it_folded(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    raw = {**quick_config(tmp_path), "metrics": {"enabled": True, "port": port}}
+    daemon = start(tmp_path, raw, port)
+    try:
+        daemon.wait_serving()
+        wait_for("a detect run", lambda: daemon.metric("pgwarden_job_runs_total", job="detect"))
+        daemon.proc.send_signal(signal.SIGSTOP)  # a stalled host: no run for 3 s
+        time.sleep(3)
+        daemon.proc.send_signal(signal.SIGCONT)
+        # Every 0.3 s job missed about ten runs; each folded them into one late run.
+        skipped = "pgwarden_job_runs_skipped_total"
+        folded = wait_for(
+            "the folded runs counted",
+            lambda: daemon.metric(skipped, job="detect", reason="coalesced"),
+        )
+        assert 5 <= folded <= 12
+        code, _ = daemon.stop(signal.SIGTERM)
+    finally:
+        daemon.kill()
+    assert code == 0
