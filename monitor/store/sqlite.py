@@ -273,6 +273,14 @@ def free_bytes(path: Path) -> int:
 
 
 def _take_writer_lock(path: Path) -> FileLock:
+    # The locks are named after the resolved path: a symlink meets them, a hard link would
+    # not. So a store with a second name is refused outright.
+    with contextlib.suppress(FileNotFoundError):
+        if (links := os.stat(path).st_nlink) > 1:
+            raise StoreError(
+                f"{path}: the store file has {links} names (hard links), and a writer through "
+                "another name would not see this one's lock; remove the other links"
+            )
     lock = FileLock(path, ".lock")
     if not lock.try_acquire():
         holder = lock.holder()

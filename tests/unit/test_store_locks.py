@@ -108,6 +108,17 @@ def test_store_writer_lock_follows_symlinks(tmp_path: Path) -> None:
     assert not (tmp_path / "link.db.lock").exists()
 
 
+def test_store_with_a_hard_link_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    Store.open(path).close()
+    os.link(path, tmp_path / "other.db")
+    for name in ("p.db", "other.db"):
+        with pytest.raises(StoreError, match="has 2 names \\(hard links\\)"):
+            Store.open(tmp_path / name)
+    (tmp_path / "other.db").unlink()
+    Store.open(path).close()
+
+
 def test_store_write_lock_makes_every_writer_wait_its_turn(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     with Store.open(path) as daemon, Store.open(path, exclusive=False, busy_timeout_ms=200) as cli:
