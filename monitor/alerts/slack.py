@@ -76,6 +76,9 @@ class SlackSink:
             token=client.token,
             base_url=client.base_url,
             timeout=client.timeout,
+            ssl=client.ssl,
+            proxy=client.proxy,
+            headers=client.headers,
             retry_handlers=post_retry_handlers(),
         )
         self.channels = channels
