@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.sources.cloudtrail import TrailWindow, assume_role_events
-from monitor.sources.trail_local import LocalTrail, all_files, partition_files
+from monitor.sources.trail_files import all_files, find_files
+from monitor.sources.trail_local import LocalTrail
 
 REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "sa-east-1"]
 CALLS = [
@@ -156,7 +157,7 @@ def main() -> None:
     engine = LocalTrail(root)
     one_day = TrailWindow(start + timedelta(days=1), start + timedelta(days=2))
     whole = TrailWindow(start, start + timedelta(days=args.days))
-    opened = len(partition_files(root, one_day.since.date(), one_day.since.date()))
+    opened = len(find_files(root, one_day.since.date(), one_day.since.date()).files)
     for label, window in (("one day", one_day), ("all days", whole)):
         run(engine, window)  # warm the page cache
         # Best and median of several runs: the machine may be shared, and the best run is

@@ -99,13 +99,7 @@ class LocalTrail:
                     result.bad_records[str(path)] = check.without_time
         result.columns, result.rows, read = self._read(text, bound, good, result.bad_files)
         result.files_read = len(read)
-        for item in result.bad_files:
-            log.warning(
-                "skipped unreadable CloudTrail file %s: %s",
-                item.path,
-                item.reason,
-                extra={"file": item.path},
-            )
+        # Bad files and records are named by the caller (the CLI, the stage), once each.
         return result
 
     def _read(

@@ -102,7 +102,10 @@ def test_trail_cli_names_bad_files_and_goes_on(run_cli: Any, trail: Path) -> Non
     [
         (["--since", "yesterday"], '--since: not a date or time: "yesterday"'),
         (["--since", "2026-11-02", "--until", "2026-11-01"], "must be after --since"),
-        (["--since", "2026-11-01", "--local", "/nonexistent/trail"], "trail directory not found"),
+        (
+            ["--since", "2026-11-01", "--local", "/nonexistent/trail"],
+            "trail directory or file not found",
+        ),
         (["--since", "2026-11-01", "--region", "mars-1"], '--region: not an AWS region: "mars-1"'),
         (
             ["--since", "2026-11-01", "--role-arn", "pg-monitor-role"],
