@@ -164,3 +164,32 @@ def _control_plane_files() -> dict[str, list[dict[str, object]]]:
     from tests.support.trail import CONTROL_PLANE
 
     return fixture_files(CONTROL_PLANE)
+
+
+def test_cloudtrail_stage_report_names_each_skipped_file(trail: Path, tmp_path: Path) -> None:
+    from monitor.pipeline import StageContext, cloudtrail_stage
+
+    broken = trail / DAY_ONE / "x_CloudTrail_broken.json.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    good = dict(fixture_files()[next(iter(fixture_files()))][0], eventID="r-good")
+    partial = _records_file(trail, [good, {k: v for k, v in good.items() if k != "eventID"}])
+    (trail / "AWSLogs" / PROD / "CloudTrail" / "us_east_1").mkdir()
+    config = Config.model_validate(
+        {
+            "store": {"path": str(tmp_path / "p.db")},
+            "accounts": [{"id": PROD, "name": "prod", "role_arn": MONITOR_PROD}],
+            "cloudtrail": {"engine": "local", "local_dir": str(trail), "initial_lookback_days": 3},
+        }
+    )
+    with Store.open(config.store.path) as store:
+        report = cloudtrail_stage(StageContext(config, store, FrozenClock(ALL_DAYS.until)))
+    status = {row[6]: (row[1], row[7]) for row in report.rows}
+    assert report.rows[0][1] == "ok" and int(report.rows[0][2]) > 0
+    assert status[str(broken)][0] == "skipped"
+    assert status[str(broken)][1].startswith("not a complete gzip stream")
+    assert status[str(partial)] == ("skipped", "1 records without eventID or eventTime skipped")
+    unexpected = str(trail / "AWSLogs" / PROD / "CloudTrail" / "us_east_1")
+    assert status[unexpected] == (
+        "skipped",
+        "1 paths that are not where CloudTrail writes events",
+    )
