@@ -361,7 +361,8 @@ def grants_stage(ctx: StageContext) -> StageReport:
 )
 def cloudtrail_stage(ctx: StageContext) -> StageReport:
     """AssumeRole records and access changes since the cursor; see
-    monitor/sources/cloudtrail.py. A file skipped, whole or in part, gets a row of its own."""
+    monitor/sources/cloudtrail.py. A file skipped, whole or in part, gets a row of its own,
+    and so do stray paths in the trail tree: each is a partial read (`once` exits 1)."""
     from monitor.sources.cloudtrail import ingest
 
     columns = ("engine", "status", "assume-role", "new", "access changes", "new", "files", "error")
@@ -392,7 +393,8 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
             (trail.engine, "skipped", "-", "-", "-", "-", summary.unexpected[0],
              f"{len(summary.unexpected)} paths that are not where CloudTrail writes events")
         )  # fmt: skip
-    return StageReport("cloudtrail", columns, rows, 0, bytes_scanned=summary.bytes_scanned)
+    failures = len(rows) - 1
+    return StageReport("cloudtrail", columns, rows, failures, bytes_scanned=summary.bytes_scanned)
 
 
 def trail_engine(config: Config, local_dir: Path | None = None) -> TrailEngine:

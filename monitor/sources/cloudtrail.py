@@ -47,7 +47,7 @@ from monitor.parsing.cloudtrail import (
     parse_assume_role,
     parse_time,
 )
-from monitor.sources.trail_files import BadFile
+from monitor.sources.trail_files import ORG, REGION, BadFile
 from monitor.sources.trail_local import TrailResult
 from monitor.sources.trailsql import ParamValue, check_identifier
 from monitor.store.sqlite import Store, to_text
@@ -97,8 +97,6 @@ REGIONS = (
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"[A-Za-z0-9!_.*()/-]*")
-_ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
 
 
@@ -125,7 +123,7 @@ def make_window(
 ) -> TrailWindow:
     """A window from user input, with one-line errors naming the option at fault."""
     for region in regions or ():
-        if not _REGION.fullmatch(region):
+        if not REGION.fullmatch(region):
             raise TrailWindowError(f'--region: not an AWS region: "{region}"')
     if until <= since:
         raise TrailWindowError(
@@ -378,7 +376,7 @@ def ddl(config: Config, start_day: date) -> str:
         problems.append(
             f'cloudtrail.prefix: characters not allowed in a key prefix: "{trail.prefix}"'
         )
-    if trail.org_id is not None and not _ORG_ID.fullmatch(trail.org_id):
+    if trail.org_id is not None and not ORG.fullmatch(trail.org_id):
         problems.append(f'cloudtrail.org_id: not an organisation id (o-...): "{trail.org_id}"')
     accounts = sorted({a.id for a in config.accounts} | set(config.aws.management_accounts))
     if not accounts:
