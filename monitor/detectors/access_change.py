@@ -34,8 +34,11 @@ Needs: the cloudtrail stage (access_change_events).
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 
@@ -54,6 +57,7 @@ _SEVERITY: dict[str, Severity] = {
     "minor": "low",
 }
 _RANK = ("low", "medium", "high")
+_SHOWN = 300
 
 
 class AccessChangeOptions(DetectorOptions):
@@ -133,7 +137,13 @@ def _finding(event: AccessChangeEvent, found: list[Change]) -> Finding:
         remedy=" ".join(dict.fromkeys(_REMEDY.get(c.kind, _REMEDY["other"]) for c in found)),
         account=event.recipient_account,
         evidence=(
-            EvidenceItem(event.event_time, f"{event.event_name} {resource}", event.source_ip),
+            EvidenceItem(
+                event.event_time, f"{event.event_name} {resource} by {who}", event.source_ip
+            ),
+            *(
+                EvidenceItem(event.event_time, f"{c.kind}: {_shown(c.fields)}", event.source_ip)
+                for c in found
+            ),
         ),
         principals=(
             (LinkedPrincipal(event.principal_arn, "high", "the caller CloudTrail recorded"),)
@@ -155,6 +165,12 @@ def _finding(event: AccessChangeEvent, found: list[Change]) -> Finding:
             ],
         },
     )
+
+
+def _shown(fields: Mapping[str, Any]) -> str:
+    """The request fields in one line, cut short for a message (the details keep them all)."""
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
 _REMEDY = {

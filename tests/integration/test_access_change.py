@@ -102,6 +102,8 @@ def test_access_change_detector_findings(events: list[AccessChangeEvent]) -> Non
     assert off.principals[0].arn == f"arn:aws:sts::{PROD}:assumed-role/dba/mallory"
     assert off.evidence[0].host == "198.51.100.77"
     assert off.evidence[0].time == datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
+    # The exact request fields reach every way out (Slack, findings show), not only details.
+    assert off.evidence[1].what == 'iam-auth-off: {"enableIAMDatabaseAuthentication": false}'
     assert off.details["changes"] == [
         {
             "kind": "iam-auth-off",
