@@ -331,7 +331,7 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
 
 @main.group(epilog=_example("pgwarden trail assume-role --since 2026-11-01"))
 def trail() -> None:
-    """CloudTrail role assumptions, through Athena or local files."""
+    """CloudTrail role assumptions and access changes, through Athena or local files."""
 
 
 @trail.command(

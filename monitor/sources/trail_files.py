@@ -206,7 +206,12 @@ def _exported(root: Path) -> TrailFiles:
 
 
 def _children(directory: Path) -> list[Path]:
-    return sorted(directory.iterdir())
+    try:
+        return sorted(directory.iterdir())
+    except OSError as exc:
+        raise TrailDirError(
+            f"{directory}: cannot list it ({exc.strerror or exc}); give pgwarden read access"
+        ) from None
 
 
 def _hidden(path: Path) -> bool:

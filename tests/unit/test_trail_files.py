@@ -6,6 +6,7 @@ import gzip
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,22 @@ def test_find_files_exported_folder_and_file(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrailDirError, match="no exported events found"):
         find_files(tmp_path / "empty", DAY, DAY)
+
+
+def test_find_files_unreadable_folder_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_trail(tmp_path / "t")
+    region = root / "AWSLogs" / PROD / "CloudTrail" / "us-east-1"
+    listing = Path.iterdir
+
+    # The tests run as root, which reads any folder whatever its mode: the refusal an
+    # ordinary user would get is simulated for this one folder.
+    def refuse(path: Path) -> Any:
+        if path == region:
+            raise PermissionError(13, "Permission denied")
+        return listing(path)
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    with pytest.raises(TrailDirError, match="us-east-1: cannot list it \\(Permission denied\\)"):
+        find_files(root, DAY, DAY)
