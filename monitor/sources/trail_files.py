@@ -18,7 +18,7 @@ Two layouts are read:
 `check_file` decides before DuckDB opens a file whether it could read it. DuckDB fails a
 whole query on one damaged file, and its message does not always name the file (`IO Error:
 Failed to decode gzip stream: data error`). Checking the gzip stream (complete, CRC right),
-UTF-8 and the JSON's outer shape in Python costs about a sixth of the query (bench/trail.py)
+UTF-8 and the JSON's outer shape in Python costs 6 to 16% of the query (bench/trail.py)
 and never re-runs the query. The full JSON parse (`full=True`) costs as much as the query
 itself, so it runs on every exported file (they are small, and their records without
 eventTime are counted here) but on S3-layout files only when DuckDB still refuses the
