@@ -44,8 +44,8 @@ FROM cloudtrail
 WHERE "timestamp" BETWEEN :day_from AND :day_to
     AND account IN (:accounts)
     AND region IN (:regions)
-    AND eventtime >= :since
-    AND eventtime < :until
+    -- A record without eventTime is returned so that it is counted as damaged, by file.
+    AND (eventtime IS NULL OR (eventtime >= :since AND eventtime < :until))
     AND (
         (
             eventsource = 'rds.amazonaws.com'

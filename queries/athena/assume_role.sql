@@ -39,8 +39,8 @@ WHERE "timestamp" BETWEEN :day_from AND :day_to
     AND region IN (:regions)
     AND eventsource = 'sts.amazonaws.com'
     AND eventname IN ('AssumeRole', 'AssumeRoleWithWebIdentity', 'AssumeRoleWithSAML')
-    AND eventtime >= :since
-    AND eventtime < :until
+    -- A record without eventTime is returned so that it is counted as damaged, by file.
+    AND (eventtime IS NULL OR (eventtime >= :since AND eventtime < :until))
     AND coalesce(
         json_extract_scalar(requestparameters, '$.roleArn'),
         regexp_extract(errormessage, 'on resource: (arn:[^ ]+)', 1)

@@ -74,15 +74,20 @@ def _records_file(trail: Path, records: list[dict[str, object]]) -> Path:
     return path
 
 
-def test_local_trail_record_without_event_id_is_counted_not_raised(trail: Path) -> None:
+def test_local_trail_records_without_id_or_time_are_counted_not_raised(trail: Path) -> None:
     good = dict(fixture_files()[next(iter(fixture_files()))][0], eventID="r-good")
     good["eventTime"] = "2026-11-01T01:00:00Z"
-    broken = {k: v for k, v in good.items() if k != "eventID"}
-    path = _records_file(trail, [good, broken])
+    no_id = {k: v for k, v in good.items() if k != "eventID"}
+    no_time = {k: v for k, v in good.items() if k != "eventTime"} | {"eventID": "r-no-time"}
+    path = _records_file(trail, [good, no_id, no_time])
     events, result = assume_role_events(LocalTrail(trail), ALL_DAYS, [MONITOR_PROD])
     assert "r-good" in {e.event_id for e in events}
-    assert result.bad_records == {str(path): 1}
+    assert "r-no-time" not in {e.event_id for e in events}
+    assert result.bad_records == {str(path): 2}
     assert result.bad_files == []
+    # A window that does not reach that day does not see them.
+    later = TrailWindow(datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC))
+    assert assume_role_events(LocalTrail(trail), later, [MONITOR_PROD])[1].bad_records == {}
 
 
 def test_cloudtrail_ingest_counts_bad_records_and_stores_the_rest(
