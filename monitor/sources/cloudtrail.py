@@ -310,8 +310,9 @@ def ingest(store: Store, config: Config, engine: TrailEngine, clock: Clock) -> I
     for result in (first, second):
         summary.files_read += result.files_read
         summary.bad_files.extend(b for b in result.bad_files if b not in summary.bad_files)
+        # Each damaged record is counted by one query only: they select different events.
         for source, count in result.bad_records.items():
-            summary.bad_records[source] = max(count, summary.bad_records.get(source, 0))
+            summary.bad_records[source] = summary.bad_records.get(source, 0) + count
         summary.unexpected.extend(p for p in result.unexpected if p not in summary.unexpected)
         summary.bytes_scanned += result.bytes_scanned or 0
         summary.cost_usd += result.cost_usd or 0.0

@@ -199,3 +199,27 @@ def test_cloudtrail_stage_report_names_each_skipped_file(trail: Path, tmp_path: 
         "skipped",
         "1 paths that are not where CloudTrail writes events",
     )
+
+
+def test_cloudtrail_ingest_counts_each_damaged_record_once(tmp_path: Path) -> None:
+    """Exported events as the stage's local_dir: a record without eventTime is counted when
+    its file is checked, once, though both queries read the file; a record without eventID
+    is counted by the query that selects it."""
+    records = control_plane_records()[:2] + [r for rs in fixture_files().values() for r in rs]
+    no_time = {k: v for k, v in records[0].items() if k != "eventTime"}
+    no_id = {k: v for k, v in records[1].items() if k != "eventID"}
+    export = tmp_path / "export" / "events.json"
+    export.parent.mkdir()
+    export.write_text(json.dumps([*records, no_time, no_id]))
+    config = Config.model_validate(
+        {
+            "store": {"path": str(tmp_path / "p.db")},
+            "accounts": [{"id": PROD, "name": "prod", "role_arn": MONITOR_PROD}],
+            "cloudtrail": {"local_dir": str(export.parent), "initial_lookback_days": 10},
+        }
+    )
+    with Store.open(config.store.path) as store:
+        until = datetime(2026, 11, 6, tzinfo=UTC)
+        summary = ingest(store, config, LocalTrail(export.parent), FrozenClock(until))
+    assert summary.bad_records == {str(export): 2}
+    assert summary.access_changes_new == 2 + 5
