@@ -49,17 +49,18 @@ def _watched(config: Config) -> list[Target]:
 
 def _log_groups(config: Config) -> list[str]:
     """The watched clusters' and instances' log groups, and a discovering account's all."""
+    discovering = {(a, r) for a, r, discovers in _places(config) if discovers}
     arns = {
         f"arn:aws:logs:{t.region}:{t.account_id}:log-group:{g.rsplit('/', 1)[0]}/*"
         for t in _watched(config)
         for g in t.log_groups
+        if (t.account_id, t.region) not in discovering
     }
-    for account, region, discovers in _places(config):
-        if discovers:
-            arns |= {
-                f"arn:aws:logs:{region}:{account}:log-group:/aws/rds/{kind}/*"
-                for kind in ("cluster", "instance")
-            }
+    arns |= {
+        f"arn:aws:logs:{region}:{account}:log-group:/aws/rds/{kind}/*"
+        for account, region in discovering
+        for kind in ("cluster", "instance")
+    }
     return sorted(arns)
 
 
