@@ -45,6 +45,8 @@ def check_logs(ctx: DoctorContext) -> None:
             if target.expects_logs:
                 ctx.record("logs", target.name, "read", unread(target))
             continue
+        via = ", ".join(target.log_sources)
+        ctx.record("logs", target.name, "read", ok(f"its logs are read from: {via}"))
         if "cloudwatch" in target.log_sources:
             check_log_groups(ctx, target)
         for path in target.log_files if "files" in target.log_sources else ():
