@@ -601,4 +601,3 @@ def _pglogs_checks(raw: Mapping[str, Any]) -> list[str]:
             if engine == "athena" and not athena.get(key):
                 problems.append(f"pglogs.athena.{key}: required when engine is athena")
     return problems
-

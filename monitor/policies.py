@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import Config
@@ -86,48 +87,81 @@ def _db_users(config: Config) -> list[str]:
     return sorted(f"arn:aws:rds-db:{r}:{a}:dbuser:*/{u}" for r, a, u in users)
 
 
-def _athena(config: Config) -> dict[str, list[str]]:
-    """Athena, Glue and S3 for the engines that run on Athena: the trail's and the logs'."""
-    region_of: list[tuple[str, str, str, str, str | None, list[str]]] = []
+@dataclass(frozen=True)
+class _AthenaUse:
+    """One engine's queries: where they run, the table they read, and its S3 prefixes."""
+
+    region: str
+    workgroup: str
+    database: str
+    table: str
+    results: str | None  # bucket/prefix Athena writes results to
+    data: str | None  # bucket/prefix the table's files are in
+
+
+def _athena_uses(config: Config) -> list[_AthenaUse]:
+    """The engines that run on Athena: the trail's and the log source's, when enabled."""
+    uses = []
     trail = config.cloudtrail
     if trail.enabled and trail.engine == "athena":
         prefix = f"{trail.prefix.strip('/')}/" if trail.prefix.strip("/") else ""
-        data = [f"{trail.bucket}/{prefix}AWSLogs"] if trail.bucket else []
-        region_of.append(
-            (trail.region or config.aws.region, trail.workgroup, trail.athena_database,
-             trail.athena_table, trail.output_location, data)
+        uses.append(
+            _AthenaUse(
+                trail.region or config.aws.region, trail.workgroup, trail.athena_database,
+                trail.athena_table, _s3_path(trail.output_location),
+                f"{trail.bucket}/{prefix}AWSLogs" if trail.bucket else None,
+            )
         )  # fmt: skip
     logs = config.pglogs.athena
     if config.pglogs.enabled and "athena" in config.pglogs.sources and logs.engine == "athena":
-        data = [logs.logs_location.removeprefix("s3://").rstrip("/")] if logs.logs_location else []
         db, _, table = logs.table.rpartition(".")
-        region_of.append(
-            (logs.region or config.aws.region, logs.workgroup, db or logs.database, table,
-             logs.output_location, data)
+        uses.append(
+            _AthenaUse(
+                logs.region or config.aws.region, logs.workgroup, db or logs.database, table,
+                _s3_path(logs.output_location), _s3_path(logs.logs_location),
+            )
         )  # fmt: skip
+    return uses
+
+
+def _athena(config: Config) -> dict[str, list[str]]:
+    """The ARNs of Athena, Glue and S3 actions, over every engine that runs on Athena."""
     accounts = config.aws.management_accounts or ["*"]
     out: dict[str, set[str]] = {}
-    for region, workgroup, db, table, output, data in region_of:
-        results = [output.removeprefix("s3://")] if output else []
-        glue = [f"arn:aws:glue:{region}:{a}:{x}" for a in accounts for x in ("catalog", f"database/{db}")]
-        for action in ("StartQueryExecution", "GetQueryExecution", "GetQueryResults",
-                       "StopQueryExecution"):  # fmt: skip
-            out.setdefault(f"athena:{action}", set()).update(
-                f"arn:aws:athena:{region}:{a}:workgroup/{workgroup}" for a in accounts
-            )
-        out.setdefault("glue:GetDatabase", set()).update(glue)
-        out.setdefault("glue:GetTable", set()).update(
-            glue + [f"arn:aws:glue:{region}:{a}:table/{db}/{table}" for a in accounts]
+
+    def allow(actions: Iterable[str], arns: Iterable[str]) -> None:
+        arns = set(arns)
+        for action in actions:
+            out.setdefault(action, set()).update(arns)
+
+    for use in _athena_uses(config):
+        at = [f"{use.region}:{a}" for a in accounts]
+        catalog = [
+            f"arn:aws:glue:{x}:{y}" for x in at for y in ("catalog", f"database/{use.database}")
+        ]
+        read = [p for p in (use.data, use.results) if p]
+        allow(
+            [a for a in ATHENA_ACTIONS if a.startswith("athena:")],
+            [f"arn:aws:athena:{x}:workgroup/{use.workgroup}" for x in at],
         )
-        buckets = {f"arn:aws:s3:::{p.split('/', 1)[0]}" for p in [*data, *results]}
-        out.setdefault("s3:GetBucketLocation", set()).update(buckets)
-        out.setdefault("s3:ListBucket", set()).update(buckets)
-        out.setdefault("s3:GetObject", set()).update(
-            f"arn:aws:s3:::{p.rstrip('/')}/*" for p in [*data, *results]
+        allow(["glue:GetDatabase"], catalog)
+        allow(
+            ["glue:GetTable"],
+            catalog + [f"arn:aws:glue:{x}:table/{use.database}/{use.table}" for x in at],
         )
-        for action in ("s3:PutObject", "s3:AbortMultipartUpload"):
-            out.setdefault(action, set()).update(f"arn:aws:s3:::{p.rstrip('/')}/*" for p in results)
+        allow(
+            ["s3:GetBucketLocation", "s3:ListBucket"],
+            (f"arn:aws:s3:::{p.split('/', 1)[0]}" for p in read),
+        )
+        allow(["s3:GetObject"], (f"arn:aws:s3:::{p}/*" for p in read))
+        if use.results:
+            allow(["s3:PutObject", "s3:AbortMultipartUpload"], [f"arn:aws:s3:::{use.results}/*"])
     return {action: sorted(arns) for action, arns in out.items()}
+
+
+def _s3_path(uri: str | None) -> str | None:
+    """s3://bucket/prefix/ -> bucket/prefix (no trailing slash)."""
+    return uri.removeprefix("s3://").rstrip("/") if uri else None
 
 
 def _rules(config: Config) -> dict[str, list[str]]:
@@ -149,7 +183,9 @@ def _rules(config: Config) -> dict[str, list[str]]:
         if not key
         else [key]
         if key.startswith("arn:")
-        else [f"arn:aws:kms:{kms_region}:{a}:key/*" for a in config.aws.management_accounts or ["*"]]
+        else [
+            f"arn:aws:kms:{kms_region}:{a}:key/*" for a in config.aws.management_accounts or ["*"]
+        ]
     )
     athena = _athena(config)
     log_groups = _log_groups(config)

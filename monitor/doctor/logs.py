@@ -127,7 +127,9 @@ def readable(path: Path) -> Outcome:
                 stream.read(1)
     except LogInputError as exc:
         if not path.exists():
-            return fail(str(exc), f'paths = ["EXISTING_LOG_PATH"]  # in [[pglogs.files]], not {path}')
+            return fail(
+                str(exc), f'paths = ["EXISTING_LOG_PATH"]  # in [[pglogs.files]], not {path}'
+            )
         return fail(str(exc), f"sudo setfacl -R -m u:{getpass.getuser()}:rX {quoted}")
     if not names:
         return fail(

@@ -316,7 +316,9 @@ def ingest(
     named = {t.name for t in targets}
     if "files" in opts.sources:
         results += [
-            ReadResult("files", e.target, problem="no configured or discovered target has this name")
+            ReadResult(
+                "files", e.target, problem="no configured or discovered target has this name"
+            )
             for e in opts.files
             if e.target not in named
         ]

@@ -92,7 +92,9 @@ def open_log_query(
         result_reuse_minutes=0,
         deadline_setting="pglogs.athena.query_deadline_s",
     )
-    yield athena_query(AthenaTrail(settings, **connect_kwargs), auth_lines_sql("athena", opts.table))
+    yield athena_query(
+        AthenaTrail(settings, **connect_kwargs), auth_lines_sql("athena", opts.table)
+    )
 
 
 def duckdb_query(con: Any, sql: str) -> LogQuery:

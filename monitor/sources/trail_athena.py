@@ -146,9 +146,7 @@ class AthenaTrail:
             cursor.close(wait=False)
             conn.close()
 
-    def _run(
-        self, cursor: Any, name: str, text: str, parameters: list[str] | None
-    ) -> TrailResult:
+    def _run(self, cursor: Any, name: str, text: str, parameters: list[str] | None) -> TrailResult:
         s = self.settings
         reuse = s.result_reuse_minutes > 0
         query_id, future = cursor.execute(

@@ -37,11 +37,14 @@ def discovery_config(tmp_path: Path, moto: MotoServer, **extra: Any) -> Config:
         "aws": {"endpoint_url": moto.url},
         "accounts": [
             {
-                "id": ACCOUNT, "name": "prod", "role_arn": ROLE,
-                "external_id": f"env:{EXTERNAL_ID_ENV}", "discover": True,
+                "id": ACCOUNT,
+                "name": "prod",
+                "role_arn": ROLE,
+                "external_id": f"env:{EXTERNAL_ID_ENV}",
+                "discover": True,
                 "discover_tags": {"pgwarden": "monitor"},
             }
-        ],  # fmt: skip
+        ],
         "pglogs": {"sources": ["cloudwatch"]},
         "cloudtrail": {"enabled": False},
         **extra,
@@ -98,9 +101,7 @@ def test_discovery_only_scenario_reads_every_auth_event_and_finds_burst_and_pass
     # The superuser also made the sandbox's roles and grants (a connection each): only its
     # held-open psql session is the story's, so it is counted apart.
     per_user = {
-        (u, k): n
-        for (_, u, k), n in got.items()
-        if k != "connection_received" and u != "postgres"
+        (u, k): n for (_, u, k), n in got.items() if k != "connection_received" and u != "postgres"
     }
     assert per_user == {
         ("orders_app", "auth_failed"): BURST,
@@ -148,10 +149,11 @@ def test_discovered_instance_and_a_silent_cluster_are_each_said(
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="billing")
     now = datetime.now(UTC).replace(microsecond=0)
+    at = now - timedelta(seconds=30)
     lines = [
-        rds_line(now - timedelta(seconds=30), 4242, "app", "LOG:  pam_authenticate failed: Permission denied"),
-        rds_line(now - timedelta(seconds=30), 4242, "app", 'FATAL:  PAM authentication failed for user "app"'),
-    ]  # fmt: skip
+        rds_line(at, 4242, "app", "LOG:  pam_authenticate failed: Permission denied"),
+        rds_line(at, 4242, "app", 'FATAL:  PAM authentication failed for user "app"'),
+    ]
     logs.put_log_events(
         logGroupName=group,
         logStreamName="billing",
@@ -165,7 +167,9 @@ def test_discovered_instance_and_a_silent_cluster_are_each_said(
     assert rows[("prod/us-east-1/quiet", f"cloudwatch:{quiet}")].startswith(f"no log group {quiet}")
     assert report.failures == 1  # `once` exits 1: a target it should have read said nothing
     assert not any(t.startswith("prod/us-east-1/untagged") for t, _ in rows)
-    assert events(config.store.path) == Counter({("prod/us-east-1/billing", "app", "auth_failed"): 1})
+    assert events(config.store.path) == Counter(
+        {("prod/us-east-1/billing", "app", "auth_failed"): 1}
+    )
 
 
 def test_discovered_cluster_with_a_configured_override_is_read_once_under_its_name(

@@ -228,7 +228,10 @@ def test_doctor_unreadable_log_file_names_the_acl(setup: dict[str, Any], tmp_pat
     directory = tmp_path / "pglog"
     directory.mkdir()
     (directory / "postgresql.log.gz").write_bytes(b"not gzip at all")
-    setup["pglogs"] = {"sources": ["files"], "files": [{"target": "demo", "paths": [str(directory)]}]}
+    setup["pglogs"] = {
+        "sources": ["files"],
+        "files": [{"target": "demo", "paths": [str(directory)]}],
+    }
     unreadable = row(run(only(setup, "logs")), "logs", "file")
     assert unreadable.status == "fail" and "cannot read" in unreadable.found
     assert unreadable.fix.startswith("sudo setfacl -R -m u:") and str(directory) in unreadable.fix

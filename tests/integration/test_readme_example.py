@@ -47,11 +47,12 @@ def test_readme_small_example_discovers_and_ingests_logs(
     account.create_cluster("orders", 5432)  # tagged pgwarden=monitor, as the example selects
     now = datetime.now(UTC)
     prefix = f"{now:%Y-%m-%d %H:%M:%S} UTC:10.20.0.9(40112):"
+    received = "LOG:  connection received: host=10.20.0.9 port=40112"
     account.ship_logs(
         "orders",
         "orders-1",
         [
-            f"{prefix}[unknown]@[unknown]:[311]:LOG:  connection received: host=10.20.0.9 port=40112",
+            f"{prefix}[unknown]@[unknown]:[311]:{received}",
             f"{prefix}app@orders:[311]:LOG:  pam_authenticate failed: Permission denied",
             f'{prefix}app@orders:[311]:FATAL:  PAM authentication failed for user "app"',
         ],

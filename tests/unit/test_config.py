@@ -178,7 +178,10 @@ def test_config_pglogs_files_relative_paths_follow_the_file(tmp_path: Path) -> N
     config = load_config(path)
     (entry,) = config.pglogs.files
     # A discovered target's name is known only at run time: accepted when an account discovers.
-    assert (entry.target, entry.paths) == ("prod/us-east-1/orders", [tmp_path / "logs", Path("/abs")])
+    assert (entry.target, entry.paths) == (
+        "prod/us-east-1/orders",
+        [tmp_path / "logs", Path("/abs")],
+    )
     assert config.pglogs.athena.local_dir == tmp_path / "copy"
 
 

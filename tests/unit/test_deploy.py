@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from monitor.aws import DISCOVERY_ACTIONS
 from monitor.config import load_config, validate
 from monitor.doctor.checks import groups as doctor_groups
 from monitor.errors import PgwardenError
 from monitor.pipeline import stage_specs
 from monitor.policies import documents, render
-from monitor.aws import DISCOVERY_ACTIONS
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
 from monitor.sources.trail_athena import IAM_ACTIONS as ATHENA_ACTIONS
 from tests.conftest import require
@@ -63,10 +63,12 @@ def base(**sections: Any) -> dict[str, Any]:
         ],
         "targets": [
             {
-                "name": "orders", "account": "prod", "cluster_id": "orders",
+                "name": "orders",
+                "account": "prod",
+                "cluster_id": "orders",
                 "endpoint": "orders.cluster-abc.us-east-1.rds.amazonaws.com",
             }
-        ],  # fmt: skip
+        ],
         "cloudtrail": {"engine": "local", "local_dir": "trail"},
     }
     for key, value in sections.items():
@@ -93,42 +95,84 @@ RDS_API = set(SOURCE_IAM_ACTIONS["rds-api"])
         pytest.param(base(), ALWAYS | CLOUDWATCH, {"sts:AssumeRole"}, id="cloudwatch"),
         pytest.param(
             base(pglogs={"sources": ["cloudwatch", "rds-api"]}),
-            ALWAYS | CLOUDWATCH | RDS_API, {"sts:AssumeRole"}, id="rds-api",
+            ALWAYS | CLOUDWATCH | RDS_API,
+            {"sts:AssumeRole"},
+            id="rds-api",
         ),
         pytest.param(
             base(pglogs={"sources": ["files"], "files": [{"target": "orders", "paths": ["x"]}]}),
-            ALWAYS, {"sts:AssumeRole"}, id="files",
+            ALWAYS,
+            {"sts:AssumeRole"},
+            id="files",
         ),
         pytest.param(base(pglogs={"enabled": False}), ALWAYS, {"sts:AssumeRole"}, id="no-logs"),
         pytest.param(
             base(activity={"enabled": False}),
-            ALWAYS - declared("activity") | CLOUDWATCH, {"sts:AssumeRole"}, id="no-activity",
+            ALWAYS - declared("activity") | CLOUDWATCH,
+            {"sts:AssumeRole"},
+            id="no-activity",
         ),
         pytest.param(
-            base(accounts=[{"id": PROD, "name": "prod", "discover": True,
-                            "role_arn": f"arn:aws:iam::{PROD}:role/pg-monitor-role"}]),
-            ALWAYS | CLOUDWATCH | set(DISCOVERY_ACTIONS), {"sts:AssumeRole"}, id="discover",
+            base(
+                accounts=[
+                    {
+                        "id": PROD,
+                        "name": "prod",
+                        "discover": True,
+                        "role_arn": f"arn:aws:iam::{PROD}:role/pg-monitor-role",
+                    }
+                ]
+            ),
+            ALWAYS | CLOUDWATCH | set(DISCOVERY_ACTIONS),
+            {"sts:AssumeRole"},
+            id="discover",
         ),
         pytest.param(
-            base(pglogs={"sources": ["athena"], "athena": {
-                "engine": "athena", "output_location": "s3://results/logs/",
-                "logs_location": "s3://rds-logs/firehose/"}}),
-            ALWAYS, {"sts:AssumeRole", *ATHENA_ACTIONS}, id="athena-logs",
-        ),  # fmt: skip
+            base(
+                pglogs={
+                    "sources": ["athena"],
+                    "athena": {
+                        "engine": "athena",
+                        "output_location": "s3://results/logs/",
+                        "logs_location": "s3://rds-logs/firehose/",
+                    },
+                }
+            ),
+            ALWAYS,
+            {"sts:AssumeRole", *ATHENA_ACTIONS},
+            id="athena-logs",
+        ),
         pytest.param(
             base(pglogs={"sources": ["athena"], "athena": {"local_dir": "logs"}}),
-            ALWAYS, {"sts:AssumeRole"}, id="athena-logs-local",
+            ALWAYS,
+            {"sts:AssumeRole"},
+            id="athena-logs-local",
         ),
         pytest.param(
-            base(cloudtrail={"engine": "athena", "bucket": "trail",
-                             "output_location": "s3://results/trail/"}),
-            ALWAYS | CLOUDWATCH, {"sts:AssumeRole", *ATHENA_ACTIONS}, id="athena-trail",
-        ),  # fmt: skip
+            base(
+                cloudtrail={
+                    "engine": "athena",
+                    "bucket": "trail",
+                    "output_location": "s3://results/trail/",
+                }
+            ),
+            ALWAYS | CLOUDWATCH,
+            {"sts:AssumeRole", *ATHENA_ACTIONS},
+            id="athena-trail",
+        ),
         pytest.param(
-            base(alerts={"slack": {"enabled": True, "token":
-                 f"arn:aws:secretsmanager:us-east-1:{MGMT}:secret:slack"}}),
-            ALWAYS | CLOUDWATCH, {"sts:AssumeRole", "secretsmanager:GetSecretValue"}, id="slack",
-        ),  # fmt: skip
+            base(
+                alerts={
+                    "slack": {
+                        "enabled": True,
+                        "token": f"arn:aws:secretsmanager:us-east-1:{MGMT}:secret:slack",
+                    }
+                }
+            ),
+            ALWAYS | CLOUDWATCH,
+            {"sts:AssumeRole", "secretsmanager:GetSecretValue"},
+            id="slack",
+        ),
     ],
 )
 def test_policy_grants_exactly_what_the_enabled_parts_declare(
@@ -146,10 +190,14 @@ def test_policy_scopes_logs_and_log_files_to_the_watched_resources() -> None:
          "endpoint": "billing-1.abc.eu-west-1.rds.amazonaws.com", "endpoint_type": "instance"}
     )  # fmt: skip
     monitor = actions(documents(validate(raw))["monitor-policy"])
-    assert monitor["logs:FilterLogEvents"] == monitor["logs:DescribeLogStreams"] == [
-        f"arn:aws:logs:eu-west-1:{PROD}:log-group:/aws/rds/instance/billing-1/*",
-        f"arn:aws:logs:us-east-1:{PROD}:log-group:/aws/rds/cluster/orders/*",
-    ]
+    assert (
+        monitor["logs:FilterLogEvents"]
+        == monitor["logs:DescribeLogStreams"]
+        == [
+            f"arn:aws:logs:eu-west-1:{PROD}:log-group:/aws/rds/instance/billing-1/*",
+            f"arn:aws:logs:us-east-1:{PROD}:log-group:/aws/rds/cluster/orders/*",
+        ]
+    )
     # A cluster's log files are on its member instances, which the config does not name.
     assert monitor["rds:DownloadDBLogFilePortion"] == [
         f"arn:aws:rds:eu-west-1:{PROD}:db:billing-1",
@@ -168,9 +216,7 @@ def test_policy_scopes_athena_to_the_log_table_and_its_buckets() -> None:
             "output_location": "s3://results/logs/", "logs_location": "s3://rds-logs/firehose/"}}
     )  # fmt: skip
     mgmt = actions(documents(validate(raw))["management-policy"])
-    assert mgmt["athena:StartQueryExecution"] == [
-        f"arn:aws:athena:us-east-1:{MGMT}:workgroup/logs"
-    ]
+    assert mgmt["athena:StartQueryExecution"] == [f"arn:aws:athena:us-east-1:{MGMT}:workgroup/logs"]
     assert mgmt["glue:GetTable"][-1] == f"arn:aws:glue:us-east-1:{MGMT}:table/rdslogs/pg"
     assert mgmt["s3:GetObject"] == [
         "arn:aws:s3:::rds-logs/firehose/*",

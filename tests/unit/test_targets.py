@@ -48,7 +48,7 @@ def test_merge_keeps_a_configured_resource_id_and_ignores_other_ports() -> None:
     ]
 
 
-def test_merge_a_configured_override_of_a_discovered_cluster_by_another_name_is_one_target() -> None:
+def test_merge_configured_override_of_a_discovered_cluster_is_one_target() -> None:
     # The configured target reaches the cluster through a private DNS name: same resource.
     mine = replace(target("orders", "orders.db.internal.example.com"), cluster_id="orders")
     found = replace(
