@@ -20,7 +20,6 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import ActivityConfig, Config, PgLogsConfig
 from monitor.errors import AwsError, ConfigError, PgwardenError
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
-from monitor.sources.trail_athena import IAM_ACTIONS as ATHENA_ACTIONS
 from monitor.store.sqlite import Store
 from monitor.targets import Target, attach_logs, configured_targets, merge, save_targets
 
@@ -30,6 +29,23 @@ if TYPE_CHECKING:
     from monitor.sources.cloudtrail import TrailEngine
 
 log = logging.getLogger(__name__)
+
+# What queries through Athena take (the trail's engine, the athena log source), with
+# pgwarden's own role: the workgroup, the table's Glue catalog, the data's bucket and the
+# results location; monitor/policies.py scopes each.
+ATHENA_ACTIONS = (
+    "athena:StartQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:StopQueryExecution",
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "s3:GetBucketLocation",
+    "s3:ListBucket",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+)
 
 
 @dataclass(frozen=True)

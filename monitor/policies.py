@@ -29,8 +29,7 @@ from typing import Any
 
 from monitor.config import Config
 from monitor.errors import PgwardenError
-from monitor.pipeline import stage_specs
-from monitor.sources.trail_athena import IAM_ACTIONS as ATHENA_ACTIONS
+from monitor.pipeline import ATHENA_ACTIONS, stage_specs
 from monitor.targets import Target, attach_logs, configured_targets
 
 EXTERNAL_ID_PLACEHOLDER = "REPLACE-WITH-THE-EXTERNAL-ID"  # the secret never goes in a file

@@ -11,7 +11,7 @@ Two engines, as for CloudTrail (`[pglogs.athena] engine`):
 - `local`, the embedded default: sqlglot transpiles the same text for DuckDB, which reads a
   local copy in Firehose's layout (`<local_dir>/YYYY/MM/DD/HH/*.gz`, newline-delimited JSON).
 
-Needs with the athena engine (management role, `trail_athena.IAM_ACTIONS`): Athena on the
+Needs with the athena engine (management role, `pipeline.ATHENA_ACTIONS`): Athena on the
 workgroup, Glue on the table, S3 read on `logs_location` and read/write on the results
 location.
 """

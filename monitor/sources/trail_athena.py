@@ -29,22 +29,6 @@ from monitor.sources.trailsql import ParamValue, render
 
 log = logging.getLogger(__name__)
 
-# What running queries through this engine takes, on the workgroup, the table's Glue
-# catalog, the data's bucket and the results location (policies.py scopes each).
-IAM_ACTIONS = (
-    "athena:StartQueryExecution",
-    "athena:GetQueryExecution",
-    "athena:GetQueryResults",
-    "athena:StopQueryExecution",
-    "glue:GetDatabase",
-    "glue:GetTable",
-    "s3:GetBucketLocation",
-    "s3:ListBucket",
-    "s3:GetObject",
-    "s3:PutObject",
-    "s3:AbortMultipartUpload",
-)
-
 # Athena's on-demand price in most regions, USD per TB (10^12 bytes) scanned, with a
 # 10 MB minimum per query (https://aws.amazon.com/athena/pricing/).
 PRICE_PER_TB_USD = 5.0

@@ -16,10 +16,9 @@ from monitor.aws import DISCOVERY_ACTIONS
 from monitor.config import load_config, validate
 from monitor.doctor.checks import groups as doctor_groups
 from monitor.errors import PgwardenError
-from monitor.pipeline import stage_specs
+from monitor.pipeline import ATHENA_ACTIONS, stage_specs
 from monitor.policies import documents, render
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
-from monitor.sources.trail_athena import IAM_ACTIONS as ATHENA_ACTIONS
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
