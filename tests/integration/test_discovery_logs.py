@@ -136,7 +136,10 @@ def _instance(rds: Any, ident: str, **tags: str) -> None:
 
 
 def test_discovered_instance_and_a_silent_cluster_are_each_said(
-    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    moto_server: MotoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     moto_server.reset()
     monkeypatch.setenv(EXTERNAL_ID_ENV, "discovery-test")
@@ -166,6 +169,12 @@ def test_discovered_instance_and_a_silent_cluster_are_each_said(
     quiet = "/aws/rds/cluster/quiet/postgresql"
     assert rows[("prod/us-east-1/quiet", f"cloudwatch:{quiet}")].startswith(f"no log group {quiet}")
     assert report.failures == 1  # `once` exits 1: a target it should have read said nothing
+    # The metrics and the daemon's log say it per target too.
+    assert set(report.log_sources) == {
+        ("prod/us-east-1/billing", "cloudwatch", True),
+        ("prod/us-east-1/quiet", "cloudwatch", False),
+    }
+    assert f"pglogs prod/us-east-1/quiet: no log group {quiet}" in caplog.text
     assert not any(t.startswith("prod/us-east-1/untagged") for t, _ in rows)
     assert events(config.store.path) == Counter(
         {("prod/us-east-1/billing", "app", "auth_failed"): 1}
@@ -198,3 +207,44 @@ def test_discovered_cluster_with_a_configured_override_is_read_once_under_its_na
         saved = store.conn.execute("SELECT name, resource_id, discovered FROM targets").fetchall()
     # One target, carrying the resource id discovery found (what rds-db:connect grants name).
     assert saved == [("orders-writer", cluster.resource_id, 0)]
+
+
+def test_discovered_readers_are_polled_and_their_logins_are_their_clusters(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.aws import AwsSessions
+    from monitor.pipeline import collect_targets
+
+    moto_server.reset()
+    monkeypatch.setenv(EXTERNAL_ID_ENV, "discovery-test")
+    account = Account(moto_server.sandbox, ACCOUNT)
+    cluster = account.create_cluster("orders", 5432)
+    rds = account.client("rds")
+    for ident in ("orders-1", "orders-2"):  # the first member is the writer
+        rds.create_db_instance(
+            DBInstanceIdentifier=ident, DBClusterIdentifier="orders", Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+        )  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    # Aurora exports the reader's log into the cluster's group, in the reader's stream.
+    account.ship_logs(
+        "orders", "orders-2",
+        [rds_line(now, 91, "report", 'FATAL:  PAM authentication failed for user "report"')],
+    )  # fmt: skip
+    accounts = [
+        {
+            "id": ACCOUNT, "name": "prod", "role_arn": ROLE, "discover": True,
+            "discover_readers": True, "external_id": f"env:{EXTERNAL_ID_ENV}",
+        }
+    ]  # fmt: skip
+    config = discovery_config(tmp_path, moto_server, accounts=accounts)
+    found = {t.name: t for t in collect_targets(config, AwsSessions.from_config(config))}
+    writer, reader = found["prod/us-east-1/orders"], found["prod/us-east-1/orders/orders-2"]
+    assert (reader.endpoint_type, reader.cluster_id, reader.resource_id) == (
+        "instance", "orders", cluster.resource_id,
+    )  # fmt: skip
+    assert (reader.logs_via, reader.log_sources) == (writer.name, ())
+    (report,) = run_once(config, ["pglogs"])
+    assert report.failures == 0
+    assert {r[0] for r in report.rows} == {writer.name}  # the cluster's group, read once
+    assert events(config.store.path) == Counter({(writer.name, "report", "auth_failed"): 1})
