@@ -176,7 +176,7 @@ def targets(obj: Obj, discover: bool) -> None:
     stage run then reports the target as a failure).
     """
     from monitor.aws import AwsSessions
-    from monitor.pipeline import collect_targets
+    from monitor.targets import collect_targets
 
     config = obj.config()
     found = collect_targets(config, AwsSessions.from_config(config), discover=discover)

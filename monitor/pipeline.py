@@ -18,10 +18,10 @@ from pydantic import BaseModel
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import ActivityConfig, Config, PgLogsConfig
-from monitor.errors import AwsError, ConfigError, PgwardenError
+from monitor.errors import ConfigError, PgwardenError
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
 from monitor.store.sqlite import Store
-from monitor.targets import Target, attach_logs, configured_targets, merge, save_targets
+from monitor.targets import Target, collect_targets, save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
@@ -215,64 +215,12 @@ def run_stage(name: str, ctx: StageContext, run: Stage | None = None) -> StageRe
 # -- targets ------------------------------------------------------------------------------------
 
 
-def collect_targets(
-    config: Config, aws: AwsSessions, store: Store | None = None, *, discover: bool = True
-) -> list[Target]:
-    """Configured targets, plus those discovered in accounts with `discover = true`.
-
-    If discovery fails for an account (say AssumeRole is denied), the targets found there
-    before are kept from the store, so they show up as down rather than vanish.
-    """
-    from monitor.aws import discover_targets
-
-    found: list[Target] = []
-    if discover:
-        for account in config.accounts:
-            if not account.discover:
-                continue
-            try:
-                found.extend(discover_targets(aws, config, account))
-            except AwsError as exc:
-                log.warning("%s", exc, extra={"account": account.id})
-                if store is not None:
-                    found.extend(_stored_discovered(store, account.id, config))
-    return attach_logs(merge(configured_targets(config), found), config.pglogs)
-
-
 def resolve_targets(ctx: StageContext) -> list[Target]:
     """The targets a stage works on, saved to the store (grants and reports read them there)."""
     targets = collect_targets(ctx.config, ctx.aws(), ctx.store)
     with ctx.store.transaction() as conn:
         save_targets(conn, targets, ctx.clock.now())
     return targets
-
-
-def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Target]:
-    account = next(a for a in config.accounts if a.id == account_id)
-    rows = store.conn.execute(
-        "SELECT name, region, endpoint, endpoint_type, port, database, db_user, cluster_id,"
-        " instance_id, resource_id FROM targets WHERE account_id = ? AND discovered = 1",
-        (account_id,),
-    ).fetchall()
-    return [
-        Target(
-            name=r[0],
-            account_id=account_id,
-            account_name=account.name,
-            region=r[1],
-            endpoint=r[2],
-            endpoint_type=r[3],
-            port=r[4],
-            database=r[5],
-            db_user=r[6],
-            ca_bundle=config.activity.ca_bundle,
-            cluster_id=r[7],
-            instance_id=r[8],
-            resource_id=r[9],
-            discovered=True,
-        )
-        for r in rows
-    ]
 
 
 # -- the activity stage -------------------------------------------------------------------------

@@ -15,14 +15,21 @@ too, and its log lines are that target's; an RDS Proxy writes no PostgreSQL log.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config, PgLogsConfig
-from monitor.store.sqlite import to_text
+from monitor.errors import AwsError
+from monitor.store.sqlite import Store, to_text
+
+if TYPE_CHECKING:
+    from monitor.aws import AwsSessions
+
+log = logging.getLogger(__name__)
 
 EndpointType = Literal["cluster", "reader", "instance", "proxy"]
 
@@ -202,3 +209,55 @@ def save_targets(conn: sqlite3.Connection, targets: list[Target], now: datetime)
             for t in targets
         ],
     )
+
+
+def collect_targets(
+    config: Config, aws: AwsSessions, store: Store | None = None, *, discover: bool = True
+) -> list[Target]:
+    """Configured targets, plus those discovered in accounts with `discover = true`.
+
+    If discovery fails for an account (say AssumeRole is denied), the targets found there
+    before are kept from the store, so they show up as down rather than vanish.
+    """
+    from monitor.aws import discover_targets
+
+    found: list[Target] = []
+    if discover:
+        for account in config.accounts:
+            if not account.discover:
+                continue
+            try:
+                found.extend(discover_targets(aws, config, account))
+            except AwsError as exc:
+                log.warning("%s", exc, extra={"account": account.id})
+                if store is not None:
+                    found.extend(_stored_discovered(store, account.id, config))
+    return attach_logs(merge(configured_targets(config), found), config.pglogs)
+
+
+def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Target]:
+    account = next(a for a in config.accounts if a.id == account_id)
+    rows = store.conn.execute(
+        "SELECT name, region, endpoint, endpoint_type, port, database, db_user, cluster_id,"
+        " instance_id, resource_id FROM targets WHERE account_id = ? AND discovered = 1",
+        (account_id,),
+    ).fetchall()
+    return [
+        Target(
+            name=r[0],
+            account_id=account_id,
+            account_name=account.name,
+            region=r[1],
+            endpoint=r[2],
+            endpoint_type=r[3],
+            port=r[4],
+            database=r[5],
+            db_user=r[6],
+            ca_bundle=config.activity.ca_bundle,
+            cluster_id=r[7],
+            instance_id=r[8],
+            resource_id=r[9],
+            discovered=True,
+        )
+        for r in rows
+    ]

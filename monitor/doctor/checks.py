@@ -195,7 +195,7 @@ def diagnose(
     """Every check against `config`: all targets (configured and discovered) or the named ones."""
     from monitor.aws import AwsSessions
     from monitor.clock import SystemClock
-    from monitor.pipeline import collect_targets
+    from monitor.targets import collect_targets
 
     clock = clock or SystemClock()
     aws = aws or AwsSessions.from_config(config, clock=clock)

@@ -21,7 +21,7 @@ Contract (STYLE.md rule 4). TOML:
 
 IAM actions, per source (`SOURCE_IAM_ACTIONS`, monitor role): CloudWatch Logs reads on the
 targets' log groups (cloudwatch); the RDS log file API (rds-api). The athena source runs
-with pgwarden's own role (`pglogs_athena.MANAGEMENT_ACTIONS`); files need none.
+with pgwarden's own role (`pipeline.ATHENA_ACTIONS`); files need none.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from monitor.clock import Clock
 from monitor.config import PgLogsConfig
+from monitor.errors import AwsError
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser, parse_messages
 from monitor.parsing.pglog_stats import ParseStats
@@ -307,12 +308,19 @@ def ingest(
     """Read each target's log sources once (the scheduler's job). `athena` runs the
     athena source's query (pglogs_athena.open_log_query); without it that source is
     reported unread."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     now = clock.now()
     results: list[ReadResult] = []
     if not opts.enabled:
         return results
     for target in targets:
-        results += _read_target(store, target, opts, clients, now, athena)
+        try:
+            results += _read_target(store, target, opts, clients, now, athena)
+        except (AwsError, ClientError, BotoCoreError) as exc:
+            # One account's denial or outage must not silence the other targets' logs.
+            reason = " ".join(str(exc).split())[:200]
+            results.append(ReadResult("-", target.name, problem=f"logs not read: {reason}"))
     named = {t.name for t in targets}
     if "files" in opts.sources:
         results += [

@@ -547,3 +547,45 @@ def test_pglogs_athena_engine_failure_is_the_trail_engines_error(
     with Store.open(tmp_path / "s.db") as store, pytest.raises(AthenaRequestFailed) as raised:
         _athena_ingest(config, store, endpoint_url=moto_server.url)
     assert "no-such-workgroup" in str(raised.value)
+
+
+def test_pglogs_ingest_one_account_denied_the_others_still_read(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    from monitor.clock import FrozenClock
+    from monitor.errors import AssumeRoleDenied
+    from monitor.sources.pglogs import ingest
+
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[
+            {
+                "timestamp": _ms(NOW - timedelta(minutes=1)),
+                "message": fixture_lines("rds_pam.log")[-1],
+            }
+        ],
+    )
+    elsewhere = replace(TARGET, name="elsewhere", account_id="999988887777")
+
+    class Clients:
+        def client(self, service: str, target: Target) -> Any:
+            if target.account_id == elsewhere.account_id:
+                raise AssumeRoleDenied(target.account_id, "arn:aws:iam::999988887777:role/m", "no")
+            return moto_server.client(service)
+
+    with Store.open(tmp_path / "s.db") as store:
+        results = ingest(store, [elsewhere, ONLY_PG], PgLogsConfig(), Clients(), FrozenClock(NOW))
+    assert [(r.target, r.problem) for r in results] == [
+        (
+            "elsewhere",
+            "logs not read: account 999988887777: AssumeRole into "
+            "arn:aws:iam::999988887777:role/m denied: no",
+        ),
+        ("prod-orders", None),
+    ]
+    assert results[1].events == 1
