@@ -8,6 +8,7 @@ exit code 2; never a traceback.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from monitor.errors import LogInputError, PgwardenError
+from monitor.errors import LogInputError, PgwardenError, Terminated
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -30,7 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PgwardenGroup(click.Group):
-    """Maps user errors to exit code 2 with one line per problem, and Ctrl-C to 130."""
+    """Maps user errors to exit code 2 with one line per problem, Ctrl-C to 130 and
+    SIGTERM to 143."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -39,6 +41,9 @@ class PgwardenGroup(click.Group):
             for line in str(exc).splitlines() or [type(exc).__name__]:
                 click.echo(line, err=True)
             ctx.exit(2)
+        except Terminated:
+            click.echo("terminated", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             # Ctrl-C: the shell's 128 + SIGINT, rather than click's "Aborted!" and 1.
             click.echo("interrupted", err=True)
@@ -945,8 +950,17 @@ def demo(out: Path, keep: bool, pam: bool) -> None:
     print_result(run_demo(out, keep=keep, pam=pam, echo=click.echo), click.echo)
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def entry() -> None:
+    # SIGTERM's default kills the process on the spot, so nothing would clean up after it.
+    # (`pgwarden run` blocks the signal and takes it in its own thread; see scheduler.py.)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(prog_name="pgwarden")
+    except Terminated:
+        sys.exit(143)
     except KeyboardInterrupt:
         sys.exit(130)
