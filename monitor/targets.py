@@ -149,13 +149,11 @@ def attach_logs(targets: list[Target], pglogs: PgLogsConfig) -> list[Target]:
     for t in targets:
         groups: tuple[str, ...] = ()
         via = None
-        if t.endpoint_type == "proxy":
-            pass
-        elif t.cluster_id:
-            via = clusters.get((t.account_id, t.region, t.cluster_id))
-            via = None if via == t.name else via
+        if t.endpoint_type != "proxy" and t.cluster_id:
+            cluster = clusters.get((t.account_id, t.region, t.cluster_id))
+            via = cluster if cluster != t.name else None
             groups = () if via else rds_log_groups("cluster", t.cluster_id)
-        elif t.instance_id:
+        elif t.endpoint_type != "proxy" and t.instance_id:
             groups = rds_log_groups("instance", t.instance_id)
         sources: list[str] = [s for s in pglogs.sources if s != "files" and groups]
         if files.get(t.name) and "files" in pglogs.sources:

@@ -250,7 +250,7 @@ def read_cloudwatch(
             kwargs["limit"] = page_size
         records = _filter_events(logs, kwargs)
         source = f"cloudwatch:{group}"
-        problem = _silence(logs, group, records)
+        problem = _silence(logs, group, records, ever_read=bool(window.newest))
         if problem is not None and group.endswith("/postgresql"):
             results.append(ReadResult(source, target.name, problem=problem))
             continue
@@ -283,14 +283,17 @@ def _filter_events(logs: Any, kwargs: dict[str, Any]) -> list[tuple[str, int, st
     return records
 
 
-def _silence(logs: Any, group: str, records: list[tuple[str, int, str]] | None) -> str | None:
+def _silence(
+    logs: Any, group: str, records: list[tuple[str, int, str]] | None, *, ever_read: bool
+) -> str | None:
     """Why a read that found nothing is not a quiet database, or None if it may be."""
     kind = group.rsplit("/", 1)[-1]
     if records is None:
         return f"no log group {group}: RDS does not export the {kind} log (see pgwarden doctor)"
-    if records or kind != "postgresql":
+    if records or ever_read or kind != "postgresql":
         return None
-    # No events in the window: a quiet database, or a group nothing has ever written to.
+    # Nothing read yet: a quiet database, or a group nothing has ever written to. Asked
+    # only until the first event (DescribeLogStreams has a low per-account rate quota).
     streams = logs.describe_log_streams(logGroupName=group, limit=1).get("logStreams", [])
     if not streams:
         return f"log group {group} has no streams: RDS has written no log there yet"

@@ -210,6 +210,21 @@ def test_pglogs_cloudwatch_says_when_a_log_group_is_missing_or_has_no_streams(
             "ts": 0,
             "seen": {},
         }
+        # Once a group has given events, a quiet spell no longer asks for its streams.
+        logs.put_log_events(
+            logGroupName=GROUP,
+            logStreamName="orders-1",
+            logEvents=[{"timestamp": _ms(NOW - timedelta(hours=2)), "message": "x"}],
+        )
+        later = NOW + timedelta(minutes=5)
+        read_cloudwatch(store, logs, ONLY_PG, PgLogsConfig(initial_lookback_hours=3), later)
+        asked: list[str] = []
+        logs.meta.events.register(
+            "before-call.cloudwatch-logs.DescribeLogStreams", lambda **_: asked.append("x")
+        )
+        again = read_cloudwatch(store, logs, ONLY_PG, PgLogsConfig(), later + timedelta(hours=1))
+        assert [(r.records, r.problem) for r in again] == [(0, None)]
+        assert asked == []
     assert '?"pam_authenticate"' in FILTER_PATTERN
     assert len(FILTER_PATTERN) < 1024  # CloudWatch Logs' limit on a filter pattern
 
