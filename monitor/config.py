@@ -488,6 +488,15 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[str]:
         if target.get("endpoint_type") == "proxy" and not target.get("proxy_name"):
             problems.append(f"targets[{i}].proxy_name: required when endpoint_type is proxy")
 
+    aws = _table(raw, "aws")
+    runner = aws.get("runner_role_arn")
+    match = _ROLE_ARN.fullmatch(runner) if isinstance(runner, str) else None
+    mgmt = aws.get("management_accounts")
+    if match and isinstance(mgmt, list) and mgmt and match.group(1) not in mgmt:
+        problems.append(
+            f"aws.runner_role_arn: role is in account {match.group(1)}, which "
+            "aws.management_accounts does not list"
+        )
     slack = _table(_table(raw, "alerts"), "slack")
     if slack.get("enabled"):
         needed = "token" if slack.get("mode", "bot") == "bot" else "webhook_url"

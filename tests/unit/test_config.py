@@ -101,6 +101,20 @@ def test_config_three_mistakes_all_reported() -> None:
             {"cloudtrail": {"engine": "athena"}},
             "cloudtrail.output_location: required when engine is athena",
         ),
+        (
+            {"aws": {"principal_org_id": "org-1"}},
+            'aws.principal_org_id: not an AWS organisation id (o-...): "org-1"',
+        ),
+        (
+            {
+                "aws": {
+                    "management_accounts": ["111111111111"],
+                    "runner_role_arn": "arn:aws:iam::999999999999:role/pgwarden",
+                }
+            },
+            "aws.runner_role_arn: role is in account 999999999999, which "
+            "aws.management_accounts does not list",
+        ),
     ],
 )
 def test_config_bad_values_named_by_path(patch: dict[str, object], expected: str) -> None:
