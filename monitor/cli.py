@@ -345,7 +345,7 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
 
 @main.group(epilog=_example("pgwarden trail assume-role --since 2026-11-01"))
 def trail() -> None:
-    """CloudTrail role assumptions, through Athena or local files."""
+    """CloudTrail role assumptions and access changes, through Athena or local files."""
 
 
 @trail.command(
@@ -387,8 +387,9 @@ _TRAIL_WINDOW = (
     click.option(
         "--local",
         "local_dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
+        type=click.Path(path_type=Path),
+        help="Read a local copy of the trail (AWSLogs/...), or a file or folder of exported "
+        "events (JSON, JSON array, JSON Lines; gzipped or not), with DuckDB; no config needed.",
     ),
     click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True),
 )
@@ -433,7 +434,8 @@ def trail_assume_role(
 ) -> None:
     """List AssumeRole, AssumeRoleWithWebIdentity and AssumeRoleWithSAML into the watched roles.
 
-    Unreadable trail files (bad gzip, bad JSON, not UTF-8) are named on stderr and skipped.
+    Unreadable trail files (bad gzip, bad JSON, not UTF-8) and records without eventID or
+    eventTime are named on stderr and skipped; the rest of the window is read.
     """
     from monitor.parsing.cloudtrail import ASSUME_ROLE_COLUMNS
     from monitor.sources.cloudtrail import (
@@ -486,8 +488,10 @@ def trail_access_changes(
     local_dir: Path | None,
     fmt: str,
 ) -> None:
-    """List changes to who can get in: IAM database auth toggled, RDS Proxy created, changed
-    or deleted, and policy or trust changes on the watched roles or mentioning rds-db:."""
+    """List changes that open a way in or blind the monitor: IAM database auth toggled, log
+    exports or logging parameters changed, master password set, RDS Proxy created, changed or
+    deleted, RDS Protection or activity streams stopped, and policy or trust changes on the
+    watched roles or mentioning rds-db: (the access-change detector raises them)."""
     from monitor.parsing.cloudtrail import ACCESS_CHANGE_COLUMNS
     from monitor.sources.cloudtrail import access_change_events, check_role_arns, watched_roles
 
@@ -535,6 +539,8 @@ def _trail_listing(
     write(fmt, (e.as_dict() for e in events), [*columns, "hidden"], sys.stdout)
     for bad in result.bad_files:
         click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
+    for path, count in result.bad_records.items():
+        click.echo(f"skipped {count} records without eventID or eventTime in {path}", err=True)
 
 
 def _trail_engine(config: Config | None, local_dir: Path | None) -> TrailEngine:
