@@ -179,13 +179,21 @@ def once(obj: Obj, stages: tuple[str, ...]) -> None:
 @config_option
 @pass_obj
 def targets(obj: Obj, discover: bool) -> None:
-    """List the configured and discovered targets."""
+    """List the configured and discovered targets, and how each one's logs are read.
+
+    The logs column names the [pglogs] sources reading the target's logs, `via NAME` when
+    they are read with its cluster's target, and `none` when nothing reads them (every
+    stage run then reports the target as a failure).
+    """
     from monitor.aws import AwsSessions
-    from monitor.pipeline import collect_targets
+    from monitor.targets import collect_targets
 
     config = obj.config()
     found = collect_targets(config, AwsSessions.from_config(config), discover=discover)
-    columns = ("target", "source", "account", "region", "type", "endpoint", "db_user", "resource")
+    columns = (
+        "target", "source", "account", "region", "type", "endpoint", "db_user", "resource",
+        "logs",
+    )  # fmt: skip
     rows: list[tuple[str, ...]] = [
         (
             t.name,
@@ -196,6 +204,7 @@ def targets(obj: Obj, discover: bool) -> None:
             f"{t.endpoint}:{t.port}",
             t.db_user,
             t.resource_id or "-",
+            ", ".join(t.log_sources) or (f"via {t.logs_via}" if t.logs_via else "none"),
         )
         for t in found
     ]
@@ -341,7 +350,7 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
 
 @main.group(epilog=_example("pgwarden trail assume-role --since 2026-11-01"))
 def trail() -> None:
-    """CloudTrail role assumptions, through Athena or local files."""
+    """CloudTrail role assumptions and access changes, through Athena or local files."""
 
 
 @trail.command(
@@ -383,8 +392,9 @@ _TRAIL_WINDOW = (
     click.option(
         "--local",
         "local_dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
+        type=click.Path(path_type=Path),
+        help="Read a local copy of the trail (AWSLogs/...), or a file or folder of exported "
+        "events (JSON, JSON array, JSON Lines; gzipped or not), with DuckDB; no config needed.",
     ),
     click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True),
 )
@@ -429,7 +439,8 @@ def trail_assume_role(
 ) -> None:
     """List AssumeRole, AssumeRoleWithWebIdentity and AssumeRoleWithSAML into the watched roles.
 
-    Unreadable trail files (bad gzip, bad JSON, not UTF-8) are named on stderr and skipped.
+    Unreadable trail files (bad gzip, bad JSON, not UTF-8) and records without eventID or
+    eventTime are named on stderr and skipped; the rest of the window is read.
     """
     from monitor.parsing.cloudtrail import ASSUME_ROLE_COLUMNS
     from monitor.sources.cloudtrail import (
@@ -482,8 +493,10 @@ def trail_access_changes(
     local_dir: Path | None,
     fmt: str,
 ) -> None:
-    """List changes to who can get in: IAM database auth toggled, RDS Proxy created, changed
-    or deleted, and policy or trust changes on the watched roles or mentioning rds-db:."""
+    """List changes that open a way in or blind the monitor: IAM database auth toggled, log
+    exports or logging parameters changed, master password set, RDS Proxy created, changed or
+    deleted, RDS Protection or activity streams stopped, and policy or trust changes on the
+    watched roles or mentioning rds-db: (the access-change detector raises them)."""
     from monitor.parsing.cloudtrail import ACCESS_CHANGE_COLUMNS
     from monitor.sources.cloudtrail import access_change_events, check_role_arns, watched_roles
 
@@ -531,6 +544,8 @@ def _trail_listing(
     write(fmt, (e.as_dict() for e in events), [*columns, "hidden"], sys.stdout)
     for bad in result.bad_files:
         click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
+    for path, count in result.bad_records.items():
+        click.echo(f"skipped {count} records without eventID or eventTime in {path}", err=True)
 
 
 def _trail_engine(config: Config | None, local_dir: Path | None) -> TrailEngine:

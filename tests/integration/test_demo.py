@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from monitor.sandbox.pam import pam_available
+from monitor.sandbox.pam import PAM_D, pam_available
 from monitor.sandbox.pg import find_pg_bindir
 from tests.conftest import require
 
@@ -30,13 +30,20 @@ ANALYTICS_MONITOR = "arn:aws:iam::333333333333:role/pg-monitor-role"
 CI_DEPLOYER = "arn:aws:sts::111111111111:assumed-role/ci-deployer/build-4821"
 
 
-def sandbox_left(tmp: Path) -> list[str]:
-    """What a demo could leave behind: files in its TMPDIR, servers, PAM services."""
+def sandbox_left(tmp: Path, pid: int | None = None) -> list[str]:
+    """What a demo could leave behind: files in its TMPDIR, servers, PAM services. The PAM
+    services are those of demo `pid`, or without it those whose demo has ended: another
+    demo may be running beside this test (a second checkout's suite), and its are not ours."""
     left = [str(p) for p in tmp.iterdir()]
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
     left += [line for line in ps.stdout.splitlines() if str(tmp) in line]
-    left += [str(p) for p in Path("/etc/pam.d").glob("pgwarden-demo-*")]
+    services = PAM_D.glob(f"pgwarden-demo-{pid or '*'}-*")
+    left += [str(p) for p in services if pid or not _alive(int(p.name.split("-")[2]))]
     return left
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 @pytest.fixture
@@ -144,7 +151,10 @@ def _demo_until_first_account(
         if "account 222222222222" in line:
             break
     assert any("account 222222222222" in line for line in seen), "".join(seen)
-    assert sandbox_left(tmp) != []  # the sandbox is really there when interrupted
+    # The sandbox is really there when interrupted, PAM services included where PAM runs.
+    assert sandbox_left(tmp, proc.pid) != []
+    if pam_available() is None:
+        assert list(PAM_D.glob(f"pgwarden-demo-{proc.pid}-*")) != []
     return proc, seen
 
 
@@ -165,7 +175,7 @@ def test_demo_signal_leaves_no_process_or_directory(
         raise
     assert proc.returncode == code, "".join(seen) + rest
     assert said in rest and "Traceback" not in rest
-    assert sandbox_left(tmp) == []
+    assert sandbox_left(tmp, proc.pid) == []
 
 
 def test_demo_exception_leaves_no_process_or_directory(

@@ -170,6 +170,13 @@ def test_doctor_cloudtrail_local_files(setup: dict[str, Any], tmp_path: Path) ->
     empty = row(rows(), "cloudtrail", "local-files")
     assert empty.status == "fail" and "no AWSLogs directory" in empty.found
     assert empty.fix == f"aws s3 sync s3://org-trail/AWSLogs/ {trail}/AWSLogs/"
+    # Exported events suit `trail --local`, not the stage: it needs the bucket's copy.
+    (trail / "incident.jsonl").write_text('{"eventID": "x"}\n')
+    exported = row(rows(), "cloudtrail", "local-files")
+    assert exported.status == "fail" and exported.found.endswith(
+        "no AWSLogs directory (a copy of the trail bucket)"
+    )
+    (trail / "incident.jsonl").unlink()
 
     write_trail(trail)
     clock.advance(datetime(2026, 11, 20, tzinfo=UTC) - clock.now())
@@ -183,6 +190,11 @@ def test_doctor_cloudtrail_local_files(setup: dict[str, Any], tmp_path: Path) ->
     probe = row(results, "cloudtrail", "probe")
     assert probe.status == "ok" and "read " in probe.found
 
+    stray = trail / "AWSLogs" / "222222222222" / "CloudTrail" / "us_east_1"
+    stray.mkdir()
+    warned = row(rows(), "cloudtrail", "local-files")
+    assert warned.status == "warn" and f"such as {stray}" in warned.found
+
 
 def test_doctor_log_rows_fail_with_their_fixes(
     setup: dict[str, Any], moto_server: MotoServer, iam_pg: IamPg, tmp_path: Path
@@ -194,10 +206,19 @@ def test_doctor_log_rows_fail_with_their_fixes(
     quiet = "/aws/rds/cluster/demo/postgresql"
     logs.delete_log_group(logGroupName=quiet)
     logs.create_log_group(logGroupName=quiet)
-    setup["targets"].append(target_table(iam_pg, "unexported", cluster_id="unexported"))
+    logs.create_log_stream(logGroupName=quiet, logStreamName="demo-1")
+    streamless = "/aws/rds/cluster/streamless/postgresql"
+    logs.create_log_group(logGroupName=streamless)
+    setup["targets"] += [
+        target_table(iam_pg, "unexported", cluster_id="unexported"),
+        target_table(iam_pg, "streamless", cluster_id="streamless"),
+    ]
     missing = tmp_path / "no-such.log"
-    setup["pglogs"]["files"].append(str(missing))
-    results = run(only(setup, "logs"), aws=aws)
+    setup["pglogs"]["files"].append({"target": "unexported", "paths": [str(missing)]})
+    try:
+        results = run(only(setup, "logs"), aws=aws)
+    finally:
+        logs.delete_log_group(logGroupName=streamless)
 
     silent = row(results, "logs", "postgresql", "demo")
     assert silent.status == "warn" and "no events in the last hour" in silent.found
@@ -212,17 +233,23 @@ def test_doctor_log_rows_fail_with_their_fixes(
     unexported = row(results, "logs", "postgresql", "unexported")
     assert unexported.status == "fail" and "no log group" in unexported.found
     assert unexported.fix == "fix the rds unexported rows first"
-    gone = row(results, "logs", "file", "no-such.log")
+    # A group nothing was ever written to is silence, not a quiet database.
+    empty = row(results, "logs", "postgresql", "streamless")
+    assert empty.status == "fail" and "has no streams" in empty.found
+    gone = row(results, "logs", "file", "unexported")
     assert gone.status == "fail" and "no such file or directory" in gone.found
-    assert gone.fix.startswith('files = ["EXISTING_LOG_PATH"]  # in [pglogs]')
-    assert row(results, "logs", "file", "postgresql.log").status == "ok"
+    assert gone.fix.startswith('paths = ["EXISTING_LOG_PATH"]  # in [[pglogs.files]]')
+    assert row(results, "logs", "file", "demo").status == "ok"
 
 
 def test_doctor_unreadable_log_file_names_the_acl(setup: dict[str, Any], tmp_path: Path) -> None:
     directory = tmp_path / "pglog"
     directory.mkdir()
     (directory / "postgresql.log.gz").write_bytes(b"not gzip at all")
-    setup["pglogs"] = {"sources": ["files"], "files": [str(directory)]}
+    setup["pglogs"] = {
+        "sources": ["files"],
+        "files": [{"target": "demo", "paths": [str(directory)]}],
+    }
     unreadable = row(run(only(setup, "logs")), "logs", "file")
     assert unreadable.status == "fail" and "cannot read" in unreadable.found
     assert unreadable.fix.startswith("sudo setfacl -R -m u:") and str(directory) in unreadable.fix
