@@ -25,11 +25,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.alerts.outbox import deliver
-from monitor.alerts.render import Message
 from monitor.alerts.slack import SlackSink, make_web_client
 from monitor.findings import record
 from monitor.models import EvidenceItem, Finding
-from monitor.sandbox.slack import SlackEndpoint
+from monitor.sandbox.slack import AfterPost, SlackEndpoint
 from monitor.store.sqlite import WAL_LIMIT_BYTES, Store
 
 NOW = datetime.now(UTC)
@@ -46,22 +45,8 @@ def finding(i: int) -> Finding:
     )  # fmt: skip
 
 
-class DiesAfterPost:
-    """The process dies between Slack accepting a post and the outbox marking it."""
-
-    def __init__(self, inner: SlackSink) -> None:
-        self.inner = inner
-
-    def send(
-        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
-    ) -> str | None:
-        self.inner.send(message, outbox_id, thread_ts, claim)
-        raise KeyboardInterrupt("killed")
-
-    def find(
-        self, message: Message, thread_ts: str | None, claim: str, since: datetime
-    ) -> str | None:
-        return self.inner.find(message, thread_ts, claim, since)
+def killed() -> None:
+    raise KeyboardInterrupt("killed")  # the process dies between Slack's answer and the mark
 
 
 def run_fault(
@@ -79,7 +64,7 @@ def run_fault(
         setup(slack)
 
         def one_pass(at: datetime, faulty: bool) -> None:
-            used = DiesAfterPost(sink) if faulty and crash else sink
+            used = AfterPost(sink, killed) if faulty and crash else sink
             # KeyboardInterrupt: the crash, played.
             with Store.open(path, exclusive=False) as store, contextlib.suppress(KeyboardInterrupt):
                 deliver(store, used, at, max_per_run=100, max_age=timedelta(days=1))

@@ -24,6 +24,12 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobSubmissionEvent,
+)
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -196,6 +202,7 @@ class Metrics:
             registry=self.registry,
         )
         self.store_writable.set(1)
+        self._last_fire: dict[str, datetime] = {}  # each job's last scheduled run
         self.athena_scanned = Counter(
             "pgwarden_athena_scanned_bytes",
             "Bytes scanned by pgwarden's Athena queries (Athena bills per TB scanned).",
@@ -209,6 +216,25 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(StoreCollector(store_path, clock, busy_timeout_ms))
+
+    def count_skipped(self, event: JobEvent, every: float | None) -> None:
+        """Runs that never happened: a run still going, too late, or folded into one.
+        `every`: the job's interval in seconds (None for the weekly report)."""
+        job_id = event.job_id
+        if event.code == EVENT_JOB_MISSED:
+            self.job_skipped.labels(job_id, "missed").inc()
+            return
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.job_skipped.labels(job_id, "running").inc()
+        assert isinstance(event, JobSubmissionEvent)
+        # With coalesce, APScheduler hands over only the last of the due run times: those
+        # before it show as a gap of more than one interval since the previous fire.
+        fire: datetime = event.scheduled_run_times[-1]
+        previous, self._last_fire[job_id] = self._last_fire.get(job_id), fire
+        if previous is not None and every:
+            folded = round((fire - previous).total_seconds() / every) - 1
+            if folded > 0:
+                self.job_skipped.labels(job_id, "coalesced").inc(folded)
 
     def observe(self, job: str, report: StageReport, now: datetime) -> None:
         outcome = "failed" if report.error else "partial" if report.failures else "ok"

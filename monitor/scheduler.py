@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 from apscheduler.events import (
@@ -43,7 +43,6 @@ from apscheduler.events import (
     EVENT_JOB_SUBMITTED,
     EVENT_SCHEDULER_STARTED,
     JobEvent,
-    JobSubmissionEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -54,10 +53,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.aws import AwsSessions
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, ReportsConfig, load_config
-from monitor.errors import ConfigError, SecretError, StoreCannotWrite
+from monitor.errors import ConfigError, StoreCannotWrite
 from monitor.launch import DAEMON_SIGNALS
 from monitor.metrics import Health, Metrics, MetricsServer
 from monitor.pipeline import Stage, StageContext, StageReport, run_stage
+from monitor.reload import reload_problems
 from monitor.reports import access_review
 from monitor.store.sqlite import MIN_START_FREE_BYTES, Store, free_bytes
 
@@ -167,7 +167,6 @@ class Daemon:
         self._aws = AwsSessions.from_config(config, clock=self.clock)
         self._owner: Store | None = None
         self._server: MetricsServer | None = None
-        self._last_fire: dict[str, datetime] = {}
         self.scheduler.add_listener(
             self._count_skipped, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
         )
@@ -250,7 +249,7 @@ class Daemon:
             problems = exc.problems
         else:
             aws = AwsSessions.from_config(config, clock=self.clock)
-            problems = _needs_restart(self.config, config) or _unresolved_secrets(config, aws)
+            problems = reload_problems(self.config, config, aws)
         if problems:
             log.error("config reload rejected, the running config stays: %s", "; ".join(problems))
             return False
@@ -384,58 +383,9 @@ class Daemon:
             log.info("the store takes writes again")
 
     def _count_skipped(self, event: JobEvent) -> None:
-        """Runs that never happened: a run still going, too late, or folded into one."""
-        job_id = event.job_id
-        if event.code == EVENT_JOB_MISSED:
-            self.metrics.job_skipped.labels(job_id, "missed").inc()
-            return
-        if event.code == EVENT_JOB_MAX_INSTANCES:
-            self.metrics.job_skipped.labels(job_id, "running").inc()
-        assert isinstance(event, JobSubmissionEvent)
-        # With coalesce, APScheduler hands over only the last of the due run times: those
-        # before it show as a gap of more than one interval since the previous fire.
-        fire: datetime = event.scheduled_run_times[-1]
-        previous, self._last_fire[job_id] = self._last_fire.get(job_id), fire
-        spec = self.jobs.get(job_id)
-        every = spec.every(self.config) if spec else None
-        if previous is not None and every:
-            folded = round((fire - previous).total_seconds() / every) - 1
-            if folded > 0:
-                self.metrics.job_skipped.labels(job_id, "coalesced").inc(folded)
+        spec = self.jobs.get(event.job_id)
+        self.metrics.count_skipped(event, spec.every(self.config) if spec else None)
 
     def ready(self) -> list[str]:
         """Why /readyz says no: sources without a recent success. Empty when ready."""
         return self.health.problems(self.clock.now())
-
-
-def _unresolved_secrets(config: Config, aws: AwsSessions) -> list[str]:
-    """Every secret reference the new config uses, resolved now: one that fails rejects it."""
-    slack = config.alerts.slack
-    refs = [
-        (f"accounts[{i}].external_id", account.external_id)
-        for i, account in enumerate(config.accounts)
-    ]
-    if slack.enabled:
-        refs += [
-            ("alerts.slack.token", slack.token),
-            ("alerts.slack.webhook_url", slack.webhook_url),
-        ]
-    problems = []
-    for where, ref in refs:
-        if ref is None:
-            continue
-        try:
-            aws.resolve_secret(ref)
-        except SecretError as exc:
-            problems.append(f"{where}: {exc}")
-    return problems
-
-
-def _needs_restart(old: Config, new: Config) -> list[str]:
-    """What a reload cannot apply to a running daemon."""
-    problems = []
-    if new.store != old.store:
-        problems.append("store: changing the store needs a restart")
-    if new.metrics != old.metrics:
-        problems.append("metrics: changing the metrics server needs a restart")
-    return problems

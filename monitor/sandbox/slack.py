@@ -7,7 +7,8 @@ pgwarden's real Slack sink (slack-sdk's WebClient, `base_url` pointed here) post
 the sandbox shows the exact Block Kit payloads Slack would receive. Faults for the tests and
 bench/delivery.py: `answer_delay_s` answers a post late (it is in the channel at once),
 `visible_after_s` lets a post appear in the history only that much later, and
-`history_scope = False` answers history reads as a token without the scope.
+`history_scope = False` answers history reads as a token without the scope. `AfterPost`
+plays a fault between Slack's answer and pgwarden's mark.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
+from monitor.alerts.render import Message
+from monitor.alerts.slack import Sink
 from monitor.sandbox.http import JsonServer
 
 BOT = {"user_id": "U0PGWARDEN", "user": "pgwarden", "team_id": "T0SANDBOX", "team": "sandbox"}
@@ -110,6 +114,27 @@ class SlackEndpoint:
 
     def close(self) -> None:
         self._server.close()
+
+
+class AfterPost:
+    """A sink that posts through `inner`, then plays a fault (`fault`) before pgwarden can
+    mark the row: a crash, a disk that fills. Looking in the channel goes to `inner`."""
+
+    def __init__(self, inner: Sink, fault: Callable[[], None]) -> None:
+        self.inner = inner
+        self.fault = fault
+
+    def send(
+        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
+    ) -> str | None:
+        ts = self.inner.send(message, outbox_id, thread_ts, claim)
+        self.fault()
+        return ts
+
+    def find(
+        self, message: Message, thread_ts: str | None, claim: str, since: datetime
+    ) -> str | None:
+        return self.inner.find(message, thread_ts, claim, since)
 
 
 def _error(code: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from monitor.alerts.outbox import deliver
-from monitor.alerts.render import Message
 from monitor.alerts.slack import (
     ConsoleSink,
     SlackSink,
@@ -22,6 +21,7 @@ from monitor.alerts.slack import (
 )
 from monitor.findings import record
 from monitor.models import Finding
+from monitor.sandbox.slack import AfterPost
 from monitor.store.sqlite import Store
 from tests.conftest import SlackApi
 from tests.support.findings import NOW, make_finding
@@ -133,26 +133,14 @@ def test_slack_outage_then_back_in_order_exactly_once(
     assert len(slack.messages) == 4
 
 
-class DiesAfterSend:
-    """The process dies between Slack accepting and the outbox marking the row."""
-
-    def __init__(self, inner: SlackSink) -> None:
-        self.inner = inner
-
-    def send(
-        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
-    ) -> str | None:
-        self.inner.send(message, outbox_id, thread_ts, claim)
-        raise KeyboardInterrupt("killed")
-
-    def find(self, message: Message, thread_ts: str | None, claim: str, since: Any) -> str | None:
-        return self.inner.find(message, thread_ts, claim, since)
+def killed() -> None:
+    raise KeyboardInterrupt("killed")  # the process dies between Slack's answer and the mark
 
 
 def test_slack_crash_between_send_and_mark_posts_once(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding(subject="a"), make_finding(subject="b"))
     with pytest.raises(KeyboardInterrupt):
-        deliver(store, DiesAfterSend(bot(slack)), NOW, max_per_run=20, max_age=DAY)
+        deliver(store, AfterPost(bot(slack), killed), NOW, max_per_run=20, max_age=DAY)
     summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
     # The claim of the first post is found in the channel: marked sent, not posted again.
     assert (summary.found, summary.sent, summary.pending) == (1, 1, 0)

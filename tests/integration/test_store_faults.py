@@ -21,13 +21,13 @@ import psycopg
 import pytest
 
 from monitor.alerts.outbox import deliver
-from monitor.alerts.render import Message
 from monitor.alerts.slack import SlackSink, make_web_client
 from monitor.config import validate
 from monitor.errors import StoreCannotWrite
 from monitor.findings import record
 from monitor.pipeline import run_once
 from monitor.sandbox.pam import IamPg
+from monitor.sandbox.slack import AfterPost
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer, SlackApi
 from tests.integration.test_daemon import (
@@ -333,40 +333,26 @@ def test_store_full_volume_fails_jobs_then_resumes_posting_each_alert_once(
               f"{got} events of {want}")  # fmt: skip
 
 
-class FillsAfterPost:
-    """Slack takes the post, then the store's volume fills before the mark. The WAL is
-    truncated first, so the mark needs new space: SQLite would reuse what it holds."""
-
-    def __init__(self, inner: SlackSink, store: Store, volume: Path) -> None:
-        self.inner, self.store, self.volume = inner, store, volume
-        self.fillers: list[Path] = []
-
-    def send(
-        self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
-    ) -> str | None:
-        ts = self.inner.send(message, outbox_id, thread_ts, claim)
-        self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        self.fillers.append(fill(self.volume))
-        return ts
-
-    def find(self, message: Message, thread_ts: str | None, claim: str, since: Any) -> str | None:
-        return self.inner.find(message, thread_ts, claim, since)
-
-
 def test_store_full_between_post_and_mark_posts_once(slack: SlackApi, tmp_path: Path) -> None:
     day = timedelta(days=1)
     with small_volume(tmp_path / "vol", "2m") as volume, Store.open(volume / "p.db") as store:
         record(store, "failure-burst", [make_finding(subject=s) for s in "ab"], NOW, realert=day)
         sink = SlackSink(make_web_client("xoxb-test", slack.url), {}, "#pgwarden")
-        full = FillsAfterPost(sink, store, volume)
+        fillers: list[Path] = []
+
+        def fills() -> None:
+            # The WAL first: SQLite would reuse what it holds, and the mark must need space.
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            fillers.append(fill(volume))
+
         with pytest.raises(StoreCannotWrite, match="database or disk is full"):
-            deliver(store, full, NOW, max_per_run=20, max_age=day)
+            deliver(store, AfterPost(sink, fills), NOW, max_per_run=20, max_age=day)
         assert len(slack.messages) == 1  # Slack has it; the store could not say so
         # Still full: the next run finds the post in Slack, cannot mark it, posts nothing.
         with pytest.raises(StoreCannotWrite):
             deliver(store, sink, NOW + timedelta(hours=1), max_per_run=20, max_age=day)
         assert len(slack.messages) == 1
-        full.fillers[0].unlink()
+        fillers[0].unlink()
         summary = deliver(store, sink, NOW + timedelta(hours=2), max_per_run=20, max_age=day)
         assert (summary.found, summary.sent, summary.pending) == (1, 1, 0)
         posted_once(slack, volume / "p.db")
