@@ -142,6 +142,18 @@ def quick_config(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+def start_quick(tmp_path: Path, port: int) -> tuple[Any, dict[str, Any]]:
+    """A daemon on quick_config with metrics on `port`, serving; and its config."""
+    raw = {**quick_config(tmp_path), "metrics": {"enabled": True, "port": port}}
+    daemon = start(tmp_path, raw, port)
+    try:
+        daemon.wait_serving()
+    except BaseException:
+        daemon.kill()
+        raise
+    return daemon, raw
+
+
 def start(tmp_path: Path, raw: dict[str, Any], port: int | None, log: str = "run.log") -> Any:
     path = tmp_path / "pgwarden.toml"
     write_toml(path, raw)
@@ -307,11 +319,8 @@ def test_daemon_kill_9_then_restart_loses_and_duplicates_nothing(
 def test_daemon_sighup_reload_and_a_second_daemon(
     tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
-    port = free_port()
-    raw = {**quick_config(tmp_path), "metrics": {"enabled": True, "port": port}}
-    daemon = start(tmp_path, raw, port)
+    daemon, raw = start_quick(tmp_path, free_port())
     try:
-        daemon.wait_serving()
         wait_for("a detect run", lambda: daemon.metric("pgwarden_job_runs_total", job="detect"))
 
         # A second daemon on the same store refuses, before it binds anything.
@@ -358,11 +367,8 @@ def test_daemon_sighup_reload_and_a_second_daemon(
 def test_daemon_paused_counts_the_runs_it_folded(
     tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
-    port = free_port()
-    raw = {**quick_config(tmp_path), "metrics": {"enabled": True, "port": port}}
-    daemon = start(tmp_path, raw, port)
+    daemon, _ = start_quick(tmp_path, free_port())
     try:
-        daemon.wait_serving()
         wait_for("a detect run", lambda: daemon.metric("pgwarden_job_runs_total", job="detect"))
         daemon.proc.send_signal(signal.SIGSTOP)  # a stalled host: no run for 3 s
         time.sleep(3)
