@@ -8,11 +8,14 @@ postmaster.c, postinit.c); older wordings that RDS still writes are accepted too
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from monitor.models import AuthEvent
+from monitor.models import AuthEvent, SuspiciousEntry
+from monitor.parsing.pglog_prefix import NAME_MAX
+from monitor.parsing.pglog_stats import ParseStats
 
 _UNKNOWN = "[unknown]"
 
@@ -52,45 +55,90 @@ def split_remote(remote: str | None) -> tuple[str | None, int | None]:
     return remote, None
 
 
-_RECEIVED = re.compile(r"connection received: host=(?P<host>\S+)(?: port=(?P<port>\d+))?")
+# Names a client sends are at most NAME_MAX characters (see pglog_prefix), and every group
+# below is bounded, so no message costs more than linear time. DOTALL: in csvlog and
+# jsonlog a name may hold a newline, and the entry must still be read.
+_N = rf".{{0,{NAME_MAX}}}"
+_RECEIVED = re.compile(
+    r"connection received: host=(?P<host>\S{1,255}?)(?: port=(?P<port>\d+))?", re.DOTALL
+)
 _AUTHENTICATED = re.compile(
-    r'connection authenticated: identity="(?P<identity>.*)" method=(?P<method>\S+)(?: \(.*\))?'
+    r'connection authenticated: identity="(?P<identity>.{0,1024})" method=(?P<method>\S{1,32})'
+    r"(?: \([^()]{0,1024}\))?",
+    re.DOTALL,
 )
 # PG 15: "connection authorized: user=U database=D application_name=A SSL enabled (...)";
-# replication connections have no database; older versions add ", compression=off".
+# replication connections have no database; before 14, the SSL part ends "compression=off".
+# GSS as postinit.c writes it (16 adds delegated_credentials).
 _AUTHORIZED = re.compile(
-    r"(?:replication )?connection authorized: user=(?P<user>.*?)"
-    r"(?: database=(?P<db>.*?))?(?: application_name=(?P<app>.*?))?"
-    r"(?: SSL enabled \(protocol=(?P<tls>[^,)]*)[^)]*\)| GSS .*)?"
+    rf"(?:replication )?connection authorized: user=(?P<user>{_N}?)"
+    rf"(?: database=(?P<db>{_N}?))?(?: application_name=(?P<app>.{{0,256}}?))?"
+    r"(?: SSL enabled \(protocol=(?P<tls>[^,)]{0,32}), cipher=[^,)]{0,64}, bits=\d+"
+    r"(?:, compression=\w+)?\)"
+    r"| GSS \(authenticated=\w+, encrypted=\w+(?:, delegated_credentials=\w+)?,"
+    r" principal=[^)]{0,256}\))?",
+    re.DOTALL,
 )
 _DISCONNECTION = re.compile(
     r"disconnection: session time: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)"
-    r" user=(?P<user>.*?) database=(?P<db>.*?) host=(?P<host>\S*?)(?: port=(?P<port>\d+))?"
+    rf" user=(?P<user>{_N}?) database=(?P<db>{_N}?) host=(?P<host>\S{{0,255}}?)"
+    r"(?: port=(?P<port>\d+))?",
+    re.DOTALL,
 )
-_PAM_LOG = re.compile(r"pam_authenticate failed: (?P<reason>.*)")
+_PAM_LOG = re.compile(r"pam_authenticate failed: (?P<reason>.{0,1024})", re.DOTALL)
 _AUTH_FAILED = re.compile(
     r'(?P<method>PAM|password|Ident|Peer|LDAP|RADIUS|certificate|GSSAPI|SSPI|BSD|"trust")'
-    r' authentication failed for user "(?P<user>.*)"'
+    rf' authentication failed for user "(?P<user>{_N})"',
+    re.DOTALL,
 )
 _METHODS = {"PAM": "pam", "certificate": "cert", "GSSAPI": "gss", '"trust"': "trust"}
 _HBA = re.compile(
     r"(?:no pg_hba\.conf entry for|pg_hba\.conf rejects) (?:replication )?(?:connection )?"
-    r'(?:from |for )?host "(?P<host>[^"]*)", user "(?P<user>.*?)"'
-    r'(?:, database "(?P<db>.*?)")?(?:, .*)?'
+    rf'(?:from |for )?host "(?P<host>[^"]{{0,255}})", user "(?P<user>{_N}?)"'
+    rf'(?:, database "(?P<db>{_N}?)")?(?:, [^"]{{0,128}})?',
+    re.DOTALL,
 )
 # Connection-time refusals after authentication: not a failed login.
 _REJECTED = re.compile(
-    r'database "(?P<db>.*)" does not exist'
-    r'|role "(?P<role>.*)" (?:is not permitted to log in|does not exist)'
+    rf'database "(?P<db>{_N})" does not exist'
+    rf'|role "(?P<role>{_N})" (?:is not permitted to log in|does not exist)'
     r"|sorry, too many clients already"
-    r'|too many connections for (?:role|database) ".*"'
-    r"|remaining connection slots are reserved for .*"
-    r'|database ".*" is not currently accepting connections'
-    r'|permission denied for database ".*"'
+    rf'|too many connections for (?:role|database) "{_N}"'
+    r"|remaining connection slots are reserved for .{0,128}"
+    rf'|database "{_N}" is not currently accepting connections'
+    rf'|permission denied for database "{_N}"'
     r"|the database system is (?:starting up|shutting down|not yet accepting connections"
     r"|in recovery mode|not accepting connections)"
-    r"|canceling authentication due to timeout"
+    r"|canceling authentication due to timeout",
+    re.DOTALL,
 )
+# The start of every message above: one that starts so but is not read is counted, never
+# dropped in silence. Longer messages than _MSG_MAX are not given to the regexes at all.
+_AUTH_LOG = ("connection ", "replication connection", "disconnection", "pam_authenticate")
+_AUTH_FATAL = ("authentication failed", "pg_hba.conf")
+_MSG_MAX = 4096
+# A connection's lines all come within authentication_timeout (at most 600 s) of its
+# `connection received`, except its disconnection.
+_LOGIN_WINDOW = timedelta(seconds=660)
+
+
+class Suspect(NamedTuple):
+    """A record refused as evidence, with what can still be said about it.
+
+    `time`, `host` and `port` are the values a client could not choose. `refused`: the
+    entry reports a refused login, so it still counts as a failed login from that host.
+    """
+
+    reason: str
+    time: datetime
+    host: str | None
+    port: int | None
+    refused: bool
+
+
+# What classify returns: events, a Suspect, or None for an entry that mentions a login
+# outcome but cannot be read (the caller counts it as unparsed and keeps a sample).
+Outcome = list[AuthEvent] | Suspect | None
 
 
 _SAME: Any = object()
@@ -133,53 +181,117 @@ def _event(
 
 
 class Classifier:
-    """The rules of DESIGN.md "What a log line becomes", with the LOG+FATAL pairing state.
+    """The rules of DESIGN.md "What a log line becomes", with the state they need.
 
     A `pam_authenticate failed` LOG waits, per pid, for its `PAM authentication failed`
     FATAL; together they are one `auth_failed` with the LOG's reason. A LOG still waiting
     at `finish()` becomes an `auth_failed` of its own, so a truncated log loses nothing.
+
+    Evidence integrity (DESIGN.md): a message must agree with the prefix values of its
+    own entry (the user and database it names), and a connection's later lines must
+    come from the host and port of its `connection received` line, within the login
+    window. An entry that does not is a `Suspect`, not an event.
     """
 
     _MAX_PENDING = 10_000
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, stats: ParseStats) -> None:
         self.source = source
+        self.stats = stats
+        self.suspicious: list[SuspiciousEntry] = []  # drained by LogParser.take_suspicious
         self._pending_pam: dict[int | None, AuthEvent] = {}
+        self._received: dict[int, tuple[str | None, int | None, datetime]] = {}
+        self._last_refusal: tuple[datetime, str | None, int | None] | None = None
 
-    def classify(self, rec: Record) -> list[AuthEvent]:
+    def classify(self, rec: Record) -> Outcome:
         sev, msg = rec.severity, rec.message
+        if sev not in ("LOG", "FATAL"):
+            return []
+        auth = msg.startswith(_AUTH_LOG) if sev == "LOG" else any(w in msg for w in _AUTH_FATAL)
+        if auth and len(msg) > _MSG_MAX:
+            return None
+        suspect = self._discontinuity(rec)
+        if suspect is not None:
+            return suspect
         if sev == "LOG":
             return self._log(rec, msg)
-        if sev == "FATAL":
-            return self._fatal(rec, msg)
-        return []
+        return self._fatal(rec, msg, auth)
 
     def finish(self) -> list[AuthEvent]:
         waiting = list(self._pending_pam.values())
         self._pending_pam.clear()
         return waiting
 
-    def _log(self, rec: Record, msg: str) -> list[AuthEvent]:
+    def read(self, rec: Record, raw: Callable[[], str]) -> list[AuthEvent] | None:
+        """Events of a record; a suspect is recorded with `raw()`, its raw entry."""
+        out = self.classify(rec)
+        if isinstance(out, Suspect):
+            return self.refuse(out, raw())
+        return out
+
+    def refuse(self, suspect: Suspect, line: str) -> list[AuthEvent]:
+        """Record a suspicious entry. A refused login still counts as a failed login from
+        its host, with the user unknown, once per connection (FATAL and DETAIL alike)."""
+        self.stats.suspicious += 1
+        self.suspicious.append(
+            SuspiciousEntry(
+                suspect.time,
+                suspect.reason,
+                line[:_MSG_MAX],
+                suspect.host,
+                suspect.port,
+                self.source,
+            )
+        )
+        key = (suspect.time, suspect.host, suspect.port)
+        if not suspect.refused or key == self._last_refusal:
+            return []
+        self._last_refusal = key
+        return [
+            AuthEvent(
+                suspect.time,
+                "auth_failed",
+                client_host=suspect.host,
+                client_port=suspect.port,
+                reason=f"suspicious log entry: {suspect.reason}",
+                source=self.source,
+            )
+        ]
+
+    def _suspect(self, rec: Record, reason: str) -> Suspect:
+        return Suspect(reason, rec.time, rec.host, rec.port, rec.severity == "FATAL")
+
+    def _discontinuity(self, rec: Record) -> Suspect | None:
+        """Pid continuity: received, then authenticated, authorized or refused, on one
+        host:port. Only where the log holds the connection's `connection received`."""
+        seen = self._received.get(rec.pid) if rec.pid is not None else None
+        if seen is None or rec.message.startswith("connection received"):
+            return None
+        host, port, when = seen
+        late = rec.time - when > _LOGIN_WINDOW and not rec.message.startswith("disconnection")
+        if (rec.host, rec.port) != (host, port) or rec.time < when - timedelta(seconds=1) or late:
+            return Suspect(
+                "host, port or time differ from the connection's 'connection received' line",
+                when,
+                host,
+                port,
+                rec.severity == "FATAL",
+            )
+        return None
+
+    def _disagrees(self, rec: Record, user: str | None, database: str | None) -> bool:
+        """A name in the message that is not the one in the entry's own prefix/columns."""
+        return (user is not None and rec.user is not None and user != rec.user) or (
+            database is not None and rec.database is not None and database != rec.database
+        )
+
+    def _log(self, rec: Record, msg: str) -> Outcome:
         if msg.startswith("connection received"):
-            m = _RECEIVED.fullmatch(msg)
-            if m is None:
-                return []
-            port = m.group("port")
-            return [
-                _event(
-                    rec,
-                    "connection_received",
-                    self.source,
-                    user=None,
-                    database=None,
-                    client_host=m.group("host") or rec.host,
-                    client_port=int(port) if port else rec.port,
-                )
-            ]
+            return self._received_event(rec, msg)
         if msg.startswith("connection authenticated"):
             m = _AUTHENTICATED.fullmatch(msg)
             if m is None:
-                return []
+                return None
             return [
                 _event(
                     rec,
@@ -192,7 +304,9 @@ class Classifier:
         if "connection authorized" in msg[:36]:
             m = _AUTHORIZED.fullmatch(msg)
             if m is None:
-                return []
+                return None
+            if self._disagrees(rec, m.group("user"), m.group("db")):
+                return self._suspect(rec, "'connection authorized' names another user/database")
             return [
                 _event(
                     rec,
@@ -205,44 +319,84 @@ class Classifier:
                 )
             ]
         if msg.startswith("disconnection"):
-            m = _DISCONNECTION.fullmatch(msg)
-            if m is None:
-                return []
-            seconds = int(m.group("h")) * 3600 + int(m.group("m")) * 60 + float(m.group("s"))
-            port = m.group("port")
-            return [
-                _event(
-                    rec,
-                    "disconnection",
-                    self.source,
-                    user=m.group("user") or rec.user,
-                    database=m.group("db") or rec.database,
-                    client_host=m.group("host") or rec.host,
-                    client_port=int(port) if port else rec.port,
-                    session_s=round(seconds, 3),
-                )
-            ]
+            return self._disconnection(rec, msg)
         if msg.startswith("pam_authenticate failed"):
             m = _PAM_LOG.fullmatch(msg)
             if m is None:
-                return []
-            event = _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
-            earlier = self._pending_pam.pop(rec.pid, None)
-            if len(self._pending_pam) >= self._MAX_PENDING:
-                # A server that logs LOGs without their FATALs: don't grow without bound.
-                oldest = next(iter(self._pending_pam))
-                flushed = [self._pending_pam.pop(oldest)]
-            else:
-                flushed = []
-            self._pending_pam[rec.pid] = event
-            return ([earlier] if earlier else []) + flushed
-        return []
+                return None
+            return self._pam_log(
+                _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
+            )
+        return None if msg.startswith(_AUTH_LOG) else []
 
-    def _fatal(self, rec: Record, msg: str) -> list[AuthEvent]:
+    def _received_event(self, rec: Record, msg: str) -> Outcome:
+        m = _RECEIVED.fullmatch(msg)
+        if m is None:
+            return None
+        port = int(m.group("port")) if m.group("port") else None
+        host = m.group("host")
+        if (rec.host is not None and host != rec.host) or (
+            rec.port is not None and port is not None and port != rec.port
+        ):
+            return self._suspect(rec, "'connection received' names another host or port")
+        if rec.pid is not None:
+            self._received.pop(rec.pid, None)
+            if len(self._received) >= self._MAX_PENDING:
+                del self._received[next(iter(self._received))]
+            self._received[rec.pid] = (rec.host or host, rec.port or port, rec.time)
+        return [
+            _event(
+                rec,
+                "connection_received",
+                self.source,
+                user=None,
+                database=None,
+                client_host=host or rec.host,
+                client_port=port or rec.port,
+            )
+        ]
+
+    def _disconnection(self, rec: Record, msg: str) -> Outcome:
+        m = _DISCONNECTION.fullmatch(msg)
+        if m is None:
+            return None
+        if self._disagrees(rec, m.group("user"), m.group("db")):
+            return self._suspect(rec, "'disconnection' names another user/database")
+        if rec.pid is not None:
+            self._received.pop(rec.pid, None)
+        seconds = int(m.group("h")) * 3600 + int(m.group("m")) * 60 + float(m.group("s"))
+        port = m.group("port")
+        return [
+            _event(
+                rec,
+                "disconnection",
+                self.source,
+                user=m.group("user") or rec.user,
+                database=m.group("db") or rec.database,
+                client_host=m.group("host") or rec.host,
+                client_port=int(port) if port else rec.port,
+                session_s=round(seconds, 3),
+            )
+        ]
+
+    def _pam_log(self, event: AuthEvent) -> list[AuthEvent]:
+        earlier = self._pending_pam.pop(event.pid, None)
+        if len(self._pending_pam) >= self._MAX_PENDING:
+            # A server that logs LOGs without their FATALs: don't grow without bound.
+            oldest = next(iter(self._pending_pam))
+            flushed = [self._pending_pam.pop(oldest)]
+        else:
+            flushed = []
+        self._pending_pam[event.pid] = event
+        return ([earlier] if earlier else []) + flushed
+
+    def _fatal(self, rec: Record, msg: str, auth: bool) -> Outcome:
         m = _AUTH_FAILED.fullmatch(msg)
         if m is not None:
-            method = _METHODS.get(m.group("method"), m.group("method").lower())
             user = m.group("user")
+            if self._disagrees(rec, user, None):
+                return self._suspect(rec, "the failure names another user than the prefix")
+            method = _METHODS.get(m.group("method"), m.group("method").lower())
             waiting = self._pending_pam.pop(rec.pid, None) if method == "pam" else None
             if waiting is not None:
                 # One attempt, two lines: keep the LOG's reason, take the FATAL's time so a
@@ -254,7 +408,9 @@ class Classifier:
         if "pg_hba.conf" in msg:
             m = _HBA.fullmatch(msg)
             if m is None:
-                return []
+                return None
+            if self._disagrees(rec, m.group("user"), m.group("db")):
+                return self._suspect(rec, "the pg_hba.conf refusal names another user/database")
             return [
                 _event(
                     rec,
@@ -268,6 +424,8 @@ class Classifier:
             ]
         m = _REJECTED.fullmatch(msg)
         if m is not None:
+            if self._disagrees(rec, m.group("role"), m.group("db")):
+                return self._suspect(rec, "the refusal names another user/database")
             return [
                 _event(
                     rec,
@@ -278,4 +436,4 @@ class Classifier:
                     reason=msg,
                 )
             ]
-        return []
+        return None if auth else []

@@ -4,10 +4,17 @@ A log is mostly statements and their tab-indented continuation lines; a few perc
 connection lines. So we never loop over lines in Python: `bytes.count` counts lines, one
 regex finds the lines that do not start an entry (continuation lines, and lines whose
 first byte cannot start the prefix), and one regex finds the few messages that matter,
-anchored on the `:  ` PostgreSQL writes after the severity. Only those lines are decoded
+anchored on the `: ` PostgreSQL writes after the severity. Only those lines are decoded
 and matched against the full prefix, which also tells a real `FATAL:` from one quoted
 inside a statement (PostgreSQL indents every continuation line with a tab: elog.c,
 append_with_tabs).
+
+PostgreSQL does not indent the prefix, though: a user or database name holding a newline
+starts a line of the client's choosing, and a name holding `:[4242]:LOG:  ` makes a line
+that reads as two entries. So before a line is believed, `_forged` checks that it reads
+one way only (client-chosen values as short and as long as they can be give the same
+message), that no client-chosen value holds the prefix's own delimiters, and that the
+line does not continue a line cut off inside a client-chosen value.
 """
 
 from __future__ import annotations
@@ -16,24 +23,30 @@ import re
 from datetime import datetime
 
 from monitor.models import AuthEvent
-from monitor.parsing.pglog_classify import Classifier, Record, clean
-from monitor.parsing.pglog_prefix import compile_prefix, parse_pg_time
+from monitor.parsing.pglog_classify import Classifier, Record, Suspect, clean
+from monitor.parsing.pglog_prefix import PrefixRx, compile_prefix, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 
-# Candidates only: the full prefix match decides. The lookbehind keeps every alternative
-# behind the literal ":  ", which lets the regex engine skip ahead to it quickly.
+# Candidates only: the full prefix match decides. The lookbehinds keep every alternative
+# behind the literal ": ", which lets the regex engine skip ahead to it quickly.
 _MARKER = re.compile(
-    rb":  (?:connection |disconnection|pam_authenticate|replication connection|(?<=FATAL:  ))"
+    rb": +(?:connection |disconnection|pam_authenticate|replication connection"
+    rb"|(?<=FATAL: )|(?<=FATAL:  ))"
     rb"[^\n]*"  # to the end of the line, so the match ends where the line does
 )
 _DIGITS = b"0123456789"
+# How far back a cut-off line can start: the client-chosen values (two or three names of
+# at most 63 bytes, an application name) and the prefix's literals between them.
+_LOOKBACK = 1024
 
 
 class StderrFormat:
     """Chunks in, events out. Chunks end where an entry starts (see `cut`)."""
 
     def __init__(self, prefix: str, stats: ParseStats, classifier: Classifier) -> None:
-        self.rx, first = compile_prefix(prefix)
+        self.px: PrefixRx = compile_prefix(prefix)
+        self.rx = self.px.line
+        first = self.px.first
         self.stats = stats
         self.classifier = classifier
         names = self.rx.groupindex
@@ -50,7 +63,9 @@ class StderrFormat:
             else None
         )
         self._times: dict[str, datetime | None] = {}
-        self._waiting: Record | None = None  # a FATAL whose DETAIL may open the next chunk
+        # A FATAL (and its line) whose DETAIL may open the next chunk.
+        self._waiting: tuple[Record, str] | None = None
+        self._before = b""  # the last lines of the chunk before, for `_cut_off`
 
     @staticmethod
     def cut(buf: bytes, lo: int) -> int:
@@ -73,7 +88,7 @@ class StderrFormat:
         events: list[AuthEvent] = []
         if self._waiting is not None:
             waiting, self._waiting = self._waiting, None
-            events.extend(self._classify_fatal(waiting, buf, 0, end))
+            events.extend(self._classify_fatal(*waiting, buf, 0, end))
         lines = buf.count(b"\n", 0, end)
         head = buf[:1]
         cont = int(head == b"\t")
@@ -100,45 +115,130 @@ class StderrFormat:
                 continue
             last_start = start
             stop = m.end()
-            rec = self._record(buf[start:stop])
+            text = buf[start:stop].decode("utf-8", "replace")
+            match = self.rx.fullmatch(text)
+            forged = self._forged(buf, start, text, match)
+            if forged is not None:
+                suspect = self._suspect(*forged)
+                if suspect is None:
+                    self._unreadable(buf, start)
+                else:
+                    events.extend(self.classifier.refuse(suspect, forged[2]))
+                continue
+            rec = self._record(match) if match is not None else None
             if rec is None:
                 self._unreadable(buf, start)
+            elif rec.severity == "FATAL" and stop + 1 >= end:
+                self._waiting = rec, text
             elif rec.severity == "FATAL":
-                if stop + 1 >= end:
-                    self._waiting = rec
-                else:
-                    events.extend(self._classify_fatal(rec, buf, stop + 1, end))
+                events.extend(self._classify_fatal(rec, text, buf, stop + 1, end))
             else:
-                events.extend(self.classifier.classify(rec))
+                events.extend(self._read(rec, text))
+        tail = buf[max(0, end - _LOOKBACK) : end]
+        self._before = tail if end <= _LOOKBACK else tail[tail.find(b"\n") + 1 :]
         return events
 
     def finish(self) -> list[AuthEvent]:
         waiting, self._waiting = self._waiting, None
-        return self.classifier.classify(waiting) if waiting is not None else []
+        return self._read(*waiting) if waiting is not None else []
 
-    def _classify_fatal(self, rec: Record, buf: bytes, start: int, end: int) -> list[AuthEvent]:
+    def _forged(
+        self, buf: bytes, start: int, text: str, match: re.Match[str] | None
+    ) -> tuple[str, re.Match[str], str] | None:
+        """Why the line at `start` may be a client's forgery, the match whose values
+        before the first client-chosen one can be trusted, and the raw entry."""
+        px = self.px
+        if px.head is None:
+            return None
+        cut_off = self._cut_off(buf, start)
+        if cut_off is not None:
+            head, lines = cut_off
+            return "continues a line cut off inside a user/database name", head, lines + text
+        if match is None:
+            return None
+        assert px.greedy is not None
+        other = px.greedy.fullmatch(text)
+        if other is not None and other.start("msg") != match.start("msg"):
+            return "the line reads two ways: a name holds a log_line_prefix's end", match, text
+        for group, delimiter in px.delimiters:
+            value = match.group(group)
+            if len(delimiter) > 1 and value and delimiter in value:
+                return f"%{group} holds the prefix's delimiter {delimiter!r}", match, text
+        return None
+
+    def _suspect(self, reason: str, trusted: re.Match[str], raw: str) -> Suspect | None:
+        """A Suspect from the values of `trusted` a client cannot choose; refused logins
+        are those whose line holds a FATAL (its own or one inside the forged part)."""
+        g = trusted.groupdict()
+        moment = self._moment(g)
+        if moment is None:
+            return None
+        ok = self.px.trusted
+        host, port = self._remote(g) if "r" in ok or "h" in ok else (None, None)
+        assert self.px.tail is not None
+        refused = any(m.group("sev") == "FATAL" for m in self.px.tail.finditer(raw))
+        return Suspect(reason, moment, host, port, refused)
+
+    def _cut_off(self, buf: bytes, start: int) -> tuple[re.Match[str], str] | None:
+        """The line this one continues, if it is cut off inside a client-chosen value,
+        and the lines from it up to this one.
+
+        Walks back over the lines just before (within _LOOKBACK bytes, the chunk before
+        included): a complete entry ends the search; a line holding only the start of a
+        prefix, up to a client-chosen value, is the cut-off line.
+        """
+        assert self.px.head is not None
+        view, pos = buf, start
+        if start < _LOOKBACK and self._before:
+            view, pos = self._before + buf[:start], len(self._before) + start
+        floor = max(0, pos - _LOOKBACK)
+        end = pos - 1
+        while end > floor:
+            begin = view.rfind(b"\n", floor, end) + 1
+            if begin == 0 and floor > 0:
+                return None  # longer than any cut-off line can be
+            line = view[begin:end]
+            if line[:1] != b"\t":
+                text = line.decode("utf-8", "replace").rstrip("\r")
+                if self.rx.fullmatch(text):
+                    return None
+                head = self.px.head.match(text)
+                if head is not None:
+                    return head, view[begin:pos].decode("utf-8", "replace")
+            end = begin - 1
+        return None
+
+    def _classify_fatal(
+        self, rec: Record, line: str, buf: bytes, start: int, end: int
+    ) -> list[AuthEvent]:
         """Attach the DETAIL entry that PostgreSQL writes right after a FATAL, if any."""
         stop = buf.find(b"\n", start, end)
-        if stop < 0:
-            return self.classifier.classify(rec)
-        nxt = self._record(buf[start:stop])
-        if nxt is not None and nxt.severity == "DETAIL" and nxt.pid == rec.pid:
-            parts = [nxt.message]
-            while buf[stop + 1 : stop + 2] == b"\t":
-                after = buf.find(b"\n", stop + 1, end)
-                if after < 0:
-                    break
-                parts.append(buf[stop + 2 : after].decode("utf-8", "replace").rstrip("\r"))
-                stop = after
-            rec = rec._replace(detail="\n".join(parts))
-        return self.classifier.classify(rec)
+        if stop >= 0:
+            match = self.rx.fullmatch(buf[start:stop].decode("utf-8", "replace"))
+            nxt = self._record(match) if match is not None else None
+            if nxt is not None and nxt.severity == "DETAIL" and nxt.pid == rec.pid:
+                parts = [nxt.message]
+                while buf[stop + 1 : stop + 2] == b"\t":
+                    after = buf.find(b"\n", stop + 1, end)
+                    if after < 0:
+                        break
+                    parts.append(buf[stop + 2 : after].decode("utf-8", "replace").rstrip("\r"))
+                    stop = after
+                rec = rec._replace(detail="\n".join(parts))
+        return self._read(rec, line)
 
-    def _record(self, line: bytes) -> Record | None:
-        m = self.rx.fullmatch(line.decode("utf-8", "replace"))
-        if m is None or self._time_group is None:
-            return None
-        g = m.groupdict()  # one call instead of one per value: this runs per event
-        stamp = g[self._time_group]
+    def _read(self, rec: Record, line: str) -> list[AuthEvent]:
+        """The record's events; one that mentions a login but cannot be read is unparsed."""
+        found = self.classifier.read(rec, lambda: line)
+        if found is None:
+            self.stats.entries -= 1
+            self.stats.unparsed += 1
+            self.stats.add_sample(line.encode())
+            return []
+        return found
+
+    def _moment(self, g: dict[str, str | None]) -> datetime | None:
+        stamp = g.get(self._time_group) if self._time_group else None
         if stamp is None:
             return None
         moment = self._times.get(stamp)
@@ -148,18 +248,27 @@ class StderrFormat:
             moment = self._times[stamp] = (
                 parse_pg_time(stamp) if self._time_group != "iso" else _iso(stamp)
             )
-            if moment is None:
-                return None
+        return moment
+
+    @staticmethod
+    def _remote(g: dict[str, str | None]) -> tuple[str | None, int | None]:
         rport = g.get("rport")
         if rport is not None:
-            host, port = g["rhost"] or None, int(rport)
-        else:  # %r as "[local]" or empty, or %h, or neither
-            host, port = clean(g.get("r") or g.get("h")), None
+            return g["rhost"] or None, int(rport)
+        # %r as "[local]" or empty, or %h, or neither
+        return clean(g.get("r") or g.get("h")), None
+
+    def _record(self, m: re.Match[str]) -> Record | None:
+        g = m.groupdict()  # one call instead of one per value: this runs per event
+        moment = self._moment(g)
+        if moment is None:
+            return None
+        host, port = self._remote(g)
         pid = g.get("p")
         return Record(
             moment,
-            g["sev"],
-            g["msg"].rstrip("\r"),
+            g["sev"] or "",
+            (g["msg"] or "").rstrip("\r"),
             clean(g.get("u")),
             clean(g.get("d")),
             int(pid) if pid else None,
