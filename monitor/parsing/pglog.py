@@ -252,4 +252,3 @@ class Summary:
             "auth_failed_by_method": dict(sorted(self.failed_by_method.items())),
             "connections_by_user": dict(sorted(self.connections_by_user.items())),
         }
-

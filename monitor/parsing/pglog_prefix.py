@@ -144,7 +144,9 @@ def _piece(
         seen.add(name)
         if kind == "r":
             # host and port as groups of their own: no splitting in Python per line.
-            rx = rf"\[local\]|(?P<rhost>\S{{0,{_HOST_MAX}}}?)\((?P<rport>\d+)\)|\S{{0,{_HOST_MAX}}}?"
+            rx = (
+                rf"\[local\]|(?P<rhost>\S{{0,{_HOST_MAX}}}?)\((?P<rport>\d+)\)|\S{{0,{_HOST_MAX}}}?"
+            )
         rx = f"(?P<{name}>{rx})"
     else:
         rx = f"(?:{rx})"

@@ -141,7 +141,10 @@ def read_files(store: Store, opts: PgLogsConfig, now: datetime) -> list[ReadResu
                 events += parser.feed(pending)
         events += parser.finish()
         value = {**ident, "offset": offset}
-        stored = save(store, None, name, events, parser.stats, [(CURSOR, name, value)], now)
+        cursors = [(CURSOR, name, value)]
+        stored = save(
+            store, None, name, events, parser.stats, cursors, now, parser.take_suspicious()
+        )
         results.append(
             ReadResult(f"files:{name}", parser.stats.lines, len(events), stored, parser.stats)
         )

@@ -19,6 +19,7 @@ SUMMARY_KEYS = [
     "lines",
     "entries",
     "unparsed",
+    "suspicious",
     "events",
     "auth_failed_by_user",
     "auth_failed_by_method",
@@ -53,6 +54,7 @@ def test_cli_parse_logs_summary(run_cli: RunCli) -> None:
         "lines": 11,
         "entries": 11,
         "unparsed": 0,
+        "suspicious": 0,
         "events": {
             "connection_received": 3,
             "connection_authenticated": 1,
