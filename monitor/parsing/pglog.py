@@ -16,7 +16,6 @@ the longest entry: nothing keeps a whole file.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,10 @@ from monitor.parsing.pglog_stderr import StderrFormat
 DEFAULT_PREFIX = "%t:%r:%u@%d:[%p]:"
 FORMATS = ("auto", "stderr", "csvlog", "jsonlog", "iam-db-auth-error")
 # What pgwarden reads, for the line that names an input it cannot read.
-READS = "PostgreSQL stderr logs (with their log_line_prefix), csvlog, jsonlog, and RDS's iam-db-auth-error log"
+READS = (
+    "PostgreSQL stderr logs (with their log_line_prefix), csvlog, jsonlog,"
+    " and RDS's iam-db-auth-error log"
+)
 CHUNK_SIZE = 1 << 20
 _SNIFF_BYTES = 64 << 10
 _SNIFF_LINES = 20

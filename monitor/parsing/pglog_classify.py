@@ -226,6 +226,8 @@ class Classifier:
         """Events of a record; a suspect is recorded with `raw()`, its raw entry."""
         out = self.classify(rec)
         if isinstance(out, Suspect):
+            # A PAM LOG waiting for this FATAL took its user from the same doubtful prefix.
+            self._pending_pam.pop(rec.pid, None)
             return self.refuse(out, raw())
         return out
 

@@ -10,6 +10,7 @@ import csv
 import json
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from monitor.models import AuthEvent
@@ -73,7 +74,7 @@ class JsonFormat:
         for start in sorted(starts):
             line = buf[start : buf.find(b"\n", start, end)]
             rec = self._record(line)
-            found = None if rec is None else self.classifier.read(rec, lambda: _text(line))
+            found = None if rec is None else self.classifier.read(rec, partial(_text, line))
             if found is None:
                 if line[:1] == b"{" and _JSON_SEVERITY in line:  # counted as an entry above
                     stats.entries -= 1
@@ -204,11 +205,12 @@ class CsvFormat:
                 return resume
             stats.entries += 1
             if rec.severity in ("LOG", "FATAL"):
-                found = self.classifier.read(rec, lambda: "\n".join(lines[start:done]))
+                raw = partial("\n".join, lines[start:done])
+                found = self.classifier.read(rec, raw)
                 if found is None:
                     stats.entries -= 1
                     stats.unparsed += 1
-                    stats.add_sample("\n".join(lines[start:done]).encode())
+                    stats.add_sample(raw().encode())
                 else:
                     events.extend(found)
 

@@ -33,7 +33,8 @@ _ESCAPES: dict[str, tuple[str | None, str]] = {
     "t": ("t", rf"{_TS} {_ZONE}"),
     "m": ("m", rf"{_TS}\.\d{{3}} {_ZONE}"),
     "n": ("n", r"\d+\.\d{3}"),
-    "r": ("r", rf"\[local\]|\S{{0,{_HOST_MAX}}}?\(\d+\)|\S{{0,{_HOST_MAX}}}?"),
+    # %r is host(port), [local], or empty (a process without a client).
+    "r": ("r", rf"\[local\]|\S{{0,{_HOST_MAX}}}?\(\d+\)|"),
     "h": ("h", rf"\[local\]|\S{{0,{_HOST_MAX}}}?"),
     "p": ("p", r"\d+"),
     "P": (None, r"\d*"),
@@ -144,9 +145,7 @@ def _piece(
         seen.add(name)
         if kind == "r":
             # host and port as groups of their own: no splitting in Python per line.
-            rx = (
-                rf"\[local\]|(?P<rhost>\S{{0,{_HOST_MAX}}}?)\((?P<rport>\d+)\)|\S{{0,{_HOST_MAX}}}?"
-            )
+            rx = rf"\[local\]|(?P<rhost>\S{{0,{_HOST_MAX}}}?)\((?P<rport>\d+)\)|"
         rx = f"(?P<{name}>{rx})"
     else:
         rx = f"(?:{rx})"

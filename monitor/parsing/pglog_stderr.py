@@ -35,6 +35,7 @@ _MARKER = re.compile(
     rb"[^\n]*"  # to the end of the line, so the match ends where the line does
 )
 _DIGITS = b"0123456789"
+_CONTINUED = "the line after it ends its prefix: it was cut off inside a user/database name"
 # How far back a cut-off line can start: the client-chosen values (two or three names of
 # at most 63 bytes, an application name) and the prefix's literals between them.
 _LOOKBACK = 1024
@@ -63,9 +64,10 @@ class StderrFormat:
             else None
         )
         self._times: dict[str, datetime | None] = {}
-        # A FATAL (and its line) whose DETAIL may open the next chunk.
+        # A record (and its line) whose next line opens the next chunk: see `_settle`.
         self._waiting: tuple[Record, str] | None = None
         self._before = b""  # the last lines of the chunk before, for `_cut_off`
+        self._samples: list[tuple[int, bytes]] = []  # this chunk's, by position
 
     @staticmethod
     def cut(buf: bytes, lo: int) -> int:
@@ -86,9 +88,6 @@ class StderrFormat:
         """Scan buf[:end], which ends with a newline."""
         stats = self.stats
         events: list[AuthEvent] = []
-        if self._waiting is not None:
-            waiting, self._waiting = self._waiting, None
-            events.extend(self._classify_fatal(*waiting, buf, 0, end))
         lines = buf.count(b"\n", 0, end)
         head = buf[:1]
         cont = int(head == b"\t")
@@ -108,39 +107,62 @@ class StderrFormat:
         stats.lines += lines
         stats.entries += lines - cont - bad
         stats.unparsed += bad
+        if self._waiting is not None:  # after the counts, as if read in one chunk
+            waiting, self._waiting = self._waiting, None
+            events.extend(self._settle(*waiting, buf, 0, end))
         last_start = -1
         for m in _MARKER.finditer(buf, 0, end):
             start = buf.rfind(b"\n", 0, m.start()) + 1
-            if start == last_start or buf[start : start + 1] == b"\t":
+            if start == last_start:
                 continue
             last_start = start
             stop = m.end()
             text = buf[start:stop].decode("utf-8", "replace")
+            if buf[start : start + 1] == b"\t":
+                # A continuation line, unless a name's newline put the rest of an entry
+                # there: "\n\t" in a database name hides its FATAL otherwise.
+                if self.px.head is not None:
+                    self._refuse(buf, start, text, None, events)
+                continue
             match = self.rx.fullmatch(text)
-            forged = self._forged(buf, start, text, match)
-            if forged is not None:
-                suspect = self._suspect(*forged)
-                if suspect is None:
-                    self._unreadable(buf, start)
-                else:
-                    events.extend(self.classifier.refuse(suspect, forged[2]))
+            if self.px.head is not None and self._refuse(buf, start, text, match, events):
                 continue
             rec = self._record(match) if match is not None else None
             if rec is None:
                 self._unreadable(buf, start)
-            elif rec.severity == "FATAL" and stop + 1 >= end:
-                self._waiting = rec, text
-            elif rec.severity == "FATAL":
-                events.extend(self._classify_fatal(rec, text, buf, stop + 1, end))
+            elif stop + 1 >= end:
+                self._waiting = rec, text  # its next line opens the next chunk
             else:
-                events.extend(self._read(rec, text))
+                events.extend(self._settle(rec, text, buf, stop + 1, end, start))
+        self._keep_samples()
         tail = buf[max(0, end - _LOOKBACK) : end]
         self._before = tail if end <= _LOOKBACK else tail[tail.find(b"\n") + 1 :]
         return events
 
     def finish(self) -> list[AuthEvent]:
         waiting, self._waiting = self._waiting, None
-        return self._read(*waiting) if waiting is not None else []
+        events = self._read(*waiting) if waiting is not None else []
+        self._keep_samples()
+        return events
+
+    def _refuse(
+        self,
+        buf: bytes,
+        start: int,
+        text: str,
+        match: re.Match[str] | None,
+        events: list[AuthEvent],
+    ) -> bool:
+        """Refuse the line at `start` as evidence if it may be forged; True if it was."""
+        forged = self._forged(buf, start, text, match)
+        if forged is None:
+            return False
+        suspect = self._suspect(*forged)
+        if suspect is None:
+            self._unreadable(buf, start)
+        else:
+            events.extend(self.classifier.refuse(suspect, forged[2]))
+        return True
 
     def _forged(
         self, buf: bytes, start: int, text: str, match: re.Match[str] | None
@@ -150,20 +172,30 @@ class StderrFormat:
         px = self.px
         if px.head is None:
             return None
-        cut_off = self._cut_off(buf, start)
+        head = px.head.match(text)
+        headless = head is None and px.tail is not None and px.tail.search(text) is not None
+        cut_off = self._cut_off(buf, start, headless)
         if cut_off is not None:
             head, lines = cut_off
             return "continues a line cut off inside a user/database name", head, lines + text
+        # Trusted values come from the head alone: a full match may have read the
+        # server's part differently to fit a client's text after it.
+        if head is None:
+            return None
         if match is None:
+            # The server's own start and a prefix end, but no reading between them fits
+            # the prefix: a name holds its delimiters (or is longer than a name can be).
+            if px.tail is not None and px.tail.search(text, head.end()):
+                return "a user/database name breaks the log_line_prefix", head, text
             return None
         assert px.greedy is not None
         other = px.greedy.fullmatch(text)
         if other is not None and other.start("msg") != match.start("msg"):
-            return "the line reads two ways: a name holds a log_line_prefix's end", match, text
+            return "the line reads two ways: a name holds a log_line_prefix's end", head, text
         for group, delimiter in px.delimiters:
             value = match.group(group)
             if len(delimiter) > 1 and value and delimiter in value:
-                return f"%{group} holds the prefix's delimiter {delimiter!r}", match, text
+                return f"%{group} holds the prefix's delimiter {delimiter!r}", head, text
         return None
 
     def _suspect(self, reason: str, trusted: re.Match[str], raw: str) -> Suspect | None:
@@ -179,13 +211,15 @@ class StderrFormat:
         refused = any(m.group("sev") == "FATAL" for m in self.px.tail.finditer(raw))
         return Suspect(reason, moment, host, port, refused)
 
-    def _cut_off(self, buf: bytes, start: int) -> tuple[re.Match[str], str] | None:
+    def _cut_off(self, buf: bytes, start: int, headless: bool) -> tuple[re.Match[str], str] | None:
         """The line this one continues, if it is cut off inside a client-chosen value,
         and the lines from it up to this one.
 
         Walks back over the lines just before (within _LOOKBACK bytes, the chunk before
-        included): a complete entry ends the search; a line holding only the start of a
-        prefix, up to a client-chosen value, is the cut-off line.
+        included) up to a complete entry. Of the lines that hold only the start of a
+        prefix, the earliest is the server's: later ones were written by the client. A
+        `headless` line (one that holds a prefix's end but no start) continues even a
+        complete entry: a name held that entry and a newline.
         """
         assert self.px.head is not None
         view, pos = buf, start
@@ -193,27 +227,47 @@ class StderrFormat:
             view, pos = self._before + buf[:start], len(self._before) + start
         floor = max(0, pos - _LOOKBACK)
         end = pos - 1
+        found: tuple[re.Match[str], int] | None = None
         while end > floor:
             begin = view.rfind(b"\n", floor, end) + 1
             if begin == 0 and floor > 0:
-                return None  # longer than any cut-off line can be
+                break  # longer than any cut-off line can be
             line = view[begin:end]
             if line[:1] != b"\t":
                 text = line.decode("utf-8", "replace").rstrip("\r")
-                if self.rx.fullmatch(text):
-                    return None
                 head = self.px.head.match(text)
+                if self.rx.fullmatch(text):
+                    if found is None and headless and head is not None:
+                        found = head, begin
+                    break
                 if head is not None:
-                    return head, view[begin:pos].decode("utf-8", "replace")
+                    found = head, begin
             end = begin - 1
-        return None
+        if found is None:
+            return None
+        return found[0], view[found[1] : pos].decode("utf-8", "replace")
 
-    def _classify_fatal(
-        self, rec: Record, line: str, buf: bytes, start: int, end: int
+    def _settle(
+        self, rec: Record, line: str, buf: bytes, start: int, end: int, at: int = -1
     ) -> list[AuthEvent]:
-        """Attach the DETAIL entry that PostgreSQL writes right after a FATAL, if any."""
+        """Read a record (its line at `at`, -1: the chunk before) in the light of the
+        line after it (at `start`).
+
+        A line that does not start an entry yet holds a prefix's end continues this one:
+        this line, however complete it looks, was cut off inside a name, and whatever
+        follows the cut was the client's. After a FATAL, PostgreSQL writes its DETAIL.
+        """
         stop = buf.find(b"\n", start, end)
-        if stop >= 0:
+        head = self.px.head
+        if head is not None and self.px.tail is not None and stop >= 0:
+            # A prefix's end sits within the names' length of the line's start.
+            nxt = buf[start : min(stop, start + _LOOKBACK)].decode("utf-8", "replace")
+            trusted = head.match(line)
+            if trusted and not head.match(nxt) and self.px.tail.search(nxt):
+                suspect = self._suspect(_CONTINUED, trusted, f"{line}\n{nxt}")
+                if suspect is not None:
+                    return self.classifier.refuse(suspect, f"{line}\n{nxt}")
+        if rec.severity == "FATAL" and stop >= 0:
             match = self.rx.fullmatch(buf[start:stop].decode("utf-8", "replace"))
             nxt = self._record(match) if match is not None else None
             if nxt is not None and nxt.severity == "DETAIL" and nxt.pid == rec.pid:
@@ -225,15 +279,16 @@ class StderrFormat:
                     parts.append(buf[stop + 2 : after].decode("utf-8", "replace").rstrip("\r"))
                     stop = after
                 rec = rec._replace(detail="\n".join(parts))
-        return self._read(rec, line)
+        return self._read(rec, line, at)
 
-    def _read(self, rec: Record, line: str) -> list[AuthEvent]:
-        """The record's events; one that mentions a login but cannot be read is unparsed."""
+    def _read(self, rec: Record, line: str, at: int = -1) -> list[AuthEvent]:
+        """The record's events; one that mentions a login but cannot be read is unparsed.
+        `at`: where its line starts in the chunk (-1: in the chunk before)."""
         found = self.classifier.read(rec, lambda: line)
         if found is None:
             self.stats.entries -= 1
             self.stats.unparsed += 1
-            self.stats.add_sample(line.encode())
+            self._samples.append((at, line.encode()))
             return []
         return found
 
@@ -288,14 +343,20 @@ class StderrFormat:
     def _sample_bad(self, buf: bytes, end: int) -> None:
         assert self._bad is not None
         for m in self._bad.finditer(buf, 0, end - 1):
-            if len(self.stats.samples) >= self.stats.max_samples:
+            if len(self._samples) >= self.stats.max_samples:
                 return
             if m.group(1) != b"\t":
                 self._sample(buf, m.start() + 1)
 
     def _sample(self, buf: bytes, start: int) -> None:
         stop = buf.find(b"\n", start)
-        self.stats.add_sample(buf[start : stop if stop >= 0 else len(buf)])
+        self._samples.append((start, buf[start : stop if stop >= 0 else len(buf)]))
+
+    def _keep_samples(self) -> None:
+        """Samples in the order of their lines, however the input was cut into chunks."""
+        for _, line in sorted(self._samples, key=lambda s: s[0]):
+            self.stats.add_sample(line)
+        self._samples.clear()
 
 
 def _iso(text: str) -> datetime | None:
