@@ -269,9 +269,9 @@ class StderrFormat:
                     return self.classifier.refuse(suspect, f"{line}\n{nxt}")
         if rec.severity == "FATAL" and stop >= 0:
             match = self.rx.fullmatch(buf[start:stop].decode("utf-8", "replace"))
-            nxt = self._record(match) if match is not None else None
-            if nxt is not None and nxt.severity == "DETAIL" and nxt.pid == rec.pid:
-                parts = [nxt.message]
+            detail = self._record(match) if match is not None else None
+            if detail is not None and detail.severity == "DETAIL" and detail.pid == rec.pid:
+                parts = [detail.message]
                 while buf[stop + 1 : stop + 2] == b"\t":
                     after = buf.find(b"\n", stop + 1, end)
                     if after < 0:

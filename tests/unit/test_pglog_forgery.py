@@ -187,6 +187,7 @@ def test_pglog_forgery_refused_login_never_authorizes_or_frames_csv_json(
     u, d = user.decode("utf-8", "replace"), db.decode("utf-8", "replace")
     for data, fmt in ((csvlog_refusal(u, d), "csvlog"), (jsonlog_refusal(u, d), "jsonlog")):
         events, suspicious, _ = parse(data, fmt=fmt)
+        assert not suspicious, "csvlog and jsonlog quote what a client sends"
         _check_refusal(events, u)
         assert [e.user for e in events if e.kind == "auth_failed"] in ([u], [None]), fmt
 
