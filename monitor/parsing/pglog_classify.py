@@ -59,9 +59,7 @@ def split_remote(remote: str | None) -> tuple[str | None, int | None]:
 # below is bounded, so no message costs more than linear time. DOTALL: in csvlog and
 # jsonlog a name may hold a newline, and the entry must still be read.
 _N = rf".{{0,{NAME_MAX}}}"
-_RECEIVED = re.compile(
-    r"connection received: host=(?P<host>\S{1,255}?)(?: port=(?P<port>\d+))?", re.DOTALL
-)
+_RECEIVED = re.compile(r"connection received: host=(?P<host>\S{1,255})(?: port=(?P<port>\d+))?")
 _AUTHENTICATED = re.compile(
     r'connection authenticated: identity="(?P<identity>.{0,1024})" method=(?P<method>\S{1,32})'
     r"(?: \([^()]{0,1024}\))?",
@@ -70,18 +68,24 @@ _AUTHENTICATED = re.compile(
 # PG 15: "connection authorized: user=U database=D application_name=A SSL enabled (...)";
 # replication connections have no database; before 14, the SSL part ends "compression=off".
 # GSS as postinit.c writes it (16 adds delegated_credentials).
-_AUTHORIZED = re.compile(
-    rf"(?:replication )?connection authorized: user=(?P<user>{_N}?)"
+_AUTHORIZED_REST = (
     rf"(?: database=(?P<db>{_N}?))?(?: application_name=(?P<app>.{{0,256}}?))?"
     r"(?: SSL enabled \(protocol=(?P<tls>[^,)]{0,32}), cipher=[^,)]{0,64}, bits=\d+"
     r"(?:, compression=\w+)?\)"
     r"| GSS \(authenticated=\w+, encrypted=\w+(?:, delegated_credentials=\w+)?,"
-    r" principal=[^)]{0,256}\))?",
+    r" principal=[^)]{0,256}\))?"
+)
+_AUTHORIZED = re.compile(
+    rf"(?:replication )?connection authorized: user=(?P<user>{_N}?){_AUTHORIZED_REST}",
     re.DOTALL,
 )
+# What follows `user=U` when U is known from the prefix (see Classifier._authorized).
+_AUTHORIZED_AFTER_USER = re.compile(_AUTHORIZED_REST, re.DOTALL)
+_SESSION = re.compile(
+    r"disconnection: session time: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?) user="
+)
 _DISCONNECTION = re.compile(
-    r"disconnection: session time: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)"
-    rf" user=(?P<user>{_N}?) database=(?P<db>{_N}?) host=(?P<host>\S{{0,255}}?)"
+    rf"(?P<user>{_N}?) database=(?P<db>{_N}?) host=(?P<host>\S{{0,255}}?)"
     r"(?: port=(?P<port>\d+))?",
     re.DOTALL,
 )
@@ -304,22 +308,7 @@ class Classifier:
                 )
             ]
         if "connection authorized" in msg[:36]:
-            m = _AUTHORIZED.fullmatch(msg)
-            if m is None:
-                return None
-            if self._disagrees(rec, m.group("user"), m.group("db")):
-                return self._suspect(rec, "'connection authorized' names another user/database")
-            return [
-                _event(
-                    rec,
-                    "connection_authorized",
-                    self.source,
-                    user=m.group("user") or rec.user,
-                    database=m.group("db") or rec.database,
-                    application_name=m.group("app") or rec.application_name,
-                    tls=m.group("tls"),
-                )
-            ]
+            return self._authorized(rec, msg)
         if msg.startswith("disconnection"):
             return self._disconnection(rec, msg)
         if msg.startswith("pam_authenticate failed"):
@@ -330,6 +319,38 @@ class Classifier:
                 _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
             )
         return None if msg.startswith(_AUTH_LOG) else []
+
+    def _authorized(self, rec: Record, msg: str) -> Outcome:
+        """`user=U database=D` must be the prefix's own U and D. Where the prefix names
+        them, the message must start with exactly those: no regex has to guess where a
+        name that holds " database=" ends (and none costs more than linear time)."""
+        m: re.Match[str] | None
+        if rec.user is not None:
+            known = msg[: msg.find("user=") + 5] + rec.user
+            if rec.database is not None:
+                known += " database=" + rec.database
+            m = _AUTHORIZED_AFTER_USER.fullmatch(msg, len(known))
+            if not msg.startswith(known) or m is None or (rec.database and m.group("db")):
+                if _AUTHORIZED.fullmatch(msg) is None:
+                    return None
+                return self._suspect(rec, "'connection authorized' names another user/database")
+            user = rec.user
+        else:
+            m = _AUTHORIZED.fullmatch(msg)
+            if m is None:
+                return None
+            user = m.group("user")
+        return [
+            _event(
+                rec,
+                "connection_authorized",
+                self.source,
+                user=user,
+                database=m.group("db") or rec.database,
+                application_name=m.group("app") or rec.application_name,
+                tls=m.group("tls"),
+            )
+        ]
 
     def _received_event(self, rec: Record, msg: str) -> Outcome:
         m = _RECEIVED.fullmatch(msg)
@@ -359,14 +380,15 @@ class Classifier:
         ]
 
     def _disconnection(self, rec: Record, msg: str) -> Outcome:
-        m = _DISCONNECTION.fullmatch(msg)
-        if m is None:
+        t = _SESSION.match(msg)
+        m = _DISCONNECTION.fullmatch(msg, t.end()) if t is not None else None
+        if t is None or m is None:
             return None
         if self._disagrees(rec, m.group("user"), m.group("db")):
             return self._suspect(rec, "'disconnection' names another user/database")
         if rec.pid is not None:
             self._received.pop(rec.pid, None)
-        seconds = int(m.group("h")) * 3600 + int(m.group("m")) * 60 + float(m.group("s"))
+        seconds = int(t.group("h")) * 3600 + int(t.group("m")) * 60 + float(t.group("s"))
         port = m.group("port")
         return [
             _event(

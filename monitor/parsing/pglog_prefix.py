@@ -97,6 +97,11 @@ class PrefixRx:
     tail: re.Pattern[str] | None = None
     delimiters: tuple[tuple[str, str], ...] = ()
     trusted: frozenset[str] = frozenset()
+    # Over bytes, to look at lines without decoding them: head, tail, and `entry_b`, a
+    # whole prefix up to the severity (a line that starts an entry).
+    head_b: re.Pattern[bytes] | None = None
+    tail_b: re.Pattern[bytes] | None = None
+    entry_b: re.Pattern[bytes] | None = None
 
 
 def _tokens(prefix: str) -> list[tuple[str, str, bool]]:
@@ -181,14 +186,18 @@ def compile_prefix(prefix: str) -> PrefixRx:
                 break
             after += literal
         delimiters.append((_ESCAPES[tokens[k][0]][0] or "", after))
+    head_rx, tail_rx = rf"{LEADING}{head}", rf"{tail}{_SEVERITY}"
     return PrefixRx(
         line,
         first or b"",
         _line(tokens, greedy=True),
-        re.compile(rf"{LEADING}{head}", re.DOTALL),
-        re.compile(rf"{tail}{_SEVERITY}"),
+        re.compile(head_rx, re.DOTALL),
+        re.compile(tail_rx),
         tuple(delimiters),
         frozenset(head_seen) | {"iso"},
+        re.compile(head_rx.encode(), re.DOTALL),
+        re.compile(tail_rx.encode()),
+        re.compile(line.pattern.removesuffix("(?P<msg>.*)").encode(), re.DOTALL),
     )
 
 

@@ -68,6 +68,9 @@ class StderrFormat:
         self._waiting: tuple[Record, str] | None = None
         self._before = b""  # the last lines of the chunk before, for `_cut_off`
         self._samples: list[tuple[int, bytes]] = []  # this chunk's, by position
+        # One-character delimiters ("@" after %u, " ") are common in names; longer ones
+        # (":[" after %d) are not.
+        self._delimiters = [(g, d) for g, d in self.px.delimiters if len(d) > 1]
 
     @staticmethod
     def cut(buf: bytes, lo: int) -> int:
@@ -170,33 +173,34 @@ class StderrFormat:
         """Why the line at `start` may be a client's forgery, the match whose values
         before the first client-chosen one can be trusted, and the raw entry."""
         px = self.px
-        if px.head is None:
+        if px.head is None or px.tail is None or px.greedy is None:
             return None
-        head = px.head.match(text)
-        headless = head is None and px.tail is not None and px.tail.search(text) is not None
+        head = px.head.match(text) if match is None else None
+        headless = match is None and head is None and px.tail.search(text) is not None
         cut_off = self._cut_off(buf, start, headless)
         if cut_off is not None:
             head, lines = cut_off
             return "continues a line cut off inside a user/database name", head, lines + text
-        # Trusted values come from the head alone: a full match may have read the
-        # server's part differently to fit a client's text after it.
-        if head is None:
-            return None
         if match is None:
+            if head is None:
+                return None
             # The server's own start and a prefix end, but no reading between them fits
             # the prefix: a name holds its delimiters (or is longer than a name can be).
-            if px.tail is not None and px.tail.search(text, head.end()):
+            if px.tail.search(text, head.end()):
                 return "a user/database name breaks the log_line_prefix", head, text
             return None
-        assert px.greedy is not None
-        other = px.greedy.fullmatch(text)
+        # Another reading needs another prefix end after the first one.
+        reason = ""
+        other = px.greedy.fullmatch(text) if px.tail.search(text, match.start("msg")) else None
         if other is not None and other.start("msg") != match.start("msg"):
-            return "the line reads two ways: a name holds a log_line_prefix's end", head, text
-        for group, delimiter in px.delimiters:
-            value = match.group(group)
-            if len(delimiter) > 1 and value and delimiter in value:
-                return f"%{group} holds the prefix's delimiter {delimiter!r}", head, text
-        return None
+            reason = "the line reads two ways: a name holds a log_line_prefix's end"
+        for group, delimiter in self._delimiters:
+            if not reason and delimiter in (match.group(group) or ""):
+                reason = f"%{group} holds the prefix's delimiter {delimiter!r}"
+        # Trusted values come from the head alone: a full match may have read the
+        # server's part differently to fit a client's text after it.
+        head = px.head.match(text) if reason else None
+        return (reason, head, text) if head is not None else None
 
     def _suspect(self, reason: str, trusted: re.Match[str], raw: str) -> Suspect | None:
         """A Suspect from the values of `trusted` a client cannot choose; refused logins
@@ -211,41 +215,43 @@ class StderrFormat:
         refused = any(m.group("sev") == "FATAL" for m in self.px.tail.finditer(raw))
         return Suspect(reason, moment, host, port, refused)
 
-    def _cut_off(self, buf: bytes, start: int, headless: bool) -> tuple[re.Match[str], str] | None:
+    def _cut_off(
+        self, buf: bytes, start: int, headless: bool
+    ) -> tuple[re.Match[str], str] | None:
         """The line this one continues, if it is cut off inside a client-chosen value,
         and the lines from it up to this one.
 
         Walks back over the lines just before (within _LOOKBACK bytes, the chunk before
-        included) up to a complete entry. Of the lines that hold only the start of a
-        prefix, the earliest is the server's: later ones were written by the client. A
-        `headless` line (one that holds a prefix's end but no start) continues even a
-        complete entry: a name held that entry and a newline.
+        included) up to a complete entry: a prefix's start and end. Of the lines that
+        hold only the start of a prefix, the earliest is the server's: later ones were
+        written by the client. A `headless` line (one that holds a prefix's end but
+        no start) continues even a complete entry: a name held that entry and a newline.
         """
-        assert self.px.head is not None
+        head, entry = self.px.head_b, self.px.entry_b
+        assert head is not None and entry is not None
         view, pos = buf, start
         if start < _LOOKBACK and self._before:
             view, pos = self._before + buf[:start], len(self._before) + start
         floor = max(0, pos - _LOOKBACK)
         end = pos - 1
-        found: tuple[re.Match[str], int] | None = None
+        found = -1
         while end > floor:
             begin = view.rfind(b"\n", floor, end) + 1
             if begin == 0 and floor > 0:
                 break  # longer than any cut-off line can be
-            line = view[begin:end]
-            if line[:1] != b"\t":
-                text = line.decode("utf-8", "replace").rstrip("\r")
-                head = self.px.head.match(text)
-                if self.rx.fullmatch(text):
-                    if found is None and headless and head is not None:
-                        found = head, begin
-                    break
-                if head is not None:
-                    found = head, begin
+            if entry.match(view, begin, end):
+                if found < 0 and headless:
+                    found = begin
+                break  # a complete entry; a headless line before it is part of the chain
+            if view[begin : begin + 1] != b"\t" and head.match(view, begin, end):
+                found = begin  # the start of a prefix only: cut off
             end = begin - 1
-        if found is None:
+        if found < 0:
             return None
-        return found[0], view[found[1] : pos].decode("utf-8", "replace")
+        stop = view.find(b"\n", found)
+        assert self.px.head is not None
+        trusted = self.px.head.match(view[found:stop].decode("utf-8", "replace"))
+        return (trusted, view[found:pos].decode("utf-8", "replace")) if trusted else None
 
     def _settle(
         self, rec: Record, line: str, buf: bytes, start: int, end: int, at: int = -1
@@ -258,15 +264,16 @@ class StderrFormat:
         follows the cut was the client's. After a FATAL, PostgreSQL writes its DETAIL.
         """
         stop = buf.find(b"\n", start, end)
-        head = self.px.head
-        if head is not None and self.px.tail is not None and stop >= 0:
+        px = self.px
+        if px.entry_b is not None and px.tail_b is not None and stop >= 0:
             # A prefix's end sits within the names' length of the line's start.
-            nxt = buf[start : min(stop, start + _LOOKBACK)].decode("utf-8", "replace")
-            trusted = head.match(line)
-            if trusted and not head.match(nxt) and self.px.tail.search(nxt):
-                suspect = self._suspect(_CONTINUED, trusted, f"{line}\n{nxt}")
+            limit = min(stop, start + _LOOKBACK)
+            if not px.entry_b.match(buf, start, limit) and px.tail_b.search(buf, start, limit):
+                trusted = px.head.match(line) if px.head is not None else None
+                raw = line + "\n" + buf[start:stop].decode("utf-8", "replace")
+                suspect = self._suspect(_CONTINUED, trusted, raw) if trusted else None
                 if suspect is not None:
-                    return self.classifier.refuse(suspect, f"{line}\n{nxt}")
+                    return self.classifier.refuse(suspect, raw)
         if rec.severity == "FATAL" and stop >= 0:
             match = self.rx.fullmatch(buf[start:stop].decode("utf-8", "replace"))
             detail = self._record(match) if match is not None else None
