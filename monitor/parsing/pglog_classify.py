@@ -8,6 +8,7 @@ postmaster.c, postinit.c); older wordings that RDS still writes are accepted too
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -124,6 +125,13 @@ _MSG_MAX = 4096
 # A connection's lines all come within authentication_timeout (at most 600 s) of its
 # `connection received`, except its disconnection.
 _LOGIN_WINDOW = timedelta(seconds=660)
+_CLOCK_SLACK = timedelta(seconds=1)
+_Received = tuple[str | None, int | None, datetime, datetime, datetime]
+
+
+def _is_auth(sev: str, msg: str) -> bool:
+    """Does the message report a login's outcome (so that not reading it loses one)?"""
+    return msg.startswith(_AUTH_LOG) if sev == "LOG" else any(w in msg for w in _AUTH_FATAL)
 
 
 class Suspect(NamedTuple):
@@ -204,35 +212,38 @@ class Classifier:
         self.stats = stats
         self.suspicious: list[SuspiciousEntry] = []  # drained by LogParser.take_suspicious
         self._pending_pam: dict[int | None, AuthEvent] = {}
-        self._received: dict[int, tuple[str | None, int | None, datetime]] = {}
+        # pid -> host, port, time of its `connection received`, and the login window;
+        # an OrderedDict, so dropping the oldest of a full one costs O(1).
+        self._received: OrderedDict[int | None, _Received] = OrderedDict()
         self._last_refusal: tuple[datetime, str | None, int | None] | None = None
 
     def classify(self, rec: Record) -> Outcome:
         sev, msg = rec.severity, rec.message
-        if sev not in ("LOG", "FATAL"):
+        if sev != "LOG" and sev != "FATAL":
             return []
-        auth = msg.startswith(_AUTH_LOG) if sev == "LOG" else any(w in msg for w in _AUTH_FATAL)
-        if auth and len(msg) > _MSG_MAX:
-            return None
-        suspect = self._discontinuity(rec)
-        if suspect is not None:
-            return suspect
+        if len(msg) > _MSG_MAX:
+            return None if _is_auth(sev, msg) else []
+        if rec.pid in self._received:
+            suspect = self._discontinuity(rec)
+            if suspect is not None:
+                return suspect
         if sev == "LOG":
             return self._log(rec, msg)
-        return self._fatal(rec, msg, auth)
+        return self._fatal(rec, msg)
 
     def finish(self) -> list[AuthEvent]:
         waiting = list(self._pending_pam.values())
         self._pending_pam.clear()
         return waiting
 
-    def read(self, rec: Record, raw: Callable[[], str]) -> list[AuthEvent] | None:
-        """Events of a record; a suspect is recorded with `raw()`, its raw entry."""
+    def read(self, rec: Record, raw: str | Callable[[], str]) -> list[AuthEvent] | None:
+        """Events of a record; a suspect is recorded with `raw`, its raw entry (or a
+        function that makes it, for formats where that costs)."""
         out = self.classify(rec)
         if isinstance(out, Suspect):
             # A PAM LOG waiting for this FATAL took its user from the same doubtful prefix.
             self._pending_pam.pop(rec.pid, None)
-            return self.refuse(out, raw())
+            return self.refuse(out, raw if isinstance(raw, str) else raw())
         return out
 
     def refuse(self, suspect: Suspect, line: str) -> list[AuthEvent]:
@@ -264,18 +275,22 @@ class Classifier:
             )
         ]
 
+    def taken_back(self) -> None:
+        """The caller dropped the events of the last entry: a refusal it counted may be
+        counted again, from the line that shows what the entry was."""
+        self._last_refusal = None
+
     def _suspect(self, rec: Record, reason: str) -> Suspect:
         return Suspect(reason, rec.time, rec.host, rec.port, rec.severity == "FATAL")
 
     def _discontinuity(self, rec: Record) -> Suspect | None:
         """Pid continuity: received, then authenticated, authorized or refused, on one
         host:port. Only where the log holds the connection's `connection received`."""
-        seen = self._received.get(rec.pid) if rec.pid is not None else None
-        if seen is None or rec.message.startswith("connection received"):
+        host, port, when, earliest, latest = self._received[rec.pid]
+        if rec.message.startswith("connection received"):
             return None
-        host, port, when = seen
-        late = rec.time - when > _LOGIN_WINDOW and not rec.message.startswith("disconnection")
-        if (rec.host, rec.port) != (host, port) or rec.time < when - timedelta(seconds=1) or late:
+        late = rec.time > latest and not rec.message.startswith("disconnection")
+        if rec.host != host or rec.port != port or rec.time < earliest or late:
             return Suspect(
                 "host, port or time differ from the connection's 'connection received' line",
                 when,
@@ -365,8 +380,14 @@ class Classifier:
         if rec.pid is not None:
             self._received.pop(rec.pid, None)
             if len(self._received) >= self._MAX_PENDING:
-                del self._received[next(iter(self._received))]
-            self._received[rec.pid] = (rec.host or host, rec.port or port, rec.time)
+                self._received.popitem(last=False)
+            self._received[rec.pid] = (
+                rec.host or host,
+                rec.port or port,
+                rec.time,
+                rec.time - _CLOCK_SLACK,
+                rec.time + _LOGIN_WINDOW,
+            )
         return [
             _event(
                 rec,
@@ -414,7 +435,7 @@ class Classifier:
         self._pending_pam[event.pid] = event
         return ([earlier] if earlier else []) + flushed
 
-    def _fatal(self, rec: Record, msg: str, auth: bool) -> Outcome:
+    def _fatal(self, rec: Record, msg: str) -> Outcome:
         m = _AUTH_FAILED.fullmatch(msg)
         if m is not None:
             user = m.group("user")
@@ -460,4 +481,4 @@ class Classifier:
                     reason=msg,
                 )
             ]
-        return None if auth else []
+        return None if _is_auth("FATAL", msg) else []

@@ -30,9 +30,15 @@ from monitor.parsing.pglog_stats import ParseStats
 # Candidates only: the full prefix match decides. The lookbehinds keep every alternative
 # behind the literal ": ", which lets the regex engine skip ahead to it quickly.
 _MARKER = re.compile(
-    rb": +(?:connection |disconnection|pam_authenticate|replication connection"
-    rb"|(?<=FATAL: )|(?<=FATAL:  ))"
+    rb":  (?:connection |disconnection|pam_authenticate|replication connection|(?<=FATAL:  ))"
     rb"[^\n]*"  # to the end of the line, so the match ends where the line does
+)
+# The same for copies of lines with one space after the severity. Its literal prefix,
+# ": ", is everywhere, so it costs twice the time: used only for a chunk without any
+# ":  ", which no chunk of a server's own log is.
+_MARKER_ONE_SPACE = re.compile(
+    rb": +(?:connection |disconnection|pam_authenticate|replication connection"
+    rb"|(?<=FATAL: )|(?<=FATAL:  ))[^\n]*"
 )
 _DIGITS = b"0123456789"
 _CONTINUED = "the line after it ends its prefix: it was cut off inside a user/database name"
@@ -68,6 +74,7 @@ class StderrFormat:
         self._waiting: tuple[Record, str] | None = None
         self._before = b""  # the last lines of the chunk before, for `_cut_off`
         self._samples: list[tuple[int, bytes]] = []  # this chunk's, by position
+        self._emitted = (-1, 0)  # see process
         # One-character delimiters ("@" after %u, " ") are common in names; longer ones
         # (":[" after %d) are not.
         self._delimiters = [(g, d) for g, d in self.px.delimiters if len(d) > 1]
@@ -113,8 +120,12 @@ class StderrFormat:
         if self._waiting is not None:  # after the counts, as if read in one chunk
             waiting, self._waiting = self._waiting, None
             events.extend(self._settle(*waiting, buf, 0, end))
+        marker = _MARKER if buf.find(b":  ", 0, end) >= 0 else _MARKER_ONE_SPACE
         last_start = -1
-        for m in _MARKER.finditer(buf, 0, end):
+        # The events of the last line read, (its start, where they begin in `events`):
+        # a line after it may show it was cut off inside a name, and take them back.
+        self._emitted = (-1, 0)
+        for m in marker.finditer(buf, 0, end):
             start = buf.rfind(b"\n", 0, m.start()) + 1
             if start == last_start:
                 continue
@@ -136,10 +147,13 @@ class StderrFormat:
             elif stop + 1 >= end:
                 self._waiting = rec, text  # its next line opens the next chunk
             else:
-                events.extend(self._settle(rec, text, buf, stop + 1, end, start))
+                self._emitted = (start, len(events))
+                events.extend(self._settle(rec, text, buf, stop + 1, end, start, look=False))
         self._keep_samples()
-        tail = buf[max(0, end - _LOOKBACK) : end]
-        self._before = tail if end <= _LOOKBACK else tail[tail.find(b"\n") + 1 :]
+        # The last whole lines read, up to _LOOKBACK bytes, however small the chunks.
+        whole = self._before + buf[:end] if end < _LOOKBACK else buf[:end]
+        tail = whole[-_LOOKBACK:]
+        self._before = tail[tail.find(b"\n") + 1 :] if len(whole) > _LOOKBACK else tail
         return events
 
     def finish(self) -> list[AuthEvent]:
@@ -160,18 +174,25 @@ class StderrFormat:
         forged = self._forged(buf, start, text, match)
         if forged is None:
             return False
-        suspect = self._suspect(*forged)
+        reason, trusted, raw, cut_at = forged
+        suspect = self._suspect(reason, trusted, raw)
         if suspect is None:
             self._unreadable(buf, start)
-        else:
-            events.extend(self.classifier.refuse(suspect, forged[2]))
+            return True
+        emitted_at, first = self._emitted
+        if cut_at == emitted_at >= 0:
+            del events[first:]  # that line was cut off inside a name: not evidence
+            self.classifier.taken_back()
+            self._emitted = (-1, 0)
+        events.extend(self.classifier.refuse(suspect, raw))
         return True
 
     def _forged(
         self, buf: bytes, start: int, text: str, match: re.Match[str] | None
-    ) -> tuple[str, re.Match[str], str] | None:
+    ) -> tuple[str, re.Match[str], str, int] | None:
         """Why the line at `start` may be a client's forgery, the match whose values
-        before the first client-chosen one can be trusted, and the raw entry."""
+        before the first client-chosen one can be trusted, the raw entry, and where in
+        `buf` the line cut off before it starts (-1: none, or in the chunk before)."""
         px = self.px
         if px.head is None or px.tail is None or px.greedy is None:
             return None
@@ -179,15 +200,16 @@ class StderrFormat:
         headless = match is None and head is None and px.tail.search(text) is not None
         cut_off = self._cut_off(buf, start, headless)
         if cut_off is not None:
-            head, lines = cut_off
-            return "continues a line cut off inside a user/database name", head, lines + text
+            head, lines, cut_at = cut_off
+            reason = "continues a line cut off inside a user/database name"
+            return reason, head, lines + text, cut_at
         if match is None:
             if head is None:
                 return None
             # The server's own start and a prefix end, but no reading between them fits
             # the prefix: a name holds its delimiters (or is longer than a name can be).
             if px.tail.search(text, head.end()):
-                return "a user/database name breaks the log_line_prefix", head, text
+                return "a user/database name breaks the log_line_prefix", head, text, -1
             return None
         # Another reading needs another prefix end after the first one.
         reason = ""
@@ -200,7 +222,7 @@ class StderrFormat:
         # Trusted values come from the head alone: a full match may have read the
         # server's part differently to fit a client's text after it.
         head = px.head.match(text) if reason else None
-        return (reason, head, text) if head is not None else None
+        return (reason, head, text, -1) if head is not None else None
 
     def _suspect(self, reason: str, trusted: re.Match[str], raw: str) -> Suspect | None:
         """A Suspect from the values of `trusted` a client cannot choose; refused logins
@@ -217,9 +239,9 @@ class StderrFormat:
 
     def _cut_off(
         self, buf: bytes, start: int, headless: bool
-    ) -> tuple[re.Match[str], str] | None:
+    ) -> tuple[re.Match[str], str, int] | None:
         """The line this one continues, if it is cut off inside a client-chosen value,
-        and the lines from it up to this one.
+        the lines from it up to this one, and where it starts in `buf` (-1: before).
 
         Walks back over the lines just before (within _LOOKBACK bytes, the chunk before
         included) up to a complete entry: a prefix's start and end. Of the lines that
@@ -251,21 +273,34 @@ class StderrFormat:
         stop = view.find(b"\n", found)
         assert self.px.head is not None
         trusted = self.px.head.match(view[found:stop].decode("utf-8", "replace"))
-        return (trusted, view[found:pos].decode("utf-8", "replace")) if trusted else None
+        if trusted is None:
+            return None
+        at = found - (pos - start)  # view may start with the chunk before's last lines
+        return trusted, view[found:pos].decode("utf-8", "replace"), at if at >= 0 else -1
 
     def _settle(
-        self, rec: Record, line: str, buf: bytes, start: int, end: int, at: int = -1
+        self,
+        rec: Record,
+        line: str,
+        buf: bytes,
+        start: int,
+        end: int,
+        at: int = -1,
+        *,
+        look: bool = True,
     ) -> list[AuthEvent]:
         """Read a record (its line at `at`, -1: the chunk before) in the light of the
         line after it (at `start`).
 
         A line that does not start an entry yet holds a prefix's end continues this one:
         this line, however complete it looks, was cut off inside a name, and whatever
-        follows the cut was the client's. After a FATAL, PostgreSQL writes its DETAIL.
+        follows the cut was the client's. Within a chunk, `_refuse` finds that from the
+        next line and takes the events back; across chunks (`look`), it is done here.
+        After a FATAL, PostgreSQL writes its DETAIL.
         """
         stop = buf.find(b"\n", start, end)
         px = self.px
-        if px.entry_b is not None and px.tail_b is not None and stop >= 0:
+        if look and px.entry_b is not None and px.tail_b is not None and stop >= 0:
             # A prefix's end sits within the names' length of the line's start.
             limit = min(stop, start + _LOOKBACK)
             if not px.entry_b.match(buf, start, limit) and px.tail_b.search(buf, start, limit):
@@ -291,7 +326,7 @@ class StderrFormat:
     def _read(self, rec: Record, line: str, at: int = -1) -> list[AuthEvent]:
         """The record's events; one that mentions a login but cannot be read is unparsed.
         `at`: where its line starts in the chunk (-1: in the chunk before)."""
-        found = self.classifier.read(rec, lambda: line)
+        found = self.classifier.read(rec, line)
         if found is None:
             self.stats.entries -= 1
             self.stats.unparsed += 1
@@ -322,10 +357,20 @@ class StderrFormat:
 
     def _record(self, m: re.Match[str]) -> Record | None:
         g = m.groupdict()  # one call instead of one per value: this runs per event
-        moment = self._moment(g)
+        # _moment and _remote, inlined: this is the hot path of a log of logins.
+        stamp = g.get(self._time_group) if self._time_group else None
+        moment = self._times.get(stamp) if stamp is not None else None
         if moment is None:
-            return None
-        host, port = self._remote(g)
+            moment = self._moment(g)
+            if moment is None:
+                return None
+        rport = g.get("rport")
+        host: str | None
+        port: int | None
+        if rport is not None:
+            host, port = g["rhost"] or None, int(rport)
+        else:
+            host, port = self._remote(g)
         pid = g.get("p")
         return Record(
             moment,

@@ -232,7 +232,7 @@ def test_pglog_forgery_full_forged_entry_before_a_newline() -> None:
     assert [(e.kind, e.user, e.client_port) for e in events if e.kind == "auth_failed"] == [
         ("auth_failed", None, PORT)
     ]
-    assert suspicious[0].reason.startswith("the line after it ends its prefix")
+    assert any("cut off inside a user/database name" in s.reason for s in suspicious)
 
 
 def test_pglog_forgery_message_must_agree_with_its_prefix() -> None:
