@@ -121,7 +121,8 @@ class StderrFormat:
             waiting, self._waiting = self._waiting, None
             events.extend(self._settle(*waiting, buf, 0, end))
         marker = _MARKER if buf.find(b":  ", 0, end) >= 0 else _MARKER_ONE_SPACE
-        last_start = -1
+        guarded = self.px.head is not None  # the prefix holds client-chosen values
+        last_start = after_read = -1
         # The events of the last line read, (its start, where they begin in `events`):
         # a line after it may show it was cut off inside a name, and take them back.
         self._emitted = (-1, 0)
@@ -139,21 +140,33 @@ class StderrFormat:
                     self._refuse(buf, start, text, None, events)
                 continue
             match = self.rx.fullmatch(text)
-            if self.px.head is not None and self._refuse(buf, start, text, match, events):
+            if (
+                guarded
+                and (match is None or start != after_read or self._doubtful(text, match))
+                and self._refuse(buf, start, text, match, events)
+            ):
                 continue
             rec = self._record(match) if match is not None else None
             if rec is None:
                 self._unreadable(buf, start)
-            elif stop + 1 >= end:
+                continue
+            after_read = stop + 1  # so the line after this one needs no walk back
+            if after_read >= end:
                 self._waiting = rec, text  # its next line opens the next chunk
+            elif rec.severity == "FATAL":
+                self._emitted = (start, len(events))
+                events.extend(self._settle(rec, text, buf, after_read, end, start, look=False))
             else:
                 self._emitted = (start, len(events))
-                events.extend(self._settle(rec, text, buf, stop + 1, end, start, look=False))
+                events.extend(self._read(rec, text, start))
         self._keep_samples()
         # The last whole lines read, up to _LOOKBACK bytes, however small the chunks.
-        whole = self._before + buf[:end] if end < _LOOKBACK else buf[:end]
-        tail = whole[-_LOOKBACK:]
-        self._before = tail[tail.find(b"\n") + 1 :] if len(whole) > _LOOKBACK else tail
+        if end < _LOOKBACK:
+            whole = self._before + buf[:end]
+            tail, cut = whole[-_LOOKBACK:], len(whole) > _LOOKBACK
+        else:
+            tail, cut = buf[end - _LOOKBACK : end], end > _LOOKBACK
+        self._before = tail[tail.find(b"\n") + 1 :] if cut else tail
         return events
 
     def finish(self) -> list[AuthEvent]:
@@ -186,6 +199,16 @@ class StderrFormat:
             self._emitted = (-1, 0)
         events.extend(self.classifier.refuse(suspect, raw))
         return True
+
+    def _doubtful(self, text: str, match: re.Match[str]) -> bool:
+        """Cheap signs that a complete line may read two ways or hold a delimiter."""
+        assert self.px.tail is not None
+        if self.px.tail.search(text, match.start("msg")):
+            return True
+        for group, delimiter in self._delimiters:
+            if delimiter in (match.group(group) or ""):
+                return True
+        return False
 
     def _forged(
         self, buf: bytes, start: int, text: str, match: re.Match[str] | None
