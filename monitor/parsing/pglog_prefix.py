@@ -195,10 +195,17 @@ def compile_prefix(prefix: str) -> PrefixRx:
         re.compile(tail_rx),
         tuple(delimiters),
         frozenset(head_seen) | {"iso"},
-        re.compile(head_rx.encode(), re.DOTALL),
-        re.compile(tail_rx.encode()),
-        re.compile(line.pattern.removesuffix("(?P<msg>.*)").encode(), re.DOTALL),
+        _bytes(head_rx),
+        _bytes(tail_rx),
+        _bytes(line.pattern.removesuffix("(?P<msg>.*)")),
     )
+
+
+def _bytes(pattern: str) -> re.Pattern[bytes]:
+    """A pattern over bytes: a name of 63 characters may take up to 4 bytes each."""
+    for bound in (NAME_MAX, _APP_MAX):
+        pattern = pattern.replace(f"{{0,{bound}}}", f"{{0,{4 * bound}}}")
+    return re.compile(pattern.encode(), re.DOTALL)
 
 
 def _line(tokens: list[tuple[str, str, bool]], *, greedy: bool) -> re.Pattern[str]:
