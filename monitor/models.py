@@ -90,6 +90,11 @@ class SuspiciousEntry:
     client_port: int | None = None
     source: str = ""
 
+    @property
+    def kind(self) -> str:
+        """As in `parse-logs` output, so a stream of events and entries filters by kind."""
+        return "suspicious_entry"
+
     def to_json(self) -> dict[str, Any]:
         """A `parse-logs` JSON Lines record; `line` is escaped to printable text."""
         from monitor.formats import printable
