@@ -196,10 +196,17 @@ class CsvFormat:
                 row = None
             done = first + reader.line_num
             rec = self._record(row) if row is not None else None
+            # A record holding a line that starts a record swallowed it (a quote left
+            # open): the server doubles every quote inside a field, so a statement that
+            # quotes a record never looks like one.
+            if rec is not None and done - start > 1 and _next_record(lines, start + 1, done) < done:
+                rec = None
             if rec is None:
-                # A row that parsed has its own extent; a malformed one has none we can
-                # trust, so look for the next record start after its first line.
-                resume = done if row is not None else _next_record(lines, start + 1)
+                # A row that cannot be read has no extent we can trust (a quote left open
+                # swallows the records after it): resume at the next line that starts a
+                # record. Only such a failure does: a statement holding text shaped like a
+                # record stays in its field.
+                resume = _next_record(lines, start + 1)
                 stats.unparsed += resume - start
                 stats.add_sample("\n".join(lines[start : min(resume, start + 3)]).encode())
                 return resume
@@ -244,15 +251,21 @@ class CsvFormat:
         )
 
 
-# A csvlog record's first line: time, then user and database (quoted or empty).
-CSV_START = re.compile(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^,]{0,16},("[^"]*"|[^,]*),')
+# A csvlog record's first line: time, user and database (quoted, with quotes doubled, or
+# empty), pid.
+_CSV_NAME = r'(?:"(?:[^"]|""){0,126}"|)'
+CSV_START = re.compile(
+    rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} [^,]{{0,16}},{_CSV_NAME},{_CSV_NAME},\d+,"
+)
 
 
-def _next_record(lines: list[str], start: int) -> int:
-    for k in range(start, len(lines)):
+def _next_record(lines: list[str], start: int, stop: int | None = None) -> int:
+    """The first line from `start` (up to `stop`) that starts a record, else `stop`."""
+    stop = len(lines) if stop is None else stop
+    for k in range(start, stop):
         if CSV_START.match(lines[k]):
             return k
-    return len(lines)
+    return stop
 
 
 # `2025-08-11T04:00:05,804 [ERROR] Failed to authenticate the connection request for user

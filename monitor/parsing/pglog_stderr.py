@@ -205,10 +205,7 @@ class StderrFormat:
         assert self.px.tail is not None
         if self.px.tail.search(text, match.start("msg")):
             return True
-        for group, delimiter in self._delimiters:
-            if delimiter in (match.group(group) or ""):
-                return True
-        return False
+        return any(delimiter in (match.group(g) or "") for g, delimiter in self._delimiters)
 
     def _forged(
         self, buf: bytes, start: int, text: str, match: re.Match[str] | None

@@ -40,7 +40,9 @@ def attack_pg() -> Iterator[PgServer]:
         server.init()
         server.append_conf({"log_destination": "'stderr,csvlog,jsonlog'"})
         hba = server.datadir / "pg_hba.conf"
-        checked = "host all attacker 127.0.0.1/32 password\nhost attackdb all 127.0.0.1/32 password\n"
+        checked = (
+            "host all attacker 127.0.0.1/32 password\nhost attackdb all 127.0.0.1/32 password\n"
+        )
         server.write_file(hba, checked + hba.read_text(encoding="utf-8"))
         server.start()
         yield server
@@ -86,9 +88,7 @@ def test_pglog_injection_real_server_attacks_are_caught(attack_pg: PgServer) -> 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the logging collector writes a moment later
         written = json_path.read_text(encoding="utf-8") if json_path.exists() else ""
-        if written.count('"error_severity":"DETAIL"') + written.count("FATAL") >= 2 * len(
-            attempts
-        ):
+        if written.count('"error_severity":"DETAIL"') + written.count("FATAL") >= 2 * len(attempts):
             break
         time.sleep(0.05)
 

@@ -213,7 +213,7 @@ def test_cli_parse_logs_unknown_formats_are_named_and_exit_1(
         "insertId": "s1",
         "logName": "projects/p/logs/cloudsql.googleapis.com%2Fpostgres.log",
         "resource": {"type": "cloudsql_database", "labels": {"database_id": "p:db"}},
-        "textPayload": "2026-11-23 03:00:00.000 UTC [7]: [1-1] db=x,user=y LOG:  connection received",
+        "textPayload": "2026-11-23 03:00:00.000 UTC [7]: [1-1] db=x,user=y LOG:  connection",
         "timestamp": "2026-11-23T03:00:00.000Z",
     }
     cnpg = {

@@ -9,8 +9,6 @@ any user and database name PostgreSQL accepts: up to 63 bytes, anything but NUL.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,13 +103,16 @@ def stderr_refusal(user: bytes, db: bytes, kind: str) -> bytes:
 
 
 def _csv_row(severity: str, message: str, user: str = "", db: str = "", detail: str = "") -> str:
-    row = [f"{TS[:19]}.000 UTC", user, db, str(PID), f"{HOST}:{PORT}", "6b03afe9.3034", "1"]
-    row += ["authentication", TS, "3/1", "0", severity, "28P01", message, detail]
-    row += [""] * 7 + ["", "client backend", "", "0"]
-    out = io.StringIO()
-    # elog.c quotes every text field (appendCSVLiteral), a lone \r included.
-    csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(row)
-    return out.getvalue()
+    """A csvlog record as elog.c writes it: text fields quoted (appendCSVLiteral, a lone
+    \r included), numbers and times bare, empty values empty."""
+
+    def q(text: str) -> str:
+        return '"' + text.replace('"', '""') + '"' if text else ""
+
+    fields = [f"{TS[:19]}.000 UTC", q(user), q(db), str(PID), q(f"{HOST}:{PORT}")]
+    fields += ["6b03afe9.3034", "1", q("authentication"), TS, "3/1", "0", severity, "28P01"]
+    fields += [q(message), q(detail)] + [""] * 7 + [q(""), q("client backend"), "", "0"]
+    return ",".join(fields) + "\n"
 
 
 def csvlog_refusal(user: str, db: str) -> bytes:
@@ -272,3 +273,51 @@ def test_pglog_forgery_one_space_after_severity_is_read() -> None:
     events, _, parser = parse(line.encode(), fmt="stderr")
     assert [(e.kind, e.user) for e in events] == [("connection_authorized", "app")]
     assert parser.stats.unparsed == 0
+
+
+def _csv_login(i: int) -> str:
+    return _csv_row("LOG", f"connection authorized: user=u{i} database=db", f"u{i}", "db")
+
+
+def test_pglog_csvlog_field_over_128_kib_loses_nothing() -> None:
+    statement = _csv_row("LOG", "statement: SELECT '" + "x\n" * 150_000 + "'", "app", "db")
+    data = (statement + "".join(_csv_login(i) for i in range(5000))).encode()
+    parser = LogParser(fmt="csvlog")
+    events = []
+    for k in range(0, len(data), 1 << 20):  # the chunks the CLI reads
+        events += parser.feed(data[k : k + (1 << 20)])
+    events += parser.finish()
+    assert [e.user for e in events] == [f"u{i}" for i in range(5000)]
+    assert parser.stats.entries == 5001 and parser.stats.unparsed == 0
+
+
+def test_pglog_csvlog_resyncs_at_the_next_record_and_counts_the_skipped() -> None:
+    # A record cut off inside its quoted message (a truncated file, say), then records.
+    broken = _csv_login(0)[:-40] + "\n" + "more text of the broken field\n"
+    data = (_csv_login(1) + broken + "".join(_csv_login(i) for i in range(2, 6))).encode()
+    events, _, parser = parse(data, fmt="csvlog")
+    assert [e.user for e in events] == ["u1", "u2", "u3", "u4", "u5"]
+    assert parser.stats.unparsed == 2  # the broken record's two lines
+    assert parser.stats.entries == 5
+    assert parser.stats.samples[0].startswith("2026-11-23 03:00:00.000 UTC")
+
+
+def test_pglog_csvlog_statement_with_fake_records_is_one_record() -> None:
+    # A logged-in user's statement holding whole csvlog records stays inside its field.
+    fake = _csv_login(666).replace('"', '""')
+    statement = _csv_row("LOG", "statement: SELECT '\n" + fake + "'", "app", "db")
+    events, suspicious, parser = parse((statement + _csv_login(1)).encode(), fmt="csvlog")
+    assert [e.user for e in events] == ["u1"] and not suspicious
+    assert parser.stats.entries == 2 and parser.stats.unparsed == 0
+
+
+def test_pglog_auth_line_without_event_is_unparsed_not_dropped() -> None:
+    lines = [
+        f"{TS}:{HOST}({PORT}):a@b:[1]:LOG:  connection authorized: usr=a",
+        f"{TS}:{HOST}({PORT}):a@b:[2]:FATAL:  password authentication failed for user",
+        f"{TS}:{HOST}({PORT}):a@b:[3]:LOG:  connection received: host=",
+    ]
+    events, _, parser = parse(("\n".join(lines) + "\n").encode(), fmt="stderr")
+    assert events == []
+    assert parser.stats.unparsed == 3 and parser.stats.entries == 0
+    assert [s[-12:] for s in parser.stats.samples] == [line[-12:] for line in lines]
