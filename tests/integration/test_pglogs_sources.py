@@ -57,6 +57,12 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _line_ms(line: str) -> int:
+    """The time a stderr line gives itself, as the record's own timestamp: RDS publishes
+    each entry at its time, and a line far from its record's time is refused as forged."""
+    return _ms(datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC))
+
+
 def _cloudwatch_messages() -> list[str]:
     # One record per log entry, as RDS publishes them; plus statement noise.
     lines = fixture_lines("rds_pam.log")
@@ -73,7 +79,9 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
         logs.create_log_group(logGroupName=group)
         logs.create_log_stream(logGroupName=group, logStreamName="orders-1")
     messages = _cloudwatch_messages()
-    base = NOW - timedelta(minutes=30)
+    # The records' own timestamps are the lines' time (03:00 on NOW's day), as RDS
+    # publishes them: a line far from its record's time is refused as forged.
+    base = NOW - timedelta(hours=1)
     first, second = messages[:10], messages[10:]
 
     def put(group: str, batch: list[tuple[int, str]]) -> None:
@@ -129,6 +137,43 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
     assert all(r.stats.unparsed == 0 for r in run1 + run2 + run3)
 
 
+def test_pglogs_cloudwatch_record_far_from_its_line_is_suspicious(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    # A user name holding a newline starts a record of its own in CloudWatch Logs, and
+    # its forger chose its time and host; the record's own timestamp is the real one.
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    forged = (
+        "2020-01-01 03:00:00 UTC:10.66.66.66(6666):postgres@postgres:[5456]:FATAL:  "
+        'password authentication failed for user "postgres"'
+    )
+    honest = fixture_lines("rds_pam.log")[0]
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[
+            {"timestamp": _line_ms(honest), "message": honest},
+            {"timestamp": _line_ms(honest) + 1, "message": forged},
+        ],
+    )
+    with Store.open(tmp_path / "s.db") as store:
+        (result,) = read_cloudwatch(
+            store, logs, TARGET, PgLogsConfig(initial_lookback_hours=2), NOW, groups=[GROUP]
+        )
+        stored = store.conn.execute(
+            "SELECT target, source, client_host, reason, line FROM auth_log_suspicious"
+        ).fetchall()
+        events = rows(store)
+    assert result.records == 2 and result.stats.suspicious == 1
+    assert [r[0] for r in events] == ["connection_received"]
+    ((target, source, host, reason, line),) = stored
+    assert (target, source, host, line) == ("prod-orders", f"cloudwatch:{GROUP}", None, forged)
+    assert "from the record's own timestamp" in reason
+
+
 def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
     moto_server: Any, tmp_path: Path
 ) -> None:
@@ -139,11 +184,10 @@ def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
     logs.create_log_group(logGroupName=GROUP)
     logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
     messages = fixture_lines("rds_pam.log")
-    base = _ms(NOW - timedelta(minutes=20))
     logs.put_log_events(
         logGroupName=GROUP,
         logStreamName="orders-1",
-        logEvents=[{"timestamp": base + i, "message": m} for i, m in enumerate(messages)],
+        logEvents=[{"timestamp": _line_ms(m) + i, "message": m} for i, m in enumerate(messages)],
     )
     calls = []
 
@@ -234,10 +278,9 @@ def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
     from monitor.sources.pglogs import ingest
 
     lines = fixture_lines("rds_pam.log")
-    t0 = _ms(NOW - timedelta(minutes=10))
-    hour = tmp_path / "logs" / (NOW - timedelta(minutes=10)).strftime("%Y/%m/%d/%H")
+    hour = tmp_path / "logs" / (NOW - timedelta(hours=1)).strftime("%Y/%m/%d/%H")
     hour.mkdir(parents=True)
-    data = _firehose_object([(f"e{i}", t0 + i, m) for i, m in enumerate(lines)], GROUP)
+    data = _firehose_object([(f"e{i}", _line_ms(m) + i, m) for i, m in enumerate(lines)], GROUP)
     (hour / "part-1.gz").write_bytes(gzip.compress(data))
     config = validate(
         {
@@ -352,7 +395,7 @@ def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path:
     logs.put_log_events(
         logGroupName=GROUP,
         logStreamName="orders-1",
-        logEvents=[{"timestamp": _ms(NOW - timedelta(minutes=1)), "message": line}],
+        logEvents=[{"timestamp": _line_ms(line), "message": line}],
     )
     shutil.copy(FIXTURES / "iam_db_auth_error.log", tmp_path / "iam.log")
     config = validate(
@@ -402,7 +445,6 @@ def test_pglogs_athena_runner_against_moto(moto_server: Any, tmp_path: Path) -> 
     moto_server.reset()
     moto_server.client("s3").create_bucket(Bucket="athena-results")
     lines = fixture_lines("rds_pam.log")
-    t0 = _ms(NOW - timedelta(minutes=5))
     columns = [
         {"Name": "event_id", "Type": "varchar"},
         {"Name": "event_ms", "Type": "bigint"},
@@ -419,7 +461,7 @@ def test_pglogs_athena_runner_against_moto(moto_server: Any, tmp_path: Path) -> 
 
     queued = {
         "results": [
-            result([[f"e{i}", str(t0 + i), m] for i, m in enumerate(lines)]),
+            result([[f"e{i}", str(_line_ms(m) + i), m] for i, m in enumerate(lines)]),
             result([]),  # the iam-db-auth-error group: nothing
         ]
     }
