@@ -11,127 +11,31 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from monitor.models import AuthEvent, SuspiciousEntry
-from monitor.parsing.pglog_prefix import NAME_MAX
+from monitor.parsing.pglog_messages import (
+    AUTH_FAILED,
+    AUTH_LOG,
+    AUTHENTICATED,
+    AUTHORIZED,
+    AUTHORIZED_AFTER_USER,
+    CLOCK_SLACK,
+    DISCONNECTION,
+    HBA,
+    LOGIN_WINDOW,
+    METHODS,
+    MSG_MAX,
+    PAM_LOG,
+    RECEIVED,
+    REJECTED,
+    SESSION,
+    ReceivedAt,
+    Record,
+    is_auth,
+)
 from monitor.parsing.pglog_stats import ParseStats
-
-_UNKNOWN = "[unknown]"
-
-
-class Record(NamedTuple):
-    """One log entry, format-independent. Empty or `[unknown]` values are None.
-
-    A NamedTuple, not a dataclass: one is built per interesting line, and this is cheaper.
-    """
-
-    time: datetime
-    severity: str
-    message: str
-    user: str | None = None
-    database: str | None = None
-    pid: int | None = None
-    host: str | None = None
-    port: int | None = None
-    application_name: str | None = None
-    detail: str | None = None
-
-
-def clean(value: str | None) -> str | None:
-    """None for what PostgreSQL prints when it does not know a value yet."""
-    if value is None or value == "" or value == _UNKNOWN:
-        return None
-    return value
-
-
-def split_remote(remote: str | None) -> tuple[str | None, int | None]:
-    """`%r` is `host(port)`, `[local]` or empty; csvlog's connection_from is `host:port`."""
-    if not remote:
-        return None, None
-    if remote.endswith(")") and "(" in remote:
-        host, _, port = remote[:-1].rpartition("(")
-        return host or None, int(port) if port.isdigit() else None
-    return remote, None
-
-
-# Names a client sends are at most NAME_MAX characters (see pglog_prefix), and every group
-# below is bounded, so no message costs more than linear time. DOTALL: in csvlog and
-# jsonlog a name may hold a newline, and the entry must still be read.
-_N = rf".{{0,{NAME_MAX}}}"
-_RECEIVED = re.compile(r"connection received: host=(?P<host>\S{1,255})(?: port=(?P<port>\d+))?")
-_AUTHENTICATED = re.compile(
-    r'connection authenticated: identity="(?P<identity>.{0,1024})" method=(?P<method>\S{1,32})'
-    r"(?: \([^()]{0,1024}\))?",
-    re.DOTALL,
-)
-# PG 15: "connection authorized: user=U database=D application_name=A SSL enabled (...)";
-# replication connections have no database; before 14, the SSL part ends "compression=off".
-# GSS as postinit.c writes it (16 adds delegated_credentials).
-_AUTHORIZED_REST = (
-    rf"(?: database=(?P<db>{_N}?))?(?: application_name=(?P<app>.{{0,256}}?))?"
-    r"(?: SSL enabled \(protocol=(?P<tls>[^,)]{0,32}), cipher=[^,)]{0,64}, bits=\d+"
-    r"(?:, compression=\w+)?\)"
-    r"| GSS \(authenticated=\w+, encrypted=\w+(?:, delegated_credentials=\w+)?,"
-    r" principal=[^)]{0,256}\))?"
-)
-_AUTHORIZED = re.compile(
-    rf"(?:replication )?connection authorized: user=(?P<user>{_N}?){_AUTHORIZED_REST}",
-    re.DOTALL,
-)
-# What follows `user=U` when U is known from the prefix (see Classifier._authorized).
-_AUTHORIZED_AFTER_USER = re.compile(_AUTHORIZED_REST, re.DOTALL)
-_SESSION = re.compile(
-    r"disconnection: session time: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?) user="
-)
-_DISCONNECTION = re.compile(
-    rf"(?P<user>{_N}?) database=(?P<db>{_N}?) host=(?P<host>\S{{0,255}}?)"
-    r"(?: port=(?P<port>\d+))?",
-    re.DOTALL,
-)
-_PAM_LOG = re.compile(r"pam_authenticate failed: (?P<reason>.{0,1024})", re.DOTALL)
-_AUTH_FAILED = re.compile(
-    r'(?P<method>PAM|password|Ident|Peer|LDAP|RADIUS|certificate|GSSAPI|SSPI|BSD|"trust")'
-    rf' authentication failed for user "(?P<user>{_N})"',
-    re.DOTALL,
-)
-_METHODS = {"PAM": "pam", "certificate": "cert", "GSSAPI": "gss", '"trust"': "trust"}
-_HBA = re.compile(
-    r"(?:no pg_hba\.conf entry for|pg_hba\.conf rejects) (?:replication )?(?:connection )?"
-    rf'(?:from |for )?host "(?P<host>[^"]{{0,255}})", user "(?P<user>{_N}?)"'
-    rf'(?:, database "(?P<db>{_N}?)")?(?:, [^"]{{0,128}})?',
-    re.DOTALL,
-)
-# Connection-time refusals after authentication: not a failed login.
-_REJECTED = re.compile(
-    rf'database "(?P<db>{_N})" does not exist'
-    rf'|role "(?P<role>{_N})" (?:is not permitted to log in|does not exist)'
-    r"|sorry, too many clients already"
-    rf'|too many connections for (?:role|database) "{_N}"'
-    r"|remaining connection slots are reserved for .{0,128}"
-    rf'|database "{_N}" is not currently accepting connections'
-    rf'|permission denied for database "{_N}"'
-    r"|the database system is (?:starting up|shutting down|not yet accepting connections"
-    r"|in recovery mode|not accepting connections)"
-    r"|canceling authentication due to timeout",
-    re.DOTALL,
-)
-# The start of every message above: one that starts so but is not read is counted, never
-# dropped in silence. Longer messages than _MSG_MAX are not given to the regexes at all.
-_AUTH_LOG = ("connection ", "replication connection", "disconnection", "pam_authenticate")
-_AUTH_FATAL = ("authentication failed", "pg_hba.conf")
-_MSG_MAX = 4096
-# A connection's lines all come within authentication_timeout (at most 600 s) of its
-# `connection received`, except its disconnection.
-_LOGIN_WINDOW = timedelta(seconds=660)
-_CLOCK_SLACK = timedelta(seconds=1)
-_Received = tuple[str | None, int | None, datetime, datetime, datetime]
-
-
-def _is_auth(sev: str, msg: str) -> bool:
-    """Does the message report a login's outcome (so that not reading it loses one)?"""
-    return msg.startswith(_AUTH_LOG) if sev == "LOG" else any(w in msg for w in _AUTH_FATAL)
 
 
 class Suspect(NamedTuple):
@@ -214,15 +118,15 @@ class Classifier:
         self._pending_pam: dict[int | None, AuthEvent] = {}
         # pid -> host, port, time of its `connection received`, and the login window;
         # an OrderedDict, so dropping the oldest of a full one costs O(1).
-        self._received: OrderedDict[int | None, _Received] = OrderedDict()
+        self._received: OrderedDict[int | None, ReceivedAt] = OrderedDict()
         self._last_refusal: tuple[datetime, str | None, int | None] | None = None
 
     def classify(self, rec: Record) -> Outcome:
         sev, msg = rec.severity, rec.message
         if sev != "LOG" and sev != "FATAL":
             return []
-        if len(msg) > _MSG_MAX:
-            return None if _is_auth(sev, msg) else []
+        if len(msg) > MSG_MAX:
+            return None if is_auth(sev, msg) else []
         if rec.pid in self._received:
             suspect = self._discontinuity(rec)
             if suspect is not None:
@@ -254,7 +158,7 @@ class Classifier:
             SuspiciousEntry(
                 suspect.time,
                 suspect.reason,
-                line[:_MSG_MAX],
+                line[:MSG_MAX],
                 suspect.host,
                 suspect.port,
                 self.source,
@@ -274,6 +178,11 @@ class Classifier:
                 source=self.source,
             )
         ]
+
+    def came_from(self, pid: str | None, remote: tuple[str | None, int | None]) -> bool:
+        """Did connection `pid` start with a `connection received` from this host:port?"""
+        seen = self._received.get(int(pid)) if pid else None
+        return seen is not None and seen[:2] == remote
 
     def taken_back(self) -> None:
         """The caller dropped the events of the last entry: a refusal it counted may be
@@ -310,7 +219,7 @@ class Classifier:
         if msg.startswith("connection received"):
             return self._received_event(rec, msg)
         if msg.startswith("connection authenticated"):
-            m = _AUTHENTICATED.fullmatch(msg)
+            m = AUTHENTICATED.fullmatch(msg)
             if m is None:
                 return None
             return [
@@ -327,13 +236,13 @@ class Classifier:
         if msg.startswith("disconnection"):
             return self._disconnection(rec, msg)
         if msg.startswith("pam_authenticate failed"):
-            m = _PAM_LOG.fullmatch(msg)
+            m = PAM_LOG.fullmatch(msg)
             if m is None:
                 return None
             return self._pam_log(
                 _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
             )
-        return None if msg.startswith(_AUTH_LOG) else []
+        return None if msg.startswith(AUTH_LOG) else []
 
     def _authorized(self, rec: Record, msg: str) -> Outcome:
         """`user=U database=D` must be the prefix's own U and D. Where the prefix names
@@ -344,14 +253,14 @@ class Classifier:
             known = msg[: msg.find("user=") + 5] + rec.user
             if rec.database is not None:
                 known += " database=" + rec.database
-            m = _AUTHORIZED_AFTER_USER.fullmatch(msg, len(known))
+            m = AUTHORIZED_AFTER_USER.fullmatch(msg, len(known))
             if not msg.startswith(known) or m is None or (rec.database and m.group("db")):
-                if _AUTHORIZED.fullmatch(msg) is None:
+                if AUTHORIZED.fullmatch(msg) is None:
                     return None
                 return self._suspect(rec, "'connection authorized' names another user/database")
             user = rec.user
         else:
-            m = _AUTHORIZED.fullmatch(msg)
+            m = AUTHORIZED.fullmatch(msg)
             if m is None:
                 return None
             user = m.group("user")
@@ -368,7 +277,7 @@ class Classifier:
         ]
 
     def _received_event(self, rec: Record, msg: str) -> Outcome:
-        m = _RECEIVED.fullmatch(msg)
+        m = RECEIVED.fullmatch(msg)
         if m is None:
             return None
         port = int(m.group("port")) if m.group("port") else None
@@ -385,8 +294,8 @@ class Classifier:
                 rec.host or host,
                 rec.port or port,
                 rec.time,
-                rec.time - _CLOCK_SLACK,
-                rec.time + _LOGIN_WINDOW,
+                rec.time - CLOCK_SLACK,
+                rec.time + LOGIN_WINDOW,
             )
         return [
             _event(
@@ -401,8 +310,8 @@ class Classifier:
         ]
 
     def _disconnection(self, rec: Record, msg: str) -> Outcome:
-        t = _SESSION.match(msg)
-        m = _DISCONNECTION.fullmatch(msg, t.end()) if t is not None else None
+        t = SESSION.match(msg)
+        m = DISCONNECTION.fullmatch(msg, t.end()) if t is not None else None
         if t is None or m is None:
             return None
         if self._disagrees(rec, m.group("user"), m.group("db")):
@@ -436,12 +345,12 @@ class Classifier:
         return ([earlier] if earlier else []) + flushed
 
     def _fatal(self, rec: Record, msg: str) -> Outcome:
-        m = _AUTH_FAILED.fullmatch(msg)
+        m = AUTH_FAILED.fullmatch(msg)
         if m is not None:
             user = m.group("user")
             if self._disagrees(rec, user, None):
                 return self._suspect(rec, "the failure names another user than the prefix")
-            method = _METHODS.get(m.group("method"), m.group("method").lower())
+            method = METHODS.get(m.group("method"), m.group("method").lower())
             waiting = self._pending_pam.pop(rec.pid, None) if method == "pam" else None
             if waiting is not None:
                 # One attempt, two lines: keep the LOG's reason, take the FATAL's time so a
@@ -451,7 +360,7 @@ class Classifier:
                 _event(rec, "auth_failed", self.source, user=user, method=method, reason=rec.detail)
             ]
         if "pg_hba.conf" in msg:
-            m = _HBA.fullmatch(msg)
+            m = HBA.fullmatch(msg)
             if m is None:
                 return None
             if self._disagrees(rec, m.group("user"), m.group("db")):
@@ -467,7 +376,7 @@ class Classifier:
                     reason=msg,
                 )
             ]
-        m = _REJECTED.fullmatch(msg)
+        m = REJECTED.fullmatch(msg)
         if m is not None:
             if self._disagrees(rec, m.group("role"), m.group("db")):
                 return self._suspect(rec, "the refusal names another user/database")
@@ -481,4 +390,4 @@ class Classifier:
                     reason=msg,
                 )
             ]
-        return None if _is_auth("FATAL", msg) else []
+        return None if is_auth("FATAL", msg) else []

@@ -14,7 +14,8 @@ from functools import partial
 from typing import Any
 
 from monitor.models import AuthEvent
-from monitor.parsing.pglog_classify import Classifier, Record, clean, split_remote
+from monitor.parsing.pglog_classify import Classifier
+from monitor.parsing.pglog_messages import Record, clean, split_remote
 from monitor.parsing.pglog_prefix import ISO_STAMP, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 

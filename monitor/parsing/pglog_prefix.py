@@ -177,7 +177,8 @@ def compile_prefix(prefix: str) -> PrefixRx:
     lo, hi = hostile[0], hostile[-1]
     head_seen: set[str] = set()
     head = "".join(_piece(tokens, k, head_seen)[0] for k in range(lo))
-    tail = "".join(_piece(tokens, k, None)[0] for k in range(hi + 1, len(tokens)))
+    # Named groups in the tail too: its %p tells which connection a reading belongs to.
+    tail = "".join(_piece(tokens, k, set())[0] for k in range(hi + 1, len(tokens)))
     delimiters = []
     for k in hostile:
         after = ""
