@@ -4,17 +4,14 @@ A log is mostly statements and their tab-indented continuation lines; a few perc
 connection lines. So we never loop over lines in Python: `bytes.count` counts lines, one
 regex finds the lines that do not start an entry (continuation lines, and lines whose
 first byte cannot start the prefix), and one regex finds the few messages that matter,
-anchored on the `: ` PostgreSQL writes after the severity. Only those lines are decoded
+anchored on the `:  ` PostgreSQL writes after the severity. Only those lines are decoded
 and matched against the full prefix, which also tells a real `FATAL:` from one quoted
 inside a statement (PostgreSQL indents every continuation line with a tab: elog.c,
 append_with_tabs).
 
-PostgreSQL does not indent the prefix, though: a user or database name holding a newline
-starts a line of the client's choosing, and a name holding `:[4242]:LOG:  ` makes a line
-that reads as two entries. So before a line is believed, `_forged` checks that it reads
-one way only (client-chosen values as short and as long as they can be give the same
-message), that no client-chosen value holds the prefix's own delimiters, and that the
-line does not continue a line cut off inside a client-chosen value.
+PostgreSQL does not indent the prefix, though, and a client's user and database names go
+into it as sent: before a line is believed, the checks of `pglog_forgery` run on it, and
+a line one of them doubts is refused as evidence (a `SuspiciousEntry`).
 """
 
 from __future__ import annotations
@@ -94,8 +91,19 @@ class StderrFormat(ForgeryChecks):
 
     def process(self, buf: bytes, end: int) -> list[AuthEvent]:
         """Scan buf[:end], which ends with a newline."""
-        stats = self.stats
+        self._count(buf, end)
         events: list[AuthEvent] = []
+        if self._waiting is not None:  # after the counts, as if read in one chunk
+            waiting, self._waiting = self._waiting, None
+            events.extend(self._settle(*waiting, buf, 0, end))
+        self._scan(buf, end, events)
+        self._keep_samples()
+        self._keep_before(buf, end)
+        return events
+
+    def _count(self, buf: bytes, end: int) -> None:
+        """Lines, entries and unreadable lines of buf[:end], in C."""
+        stats = self.stats
         lines = buf.count(b"\n", 0, end)
         head = buf[:1]
         cont = int(head == b"\t")
@@ -115,9 +123,9 @@ class StderrFormat(ForgeryChecks):
         stats.lines += lines
         stats.entries += lines - cont - bad
         stats.unparsed += bad
-        if self._waiting is not None:  # after the counts, as if read in one chunk
-            waiting, self._waiting = self._waiting, None
-            events.extend(self._settle(*waiting, buf, 0, end))
+
+    def _scan(self, buf: bytes, end: int, events: list[AuthEvent]) -> None:
+        """Read the lines of buf[:end] that matter into `events`."""
         marker = _MARKER if buf.find(b":  ", 0, end) >= 0 else _MARKER_ONE_SPACE
         guarded = self.px.head is not None  # the prefix holds client-chosen values
         last_start = after_read = -1
@@ -157,15 +165,15 @@ class StderrFormat(ForgeryChecks):
             else:
                 self._emitted = (start, len(events))
                 events.extend(self._read(rec, text, start))
-        self._keep_samples()
-        # The last whole lines read, up to LOOKBACK bytes, however small the chunks.
+
+    def _keep_before(self, buf: bytes, end: int) -> None:
+        """The last whole lines read, up to LOOKBACK bytes, however small the chunks."""
         if end < LOOKBACK:
             whole = self._before + buf[:end]
             tail, cut = whole[-LOOKBACK:], len(whole) > LOOKBACK
         else:
             tail, cut = buf[end - LOOKBACK : end], end > LOOKBACK
         self._before = tail[tail.find(b"\n") + 1 :] if cut else tail
-        return events
 
     def finish(self) -> list[AuthEvent]:
         waiting, self._waiting = self._waiting, None
