@@ -301,10 +301,11 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
     """Auth and connection events from the PostgreSQL logs; see monitor/sources/pglogs.py."""
     from monitor.sources.pglogs import ingest
 
-    columns = ("source", "records", "events", "new", "unparsed")
+    columns = ("source", "records", "events", "new", "unparsed", "suspicious")
     results = ingest(ctx.store, ctx.config, _TargetClients(ctx), ctx.clock)
     rows: list[tuple[str, ...]] = [
         (r.source, str(r.records), str(r.events), str(r.stored), str(r.stats.unparsed))
+        + (str(r.stats.suspicious),)
         for r in results
     ]
     return StageReport("pglogs", columns, rows)
