@@ -304,8 +304,7 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
     columns = ("source", "records", "events", "new", "unparsed", "suspicious")
     results = ingest(ctx.store, ctx.config, _TargetClients(ctx), ctx.clock)
     rows: list[tuple[str, ...]] = [
-        (r.source, str(r.records), str(r.events), str(r.stored), str(r.stats.unparsed))
-        + (str(r.stats.suspicious),)
+        (r.source, *map(str, (r.records, r.events, r.stored, r.stats.unparsed, r.stats.suspicious)))
         for r in results
     ]
     return StageReport("pglogs", columns, rows)
