@@ -84,7 +84,11 @@ class ForgeryChecks:
             return None
         head = px.head.match(text) if match is None else None
         headless = match is None and head is None and px.tail.search(text) is not None
-        cut_off = self._cut_off(buf, start, headless)
+        # Mostly the line before is a complete entry: then nothing before it matters.
+        before = buf.rfind(b"\n", 0, start - 1) + 1 if start else -1
+        entry = px.entry_b
+        complete = not headless and before >= 0 and entry and entry.match(buf, before, start - 1)
+        cut_off = None if complete else self._cut_off(buf, start, headless)
         if cut_off is not None:
             head, lines, cut_at = cut_off
             reason = "continues a line cut off inside a user/database name"
