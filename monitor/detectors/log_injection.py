@@ -66,13 +66,14 @@ def detect(data: list[Suspicious], now: datetime, opts: LogInjectionOptions) -> 
     ):
         entries.sort(key=lambda e: e.time, reverse=True)
         where = f"from {host}" if host else "from a client the log does not name"
+        on = target or "local log files"  # the files source names no target
         reasons = sorted({e.reason for e in entries})
         findings.append(
             Finding(
                 detector="log-injection",
                 subject=f"{target}/{host or '-'}",
                 severity="high",
-                title=f"Forged log lines {where} on {target} ({len(entries)}×)",
+                title=f"Forged log lines {where} on {on} ({len(entries)}×)",
                 why=(
                     f"{len(entries)} log entries {where} could have been written by the "
                     "client rather than the server (" + "; ".join(reasons) + "). They were "
