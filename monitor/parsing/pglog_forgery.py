@@ -66,12 +66,25 @@ class ForgeryChecks:
         events.extend(self.classifier.refuse(suspect, raw))
         return True
 
-    def _doubtful(self, text: str, match: re.Match[str]) -> bool:
-        """Cheap signs that a complete line may read two ways or hold a delimiter."""
-        assert self.px.tail is not None
-        if self.px.tail.search(text, match.start("msg")):
-            return True
-        return any(delimiter in (match.group(g) or "") for g, delimiter in self._delimiters)
+    def _after_entry(self, buf: bytes, start: int) -> bool:
+        """Is the line before `start` in `buf` a complete entry (so nothing before it can
+        have been cut off into this line)?"""
+        entry = self.px.entry_b
+        return bool(
+            start and entry and entry.match(buf, buf.rfind(b"\n", 0, start - 1) + 1, start - 1)
+        )
+
+    def _plain(
+        self, buf: bytes, start: int, text: str, match: re.Match[str] | None, after: bool
+    ) -> bool:
+        """The cheap test of the common line: it parsed, follows a complete entry (`after`:
+        the line just read), holds no second prefix end and no delimiter in a name."""
+        tail = self.px.tail
+        if match is None or tail is None or not (after or self._after_entry(buf, start)):
+            return False
+        if tail.search(text, match.start("msg")):
+            return False
+        return not any(d in (match.group(g) or "") for g, d in self._delimiters)
 
     def _forged(
         self, buf: bytes, start: int, text: str, match: re.Match[str] | None
@@ -85,9 +98,7 @@ class ForgeryChecks:
         head = px.head.match(text) if match is None else None
         headless = match is None and head is None and px.tail.search(text) is not None
         # Mostly the line before is a complete entry: then nothing before it matters.
-        before = buf.rfind(b"\n", 0, start - 1) + 1 if start else -1
-        entry = px.entry_b
-        complete = not headless and before >= 0 and entry and entry.match(buf, before, start - 1)
+        complete = not headless and self._after_entry(buf, start)
         cut_off = None if complete else self._cut_off(buf, start, headless)
         if cut_off is not None:
             head, lines, cut_at = cut_off

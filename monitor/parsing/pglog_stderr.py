@@ -148,7 +148,7 @@ class StderrFormat(ForgeryChecks):
             match = self.rx.fullmatch(text)
             if (
                 guarded
-                and (match is None or start != after_read or self._doubtful(text, match))
+                and not self._plain(buf, start, text, match, start == after_read)
                 and self._refuse(buf, start, text, match, events)
             ):
                 continue
@@ -164,7 +164,8 @@ class StderrFormat(ForgeryChecks):
                 events.extend(self._settle(rec, text, buf, after_read, end, start, look=False))
             else:
                 self._emitted = (start, len(events))
-                events.extend(self._read(rec, text, start))
+                found = self.classifier.read(rec, text)
+                events.extend(self._read(rec, text, start) if found is None else found)
 
     def _keep_before(self, buf: bytes, end: int) -> None:
         """The last whole lines read, up to LOOKBACK bytes, however small the chunks."""
