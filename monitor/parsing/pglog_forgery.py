@@ -84,7 +84,10 @@ class ForgeryChecks:
             return False
         if tail.search(text, match.start("msg")):
             return False
-        return not any(d in (match.group(g) or "") for g, d in self._delimiters)
+        for group, delimiter in self._delimiters:  # a loop: per login line, no generator
+            if delimiter in (match.group(group) or ""):
+                return False
+        return True
 
     def _forged(
         self, buf: bytes, start: int, text: str, match: re.Match[str] | None

@@ -55,7 +55,8 @@ def split_remote(remote: str | None) -> tuple[str | None, int | None]:
 # below is bounded, so no message costs more than linear time. DOTALL: in csvlog and
 # jsonlog a name may hold a newline, and the entry must still be read.
 _N = rf".{{0,{NAME_MAX}}}"
-RECEIVED = re.compile(r"connection received: host=(?P<host>\S{1,255})(?: port=(?P<port>\d+))?")
+# The host is the server's own view of the client (no spaces): `\S+` backtracks linearly.
+RECEIVED = re.compile(r"connection received: host=(?P<host>\S+)(?: port=(?P<port>\d+))?")
 AUTHENTICATED = re.compile(
     r'connection authenticated: identity="(?P<identity>.{0,1024})" method=(?P<method>\S{1,32})'
     r"(?: \([^()]{0,1024}\))?",
