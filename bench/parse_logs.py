@@ -16,9 +16,10 @@ from `os.wait4`) for each size, to show memory stays flat.
 With `--before DIR` (a tree holding an older `monitor` package, for example
 `git archive main monitor | tar -x -C DIR`), each size also runs that version, the two
 interleaved, and prints the CPU ratio after/before. Then it times hostile input, before
-and after: crafted lines of 7 to 56 KB that once made the prefix regex and the classifier
-backtrack with the square of their length, one 25 and one 50 MB line, and csvlog records
-holding a 1.8 and a 3.6 MB multi-line statement. Each must grow linearly.
+and after: crafted lines of 7 to 56 KB that once made the prefix regex backtrack with the
+square of their length, a 'connection authorized' of that length, one 25 and one 50 MB
+line, and csvlog records holding a 1.8 and a 3.6 MB multi-line statement. Each must grow
+linearly.
 
     python bench/parse_logs.py --lines 1000000 --lines 4000000
     python bench/parse_logs.py --before /tmp/pgwarden-main --repeat 5
