@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from monitor.config import Config
+    from monitor.parsing.pglog import LogParser
     from monitor.sources.cloudtrail import TrailEngine, TrailWindow
     from monitor.sources.trail_local import TrailResult
     from monitor.store.sqlite import Store
@@ -336,7 +337,7 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
         sys.exit(1)
 
 
-def _report_parse(name: str, parser: Any, reads: str) -> None:
+def _report_parse(name: str, parser: LogParser, reads: str) -> None:
     """What a file gave that is not events, on stderr: unreadable, unparsed, suspicious."""
     stats = parser.stats
     if parser.unknown:

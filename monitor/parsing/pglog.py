@@ -51,6 +51,7 @@ _MAX_CARRY = 16 << 20
 # How far a stderr record's own %t may be from the time CloudWatch Logs gives it: RDS
 # publishes within minutes; a forged record carries whatever time its forger chose.
 RECORD_SKEW = timedelta(minutes=15)
+_FAR_FROM_RECORD = "its time is over 15 minutes from the record's own timestamp"
 
 
 class _Format(Protocol):
@@ -171,8 +172,8 @@ class LogParser:
             if moment is not None and abs(moment - record) > RECORD_SKEW:
                 self.stats.lines += data.count(b"\n")
                 self.stats.entries += 1
-                why = f"its time is {abs(moment - record)} from the record's own timestamp"
-                return self.classifier.refuse(Suspect(why, record, None, None, False), message)
+                suspect = Suspect(_FAR_FROM_RECORD, record, None, None, False)
+                return self.classifier.refuse(suspect, message)
         return self.feed(data)
 
     def _choose(self, sample: bytes) -> _Format:
