@@ -57,6 +57,20 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _postgresql_group(moto_server: Any, messages: list[str]) -> Any:
+    """A fresh moto with GROUP holding `messages`, each at its line's time; its client."""
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": _line_ms(m) + i, "message": m} for i, m in enumerate(messages)],
+    )
+    return logs
+
+
 def _line_ms(line: str) -> int:
     """The time a stderr line gives itself, as the record's own timestamp: RDS publishes
     each entry at its time, and a line far from its record's time is refused as forged."""
@@ -142,22 +156,17 @@ def test_pglogs_cloudwatch_record_far_from_its_line_is_suspicious(
 ) -> None:
     # A user name holding a newline starts a record of its own in CloudWatch Logs, and
     # its forger chose its time and host; the record's own timestamp is the real one.
-    moto_server.reset()
-    logs = moto_server.client("logs")
-    logs.create_log_group(logGroupName=GROUP)
-    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
     forged = (
         "2020-01-01 03:00:00 UTC:10.66.66.66(6666):postgres@postgres:[5456]:FATAL:  "
         'password authentication failed for user "postgres"'
     )
     honest = fixture_lines("rds_pam.log")[0]
+    logs = _postgresql_group(moto_server, [honest])
+    # The forged record is written beside the honest one: its own timestamp is real.
     logs.put_log_events(
         logGroupName=GROUP,
         logStreamName="orders-1",
-        logEvents=[
-            {"timestamp": _line_ms(honest), "message": honest},
-            {"timestamp": _line_ms(honest) + 1, "message": forged},
-        ],
+        logEvents=[{"timestamp": _line_ms(honest) + 5, "message": forged}],
     )
     with Store.open(tmp_path / "s.db") as store:
         (result,) = read_cloudwatch(
@@ -179,16 +188,8 @@ def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
 ) -> None:
     from botocore.exceptions import EndpointConnectionError
 
-    moto_server.reset()
-    logs = moto_server.client("logs")
-    logs.create_log_group(logGroupName=GROUP)
-    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
     messages = fixture_lines("rds_pam.log")
-    logs.put_log_events(
-        logGroupName=GROUP,
-        logStreamName="orders-1",
-        logEvents=[{"timestamp": _line_ms(m) + i, "message": m} for i, m in enumerate(messages)],
-    )
+    logs = _postgresql_group(moto_server, messages)
     calls = []
 
     def fail_third_page(**_: Any) -> None:
