@@ -17,6 +17,11 @@ from typing import Any, TextIO
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def printable(text: str) -> str:
+    """Control characters as escapes (`\\n`, `\\x1b`), so no cursor moves and no line breaks."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def csv_cell(value: Any) -> str:
     """One CSV cell, safe to open in a spreadsheet."""
     if value is None:
@@ -71,7 +76,7 @@ def write_table(
         else:
             text = str(value).replace("\n", " ")
         # Control characters could move a terminal's cursor: show them escaped.
-        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+        text = printable(text)
         return text if len(text) <= width else text[: width - 1] + "…"
 
     table = [list(columns)] + [[cell(row.get(c)) for c in columns] for row in rows]
