@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from monitor.alerts import budget
 from monitor.errors import ConfigError
 
 CONFIG_ENV = "PGWARDEN_CONFIG"
@@ -227,6 +228,8 @@ class SlackConfig(Section):
     channel: str = "#pgwarden"
     channels: dict[Severity, str] = {}
     max_per_run: int = Field(default=20, ge=1)
+    max_per_detector: int = Field(default=budget.MAX_PER_DETECTOR, ge=1)
+    max_per_host: int = Field(default=budget.MAX_PER_HOST, ge=1)
     max_age_hours: float = Field(default=24, gt=0)
 
 
@@ -244,6 +247,9 @@ class ReportsConfig(Section):
     s3_uri: S3Uri | None = None
     s3_kms_key_id: str | None = None
     keep_days: int = Field(default=90, ge=1)
+    # Report files name users and who may reach which database: owner-only unless set
+    # (a TOML octal integer, e.g. 0o640 for a reviewers' group).
+    file_mode: int = Field(default=0o600, ge=0, le=0o777)
 
 
 class SchedulerConfig(Section):

@@ -434,6 +434,8 @@ def alerts_stage(ctx: StageContext) -> StageReport:
         ctx.clock.now(),
         max_per_run=slack.max_per_run,
         max_age=timedelta(hours=slack.max_age_hours),
+        max_per_detector=slack.max_per_detector,
+        max_per_host=slack.max_per_host,
     )
     row = (
         f"slack ({slack.mode})", str(summary.sent), str(summary.digested), str(summary.pending),

@@ -113,13 +113,16 @@ def moto_server() -> Iterator[MotoServer]:
 class SlackApi:
     """A local server that answers like the Slack Web API and records what it receives.
 
-    Queue faults with `fail_next(status, body, headers)`; otherwise every call succeeds.
+    Queue faults with `fail_next(status, body, headers)`, or make a channel answer an error for
+    good with `dead[channel] = "channel_not_found"`; otherwise every call succeeds.
     `channels` (id -> {"name", "is_member", ...}) answer conversations.info and .list.
     """
 
     url: str
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # channel -> the error chat.postMessage answers there for good (channel_not_found...)
+    dead: dict[str, str] = field(default_factory=dict)
     _faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -142,6 +145,7 @@ class SlackApi:
             self.requests.clear()
             self._faults.clear()
             self.channels.clear()
+            self.dead.clear()
 
     def handle(
         self, method: str, body: dict[str, Any]
@@ -149,10 +153,13 @@ class SlackApi:
         with self._lock:
             if self._faults:
                 return self._faults.pop(0)
+            if method == "chat.postMessage" and body.get("channel") in self.dead:
+                return 200, {"ok": False, "error": self.dead[body["channel"]]}, {}
             self.requests.append((method, body))
             if method == "chat.postMessage":
                 if not body.get("channel"):
                     return 200, {"ok": False, "error": "channel_not_found"}, {}
+
                 ts = f"{int(time.time())}.{next(self._ts):06d}"
                 return 200, {"ok": True, "channel": body["channel"], "ts": ts, "message": body}, {}
             if method == "webhook":

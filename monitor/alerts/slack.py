@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from monitor.alerts.render import Message
-from monitor.errors import AlertDeliveryFailed
+from monitor.errors import AlertDeliveryFailed, ChannelUnusable
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -23,10 +23,42 @@ if TYPE_CHECKING:
     from monitor.config import SlackConfig
 
 
+# Slack errors that retrying cannot fix: the channel (or the whole token) needs a person.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_authed",
+        # What an incoming webhook answers for the same faults.
+        "channel_is_archived",
+        "invalid_token",
+        "no_service",
+        "no_active_hooks",
+    }
+)
+WEBHOOK = "the incoming webhook"
+
+
 class Sink(Protocol):
-    """Sends one message; returns its Slack `ts` (for threading), or None without threads."""
+    """Sends one message; returns its Slack `ts` (for threading), or None without threads.
+
+    Raises ChannelUnusable for an error in PERMANENT_ERRORS, AlertDeliveryFailed otherwise.
+    """
 
     def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None: ...
+
+    def channel(self, severity: str) -> str:
+        """Where a message of `severity` goes."""
+        ...
+
+    def destinations(self) -> list[str]:
+        """Every channel, the default first: where a notice may go when one is parked."""
+        ...
 
 
 def channel_for(severity: str, channels: dict[str, str], default: str) -> str:
@@ -36,7 +68,7 @@ def channel_for(severity: str, channels: dict[str, str], default: str) -> str:
 def configured_channels(config: SlackConfig) -> list[tuple[str, str]]:
     """(a severity, its channel) for each distinct destination, the default channel last."""
     if config.mode == "webhook":
-        return [("info", "the incoming webhook")]
+        return [("info", WEBHOOK)]
     seen: dict[str, str] = {}
     for severity, channel in config.channels.items():
         seen.setdefault(channel, severity)
@@ -44,7 +76,20 @@ def configured_channels(config: SlackConfig) -> list[tuple[str, str]]:
     return [(severity, channel) for channel, severity in seen.items()]
 
 
-class SlackSink:
+class _Routed:
+    """A channel per severity, and the default for the rest."""
+
+    channels: dict[str, str]
+    default_channel: str
+
+    def channel(self, severity: str) -> str:
+        return channel_for(severity, self.channels, self.default_channel)
+
+    def destinations(self) -> list[str]:
+        return list(dict.fromkeys([self.default_channel, *self.channels.values()]))
+
+
+class SlackSink(_Routed):
     """chat.postMessage with a bot token: a channel per severity, repeats in the thread."""
 
     def __init__(self, client: WebClient, channels: dict[str, str], default_channel: str) -> None:
@@ -55,17 +100,20 @@ class SlackSink:
     def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
         from slack_sdk.errors import SlackApiError
 
-        channel = channel_for(message.severity, self.channels, self.default_channel)
+        channel = message.channel or self.channel(message.severity)
         try:
             response = self.client.chat_postMessage(
                 **message.payload(channel, thread_ts, outbox_id)
             )
         except SlackApiError as exc:
             error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-            raise AlertDeliveryFailed(
+            text = (
                 f"Slack chat.postMessage to {channel} failed: HTTP {exc.response.status_code}"
                 f" {error or ''}".rstrip()
-            ) from None
+            )
+            if error in PERMANENT_ERRORS:
+                raise ChannelUnusable(channel, str(error), text) from None
+            raise AlertDeliveryFailed(text) from None
         except OSError as exc:  # URLError, timeouts, refused connections
             raise AlertDeliveryFailed(f"Slack unreachable: {exc}") from None
         return str(response["ts"])
@@ -77,19 +125,26 @@ class SlackWebhookSink:
     def __init__(self, client: WebhookClient) -> None:
         self.client = client
 
+    def channel(self, severity: str) -> str:
+        return WEBHOOK
+
+    def destinations(self) -> list[str]:
+        return [WEBHOOK]
+
     def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
         try:
             response = self.client.send(text=message.text, blocks=message.blocks)
         except OSError as exc:
             raise AlertDeliveryFailed(f"Slack webhook unreachable: {exc}") from None
         if response.status_code != 200 or response.body != "ok":
-            raise AlertDeliveryFailed(
-                f"Slack webhook failed: HTTP {response.status_code} {response.body[:100]}"
-            )
+            text = f"Slack webhook failed: HTTP {response.status_code} {response.body[:100]}"
+            if response.body.strip() in PERMANENT_ERRORS:
+                raise ChannelUnusable(WEBHOOK, response.body.strip(), text)
+            raise AlertDeliveryFailed(text)
         return None
 
 
-class ConsoleSink:
+class ConsoleSink(_Routed):
     """Prints the exact payload Slack would receive (`--dry-run`, the demo)."""
 
     def __init__(
@@ -104,7 +159,7 @@ class ConsoleSink:
         self._ts = itertools.count(1)
 
     def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
-        channel = channel_for(message.severity, self.channels, self.default_channel)
+        channel = message.channel or self.channel(message.severity)
         payload = message.payload(channel, thread_ts, outbox_id)
         print(json.dumps(payload, indent=2, ensure_ascii=False), file=self.stream)
         return f"console.{next(self._ts):06d}"

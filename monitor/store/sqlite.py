@@ -164,10 +164,14 @@ def _connect(path: Path, *, writer: bool) -> sqlite3.Connection:
         uri = f"file:{path}?mode=ro"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
-        # Create the file ourselves so it is 0600 from the first byte; SQLite gives the
-        # -wal and -shm files the same mode.
+        # Create the file ourselves so it is 0600 from the first byte, and set an existing
+        # one (from an older version, a copy, a restore) to 0600 too; SQLite gives the -wal
+        # and -shm files the main file's mode.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL").fetchall()
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -182,7 +186,14 @@ def _connect(path: Path, *, writer: bool) -> sqlite3.Connection:
 def _take_writer_lock(path: Path) -> TextIO:
     lock_path = path.with_name(path.name + ".lock")
     try:
-        lock = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until close()
+        # 0600 like the store: the lock holds the writer's pid, and nobody else needs it.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            lock = open(fd, "a+", encoding="utf-8")  # noqa: SIM115 - held until close()
+        except OSError:
+            os.close(fd)
+            raise
     except OSError as exc:
         raise StoreError(
             f"{path}: cannot create the store's lock file ({exc.strerror}); "

@@ -69,7 +69,8 @@ def test_slack_happy_path_threads_and_channels(store: Store, slack: SlackApi) ->
     queue(store, low, high)
     summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
     assert (summary.sent, summary.pending, summary.error) == (2, 0, None)
-    assert [m["channel"] for m in slack.messages] == ["#pgwarden", "#sec-high"]
+    # High goes first: nothing queued before it delays it.
+    assert [m["channel"] for m in slack.messages] == ["#sec-high", "#pgwarden"]
     first_ts = store.conn.execute(
         "SELECT slack_ts FROM outbox WHERE fingerprint = ?", (low.fingerprint,)
     ).fetchall()[0][0]
@@ -107,7 +108,7 @@ def test_slack_500s_back_off_then_deliver(store: Store, slack: SlackApi) -> None
     assert summary.error is not None and "HTTP 500" in summary.error
     # Backed off: nothing is tried before next_attempt_at.
     assert (
-        deliver(store, bot(slack), NOW + timedelta(seconds=5), max_per_run=20, max_age=DAY).sent
+        deliver(store, bot(slack), NOW + timedelta(seconds=4), max_per_run=20, max_age=DAY).sent
         == 0
     )
     assert deliver(store, bot(slack), NOW + HOUR, max_per_run=20, max_age=DAY).sent == 1
@@ -138,6 +139,8 @@ class DiesAfterSend:
 
     def __init__(self, inner: SlackSink) -> None:
         self.inner = inner
+        self.channel = inner.channel
+        self.destinations = inner.destinations
 
     def send(self, message: Message, outbox_id: int, thread_ts: str | None) -> str | None:
         self.inner.send(message, outbox_id, thread_ts)
