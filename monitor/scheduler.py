@@ -38,6 +38,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.alerts.parking import readiness
 from monitor.aws import AwsSessions
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, ReportsConfig, load_config
@@ -332,8 +333,11 @@ class Daemon:
         return self._contexts[job_id]
 
     def ready(self) -> list[str]:
-        """Why /readyz says no: sources without a recent success. Empty when ready."""
-        return self.health.problems(self.clock.now())
+        """Why /readyz says no: sources without a recent success, parked Slack channels.
+        Empty when ready."""
+        store = self.config.store
+        parked = readiness(store.path, store.busy_timeout_ms)
+        return self.health.problems(self.clock.now()) + parked
 
 
 def _needs_restart(old: Config, new: Config) -> list[str]:

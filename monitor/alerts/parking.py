@@ -11,6 +11,7 @@ A parked channel shows in the metrics (`pgwarden_alert_channel_parked`), in `/re
 from __future__ import annotations
 
 import logging
+import shlex
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,20 @@ class ParkedChannel:
     error: str
     parked_at: datetime
     alerted_at: datetime | None
+
+    def found(self) -> str:
+        return (
+            f"slack channel {self.channel} parked since {self.parked_at:%Y-%m-%d %H:%M}Z"
+            f" ({self.error}): its alerts wait until it is fixed and resumed"
+        )
+
+    def fix(self) -> str:
+        return retry_command(self.channel)
+
+
+def retry_command(channel: str) -> str:
+    # Quoted: a channel name starts with #, which a shell reads as a comment.
+    return f"pgwarden alerts retry-parked --channel {shlex.quote(channel)}"
 
 
 def parked(conn: sqlite3.Connection) -> dict[str, ParkedChannel]:
@@ -82,7 +97,8 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
     for entry in parked(store.conn).values():
         if entry.alerted_at is not None:
             continue
-        message = render_parked(entry.channel, entry.error, waiting.get(entry.channel, 0))
+        count = waiting.get(entry.channel, 0)
+        message = render_parked(entry.channel, entry.error, count, entry.fix())
         for channel in sink.destinations():
             if channel in parked(store.conn):
                 continue
@@ -103,19 +119,19 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
             log.debug("channel %s is parked and no channel works to say so", entry.channel)
 
 
-def readiness(path: Path, busy_timeout_ms: int) -> list[str]:
-    """/readyz reasons: one line per parked channel."""
+def parked_in(path: Path, busy_timeout_ms: int) -> list[ParkedChannel]:
+    """The parked channels of the store at `path`, read-only; none before it exists."""
     try:
         store = Store.open(path, writer=False, busy_timeout_ms=busy_timeout_ms)
     except StoreError:
         return []  # no store yet: nothing can be parked
     with store:
         try:
-            found = parked(store.conn)
+            return list(parked(store.conn).values())
         except sqlite3.OperationalError:
             return []  # a store from before parking existed: the daemon migrates it
-    return [
-        f"slack channel {p.channel} parked since {p.parked_at:%Y-%m-%d %H:%M}Z ({p.error}):"
-        f" fix it, then pgwarden alerts retry-parked --channel {p.channel}"
-        for p in found.values()
-    ]
+
+
+def readiness(path: Path, busy_timeout_ms: int) -> list[str]:
+    """/readyz reasons: one line per parked channel."""
+    return [f"{p.found()}: {p.fix()}" for p in parked_in(path, busy_timeout_ms)]

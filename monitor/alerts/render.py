@@ -213,7 +213,7 @@ def _title_sections(findings: list[tuple[Finding, str]]) -> list[dict[str, Any]]
     return [_section(body) for body in sections if body]
 
 
-def render_parked(channel: str, error: str, waiting: int) -> Message:
+def render_parked(channel: str, error: str, waiting: int, retry: str) -> Message:
     """Said once, through a channel that works: alerts for `channel` wait until it is fixed."""
     text = f"pgwarden: Slack channel {channel} is parked ({error})"
     blocks = [
@@ -225,7 +225,7 @@ def render_parked(channel: str, error: str, waiting: int) -> Message:
         ),
         _section(
             "*What to do:* fix the channel (invite the bot, unarchive it, or set another"
-            f" channel), then run `pgwarden alerts retry-parked --channel {escape(channel)}`."
+            f" channel), then run {code(retry)}."
         ),
     ]
     return Message(_plain(text), blocks, "high", f"parked:{channel}", "parked")

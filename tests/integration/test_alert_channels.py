@@ -99,7 +99,7 @@ def test_parking_dead_channel_healthy_delivered_in_order(store: Store, slack: Sl
     assert [p["kind"] for p in healthy[4:]] == ["parked"]
     notice = json.dumps(slack.messages[-1]["blocks"])
     assert "channel_not_found" in notice and "2 alerts" in notice
-    assert "retry-parked --channel #sec" in notice
+    assert "retry-parked --channel '#sec'" in notice
     assert readiness(store.path, 5000)[0].startswith("slack channel #sec parked since")
     # Later runs neither retry the dead channel nor repeat the notice.
     more = make_finding(subject="l9", host="10.0.0.9", detector="new-source")
