@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tomllib
+import urllib.parse
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -109,15 +110,42 @@ def _s3_uri(value: str) -> str:
     return value
 
 
+def check_endpoint_url(value: str) -> str:
+    """https://, or http:// to a loopback address only (a local moto or Slack stand-in).
+
+    Plain http elsewhere would carry Slack tokens and AWS-signed requests in clear text.
+    """
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme == "https" and parsed.hostname:
+        return value
+    if parsed.scheme == "http" and parsed.hostname and _loopback(parsed.hostname):
+        return value
+    raise ValueError(
+        f'not an https:// URL: "{value}" (http:// is allowed only to 127.0.0.1, ::1 or localhost)'
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 AccountId = Annotated[str, BeforeValidator(_account_id)]
 RoleArn = Annotated[str, AfterValidator(_role_arn)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+# The fields typed SecretRef (tests/unit/test_config.py holds this list to them).
+SECRET_FIELDS = frozenset({"token", "webhook_url", "external_id"})
 Region = Annotated[str, AfterValidator(_region)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 TimeOfDay = Annotated[str, AfterValidator(_hhmm)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
+EndpointUrl = Annotated[str, AfterValidator(check_endpoint_url)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Severity = Literal["critical", "high", "medium", "low", "info"]
 
@@ -135,7 +163,7 @@ class AwsConfig(Section):
     region: Region = "us-east-1"
     credential_source: Literal["default-chain", "profile"] = "default-chain"
     profile: str | None = None
-    endpoint_url: str | None = None
+    endpoint_url: EndpointUrl | None = None
     assume_role_duration_s: int = Field(default=3600, ge=900, le=43200)
     management_accounts: list[AccountId] = []
 
@@ -224,7 +252,7 @@ class SlackConfig(Section):
     mode: Literal["bot", "webhook"] = "bot"
     token: SecretRef | None = None
     webhook_url: SecretRef | None = None
-    base_url: str | None = None
+    base_url: EndpointUrl | None = None
     channel: str = "#pgwarden"
     channels: dict[Severity, str] = {}
     max_per_run: int = Field(default=20, ge=1)
@@ -405,6 +433,9 @@ def _describe(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[
             message = "required"
         elif kind == "value_error":
             message = str(error["ctx"]["error"])
+        elif SECRET_FIELDS.intersection(str(part) for part in loc):
+            # A secret field's input may be the secret itself, pasted in: never echo it.
+            message = f"{error['msg']} (value not shown: write env:NAME or a secret ARN)"
         else:
             shown = json.dumps(error["input"], default=str)
             message = f"{error['msg']} (got {shown[:80]})"
@@ -450,6 +481,16 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[str]:
             )
         if target.get("endpoint_type") == "proxy" and not target.get("proxy_name"):
             problems.append(f"targets[{i}].proxy_name: required when endpoint_type is proxy")
+    activity = _table(raw, "activity")
+    interval, deadline = activity.get("interval_s", 10), activity.get("poll_deadline_s", 8)
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (interval, deadline)
+    )
+    if numbers and deadline >= interval:
+        # A poll that may outlast its interval would push every later poll back.
+        problems.append(
+            f"activity.poll_deadline_s: {deadline} must be shorter than interval_s ({interval})"
+        )
 
     slack = _table(_table(raw, "alerts"), "slack")
     if slack.get("enabled"):

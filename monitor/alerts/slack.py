@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from monitor.alerts.render import Message
-from monitor.errors import AlertDeliveryFailed, ChannelUnusable
+from monitor.config import check_endpoint_url
+from monitor.errors import AlertDeliveryFailed, ChannelUnusable, ConfigError
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -201,7 +202,18 @@ def make_sink(config: SlackConfig, resolve_secret: Callable[[str], str]) -> Sink
     """The sink `[alerts.slack]` describes; secrets resolved from their references."""
     if config.mode == "webhook":
         assert config.webhook_url is not None  # enforced by config validation
-        return SlackWebhookSink(make_webhook_client(resolve_secret(config.webhook_url)))
+        url = resolve_secret(config.webhook_url)
+        try:
+            check_endpoint_url(url)
+        except ValueError:
+            # The URL is the secret: say what is wrong with it, never what it is.
+            raise ConfigError(
+                [
+                    f"alerts.slack.webhook_url: {config.webhook_url} holds no https:// URL"
+                    " (http:// is allowed only to a loopback address)"
+                ]
+            ) from None
+        return SlackWebhookSink(make_webhook_client(url))
     assert config.token is not None  # enforced by config validation
     client = make_web_client(resolve_secret(config.token), config.base_url)
     return SlackSink(client, {str(k): v for k, v in config.channels.items()}, config.channel)

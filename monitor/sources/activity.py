@@ -139,17 +139,22 @@ class ActivitySource:
         # A misconfigured target is reported down at every poll; it never stops the others.
         self._misconfigured: dict[str, str] = {}
         for target in self.targets:
-            if target.insecure_tls:
+            if target.ca_bundle is not None and not target.ca_bundle.is_file():
+                reason = f"CA bundle not found: {target.ca_bundle}"
+            elif target.insecure_tls and target.ca_bundle is None:
+                reason = "insecure_tls needs a ca_bundle: the chain is always verified"
+            else:
+                reason = None
+            if reason:
+                self._misconfigured[target.name] = reason
+                log.error("target %s: %s", target.name, reason, extra={"target": target.name})
+            elif target.insecure_tls:
                 # On purpose at every start: nobody should forget this is on.
                 log.warning(
-                    "target %s: insecure_tls is on; the server certificate is not verified",
+                    "target %s: insecure_tls is on; the server's host name is not verified",
                     target.name,
                     extra={"target": target.name},
                 )
-            elif target.ca_bundle is not None and not target.ca_bundle.is_file():
-                reason = f"CA bundle not found: {target.ca_bundle}"
-                self._misconfigured[target.name] = reason
-                log.error("target %s: %s", target.name, reason, extra={"target": target.name})
 
     def state(self, name: str) -> _TargetState:
         return self._state[name]
@@ -395,12 +400,12 @@ def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str
         "application_name": APPLICATION_NAME,
         "connect_timeout": options.connect_timeout_s,
     }
-    if target.insecure_tls:
-        params["sslmode"] = "require"
-    else:
-        params["sslmode"] = "verify-full"
-        # "system" (libpq >= 16) means the OS trust store, when no bundle is configured.
-        params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
+    # insecure_tls drops only the host name check: the chain is still verified against the
+    # bundle, so a server with a certificate from another CA never receives the token.
+    params["sslmode"] = "verify-ca" if target.insecure_tls else "verify-full"
+    # "system" (libpq >= 16) means the OS trust store, when no bundle is configured; libpq
+    # refuses it with verify-ca, and ActivitySource marks such a target misconfigured.
+    params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
     if target.hostaddr:
         # Dial this address, but verify the certificate and sign the token for `endpoint`.
         params["hostaddr"] = target.hostaddr
