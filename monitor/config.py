@@ -212,7 +212,9 @@ class ActivityConfig(Section):
     roles_refresh_s: int = Field(default=3600, ge=60)
     ca_bundle: Path | None = None
     reconnect_backoff_s: float = Field(default=1, gt=0)
-    reconnect_backoff_max_s: float = Field(default=300, gt=0)
+    # 30 s: after an outage, the database is polled again at most ~30 s after it returns;
+    # 20 targets that stay dead cost at most one login attempt each per 15-30 s.
+    reconnect_backoff_max_s: float = Field(default=30, gt=0)
 
 
 class PgLogsConfig(Section):

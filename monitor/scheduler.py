@@ -90,6 +90,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("deliver-alerts", "alerts", lambda c: c.scheduler.alerts_interval_s),
 )
 WEEKLY_REPORT = "weekly-report"
+POLL_JOB = "poll-activity"
 
 
 def weekly_trigger(reports: ReportsConfig) -> CronTrigger | None:
@@ -240,10 +241,13 @@ class Daemon:
         triggers: dict[str, BaseTrigger | None] = {}
         for spec in self.jobs.values():
             every = spec.every(config)
+            # Jitter spreads the jobs; the poll keeps its beat, so each target is seen every
+            # interval_s (its rounds never outlast poll_deadline_s, which is shorter).
+            spread = None if spec.id == POLL_JOB else jitter
             triggers[spec.id] = (
                 None
                 if every is None
-                else IntervalTrigger(seconds=every, jitter=jitter, timezone=UTC)
+                else IntervalTrigger(seconds=every, jitter=spread, timezone=UTC)
             )
         triggers[WEEKLY_REPORT] = weekly_trigger(config.reports)
         return triggers

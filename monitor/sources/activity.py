@@ -23,11 +23,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import psycopg
 
@@ -42,6 +43,7 @@ from monitor.targets import Target
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "error", "down"]
+T = TypeVar("T")
 APPLICATION_NAME = "pgwarden"
 
 
@@ -135,7 +137,11 @@ class ActivitySource:
         self.limiter = ConnectLimiter(options.max_new_connections_per_s)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self._state = {t.name: _TargetState() for t in self.targets}
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        # The loop they belong to, then the slots for connecting and for polling.
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Semaphore] | None
+        self._slots = None
+        # Reconnects of targets that are down, running outside the rounds (see poll_all).
+        self._retries: dict[str, asyncio.Task[PollResult]] = {}
         # A misconfigured target is reported down at every poll; it never stops the others.
         self._misconfigured: dict[str, str] = {}
         for target in self.targets:
@@ -162,15 +168,54 @@ class ActivitySource:
     # -- one round ----------------------------------------------------------------------------
 
     async def poll_all(self) -> list[PollResult]:
-        """Poll every target once, concurrently; results in target order."""
-        return list(await asyncio.gather(*(self.poll(t) for t in self.targets)))
+        """One round: every target once, concurrently; results in target order.
+
+        A round never waits for a target that is down. Once a target has failed, its
+        reconnects run as tasks of their own, on its own backoff, outside the rounds: the
+        round reports the target down (or the result of a retry that finished since), and
+        the healthy targets' polls take no longer than their own deadline. The first round
+        tries every target inline, as nothing is known about them yet.
+        """
+        return list(await asyncio.gather(*(self._in_round(t) for t in self.targets)))
+
+    async def _in_round(self, target: Target) -> PollResult:
+        state = self._state[target.name]
+        retry = self._retries.get(target.name)
+        if retry is not None:
+            if not retry.done():
+                return self._reconnecting(target)
+            del self._retries[target.name]
+            return retry.result()
+        if state.failures and state.retry_at <= time.monotonic():
+            self._retries[target.name] = asyncio.create_task(self.poll(target))
+            return self._reconnecting(target)
+        return await self.poll(target)
+
+    def _reconnecting(self, target: Target) -> PollResult:
+        reason = f"{self._state[target.name].last_reason} (reconnecting)"
+        return PollResult(target.name, "down", self.clock.now(), 0.0, reason)
 
     async def poll(self, target: Target) -> PollResult:
-        """One poll of one target, within `max_parallel` and its own deadline. Never raises."""
+        """One poll of one target, within its own deadline. Never raises.
+
+        At most `max_parallel` polls run on open connections at once, and at most
+        `max_parallel` connect: a target stuck connecting never holds the slot a connected
+        target's poll needs. A target waiting out its backoff, or misconfigured, needs none.
+        """
+        state = self._state[target.name]
+        reason = self._misconfigured.get(target.name)
+        connecting = state.conn is None or state.conn.closed
+        wait = state.retry_at - time.monotonic()
+        if reason is None and connecting and wait > 0:
+            reason = f"{state.last_reason} (next reconnect in {wait:.0f} s)"
+        if reason is not None:
+            return PollResult(target.name, "down", self.clock.now(), 0.0, reason)
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.options.max_parallel))
-        async with self._slots[1]:
+            size = self.options.max_parallel
+            self._slots = (loop, asyncio.Semaphore(size), asyncio.Semaphore(size))
+        _, connect_slots, poll_slots = self._slots
+        async with connect_slots if connecting else poll_slots:
             return await self._poll(target)
 
     async def _poll(self, target: Target) -> PollResult:
@@ -182,14 +227,9 @@ class ActivitySource:
             ms = (time.perf_counter() - started) * 1000
             return PollResult(target.name, status, polled_at, ms, reason, **extra)
 
-        if target.name in self._misconfigured:
-            return result("down", self._misconfigured[target.name])
         new = state.conn is None or state.conn.closed
         token = ""
         if new:
-            wait = state.retry_at - time.monotonic()
-            if wait > 0:
-                return result("down", f"{state.last_reason} (next reconnect in {wait:.0f} s)")
             try:
                 # Signing is local, but may first refresh the role's credentials with STS.
                 async with asyncio.timeout(self.options.poll_deadline_s):
@@ -317,6 +357,10 @@ class ActivitySource:
             await conn.close()
 
     async def close(self) -> None:
+        retries, self._retries = list(self._retries.values()), {}
+        for task in retries:
+            task.cancel()
+        await asyncio.gather(*retries, return_exceptions=True)
         for state in self._state.values():
             await self._close(state)
 
@@ -358,8 +402,9 @@ class ActivitySource:
 class ActivityPoller:
     """An `ActivitySource` and its event loop, kept between polls so connections are reused.
 
-    The activity stage runs once per job; each run is a synchronous call, so the loop the
-    connections belong to lives here (`asyncio.Runner`), not in a single `asyncio.run`.
+    The activity stage runs once per job; each run is a synchronous call. The loop the
+    connections belong to runs in a thread of its own for as long as the poller lives, so
+    the reconnects of targets that are down carry on between the job's rounds.
     A changed target list (a discovered cluster, say) starts a new source.
     """
 
@@ -367,24 +412,31 @@ class ActivityPoller:
         self.options = options
         self.tokens = tokens
         self.clock = clock
-        self._runner = asyncio.Runner()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="activity", daemon=True)
+        self._thread.start()
         self._source: ActivitySource | None = None
 
     def poll(self, targets: Sequence[Target]) -> list[PollResult]:
         if self._source is None or self._source.targets != list(targets):
             self._close_source()
             self._source = ActivitySource(targets, self.options, self.tokens, self.clock)
-        return self._runner.run(self._source.poll_all())
+        return self._run(self._source.poll_all())
 
     def close(self) -> None:
         """Close every connection, then the loop."""
         self._close_source()
-        self._runner.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     def _close_source(self) -> None:
         if self._source is not None:
             source, self._source = self._source, None
-            self._runner.run(source.close())
+            self._run(source.close())
 
 
 def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str, Any]:

@@ -72,6 +72,10 @@ def test_scheduler_jobs_take_their_interval_and_policy_from_config(daemon: Daemo
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 17)
         assert job.next_run_time == NOW  # the first run at once
         assert str(job.trigger.timezone) == "UTC"
+    # Jitter spreads the jobs, but the poll keeps its beat: each target every interval_s.
+    jitters = {i: job.trigger.jitter for i, job in jobs.items()}
+    assert jitters.pop("poll-activity") is None
+    assert set(jitters.values()) == {daemon.config.scheduler.jitter_s}
 
 
 def test_scheduler_reload_rejects_a_bad_file_and_keeps_the_running_config(
