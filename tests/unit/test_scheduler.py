@@ -73,9 +73,11 @@ def test_scheduler_jobs_take_their_interval_and_policy_from_config(daemon: Daemo
         assert job.next_run_time == NOW  # the first run at once
         assert str(job.trigger.timezone) == "UTC"
     # Jitter spreads the jobs, but the poll keeps its beat: each target every interval_s.
-    jitters = {i: job.trigger.jitter for i, job in jobs.items()}
+    spread = daemon.config.scheduler.model_copy(update={"jitter_s": 1.0})
+    daemon.config = daemon.config.model_copy(update={"scheduler": spread})
+    jitters = {i: t.jitter for i, t in daemon._triggers().items() if i != WEEKLY_REPORT}
     assert jitters.pop("poll-activity") is None
-    assert set(jitters.values()) == {daemon.config.scheduler.jitter_s}
+    assert set(jitters.values()) == {1.0}
 
 
 def test_scheduler_reload_rejects_a_bad_file_and_keeps_the_running_config(
