@@ -57,7 +57,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Fold(Generic[Row]):
-    """Rows sent as one message: its headline, why they were folded, and the rows."""
+    """Rows sent as one message: its headline (pgwarden's own words), why they were folded
+    (which may quote a host), and the rows."""
 
     title: str
     reason: str
@@ -108,8 +109,7 @@ def budget(rows: Sequence[Row], now: datetime, limits: Limits) -> Budget[Row]:
                     f"{len(group)} alerts from {label} {value} in one run (more than {cap}):"
                     " one alert in place of a flood."
                 )
-                title = f"Spike: {len(group)} alerts from {label} {value}"
-                folds.append(Fold(title, reason, group))
+                folds.append(Fold(f"pgwarden: spike from one {label}", reason, group))
         spiked = {id(r) for f in folds for r in f.rows}
         fresh = [r for r in fresh if id(r) not in spiked]
     if len(fresh) > limits.max_per_run:

@@ -80,11 +80,10 @@ def code(value: object) -> str:
     return f"`{inert(value, 'slack')}`"
 
 
-def _plain_text(value: str, limit: int) -> dict[str, Any]:
-    """A plain_text object: Slack expands no mentions there, but keep the angle brackets out
-    anyway so no client, log viewer or copy-paste can turn them into one."""
-    text = inert(value, "terminal").replace("<", "\u2039").replace(">", "\u203a")
-    return {"type": "plain_text", "text": _clip(text, limit)}
+def _header(text: str) -> dict[str, Any]:
+    """A header holds only pgwarden's own words: attacker-chosen text goes in mrkdwn
+    sections, through `inert`, where Slack's own escaping applies."""
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150)}}
 
 
 def _clip(text: str, limit: int = SECTION_LIMIT) -> str:
@@ -121,11 +120,10 @@ def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
         if value
     )
     blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": _plain_text(f"{prefix}: {finding.title}", 150),
-        },
-        _section(f"{icon} *{finding.severity.upper()}* · seen {count}×\n{where}".rstrip()),
+        _header(f"{prefix}: {finding.detector}"),
+        _section(
+            f"*{title}*\n{icon} *{finding.severity.upper()}* · seen {count}×\n{where}".rstrip()
+        ),
         _section(f"*Why:* {escape(finding.why)}"),
     ]
     if finding.evidence:
@@ -172,13 +170,15 @@ def _plain(text: str) -> str:
 def render_digest(
     findings: list[tuple[Finding, str]], reason: str, title: str = "pgwarden digest"
 ) -> Message:
-    """One message in place of a flood: counts, then each folded finding's title."""
+    """One message in place of a flood: counts, then each folded finding's title.
+
+    `title` is pgwarden's own text (it becomes the header); `reason` may quote a host."""
     by_severity = Counter(f.severity for f, _ in findings)
     resolved = sum(1 for _, kind in findings if kind == "resolved")
     severity_text = ", ".join(f"{n} {s}" for s, n in sorted(by_severity.items()))
-    text = f"{title}: {len(findings)} alerts ({severity_text})"
+    text = f"{title}: {len(findings)} alerts ({severity_text}). {reason}"
     blocks = [
-        {"type": "header", "text": _plain_text(title, 150)},
+        _header(title),
         _section(
             f"*{len(findings)} alerts* ({severity_text}; {resolved} resolved). {escape(reason)}"
         ),
@@ -217,7 +217,7 @@ def render_parked(channel: str, error: str, waiting: int, retry: str) -> Message
     """Said once, through a channel that works: alerts for `channel` wait until it is fixed."""
     text = f"pgwarden: Slack channel {channel} is parked ({error})"
     blocks = [
-        {"type": "header", "text": _plain_text("pgwarden: a Slack channel is parked", 150)},
+        _header("pgwarden: a Slack channel is parked"),
         _section(
             f":warning: Slack refused {code(channel)} with {code(error)}, which retrying cannot"
             f" fix. {waiting} alerts for it wait in the outbox; every other channel keeps"

@@ -65,7 +65,7 @@ def test_budget_high_goes_alone_and_digest_names_the_21(store: Store, slack: Sla
     assert first["metadata"]["event_payload"]["fingerprint"] == high.fingerprint
     text = json.dumps(digest["blocks"], ensure_ascii=False)
     assert digest["metadata"]["event_payload"]["kind"] == "digest"
-    assert "Spike: 21 alerts from source host 10.0.0.5" in digest["text"]
+    assert "21 alerts from source host 10.0.0.5 in one run" in digest["text"]
     for i in range(21):
         assert f"5 failed logins as fake{i:02d}" in text
 
@@ -82,7 +82,7 @@ def test_budget_one_noisy_detector_leaves_the_others_their_own_messages(
     assert (summary.sent, summary.digested) == (3, 11)
     kinds = [p["kind"] for p in payloads(slack, "#pgwarden")]
     assert kinds == ["digest", "new", "new", "new"]
-    assert "from detector new-source" in slack.messages[0]["text"]
+    assert "from detector new-source in one run" in slack.messages[0]["text"]
 
 
 def test_parking_dead_channel_healthy_delivered_in_order(store: Store, slack: SlackApi) -> None:
