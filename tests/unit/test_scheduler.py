@@ -215,3 +215,18 @@ def test_scheduler_stop_lets_the_transaction_in_flight_commit_then_abandons_the_
     assert after == [("k",)], "a transaction began after the stop"
     daemon._gate.release()  # let the worker end, as the exiting process would
     worker.join(10)
+
+
+def test_scheduler_readyz_names_a_parked_slack_channel(daemon: Daemon) -> None:
+    from monitor.store.sqlite import Store, to_text
+
+    daemon.health.expect({})
+    assert daemon.ready() == []
+    with Store.open(daemon.config.store.path) as store, store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO parked_channels (channel, error, parked_at) VALUES (?, ?, ?)",
+            ("#sec", "is_archived", to_text(NOW)),
+        )
+    (reason,) = daemon.ready()
+    assert reason.startswith("slack channel #sec parked since") and "is_archived" in reason
+    assert reason.endswith("pgwarden alerts retry-parked --channel '#sec'")
