@@ -720,8 +720,7 @@ def alerts() -> None:
 @pass_obj
 def alerts_deliver(obj: Obj, dry_run: bool) -> None:
     """Send the alerts waiting in the outbox, oldest first (what the daemon does every 15 s)."""
-    from datetime import timedelta
-
+    from monitor.alerts.budget import Limits
     from monitor.alerts.outbox import deliver, preview
     from monitor.alerts.slack import ConsoleSink, make_sink
     from monitor.aws import AwsSessions
@@ -729,36 +728,19 @@ def alerts_deliver(obj: Obj, dry_run: bool) -> None:
 
     config = obj.config()
     slack = config.alerts.slack
-    per_run, max_age = slack.max_per_run, timedelta(hours=slack.max_age_hours)
-    per_detector, per_host = slack.max_per_detector, slack.max_per_host
+    limits = Limits.of(slack)
     now = SystemClock().now()
     if dry_run:
         channels = {str(k): v for k, v in slack.channels.items()}
         with _open_store(obj) as store:
-            count = preview(
-                store,
-                ConsoleSink(channels, slack.channel),
-                now,
-                max_per_run=per_run,
-                max_age=max_age,
-                max_per_detector=per_detector,
-                max_per_host=per_host,
-            )
+            count = preview(store, ConsoleSink(channels, slack.channel), now, limits)
         click.echo(f"{count} messages would be sent; nothing was marked sent", err=True)
         return
     if not slack.enabled:
         raise PgwardenError("alerts.slack.enabled is false: enable it, or use --dry-run")
     sink = make_sink(slack, AwsSessions.from_config(config).resolve_secret)
     with _open_store(obj, writer=True) as store:
-        summary = deliver(
-            store,
-            sink,
-            now,
-            max_per_run=per_run,
-            max_age=max_age,
-            max_per_detector=per_detector,
-            max_per_host=per_host,
-        )
+        summary = deliver(store, sink, now, limits)
     click.echo(
         f"sent {summary.sent}, in digests {summary.digested}, waiting {summary.pending}"
         + (f" ({summary.parked} for parked channels)" if summary.parked else "")

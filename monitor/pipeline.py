@@ -415,8 +415,7 @@ def detect_stage(ctx: StageContext) -> StageReport:
 @stage("alerts", management_actions=("secretsmanager:GetSecretValue",))
 def alerts_stage(ctx: StageContext) -> StageReport:
     """Deliver the outbox to Slack; see monitor/alerts/outbox.py."""
-    from datetime import timedelta
-
+    from monitor.alerts.budget import Limits
     from monitor.alerts.outbox import deliver
     from monitor.alerts.slack import make_sink
 
@@ -428,15 +427,7 @@ def alerts_stage(ctx: StageContext) -> StageReport:
         ).fetchall()[0][0]
         return StageReport("alerts", columns, [("slack (disabled)", "0", "0", str(pending), "")])
     sink = make_sink(slack, ctx.aws().resolve_secret)
-    summary = deliver(
-        ctx.store,
-        sink,
-        ctx.clock.now(),
-        max_per_run=slack.max_per_run,
-        max_age=timedelta(hours=slack.max_age_hours),
-        max_per_detector=slack.max_per_detector,
-        max_per_host=slack.max_per_host,
-    )
+    summary = deliver(ctx.store, sink, ctx.clock.now(), Limits.of(slack))
     row = (
         f"slack ({slack.mode})", str(summary.sent), str(summary.digested), str(summary.pending),
         summary.error or "",

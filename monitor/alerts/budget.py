@@ -23,9 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from monitor.models import Finding
+
+if TYPE_CHECKING:
+    from monitor.config import SlackConfig
 
 URGENT = frozenset({"critical", "high"})
 # Defaults of [alerts.slack] max_per_detector and max_per_host: half the run's budget for one
@@ -51,8 +54,18 @@ Row = TypeVar("Row", bound=Queued)
 class Limits:
     max_per_run: int
     max_age: timedelta
-    max_per_detector: int
-    max_per_host: int
+    max_per_detector: int = MAX_PER_DETECTOR
+    max_per_host: int = MAX_PER_HOST
+
+    @classmethod
+    def of(cls, slack: SlackConfig) -> Limits:
+        """The limits `[alerts.slack]` sets."""
+        return cls(
+            slack.max_per_run,
+            timedelta(hours=slack.max_age_hours),
+            slack.max_per_detector,
+            slack.max_per_host,
+        )
 
 
 @dataclass(frozen=True)

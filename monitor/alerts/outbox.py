@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts import parking
-from monitor.alerts.budget import MAX_PER_DETECTOR, MAX_PER_HOST, Limits, budget
+from monitor.alerts.budget import Limits, budget
 from monitor.alerts.render import Message, render_digest, render_finding
 from monitor.alerts.slack import Sink
 from monitor.errors import AlertDeliveryFailed, ChannelUnusable
@@ -65,16 +65,7 @@ class Batch:
         return self.message.channel or sink.channel(self.message.severity)
 
 
-def plan(
-    store: Store,
-    sink: Sink,
-    now: datetime,
-    *,
-    max_per_run: int,
-    max_age: timedelta,
-    max_per_detector: int = MAX_PER_DETECTOR,
-    max_per_host: int = MAX_PER_HOST,
-) -> tuple[list[Batch], int]:
+def plan(store: Store, sink: Sink, now: datetime, limits: Limits) -> tuple[list[Batch], int]:
     """The messages due now, in order, and how many rows are pending in all.
 
     Rows for a parked channel are left out: they wait, and hold up no other channel.
@@ -84,7 +75,6 @@ def plan(
     active = [r for r in rows if sink.channel(r.finding.severity) not in stuck]
     if not active or any(r.next_attempt_at > now for r in active):
         return [], len(rows)
-    limits = Limits(max_per_run, max_age, max_per_detector, max_per_host)
     chosen = budget(active, now, limits)
     batches = [
         Batch(render_finding(r.finding, r.kind, r.count), [r], digest=False) for r in chosen.urgent
@@ -98,30 +88,13 @@ def plan(
     return batches, len(rows)
 
 
-def deliver(
-    store: Store,
-    sink: Sink,
-    now: datetime,
-    *,
-    max_per_run: int,
-    max_age: timedelta,
-    max_per_detector: int = MAX_PER_DETECTOR,
-    max_per_host: int = MAX_PER_HOST,
-) -> DeliverySummary:
+def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> DeliverySummary:
     """Send what is due. Returns counts; a failure is reported in `error`, never raised.
 
     A channel Slack refuses for good is parked and skipped from then on; an outage stops
     the run and backs off.
     """
-    batches, pending = plan(
-        store,
-        sink,
-        now,
-        max_per_run=max_per_run,
-        max_age=max_age,
-        max_per_detector=max_per_detector,
-        max_per_host=max_per_host,
-    )
+    batches, pending = plan(store, sink, now, limits)
     summary = DeliverySummary(pending=pending)
     try:
         for batch in batches:
@@ -146,26 +119,9 @@ def deliver(
     return summary
 
 
-def preview(
-    store: Store,
-    sink: Sink,
-    now: datetime,
-    *,
-    max_per_run: int,
-    max_age: timedelta,
-    max_per_detector: int = MAX_PER_DETECTOR,
-    max_per_host: int = MAX_PER_HOST,
-) -> int:
+def preview(store: Store, sink: Sink, now: datetime, limits: Limits) -> int:
     """Hand what is due to `sink` (the console) without marking anything sent."""
-    batches, _ = plan(
-        store,
-        sink,
-        now,
-        max_per_run=max_per_run,
-        max_age=max_age,
-        max_per_detector=max_per_detector,
-        max_per_host=max_per_host,
-    )
+    batches, _ = plan(store, sink, now, limits)
     for batch in batches:
         sink.send(batch.message, batch.rows[0].id, _thread_for(store, batch))
     return len(batches)

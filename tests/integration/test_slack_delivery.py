@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from monitor.alerts.budget import Limits
 from monitor.alerts.outbox import deliver
 from monitor.alerts.render import Message
 from monitor.alerts.slack import (
@@ -67,7 +68,7 @@ def fingerprints(slack: SlackApi) -> list[str]:
 def test_slack_happy_path_threads_and_channels(store: Store, slack: SlackApi) -> None:
     low, high = make_finding(subject="a"), make_finding(subject="b", severity="high")
     queue(store, low, high)
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     assert (summary.sent, summary.pending, summary.error) == (2, 0, None)
     # High goes first: nothing queued before it delays it.
     assert [m["channel"] for m in slack.messages] == ["#sec-high", "#pgwarden"]
@@ -78,7 +79,7 @@ def test_slack_happy_path_threads_and_channels(store: Store, slack: SlackApi) ->
     queue(store, low, high, at=NOW + 2 * HOUR)
     queue(store, at=NOW + 3 * HOUR)
     record(store, low.detector, [], NOW + 3 * HOUR, realert=HOUR)
-    deliver(store, bot(slack), NOW + 3 * HOUR, max_per_run=20, max_age=DAY)
+    deliver(store, bot(slack), NOW + 3 * HOUR, Limits(20, DAY))
     threaded = [
         m
         for m in slack.messages[2:]
@@ -93,7 +94,7 @@ def test_slack_429_retry_after_is_honoured(store: Store, slack: SlackApi) -> Non
     queue(store, make_finding())
     slack.fail_next(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
     started = time.monotonic()
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     assert time.monotonic() - started >= 1.0
     assert summary.sent == 1
     assert len(slack.messages) == 1
@@ -103,15 +104,12 @@ def test_slack_500s_back_off_then_deliver(store: Store, slack: SlackApi) -> None
     queue(store, make_finding())
     for _ in range(3):  # the first try and both retries
         slack.fail_next(500)
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     assert summary.sent == 0 and summary.pending == 1
     assert summary.error is not None and "HTTP 500" in summary.error
     # Backed off: nothing is tried before next_attempt_at.
-    assert (
-        deliver(store, bot(slack), NOW + timedelta(seconds=4), max_per_run=20, max_age=DAY).sent
-        == 0
-    )
-    assert deliver(store, bot(slack), NOW + HOUR, max_per_run=20, max_age=DAY).sent == 1
+    assert deliver(store, bot(slack), NOW + timedelta(seconds=4), Limits(20, DAY)).sent == 0
+    assert deliver(store, bot(slack), NOW + HOUR, Limits(20, DAY)).sent == 1
     assert len(slack.messages) == 1
 
 
@@ -123,14 +121,14 @@ def test_slack_outage_then_back_in_order_exactly_once(
     dead = bot(slack, f"http://127.0.0.1:{free_port()}/api/")
     moment = NOW
     for _ in range(3):
-        summary = deliver(store, dead, moment, max_per_run=20, max_age=DAY)
+        summary = deliver(store, dead, moment, Limits(20, DAY))
         assert summary.sent == 0 and "unreachable" in (summary.error or "")
         moment += HOUR
     assert pending(store) == 4
-    summary = deliver(store, bot(slack), moment, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), moment, Limits(20, DAY))
     assert summary.sent == 4
     assert fingerprints(slack) == [f.fingerprint for f in findings]
-    assert deliver(store, bot(slack), moment + HOUR, max_per_run=20, max_age=DAY).sent == 0
+    assert deliver(store, bot(slack), moment + HOUR, Limits(20, DAY)).sent == 0
     assert len(slack.messages) == 4
 
 
@@ -150,8 +148,8 @@ class DiesAfterSend:
 def test_slack_crash_between_send_and_mark(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding(subject="a"), make_finding(subject="b"))
     with pytest.raises(KeyboardInterrupt):
-        deliver(store, DiesAfterSend(bot(slack)), NOW, max_per_run=20, max_age=DAY)
-    deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+        deliver(store, DiesAfterSend(bot(slack)), NOW, Limits(20, DAY))
+    deliver(store, bot(slack), NOW, Limits(20, DAY))
     metas = [m["metadata"]["event_payload"] for m in slack.messages]
     assert len(metas) == 3  # one duplicate at most
     assert metas[0] == metas[1]  # and it carries the same outbox id: recognisable
@@ -160,7 +158,7 @@ def test_slack_crash_between_send_and_mark(store: Store, slack: SlackApi) -> Non
 
 def test_slack_flood_becomes_one_digest(store: Store, slack: SlackApi) -> None:
     queue(store, *(make_finding(subject=f"s{i}") for i in range(6)))
-    summary = deliver(store, bot(slack), NOW, max_per_run=5, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(5, DAY))
     assert (summary.digested, summary.sent) == (6, 0)
     assert len(slack.messages) == 1
     assert "*6 alerts*" in json.dumps(slack.messages[0]["blocks"])
@@ -170,7 +168,7 @@ def test_slack_flood_becomes_one_digest(store: Store, slack: SlackApi) -> None:
 def test_slack_old_backlog_becomes_digest(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding(subject="old"))
     queue(store, make_finding(subject="fresh", detector="new-source"), at=NOW + 2 * DAY)
-    summary = deliver(store, bot(slack), NOW + 2 * DAY, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW + 2 * DAY, Limits(20, DAY))
     assert (summary.digested, summary.sent) == (1, 1)
     kinds = [m["metadata"]["event_payload"]["kind"] for m in slack.messages]
     assert kinds == ["digest", "new"]
@@ -181,9 +179,9 @@ def test_slack_webhook_variant(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding())
     for _ in range(3):  # the first try and both retries
         slack.fail_next(500, {"ok": False}, {})
-    summary = deliver(store, sink, NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW, Limits(20, DAY))
     assert summary.sent == 0 and "webhook failed: HTTP 500" in (summary.error or "")
-    summary = deliver(store, sink, NOW + HOUR, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW + HOUR, Limits(20, DAY))
     assert summary.sent == 1
     ((method, body),) = slack.requests
     assert method == "webhook"
@@ -193,7 +191,7 @@ def test_slack_webhook_variant(store: Store, slack: SlackApi) -> None:
 def test_slack_console_sink_prints_exact_payload(store: Store) -> None:
     out = io.StringIO()
     queue(store, make_finding(user="<!channel>"))
-    deliver(store, ConsoleSink(stream=out), NOW, max_per_run=20, max_age=DAY)
+    deliver(store, ConsoleSink(stream=out), NOW, Limits(20, DAY))
     payload = json.loads(out.getvalue())
     assert payload["channel"] == "#pgwarden"
     assert payload["metadata"]["event_type"] == "pgwarden_alert"

@@ -240,8 +240,6 @@ def test_readme_lists_every_doctor_check() -> None:
 
 
 def test_judge_tls_marks_insecure_tls_failed_with_the_fix() -> None:
-    from monitor.targets import Target
-
     base = Target(
         name="orders", account_id="222222222222", account_name="prod", region="us-east-1",
         endpoint="orders.cluster-abc.us-east-1.rds.amazonaws.com", endpoint_type="cluster",
