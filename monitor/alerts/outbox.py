@@ -195,7 +195,8 @@ def _back_off(store: Store, sink: Sink, error: str, now: datetime) -> None:
         return
     head = rows[0]
     attempts = head.attempts + 1
-    retry_at = now + min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
+    # The exponent is bounded too: 5 s * 2**50 overflows timedelta after a long outage.
+    retry_at = now + min(BACKOFF_BASE * 2 ** min(attempts - 1, 16), BACKOFF_MAX)
     with store.transaction() as tx:
         tx.execute(
             "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",

@@ -111,13 +111,18 @@ def test_backoff_probes_within_bound_after_a_long_outage(
     queue(store, make_finding())
     dead = bot(slack, f"http://127.0.0.1:{free_port()}/api/")
     moment = NOW
-    for _ in range(12):  # a long outage: twelve failed runs, an hour apart
+    for _ in range(6):  # a long outage: six failed runs, an hour apart
         assert deliver(store, dead, moment, Limits(20, DAY)).sent == 0
         (next_at,) = store.conn.execute("SELECT next_attempt_at FROM outbox").fetchall()[0]
         assert datetime.fromisoformat(next_at) - moment <= BACKOFF_MAX
         moment += HOUR
+    # Days of failures later the delay is still capped (and computing it does not overflow).
+    store.conn.execute("UPDATE outbox SET attempts = 5000")
+    assert deliver(store, dead, moment, Limits(20, DAY)).error
+    (next_at,) = store.conn.execute("SELECT next_attempt_at FROM outbox").fetchall()[0]
+    assert datetime.fromisoformat(next_at) - moment == BACKOFF_MAX
     # Slack is back: the next delivery run (every 15 s in the daemon) sends it.
-    back = moment - HOUR + BACKOFF_MAX
+    back = moment + BACKOFF_MAX
     assert deliver(store, bot(slack), back, Limits(20, DAY)).sent == 1
 
 
