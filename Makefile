@@ -14,7 +14,7 @@ LATEST      := .venv-latest
 DEMO_PACKAGES := postgresql libpam-python
 SYSTEM_PACKAGES := $(DEMO_PACKAGES) chromium
 
-.PHONY: test demo lint lock test-latest system-deps clean
+.PHONY: test demo lint lock test-latest test-future system-deps clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ test-latest: system-deps
 	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[dev,demo]'
 	$(LATEST)/bin/python -m pip list 2>/dev/null | grep -iE '^(boto3|botocore|moto|psycopg|duckdb|sqlglot|slack.sdk) '
 	$(LATEST)/bin/python -m pytest
+
+# The suite with the wall clock 60 days ahead, to show that no test depends on today's date.
+# datefudge moves the wall clock only; Debian 12's libfaketime (0.9.10) also moves the
+# monotonic clock, and Python 3.11's timed waits (sem_clockwait) then never return.
+test-future: SYSTEM_PACKAGES += datefudge
+test-future: system-deps $(STAMP)
+	datefudge "$$(date -u -d '+60 days' '+%Y-%m-%d %H:%M:%S') UTC" $(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -5,7 +5,12 @@ Generates D days x R regions x A accounts of CloudTrail files in the S3 layout
 partition-day with RECORDS records each (~1.3 KB per record, AssumeRole about 1%), then
 runs assume_role.sql through the local engine and prints:
 
-* events per second: CloudTrail records in the files read / wall time of the query;
+* events per second: CloudTrail records in the files read / wall time of the query, with a
+  fresh engine each run as the stage has (the file checks are remembered per engine);
+* before/after the file checks (gzip, UTF-8, JSON shape) that let a damaged file be skipped:
+  the checks' own time against the query's;
+* the same one-day query with one file whose JSON is broken inside a sound gzip stream
+  (the checks miss it, DuckDB fails, each file is then parsed once in Python);
 * files opened by a one-day window against all files (partition pruning).
 
     python bench/trail.py --days 7 --regions 4 --accounts 5 --files-per-day 24 --records 200
@@ -22,11 +27,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.sources.cloudtrail import TrailWindow, assume_role_events
-from monitor.sources.trail_local import LocalTrail, all_files, partition_files
+from monitor.sources.trail_files import all_files, check_file, find_files
+from monitor.sources.trail_local import LocalTrail
 
 REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "sa-east-1"]
 CALLS = [
@@ -120,11 +127,24 @@ def generate(root: Path, args: argparse.Namespace, start: datetime) -> tuple[int
     return files, records
 
 
-def run(engine: LocalTrail, window: TrailWindow) -> tuple[float, int, int]:
+def run(root: Path, window: TrailWindow) -> tuple[float, int, int]:
     started = time.perf_counter()
+    engine = LocalTrail(root)
     events, result = assume_role_events(engine, window, None)
     seconds = time.perf_counter() - started
+    engine.close()
     return seconds, result.files_read, len(events)
+
+
+def best_of(repeat: int, measure: Callable[[], float]) -> float:
+    return min(measure() for _ in range(repeat))
+
+
+def checks_seconds(files: list[Path]) -> float:
+    started = time.perf_counter()
+    for path in files:
+        check_file(path, full=False)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -153,15 +173,15 @@ def main() -> None:
         f"ready in {time.perf_counter() - began:.1f} s"
     )
     total = len(all_files(root))
-    engine = LocalTrail(root)
     one_day = TrailWindow(start + timedelta(days=1), start + timedelta(days=2))
     whole = TrailWindow(start, start + timedelta(days=args.days))
-    opened = len(partition_files(root, one_day.since.date(), one_day.since.date()))
+    day_files = find_files(root, one_day.since.date(), one_day.since.date()).files
+    opened = len(day_files)
     for label, window in (("one day", one_day), ("all days", whole)):
-        run(engine, window)  # warm the page cache
+        run(root, window)  # warm the page cache
         # Best and median of several runs: the machine may be shared, and the best run is
         # the one least disturbed by others.
-        runs = sorted(run(engine, window) for _ in range(args.repeat))
+        runs = sorted(run(root, window) for _ in range(args.repeat))
         best, median = runs[0], runs[len(runs) // 2]
         _, read, found = best
         scanned = read * args.records
@@ -171,6 +191,24 @@ def main() -> None:
             f"{scanned / best[0]:,.0f} events/s, median {median[0]:.2f} s = "
             f"{scanned / median[0]:,.0f} events/s"
         )
+    query = best_of(args.repeat, lambda: run(root, one_day)[0])
+    checks = checks_seconds(day_files)
+    checks = min(checks, best_of(args.repeat, lambda: checks_seconds(day_files)))
+    print(
+        f"  checks: {checks:.3f} s over {opened} files, {checks / query:.0%} of the one-day "
+        f"query ({query:.2f} s); before the checks the query alone took {query - checks:.2f} s"
+    )
+    broken = day_files[len(day_files) // 2]
+    saved = broken.read_bytes()
+    broken.write_bytes(gzip.compress(b'{"Records": [{"eventID": "x", "eventTime": }]}'))
+    try:
+        damaged = best_of(args.repeat, lambda: run(root, one_day)[0])
+    finally:
+        broken.write_bytes(saved)
+    print(
+        f" damaged: one file's JSON broken inside its gzip: {damaged:.2f} s "
+        f"({damaged / query:.1f}x the clean query; the file is skipped, the rest read)"
+    )
     print(f"pruning: a one-day window opens {opened} of {total} files ({opened / total:.1%})")
     if not args.dir:
         shutil.rmtree(root)

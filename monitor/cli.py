@@ -8,6 +8,7 @@ exit code 2; never a traceback.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from monitor.errors import LogInputError, PgwardenError
+from monitor.errors import LogInputError, PgwardenError, Terminated
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -30,7 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PgwardenGroup(click.Group):
-    """Maps user errors to exit code 2 with one line per problem, and Ctrl-C to 130."""
+    """Maps user errors to exit code 2 with one line per problem, Ctrl-C to 130 and
+    SIGTERM to 143."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -39,6 +41,9 @@ class PgwardenGroup(click.Group):
             for line in str(exc).splitlines() or [type(exc).__name__]:
                 click.echo(line, err=True)
             ctx.exit(2)
+        except Terminated:
+            click.echo("terminated", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             # Ctrl-C: the shell's 128 + SIGINT, rather than click's "Aborted!" and 1.
             click.echo("interrupted", err=True)
@@ -333,7 +338,7 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
 
 @main.group(epilog=_example("pgwarden trail assume-role --since 2026-11-01"))
 def trail() -> None:
-    """CloudTrail role assumptions, through Athena or local files."""
+    """CloudTrail role assumptions and access changes, through Athena or local files."""
 
 
 @trail.command(
@@ -375,8 +380,9 @@ _TRAIL_WINDOW = (
     click.option(
         "--local",
         "local_dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="Read a local copy of the trail (AWSLogs/...) with DuckDB; no config needed.",
+        type=click.Path(path_type=Path),
+        help="Read a local copy of the trail (AWSLogs/...), or a file or folder of exported "
+        "events (JSON, JSON array, JSON Lines; gzipped or not), with DuckDB; no config needed.",
     ),
     click.option("--format", "fmt", type=_TRAIL_FORMATS, default="table", show_default=True),
 )
@@ -421,7 +427,8 @@ def trail_assume_role(
 ) -> None:
     """List AssumeRole, AssumeRoleWithWebIdentity and AssumeRoleWithSAML into the watched roles.
 
-    Unreadable trail files (bad gzip, bad JSON, not UTF-8) are named on stderr and skipped.
+    Unreadable trail files (bad gzip, bad JSON, not UTF-8) and records without eventID or
+    eventTime are named on stderr and skipped; the rest of the window is read.
     """
     from monitor.parsing.cloudtrail import ASSUME_ROLE_COLUMNS
     from monitor.sources.cloudtrail import (
@@ -474,8 +481,10 @@ def trail_access_changes(
     local_dir: Path | None,
     fmt: str,
 ) -> None:
-    """List changes to who can get in: IAM database auth toggled, RDS Proxy created, changed
-    or deleted, and policy or trust changes on the watched roles or mentioning rds-db:."""
+    """List changes that open a way in or blind the monitor: IAM database auth toggled, log
+    exports or logging parameters changed, master password set, RDS Proxy created, changed or
+    deleted, RDS Protection or activity streams stopped, and policy or trust changes on the
+    watched roles or mentioning rds-db: (the access-change detector raises them)."""
     from monitor.parsing.cloudtrail import ACCESS_CHANGE_COLUMNS
     from monitor.sources.cloudtrail import access_change_events, check_role_arns, watched_roles
 
@@ -523,6 +532,8 @@ def _trail_listing(
     write(fmt, (e.as_dict() for e in events), [*columns, "hidden"], sys.stdout)
     for bad in result.bad_files:
         click.echo(f"skipped unreadable trail file {bad.path}: {bad.reason}", err=True)
+    for path, count in result.bad_records.items():
+        click.echo(f"skipped {count} records without eventID or eventTime in {path}", err=True)
 
 
 def _trail_engine(config: Config | None, local_dir: Path | None) -> TrailEngine:
@@ -966,8 +977,17 @@ def demo(out: Path, keep: bool, pam: bool) -> None:
     print_result(run_demo(out, keep=keep, pam=pam, echo=click.echo), click.echo)
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def entry() -> None:
+    # SIGTERM's default kills the process on the spot, so nothing would clean up after it.
+    # (`pgwarden run` blocks the signal and takes it in its own thread; see scheduler.py.)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(prog_name="pgwarden")
+    except Terminated:
+        sys.exit(143)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -17,6 +17,11 @@ class ConfigError(PgwardenError):
         super().__init__("\n".join(self.problems))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every `finally` and exit stack runs (servers stop,
+    PAM services and temporary directories go); the CLI exits 143, the shell's 128 + 15."""
+
+
 class StoreError(PgwardenError):
     """The SQLite store cannot be opened, migrated or locked."""
 

@@ -360,10 +360,12 @@ def grants_stage(ctx: StageContext) -> StageReport:
     ),
 )
 def cloudtrail_stage(ctx: StageContext) -> StageReport:
-    """AssumeRole records since the cursor; see monitor/sources/cloudtrail.py."""
+    """AssumeRole records and access changes since the cursor; see
+    monitor/sources/cloudtrail.py. A file skipped, whole or in part, gets a row of its own,
+    and so do stray paths in the trail tree: each is a partial read (`once` exits 1)."""
     from monitor.sources.cloudtrail import ingest
 
-    columns = ("engine", "status", "assume-role", "new", "files", "bad files", "error")
+    columns = ("engine", "status", "assume-role", "new", "access changes", "new", "files", "error")
     trail = ctx.config.cloudtrail
     if not trail.enabled:
         return StageReport("cloudtrail", columns, [])
@@ -372,13 +374,27 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
         summary = ingest(ctx.store, ctx.config, engine, ctx.clock)
     finally:
         engine.close()
-    for bad in summary.bad_files:
-        log.warning("skipped unreadable trail file %s: %s", bad.path, bad.reason)
-    row = (
-        trail.engine, "ok", str(summary.assume_role_events), str(summary.assume_role_new),
-        str(summary.files_read), str(len(summary.bad_files)), "",
-    )  # fmt: skip
-    return StageReport("cloudtrail", columns, [row], 0, bytes_scanned=summary.bytes_scanned)
+    rows: list[tuple[str, ...]] = [
+        (
+            trail.engine, "ok", str(summary.assume_role_events), str(summary.assume_role_new),
+            str(summary.access_changes), str(summary.access_changes_new),
+            str(summary.files_read), "",
+        )
+    ]  # fmt: skip
+    skipped = [(bad.path, bad.reason) for bad in summary.bad_files] + [
+        (path, f"{count} records without eventID or eventTime skipped")
+        for path, count in summary.bad_records.items()
+    ]
+    for path, reason in skipped:
+        log.warning("cloudtrail: skipped %s: %s", path, reason, extra={"file": path})
+        rows.append((trail.engine, "skipped", "-", "-", "-", "-", path, reason))
+    if summary.unexpected:
+        rows.append(
+            (trail.engine, "skipped", "-", "-", "-", "-", summary.unexpected[0],
+             f"{len(summary.unexpected)} paths that are not where CloudTrail writes events")
+        )  # fmt: skip
+    failures = len(rows) - 1
+    return StageReport("cloudtrail", columns, rows, failures, bytes_scanned=summary.bytes_scanned)
 
 
 def trail_engine(config: Config, local_dir: Path | None = None) -> TrailEngine:

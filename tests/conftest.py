@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from monitor.errors import Terminated
 from monitor.sandbox.pg import PgServer, find_pg_bindir
 
 if TYPE_CHECKING:
@@ -38,6 +40,16 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_SESSION_TOKEN", None)
 os.environ.pop("PGWARDEN_CONFIG", None)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (a CI timeout, a killed job) ends the run as Ctrl-C does: pytest then runs every
+    # fixture's finalizer, so servers stop and the PAM services under /etc/pam.d go.
+    signal.signal(signal.SIGTERM, _terminated)
 
 
 def require(condition: object, reason: str) -> None:
@@ -245,11 +257,11 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture(scope="session")
 def iam_pg(pg_server: PgServer) -> Iterator[Any]:
     """The shared PostgreSQL with RDS-style IAM login: TLS (test CA) and PAM token checks."""
-    from monitor.sandbox.pam import pam_available, setup_iam_pg
+    from monitor.sandbox.pam import pam_available, service_name, setup_iam_pg
 
     missing = pam_available()
     require(missing is None, missing or "")
-    iam = setup_iam_pg(pg_server, service=f"pgwarden-test-{os.getpid()}")
+    iam = setup_iam_pg(pg_server, service=service_name("test"))
     try:
         yield iam
     finally:

@@ -18,7 +18,7 @@ from monitor.config import CloudTrailConfig
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import PgwardenError
 from monitor.sources.cloudtrail import TrailWindow, assume_role_events, watched_roles
-from monitor.sources.trail_local import TrailDirError, partition_files
+from monitor.sources.trail_files import TrailDirError, find_files
 
 CHECKS = ("enabled", "table", "probe", "local-files")
 RECENT_DAYS = 2  # today and yesterday (UTC): CloudTrail delivers within about 15 minutes
@@ -98,14 +98,25 @@ def local_files(ctx: DoctorContext, trail: CloudTrailConfig) -> Outcome:
     today = ctx.clock.now().astimezone(UTC).date()
     first = today - timedelta(days=RECENT_DAYS - 1)
     try:
-        files = partition_files(trail.local_dir, first, today)
+        found = find_files(trail.local_dir, first, today)
     except TrailDirError as exc:
         return fail(str(exc), sync)
+    if found.exported:
+        # Exported events suit `trail --local`; the stage needs the copy CloudTrail writes.
+        return fail(f"{trail.local_dir}: no AWSLogs directory (a copy of the trail bucket)", sync)
+    files = found.files
     if not files:
         return fail(
             f"no CloudTrail objects for {first:%Y/%m/%d}..{today:%Y/%m/%d} under "
             f"{trail.local_dir}: the copy is not being refreshed",
             sync,
+        )
+    if found.unexpected:
+        return warn(
+            f"{len(files)} objects for {first:%Y/%m/%d}..{today:%Y/%m/%d}, and "
+            f"{len(found.unexpected)} paths that are not where CloudTrail writes events, "
+            f"such as {found.unexpected[0]}",
+            "move or remove them; only <account>/CloudTrail/<region>/YYYY/MM/DD/ is read",
         )
     return ok(f"{len(files)} objects for {first:%Y/%m/%d}..{today:%Y/%m/%d}")
 

@@ -9,20 +9,32 @@ CloudTrail writes HIDDEN_DUE_TO_SECURITY_REASONS in place of values the caller's
 may not see (for example the identity behind a refused cross-account call). Such a value
 becomes None, and the field's name is listed in `hidden`, so nobody mistakes the marker
 for a principal name.
+
+An access change keeps its request (`request`, canonical JSON) with every password value
+replaced by "<redacted>" and every sts:ExternalId condition in a trust policy too: a
+trail may hold a master password in clear, and pgwarden never passes it on.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.errors import PgwardenError
+from monitor.parsing.policy import REDACTED, PolicyError, redact_external_ids
+
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 
 
-class TrailRowError(ValueError):
-    """A query row lacks what every CloudTrail record has (eventID, eventTime, eventName)."""
+class TrailRowError(PgwardenError, ValueError):
+    """A query row lacks what every CloudTrail record has (eventID, eventTime, eventName).
+
+    The sources count such a row against its file and go on; it is a PgwardenError so that
+    one that escapes anyway ends as a one-line message, not a traceback.
+    """
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,7 @@ class AccessChangeEvent:
     policy_arn: str | None
     error_code: str | None
     error_message: str | None
+    request: str | None = None  # requestParameters as canonical JSON, secrets redacted
     hidden: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +94,11 @@ class AccessChangeEvent:
         out["event_time"] = format_time(self.event_time)
         out["hidden"] = list(self.hidden)
         return out
+
+    def request_fields(self) -> dict[str, Any]:
+        """The (redacted) request as a mapping; {} when the record carried none."""
+        loaded = json.loads(self.request) if self.request else {}
+        return loaded if isinstance(loaded, dict) else {}
 
 
 ASSUME_ROLE_COLUMNS = tuple(f.name for f in fields(AssumeRoleEvent) if f.name != "hidden")
@@ -101,7 +119,42 @@ def parse_assume_role(row: Mapping[str, Any]) -> AssumeRoleEvent:
 def parse_access_change(row: Mapping[str, Any]) -> AccessChangeEvent:
     """One row of access_changes.sql, from either engine."""
     values, hidden = _clean(row, ACCESS_CHANGE_COLUMNS)
+    values["request"] = redact_request(values["request"])
     return AccessChangeEvent(**values, hidden=hidden)
+
+
+def redact_request(text: Any) -> str | None:
+    """requestParameters as canonical JSON with passwords and ExternalIds redacted.
+
+    Both engines then give the same text (Athena keeps the record's own spelling, DuckDB
+    re-serialises it). A request that is not JSON is kept only as the fact that it was not.
+    """
+    if text is None:
+        return None
+    try:
+        loaded = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError:
+        return json.dumps({"unreadable": "requestParameters is not JSON"})
+    if loaded is None:
+        return None
+    return json.dumps(_redact(loaded, None), sort_keys=True, ensure_ascii=False)
+
+
+def _redact(node: Any, key: str | None) -> Any:
+    if isinstance(node, dict):
+        return {k: _redact(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_redact(v, key) for v in node]
+    if isinstance(node, str) and key is not None:
+        if "password" in key.lower():
+            return REDACTED
+        if key == "policyDocument":
+            # A trust policy's sts:ExternalId condition is a shared secret.
+            try:
+                return json.dumps(redact_external_ids(node), sort_keys=True)
+            except PolicyError:
+                return node
+    return node
 
 
 def parse_time(text: str) -> datetime:

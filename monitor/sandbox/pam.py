@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from monitor.sandbox.tls import FAKE_RDS_HOSTS, SandboxPki, make_pki
 
 PAM_MODULE = Path(__file__).with_name("pam_rds_iam.py")
 PAM_PYTHON = Path("/lib/security/pam_python.so")
+PAM_D = Path("/etc/pam.d")
 REGION = "us-east-1"
 DB_USER = "pgmonitor"
 
@@ -145,7 +147,7 @@ class IamPg:
             pw = pwd.getpwnam("postgres")
             for path in (self.pam_dir, *self.pam_dir.iterdir()):
                 os.chown(path, pw.pw_uid, pw.pw_gid)
-        Path(f"/etc/pam.d/{self.service}").write_text(
+        (PAM_D / self.service).write_text(
             f"auth requisite {PAM_PYTHON} {self.pam_dir / 'pam_rds_iam.py'} "
             f"{self.pam_dir / 'config.json'}\naccount required pam_permit.so\n",
             encoding="utf-8",
@@ -156,7 +158,7 @@ class IamPg:
         create_iam_user(self.server, name, *also)
 
     def uninstall(self) -> None:
-        Path(f"/etc/pam.d/{self.service}").unlink(missing_ok=True)
+        (PAM_D / self.service).unlink(missing_ok=True)
         self.keystore.close()
 
 
@@ -194,10 +196,43 @@ def create_iam_user(server: PgServer, name: str, *also: str) -> None:
             )
 
 
+def service_name(kind: str, *parts: str) -> str:
+    """`pgwarden-<kind>-<pid>[-part...]`: the PAM service of this process, named so that
+    `sweep_stale_services` can tell when its owner is gone."""
+    return "-".join(("pgwarden", kind, str(os.getpid()), *parts))
+
+
+def sweep_stale_services() -> list[str]:
+    """Remove the PAM services of sandboxes whose process is gone (killed with SIGKILL, which
+    no cleanup survives); return their names."""
+    removed = []
+    for path in PAM_D.glob("pgwarden-*-*"):
+        match = re.fullmatch(r"pgwarden-[a-z]+-(\d+)(-.*)?", path.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def setup_iam_pg(
     server: PgServer, service: str, hosts: tuple[str, ...] = FAKE_RDS_HOSTS, *, pam: bool = True
 ) -> IamPg:
-    """Certificates for `hosts`, then `IamPg.install()`; call `uninstall()` afterwards."""
+    """Certificates for `hosts`, then `IamPg.install()`; call `uninstall()` afterwards.
+    Removing what it installed is the caller's job once this returns, and its own on any
+    exception (Ctrl-C and SIGTERM included) before that."""
+    if pam:
+        sweep_stale_services()
     pki = make_pki(server.base / "pki", hosts)
     iam = IamPg(server, pki, Keystore(), service=service, hosts=hosts)
     try:

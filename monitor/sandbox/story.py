@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,7 +31,13 @@ from monitor.sandbox.aws import (
     MotoSandbox,
     role_arn,
 )
-from monitor.sandbox.pam import DB_USER, create_iam_user, create_rds_roles, setup_iam_pg
+from monitor.sandbox.pam import (
+    DB_USER,
+    create_iam_user,
+    create_rds_roles,
+    service_name,
+    setup_iam_pg,
+)
 from monitor.sandbox.pg import PgServer
 from monitor.sandbox.tls import make_pki
 from monitor.sandbox.trail import assume_role_record, file_name, write_files
@@ -132,7 +137,7 @@ def build_account(
     if tls:
         iam = setup_iam_pg(
             server,
-            service=f"pgwarden-demo-{os.getpid()}-{spec.cluster_id}",
+            service=service_name("demo", spec.cluster_id),
             hosts=(cluster.endpoint,),
             pam=pam,
         )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,12 +41,14 @@ from monitor.errors import ConfigError, PgwardenError
 from monitor.parsing.cloudtrail import (
     AccessChangeEvent,
     AssumeRoleEvent,
+    TrailRowError,
     format_time,
     parse_access_change,
     parse_assume_role,
     parse_time,
 )
-from monitor.sources.trail_local import BadFile, TrailResult
+from monitor.sources.trail_files import ORG, REGION, BadFile
+from monitor.sources.trail_local import TrailResult
 from monitor.sources.trailsql import ParamValue, check_identifier
 from monitor.store.sqlite import Store, to_text
 
@@ -95,8 +97,6 @@ REGIONS = (
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"[A-Za-z0-9!_.*()/-]*")
-_ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
 
 
@@ -123,7 +123,7 @@ def make_window(
 ) -> TrailWindow:
     """A window from user input, with one-line errors naming the option at fault."""
     for region in regions or ():
-        if not _REGION.fullmatch(region):
+        if not REGION.fullmatch(region):
             raise TrailWindowError(f'--region: not an AWS region: "{region}"')
     if until <= since:
         raise TrailWindowError(
@@ -228,7 +228,7 @@ def assume_role_events(
     """AssumeRole* events into `roles` (None: every role) in the window."""
     params = {**window.params(), "roles": None if roles is None else sorted(set(roles))}
     result = engine.query("assume_role", params)
-    return _unique(parse_assume_role(row) for row in result.rows), result
+    return _parse(result, parse_assume_role), result
 
 
 def access_change_events(
@@ -237,14 +237,21 @@ def access_change_events(
     """Control-plane changes to IAM database auth, proxies and the watched roles' policies."""
     names = sorted({n for n in (role_name(r) for r in roles) if n})
     result = engine.query("access_changes", {**window.params(), "role_names": names})
-    return _unique(parse_access_change(row) for row in result.rows), result
+    return _parse(result, parse_access_change), result
 
 
-def _unique(events: Iterable[_Event]) -> list[_Event]:
-    """First of each eventID: CloudTrail may deliver a record in more than one file."""
+def _parse(result: TrailResult, parse: Callable[[Mapping[str, Any]], _Event]) -> list[_Event]:
+    """The rows' events, first of each eventID (CloudTrail may deliver a record in more than
+    one file). A row without eventID or eventTime is counted against its file, not raised."""
     seen: set[str] = set()
     out = []
-    for event in events:
+    for row in result.rows:
+        try:
+            event = parse(row)
+        except TrailRowError:
+            source = str(row.get("source_file") or "the query result")
+            result.bad_records[source] = result.bad_records.get(source, 0) + 1
+            continue
         if event.event_id not in seen:
             seen.add(event.event_id)
             out.append(event)
@@ -274,6 +281,8 @@ class IngestSummary:
     access_changes_new: int = 0
     files_read: int = 0
     bad_files: list[BadFile] = field(default_factory=list)
+    bad_records: dict[str, int] = field(default_factory=dict)
+    unexpected: list[str] = field(default_factory=list)
     bytes_scanned: int = 0
     cost_usd: float = 0.0
 
@@ -300,7 +309,11 @@ def ingest(store: Store, config: Config, engine: TrailEngine, clock: Clock) -> I
     changes, second = access_change_events(engine, TrailWindow(since, until, db_accounts), roles)
     for result in (first, second):
         summary.files_read += result.files_read
-        summary.bad_files.extend(result.bad_files)
+        summary.bad_files.extend(b for b in result.bad_files if b not in summary.bad_files)
+        # Each damaged record is counted by one query only: they select different events.
+        for source, count in result.bad_records.items():
+            summary.bad_records[source] = summary.bad_records.get(source, 0) + count
+        summary.unexpected.extend(p for p in result.unexpected if p not in summary.unexpected)
         summary.bytes_scanned += result.bytes_scanned or 0
         summary.cost_usd += result.cost_usd or 0.0
     with store.transaction() as conn:
@@ -309,12 +322,14 @@ def ingest(store: Store, config: Config, engine: TrailEngine, clock: Clock) -> I
         store.set_cursor(CURSOR_SOURCE, CURSOR_KEY, format_time(until), clock.now())
     summary.assume_role_events, summary.access_changes = len(assumed), len(changes)
     log.info(
-        "cloudtrail: %s assume-role events (%s new), %s access changes (%s new), %s bad files",
+        "cloudtrail: %s assume-role events (%s new), %s access changes (%s new), %s bad files, "
+        "%s bad records",
         len(assumed),
         summary.assume_role_new,
         len(changes),
         summary.access_changes_new,
         len(summary.bad_files),
+        sum(summary.bad_records.values()),
         extra={
             "since": format_time(since),
             "until": format_time(until),
@@ -362,7 +377,7 @@ def ddl(config: Config, start_day: date) -> str:
         problems.append(
             f'cloudtrail.prefix: characters not allowed in a key prefix: "{trail.prefix}"'
         )
-    if trail.org_id is not None and not _ORG_ID.fullmatch(trail.org_id):
+    if trail.org_id is not None and not ORG.fullmatch(trail.org_id):
         problems.append(f'cloudtrail.org_id: not an organisation id (o-...): "{trail.org_id}"')
     accounts = sorted({a.id for a in config.accounts} | set(config.aws.management_accounts))
     if not accounts:

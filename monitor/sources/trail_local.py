@@ -1,151 +1,59 @@
-"""The local CloudTrail engine: DuckDB over a copy of the trail in its S3 layout.
+"""The local CloudTrail engine: DuckDB over a copy of the trail in its S3 layout, or over
+exported events (see `trail_files` for both layouts and for how files are checked).
 
-    <root>/[prefix/]AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz
+Partition pruning happens in `trail_files`, as Athena's projection does it there: only the
+accounts, regions and days the query asks for are opened, and DuckDB is given that explicit
+list of files. The query text itself is the Athena SQL, transpiled by sqlglot (`trailsql`).
 
-Partition pruning happens here, as Athena's projection does it there: the directory walk
-descends only into the accounts, regions and days the query asks for, and DuckDB is given
-that explicit list of files. A one-day window therefore opens that day's files and no
-others. The query text itself is the Athena SQL, transpiled by sqlglot (`trailsql`).
+A damaged file is named, counted and left out, and the rest of the window is always read:
 
-A corrupt file (bad gzip, bad JSON, bytes that are not UTF-8) makes DuckDB fail the whole
-read, so on failure the file list is split in halves until each bad file stands alone; it
-is then named, counted and left out, and the query runs again over the rest.
+1. before the query, each file's gzip stream, UTF-8 and outer JSON shape are checked (all
+   of it for exported events);
+2. if DuckDB still refuses the rest (JSON broken inside a sound gzip stream), each file is
+   parsed in full in Python, the bad ones are left out and the query runs once more;
+3. if DuckDB refuses JSON that Python reads (a lone surrogate escape), the list is split in
+   halves until each refused file stands alone, whatever DuckDB's message names. Only when
+   every file fails alone is the query itself at fault.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from monitor import sql
 from monitor.errors import PgwardenError
+from monitor.sources.trail_files import BadFile, FileCheck, check_file, find_files
 from monitor.sources.trailsql import ParamValue, render
 
 log = logging.getLogger(__name__)
-
-_ACCOUNT = re.compile(r"[0-9]{12}")
-_ORG = re.compile(r"o-[a-z0-9]{10,32}")
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
-_SUFFIXES = (".json.gz", ".json")
-# How deep under the given directory to look for AWSLogs (a bucket copy with a prefix).
-_MAX_PREFIX_DEPTH = 3
-
-
-class TrailDirError(PgwardenError):
-    """The local trail directory does not exist or holds no AWSLogs tree."""
+# How many unexpected paths one warning lists before "and N more".
+_NAMED = 20
 
 
 class TrailQueryError(PgwardenError):
     """DuckDB refused the query for a reason other than a bad file."""
 
 
-@dataclass(frozen=True)
-class BadFile:
-    path: str
-    reason: str
-
-
 @dataclass
 class TrailResult:
-    """Rows as column → value mappings, plus what it cost to get them."""
+    """Rows as column → value mappings, plus what it cost to get them and what was skipped."""
 
     columns: list[str]
     rows: list[dict[str, Any]]
     files_read: int = 0
     bad_files: list[BadFile] = field(default_factory=list)
+    # Records skipped because they lack eventID or eventTime, by file.
+    bad_records: dict[str, int] = field(default_factory=dict)
+    # Paths in the trail tree that are not where CloudTrail writes events.
+    unexpected: list[str] = field(default_factory=list)
     bytes_scanned: int | None = None
     cost_usd: float | None = None
     query_id: str | None = None
-
-
-def aws_logs_roots(root: Path) -> list[Path]:
-    """Every AWSLogs directory at or under `root`, at most a few levels down."""
-    if not root.is_dir():
-        raise TrailDirError(f"{root}: trail directory not found")
-    if root.name == "AWSLogs":
-        return [root]
-    found: list[Path] = []
-    level = [root]
-    for _ in range(_MAX_PREFIX_DEPTH):
-        next_level: list[Path] = []
-        for directory in level:
-            for child in sorted(directory.iterdir()):
-                if not child.is_dir():
-                    continue
-                if child.name == "AWSLogs":
-                    found.append(child)
-                else:
-                    next_level.append(child)
-        if found:
-            return found
-        level = next_level
-    raise TrailDirError(
-        f"{root}: no AWSLogs directory found (expected AWSLogs/<account>/CloudTrail/<region>/"
-        "YYYY/MM/DD/*.json.gz, as CloudTrail writes to S3)"
-    )
-
-
-def days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
-
-
-def partition_files(
-    root: Path,
-    first_day: date,
-    last_day: date,
-    accounts: Sequence[str] | None = None,
-    regions: Sequence[str] | None = None,
-) -> list[Path]:
-    """The trail files of the given days (inclusive), accounts and regions (None: all)."""
-    files: list[Path] = []
-    for logs in aws_logs_roots(root):
-        for account_dir in _account_dirs(logs):
-            if accounts is not None and account_dir.name not in accounts:
-                continue
-            trail = account_dir / "CloudTrail"
-            if not trail.is_dir():
-                continue
-            for region_dir in sorted(trail.iterdir()):
-                if not _REGION.fullmatch(region_dir.name):
-                    continue
-                if regions is not None and region_dir.name not in regions:
-                    continue
-                for day in days(first_day, last_day):
-                    day_dir = region_dir / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
-                    if day_dir.is_dir():
-                        files.extend(
-                            p
-                            for p in sorted(day_dir.iterdir())
-                            if p.is_file() and p.name.endswith(_SUFFIXES)
-                        )
-    return files
-
-
-def all_files(root: Path) -> list[Path]:
-    """Every trail file under `root` (for the benchmark's pruning figure)."""
-    return [
-        p
-        for logs in aws_logs_roots(root)
-        for p in sorted(logs.rglob("*"))
-        if p.is_file() and p.name.endswith(_SUFFIXES)
-    ]
-
-
-def _account_dirs(logs: Path) -> Iterator[Path]:
-    for child in sorted(logs.iterdir()):
-        if _ACCOUNT.fullmatch(child.name):
-            yield child
-        elif _ORG.fullmatch(child.name):
-            # An organisation trail adds the org id above the account directories.
-            yield from (c for c in sorted(child.iterdir()) if _ACCOUNT.fullmatch(c.name))
 
 
 class LocalTrail:
@@ -159,6 +67,9 @@ class LocalTrail:
         if threads is not None:
             self._con.execute(f"SET threads = {int(threads)}")
         self._records = sql.load("duckdb/cloudtrail_records")
+        self._checked: dict[Path, tuple[tuple[int, int], bool, FileCheck]] = {}
+        self._warned: set[str] = set()
+        self._counted: set[Path] = set()
 
     def close(self) -> None:
         self._con.close()
@@ -167,37 +78,99 @@ class LocalTrail:
         """Run `queries/athena/<name>.sql` over the partitions `params` select."""
         first = date.fromisoformat(str(params["day_from"]).replace("/", "-"))
         last = date.fromisoformat(str(params["day_to"]).replace("/", "-"))
-        accounts = _list_or_none(params.get("accounts"))
-        regions = _list_or_none(params.get("regions"))
-        files = partition_files(self.root, first, last, accounts, regions)
+        found = find_files(
+            self.root,
+            first,
+            last,
+            _list_or_none(params.get("accounts")),
+            _list_or_none(params.get("regions")),
+        )
+        self._warn_unexpected(found.unexpected)
         text, bound = render(name, params, "duckdb")
         text = f"WITH cloudtrail AS (\n{self._records}\n)\n{text}"
+        result = TrailResult([], [], unexpected=found.unexpected)
+        good: list[str] = []
+        for path in found.files:
+            check = self._check(path, full=found.exported)
+            if check.reason:
+                result.bad_files.append(BadFile(str(path), check.reason))
+            else:
+                good.append(str(path))
+                if check.without_time and path not in self._counted:
+                    # Counted once per engine: the stage's two queries read the same files.
+                    self._counted.add(path)
+                    result.bad_records[str(path)] = check.without_time
+        result.columns, result.rows, read = self._read(text, bound, good, result.bad_files)
+        result.files_read = len(read)
+        # Bad files and records are named by the caller (the CLI, the stage), once each.
+        return result
+
+    def _read(
+        self, text: str, bound: Mapping[str, Any], files: list[str], bad: list[BadFile]
+    ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+        """Columns, rows and the files read; the files left out are appended to `bad`."""
         import duckdb
 
-        bad: list[BadFile] = []
-        good = [str(p) for p in files]
-        columns: list[str] = []
-        rows: list[dict[str, Any]] = []
-        if good:
+        if not files:
+            return [], [], []
+        try:
+            return *self._run(text, bound, files), files
+        except duckdb.Error:
+            pass
+        parsed = []
+        for name in files:
+            check = self._check(Path(name), full=True)
+            if check.reason:
+                bad.append(BadFile(name, check.reason))
+            else:
+                parsed.append(name)
+        if not parsed:
+            return [], [], []
+        if len(parsed) < len(files):
             try:
-                columns, rows = self._run(text, bound, good)
+                return *self._run(text, bound, parsed), parsed
             except duckdb.Error:
-                good = self._find_bad(text, bound, good, bad)
-                if good:
-                    try:
-                        columns, rows = self._run(text, bound, good)
-                    except duckdb.Error as exc:
-                        # Each of these files reads alone, so the failure is not theirs.
-                        reason = str(exc).splitlines()[0]
-                        raise TrailQueryError(f"DuckDB query failed: {reason}") from exc
-        for item in bad:
-            log.warning(
-                "skipped unreadable CloudTrail file %s: %s",
-                item.path,
-                item.reason,
-                extra={"file": item.path},
-            )
-        return TrailResult(columns=columns, rows=rows, files_read=len(good), bad_files=bad)
+                pass
+        refused: list[BadFile] = []
+        readable = self._isolate(text, bound, parsed, refused)
+        if not readable and len(parsed) > 1:
+            # No file reads alone: the query is at fault, not the files.
+            raise TrailQueryError(f"DuckDB query failed on every file: {refused[0].reason}")
+        bad.extend(refused)
+        if not readable:
+            return [], [], []
+        return *self._run(text, bound, readable), readable
+
+    def _check(self, path: Path, *, full: bool) -> FileCheck:
+        """`check_file`, remembered per file while its size and mtime stay the same: the
+        stage runs two queries over mostly the same files."""
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            return FileCheck(f"cannot read it: {exc.strerror or exc}")
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._checked.get(path)
+        if cached is not None and cached[0] == key and (cached[1] or not full):
+            return cached[2]
+        check = check_file(path, full=full)
+        self._checked[path] = (key, full, check)
+        return check
+
+    def _warn_unexpected(self, paths: Sequence[str]) -> None:
+        """One warning naming the paths not warned about yet by this engine."""
+        new = [p for p in paths if p not in self._warned]
+        if not new:
+            return
+        self._warned.update(new)
+        more = f" and {len(new) - _NAMED} more" if len(new) > _NAMED else ""
+        log.warning(
+            "skipped %s paths in the trail tree that are not where CloudTrail writes events "
+            "(<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz): %s%s",
+            len(new),
+            ", ".join(new[:_NAMED]),
+            more,
+            extra={"paths": new},
+        )
 
     def _run(
         self, text: str, bound: Mapping[str, Any], files: list[str]
@@ -208,26 +181,20 @@ class LocalTrail:
         columns = [d[0] for d in cursor.description or []]
         return columns, [dict(zip(columns, row, strict=True)) for row in data]
 
-    def _find_bad(
+    def _isolate(
         self, text: str, bound: Mapping[str, Any], files: list[str], bad: list[BadFile]
     ) -> list[str]:
-        """The readable files among `files`; the others are appended to `bad`."""
+        """The files among `files` DuckDB reads; each one it refuses alone goes to `bad`."""
         import duckdb
 
-        if not files:
-            return []
         try:
             self._run(text, bound, files)
         except duckdb.Error as exc:
             if len(files) == 1:
-                reason = str(exc).splitlines()[0]
-                if files[0] not in str(exc):
-                    # An error that names no file is ours (the SQL), not the file's.
-                    raise TrailQueryError(f"DuckDB query failed: {reason}") from exc
-                bad.append(BadFile(files[0], reason))
+                bad.append(BadFile(files[0], "DuckDB: " + str(exc).splitlines()[0]))
                 return []
             half = len(files) // 2
-            return self._find_bad(text, bound, files[:half], bad) + self._find_bad(
+            return self._isolate(text, bound, files[:half], bad) + self._isolate(
                 text, bound, files[half:], bad
             )
         return files

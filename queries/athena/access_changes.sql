@@ -1,8 +1,14 @@
--- Control-plane events that change who can get in, in [:since, :until):
---   * ModifyDBCluster / ModifyDBInstance that toggle IAM database authentication;
+-- Control-plane events that open a way in or blind the monitor, in [:since, :until):
+--   * ModifyDBCluster / ModifyDBInstance that toggle IAM database authentication, remove
+--     log types from the CloudWatch Logs export, or set the master password;
+--   * parameter group changes (and resets) that name a parameter the monitor relies on;
 --   * CreateDBProxy, ModifyDBProxy, DeleteDBProxy;
+--   * StopActivityStream, and GuardDuty detectors losing RDS Protection (RDS_LOGIN_EVENTS);
 --   * IAM policy and trust changes on the watched roles, or whose request mentions rds-db:
 --     (the policy document travels inside requestParameters as an escaped JSON string).
+-- The request is matched as text, which both engines hold it as: Athena's requestparameters
+-- is a string, DuckDB's JSON is cast. Which change it is, exactly, is decided in Python
+-- (monitor/parsing/access_change.py) from the request returned in `request`.
 -- Athena dialect; parameters as in assume_role.sql, plus :role_names (names, not ARNs,
 -- because IAM's requestParameters carry roleName).
 SELECT
@@ -18,38 +24,82 @@ SELECT
     coalesce(
         json_extract_scalar(requestparameters, '$.dBClusterIdentifier'),
         json_extract_scalar(requestparameters, '$.dBInstanceIdentifier'),
+        json_extract_scalar(requestparameters, '$.dBClusterParameterGroupName'),
+        json_extract_scalar(requestparameters, '$.dBParameterGroupName'),
         json_extract_scalar(requestparameters, '$.dBProxyName'),
+        json_extract_scalar(requestparameters, '$.resourceArn'),
+        json_extract_scalar(requestparameters, '$.detectorId'),
         json_extract_scalar(requestparameters, '$.roleName'),
         json_extract_scalar(requestparameters, '$.userName'),
+        json_extract_scalar(requestparameters, '$.groupName'),
         json_extract_scalar(requestparameters, '$.policyArn')
     ) AS subject,
     json_extract_scalar(requestparameters, '$.enableIAMDatabaseAuthentication') AS iam_auth,
     json_extract_scalar(requestparameters, '$.policyArn') AS policy_arn,
     errorcode AS error_code,
-    errormessage AS error_message
+    errormessage AS error_message,
+    CAST(requestparameters AS VARCHAR) AS request,
+    "$path" AS source_file
 FROM cloudtrail
 WHERE "timestamp" BETWEEN :day_from AND :day_to
     AND account IN (:accounts)
     AND region IN (:regions)
-    AND eventtime >= :since
-    AND eventtime < :until
+    -- A record without eventTime is returned so that it is counted as damaged, by file.
+    AND (eventtime IS NULL OR (eventtime >= :since AND eventtime < :until))
     AND (
         (
             eventsource = 'rds.amazonaws.com'
             AND eventname IN ('ModifyDBCluster', 'ModifyDBInstance')
-            AND json_extract_scalar(
-                requestparameters, '$.enableIAMDatabaseAuthentication'
-            ) IS NOT NULL
+            AND (
+                json_extract_scalar(
+                    requestparameters, '$.enableIAMDatabaseAuthentication'
+                ) IS NOT NULL
+                OR strpos(CAST(requestparameters AS VARCHAR), '"masterUserPassword"') > 0
+                OR regexp_like(
+                    CAST(requestparameters AS VARCHAR),
+                    '"disableLogTypes"\s*:\s*\[[^\]]*"(postgresql|iam-db-auth-error)"'
+                )
+            )
         )
         OR (
             eventsource = 'rds.amazonaws.com'
-            AND eventname IN ('CreateDBProxy', 'ModifyDBProxy', 'DeleteDBProxy')
+            AND eventname IN (
+                'ModifyDBClusterParameterGroup', 'ModifyDBParameterGroup',
+                'ResetDBClusterParameterGroup', 'ResetDBParameterGroup'
+            )
+            AND (
+                regexp_like(
+                    CAST(requestparameters AS VARCHAR),
+                    '"(log_connections|log_disconnections|log_line_prefix|log_destination|rds\.force_ssl)"'
+                )
+                OR regexp_like(CAST(requestparameters AS VARCHAR), '"resetAllParameters"\s*:\s*true')
+            )
+        )
+        OR (
+            eventsource = 'rds.amazonaws.com'
+            AND eventname IN (
+                'CreateDBProxy', 'ModifyDBProxy', 'DeleteDBProxy', 'StopActivityStream'
+            )
+        )
+        OR (
+            eventsource = 'guardduty.amazonaws.com'
+            AND (
+                eventname = 'DeleteDetector'
+                OR (
+                    eventname IN ('UpdateDetector', 'UpdateMemberDetectors')
+                    AND (
+                        strpos(CAST(requestparameters AS VARCHAR), '"RDS_LOGIN_EVENTS"') > 0
+                        OR regexp_like(CAST(requestparameters AS VARCHAR), '"enable"\s*:\s*false')
+                    )
+                )
+            )
         )
         OR (
             eventsource = 'iam.amazonaws.com'
             AND eventname IN (
-                'PutRolePolicy', 'PutUserPolicy', 'AttachRolePolicy',
-                'CreatePolicyVersion', 'UpdateAssumeRolePolicy'
+                'PutRolePolicy', 'PutUserPolicy', 'PutGroupPolicy', 'CreatePolicyVersion',
+                'AttachRolePolicy', 'DetachRolePolicy', 'DeleteRolePolicy',
+                'UpdateAssumeRolePolicy'
             )
             AND (
                 json_extract_scalar(requestparameters, '$.roleName') IN (:role_names)

@@ -10,7 +10,8 @@
 --
 -- A refused AssumeRole may carry no requestParameters; the role is then only named in the
 -- error message ("... not authorized to perform: sts:AssumeRole on resource: arn:...").
--- The ExternalId is never selected: only whether one was presented.
+-- The ExternalId is never selected: only whether one was presented. source_file ("$path",
+-- the object the record came from) names the file of a damaged record.
 SELECT
     eventid AS event_id,
     eventtime AS event_time,
@@ -30,15 +31,16 @@ SELECT
     json_extract_scalar(requestparameters, '$.roleSessionName') AS role_session_name,
     json_extract_scalar(requestparameters, '$.externalId') IS NOT NULL AS external_id_present,
     errorcode AS error_code,
-    errormessage AS error_message
+    errormessage AS error_message,
+    "$path" AS source_file
 FROM cloudtrail
 WHERE "timestamp" BETWEEN :day_from AND :day_to
     AND account IN (:accounts)
     AND region IN (:regions)
     AND eventsource = 'sts.amazonaws.com'
     AND eventname IN ('AssumeRole', 'AssumeRoleWithWebIdentity', 'AssumeRoleWithSAML')
-    AND eventtime >= :since
-    AND eventtime < :until
+    -- A record without eventTime is returned so that it is counted as damaged, by file.
+    AND (eventtime IS NULL OR (eventtime >= :since AND eventtime < :until))
     AND coalesce(
         json_extract_scalar(requestparameters, '$.roleArn'),
         regexp_extract(errormessage, 'on resource: (arn:[^ ]+)', 1)

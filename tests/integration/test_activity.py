@@ -104,7 +104,9 @@ def test_activity_roles_inventory(iam_pg: IamPg, harness: Harness) -> None:
             admin.execute("CREATE ROLE oltp_rw_role")
         admin.execute("GRANT oltp_rw_role TO alice_iam")
         admin.execute(
-            sql.SQL("ALTER ROLE alice_iam VALID UNTIL {}").format(sql.Literal(valid_until))
+            sql.SQL("ALTER ROLE alice_iam VALID UNTIL {}").format(
+                sql.Literal(valid_until.isoformat())
+            )
         )
     result = harness.poll()["demo"]
     assert result.status == "ok" and result.roles is not None

@@ -163,3 +163,16 @@ def test_athena_query_cancelled_elsewhere_raises_failed(
     thread.join()
     assert caught.value.state == "CANCELLED"
     assert caught.value.query_id in str(caught.value)
+
+
+def test_athena_row_without_event_id_is_counted_against_its_object(
+    tmp_path: Path, moto_server: MotoServer, athena: AthenaTrail
+) -> None:
+    local = LocalTrail(write_trail(tmp_path))
+    _, duck_result = assume_role_events(local, WINDOW, WATCHED)
+    damaged = "s3://org-trail/AWSLogs/222222222222/CloudTrail/us-east-1/2026/11/01/x.json.gz"
+    duck_result.rows.append({**duck_result.rows[0], "event_id": None, "source_file": damaged})
+    queue_athena_result(moto_server, duck_result)
+    events, result = assume_role_events(athena, WINDOW, WATCHED)
+    assert len(events) == 8
+    assert result.bad_records == {damaged: 1}

@@ -17,7 +17,8 @@ from monitor.sources.cloudtrail import (
     assume_role_events,
     ingest,
 )
-from monitor.sources.trail_local import LocalTrail, TrailDirError, partition_files
+from monitor.sources.trail_files import TrailDirError, find_files
+from monitor.sources.trail_local import LocalTrail
 from monitor.store.sqlite import Store
 from tests.support.trail import (
     ANALYTICS,
@@ -129,7 +130,7 @@ def test_local_trail_one_day_window_opens_only_that_days_files(trail: Path) -> N
     write_bad_files(trail, f"AWSLogs/{PROD}/CloudTrail/us-east-1/2026/11/01")
     day = TrailWindow(utc(2026, 11, 2), utc(2026, 11, 3))
     events, result = assume_role_events(LocalTrail(trail), day, None)
-    opened = partition_files(trail, day.since.date(), day.since.date())
+    opened = find_files(trail, day.since.date(), day.since.date()).files
     assert result.files_read == len(opened) == 3
     assert all("/2026/11/02/" in str(p) for p in opened)
     assert result.bad_files == []
@@ -150,26 +151,12 @@ def test_local_trail_account_and_region_partitions(engine: LocalTrail) -> None:
     assert {e.event_id for e in by_region} == {"e7-web-identity", "e8-saml"}
 
 
-def test_local_trail_bad_files_are_named_counted_and_skipped(trail: Path) -> None:
-    bad = write_bad_files(trail, f"AWSLogs/{PROD}/CloudTrail/us-east-1/2026/11/01")
-    events, result = assume_role_events(LocalTrail(trail), ALL_DAYS, WATCHED)
-    assert sorted(b.path for b in result.bad_files) == sorted(str(p) for p in bad.values())
-    reasons = {Path(b.path).name: b.reason for b in result.bad_files}
-    assert "GZIP" in reasons["x_CloudTrail_bad-gzip.json.gz"]
-    assert "Malformed JSON" in reasons["x_CloudTrail_bad-json.json.gz"]
-    assert "UTF-8" in reasons["x_CloudTrail_non-utf8.json.gz"]
-    assert "GZIP" in reasons["x_CloudTrail_truncated.json.gz"]
-    assert 'no "Records" array' in reasons["x_CloudTrail_not-cloudtrail.json.gz"]
-    # Every good file was still read.
-    assert len(events) == 8
-    assert result.files_read == 6
-
-
 def test_local_trail_without_awslogs_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(TrailDirError, match="no AWSLogs directory"):
-        partition_files(tmp_path, utc(2026, 11, 1).date(), utc(2026, 11, 1).date())
+    (tmp_path / "notes.txt").write_text("not events")
+    with pytest.raises(TrailDirError, match="no AWSLogs directory and no exported events"):
+        find_files(tmp_path, utc(2026, 11, 1).date(), utc(2026, 11, 1).date())
     with pytest.raises(TrailDirError, match="not found"):
-        partition_files(tmp_path / "nope", utc(2026, 11, 1).date(), utc(2026, 11, 1).date())
+        find_files(tmp_path / "nope", utc(2026, 11, 1).date(), utc(2026, 11, 1).date())
 
 
 def test_local_trail_access_changes(engine: LocalTrail) -> None:

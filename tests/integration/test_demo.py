@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from monitor.sandbox.pam import pam_available
+from monitor.sandbox.pam import PAM_D, pam_available
 from monitor.sandbox.pg import find_pg_bindir
 from tests.conftest import require
 
@@ -30,13 +30,20 @@ ANALYTICS_MONITOR = "arn:aws:iam::333333333333:role/pg-monitor-role"
 CI_DEPLOYER = "arn:aws:sts::111111111111:assumed-role/ci-deployer/build-4821"
 
 
-def sandbox_left(tmp: Path) -> list[str]:
-    """What a demo could leave behind: files in its TMPDIR, servers, PAM services."""
+def sandbox_left(tmp: Path, pid: int | None = None) -> list[str]:
+    """What a demo could leave behind: files in its TMPDIR, servers, PAM services. The PAM
+    services are those of demo `pid`, or without it those whose demo has ended: another
+    demo may be running beside this test (a second checkout's suite), and its are not ours."""
     left = [str(p) for p in tmp.iterdir()]
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
     left += [line for line in ps.stdout.splitlines() if str(tmp) in line]
-    left += [str(p) for p in Path("/etc/pam.d").glob("pgwarden-demo-*")]
+    services = PAM_D.glob(f"pgwarden-demo-{pid or '*'}-*")
+    left += [str(p) for p in services if pid or not _alive(int(p.name.split("-")[2]))]
     return left
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 @pytest.fixture
@@ -123,10 +130,11 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
     assert sandbox_left(tmp) == []
 
 
-def test_demo_ctrl_c_leaves_no_process_or_directory(
-    tmp_path: Path, demo_env: tuple[Path, dict[str, str]]
-) -> None:
-    tmp, env = demo_env
+def _demo_until_first_account(
+    tmp_path: Path, env: dict[str, str], tmp: Path
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """`pgwarden demo` as a user starts it, read until the first database account is up:
+    servers, moto and PAM are all running then. Waits for that state, never for a duration."""
     exe = Path(sys.executable).with_name("pgwarden")
     proc = subprocess.Popen(
         [str(exe), "demo", "--out", str(tmp_path / "out")],
@@ -138,20 +146,48 @@ def test_demo_ctrl_c_leaves_no_process_or_directory(
     )
     assert proc.stdout is not None
     seen = []
-    deadline = time.monotonic() + 60
-    # Interrupt once the first database account is up: servers, moto and PAM all running.
     for line in proc.stdout:
         seen.append(line)
-        if "account 222222222222" in line or time.monotonic() > deadline:
+        if "account 222222222222" in line:
             break
     assert any("account 222222222222" in line for line in seen), "".join(seen)
-    assert sandbox_left(tmp) != []  # the sandbox is really there when interrupted
-    proc.send_signal(signal.SIGINT)
+    # The sandbox is really there when interrupted, PAM services included where PAM runs.
+    assert sandbox_left(tmp, proc.pid) != []
+    if pam_available() is None:
+        assert list(PAM_D.glob(f"pgwarden-demo-{proc.pid}-*")) != []
+    return proc, seen
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+)
+def test_demo_signal_leaves_no_process_or_directory(
+    tmp_path: Path, demo_env: tuple[Path, dict[str, str]], sig: int, code: int, said: str
+) -> None:
+    tmp, env = demo_env
+    proc, seen = _demo_until_first_account(tmp_path, env, tmp)
+    proc.send_signal(sig)
     try:
         rest, _ = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
-    assert proc.returncode == 130, "".join(seen) + rest
-    assert "Traceback" not in rest
+    assert proc.returncode == code, "".join(seen) + rest
+    assert said in rest and "Traceback" not in rest
+    assert sandbox_left(tmp, proc.pid) == []
+
+
+def test_demo_exception_leaves_no_process_or_directory(
+    run_cli: Callable[..., Any], tmp_path: Path, demo_env: tuple[Path, dict[str, str]]
+) -> None:
+    tmp, env = demo_env
+    out = tmp_path / "out"
+    # A real failure late in the run, with every server and PAM service up: the findings
+    # file cannot be written where a directory stands.
+    (out / "findings.csv").mkdir(parents=True)
+    result = run_cli("demo", "--out", str(out), env=env)
+    assert result.returncode == 1
+    assert "IsADirectoryError" in result.stderr
+    assert "targets polled" not in result.stdout and "account 333333333333" in result.stdout
     assert sandbox_left(tmp) == []

@@ -164,6 +164,13 @@ def test_doctor_cloudtrail_local_files(setup: dict[str, Any], tmp_path: Path) ->
     empty = row(rows(), "cloudtrail", "local-files")
     assert empty.status == "fail" and "no AWSLogs directory" in empty.found
     assert empty.fix == f"aws s3 sync s3://org-trail/AWSLogs/ {trail}/AWSLogs/"
+    # Exported events suit `trail --local`, not the stage: it needs the bucket's copy.
+    (trail / "incident.jsonl").write_text('{"eventID": "x"}\n')
+    exported = row(rows(), "cloudtrail", "local-files")
+    assert exported.status == "fail" and exported.found.endswith(
+        "no AWSLogs directory (a copy of the trail bucket)"
+    )
+    (trail / "incident.jsonl").unlink()
 
     write_trail(trail)
     clock.advance(datetime(2026, 11, 20, tzinfo=UTC) - clock.now())
@@ -176,6 +183,11 @@ def test_doctor_cloudtrail_local_files(setup: dict[str, Any], tmp_path: Path) ->
     assert row(results, "cloudtrail", "local-files").found == "5 objects for 2026/11/01..2026/11/02"
     probe = row(results, "cloudtrail", "probe")
     assert probe.status == "ok" and "read " in probe.found
+
+    stray = trail / "AWSLogs" / "222222222222" / "CloudTrail" / "us_east_1"
+    stray.mkdir()
+    warned = row(rows(), "cloudtrail", "local-files")
+    assert warned.status == "warn" and f"such as {stray}" in warned.found
 
 
 def test_doctor_log_rows_fail_with_their_fixes(

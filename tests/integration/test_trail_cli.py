@@ -102,7 +102,10 @@ def test_trail_cli_names_bad_files_and_goes_on(run_cli: Any, trail: Path) -> Non
     [
         (["--since", "yesterday"], '--since: not a date or time: "yesterday"'),
         (["--since", "2026-11-02", "--until", "2026-11-01"], "must be after --since"),
-        (["--since", "2026-11-01", "--local", "/nonexistent/trail"], "trail directory not found"),
+        (
+            ["--since", "2026-11-01", "--local", "/nonexistent/trail"],
+            "trail directory or file not found",
+        ),
         (["--since", "2026-11-01", "--region", "mars-1"], '--region: not an AWS region: "mars-1"'),
         (
             ["--since", "2026-11-01", "--role-arn", "pg-monitor-role"],
@@ -228,3 +231,24 @@ def test_trail_cli_access_changes(run_cli: Any, trail: Path) -> None:
     watched = run_cli(*base, "--role-arn", MONITOR_PROD)
     assert watched.returncode == 0, watched.stderr
     assert "c6-attach-monitor" in {json.loads(x)["event_id"] for x in watched.stdout.splitlines()}
+
+
+def test_trail_cli_reads_exported_array_and_names_bad_records(run_cli: Any, tmp_path: Path) -> None:
+    from tests.support.trail import fixture_files
+
+    records = [r for rs in fixture_files().values() for r in rs]
+    records.append({k: v for k, v in records[0].items() if k != "eventID"})
+    records.append({"eventID": "no-time", "eventName": "AssumeRole"})
+    export = tmp_path / "stratus-detonation.json"
+    export.write_text(json.dumps(records))
+    result = run_cli(
+        "trail", "assume-role", "--local", str(export), "--since", "2026-11-01",
+        "--until", "2026-11-04", "--format", "jsonl",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    ids = [json.loads(line)["event_id"] for line in result.stdout.splitlines()]
+    assert ids[:2] == ["e1-cross-account", "e2-same-account"] and len(ids) == 9
+    # One without eventID (selected, then counted) and one without eventTime (counted
+    # when the file was checked): one line naming the file.
+    assert f"skipped 2 records without eventID or eventTime in {export}" in result.stderr

@@ -40,7 +40,7 @@ def test_cli_once_a_failed_stage_exits_1_and_the_rest_run(run_cli: RunCli, tmp_p
     assert result.returncode == 1
     assert sections(result.stdout) == known_stages()
     trail = result.stdout.split("== cloudtrail\n")[1].split("== detect")[0]
-    assert "failed" in trail and "missing: trail directory not found" in trail
+    assert "failed" in trail and "missing: trail directory or file not found" in trail
 
 
 def test_cli_once_only_runs_the_named_stages(run_cli: RunCli, tmp_path: Path) -> None:
