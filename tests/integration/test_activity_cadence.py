@@ -89,10 +89,11 @@ def test_activity_cadence_healthy_targets_keep_the_beat_beside_20_dead(
     finally:
         poller.close()
     # The first round, when nothing is known yet, tries every target inline: 20 dead ones
-    # take the 16 connect slots for a deadline, so it lasts two deadlines. From then on no
-    # round waits on the dead, and the healthy targets are polled on the beat.
+    # take the 16 connect slots for a deadline, then the rest connect (two deadlines, plus
+    # logins on a loaded machine). From then on no round waits on the dead, and the healthy
+    # targets are polled on the beat.
     durations = [took for took, _ in seen]
-    assert durations[0] < 2 * 1.5 + 0.5, durations
+    assert durations[0] < 3 * 1.5, durations
     assert all(took < 0.5 for took in durations[1:]), durations
     for name in ("healthy-a", "healthy-b"):
         results = [next(r for r in results if r.target == name) for _, results in seen]
