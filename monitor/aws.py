@@ -270,6 +270,10 @@ class AwsSessions:
 # -- discovery --------------------------------------------------------------------------------
 
 
+# What discovery calls in each account that has `discover = true` (monitor role).
+DISCOVERY_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances")
+
+
 def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in resource.get("TagList", [])}
 

@@ -176,13 +176,21 @@ def once(obj: Obj, stages: tuple[str, ...]) -> None:
 @config_option
 @pass_obj
 def targets(obj: Obj, discover: bool) -> None:
-    """List the configured and discovered targets."""
+    """List the configured and discovered targets, and how each one's logs are read.
+
+    The logs column names the [pglogs] sources reading the target's logs, `via NAME` when
+    they are read with its cluster's target, and `none` when nothing reads them (every
+    stage run then reports the target as a failure).
+    """
     from monitor.aws import AwsSessions
-    from monitor.pipeline import collect_targets
+    from monitor.targets import collect_targets
 
     config = obj.config()
     found = collect_targets(config, AwsSessions.from_config(config), discover=discover)
-    columns = ("target", "source", "account", "region", "type", "endpoint", "db_user", "resource")
+    columns = (
+        "target", "source", "account", "region", "type", "endpoint", "db_user", "resource",
+        "logs",
+    )  # fmt: skip
     rows: list[tuple[str, ...]] = [
         (
             t.name,
@@ -193,6 +201,7 @@ def targets(obj: Obj, discover: bool) -> None:
             f"{t.endpoint}:{t.port}",
             t.db_user,
             t.resource_id or "-",
+            ", ".join(t.log_sources) or (f"via {t.logs_via}" if t.logs_via else "none"),
         )
         for t in found
     ]

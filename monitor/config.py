@@ -39,6 +39,7 @@ _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d")
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*"
 )
+_ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
 _S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?")
 
 
@@ -104,6 +105,12 @@ def _hhmm(value: str) -> str:
     return value
 
 
+def _org_id(value: str) -> str:
+    if not _ORG_ID.fullmatch(value):
+        raise ValueError(f'not an AWS organisation id (o-...): "{value}"')
+    return value
+
+
 def _s3_uri(value: str) -> str:
     if not _S3_URI.fullmatch(value):
         raise ValueError(f'not an S3 URI (s3://bucket/prefix): "{value}"')
@@ -146,6 +153,7 @@ TimeZone = Annotated[str, AfterValidator(_timezone)]
 TimeOfDay = Annotated[str, AfterValidator(_hhmm)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
 EndpointUrl = Annotated[str, AfterValidator(check_endpoint_url)]
+OrgId = Annotated[str, AfterValidator(_org_id)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Severity = Literal["critical", "high", "medium", "low", "info"]
 
@@ -166,6 +174,10 @@ class AwsConfig(Section):
     endpoint_url: EndpointUrl | None = None
     assume_role_duration_s: int = Field(default=3600, ge=900, le=43200)
     management_accounts: list[AccountId] = []
+    # The role pgwarden runs as: the only principal the monitor roles' trust policy names.
+    runner_role_arn: RoleArn | None = None
+    # With it, the trust policy also requires the caller to be in this AWS organisation.
+    principal_org_id: OrgId | None = None
 
 
 class AccountConfig(Section):
@@ -217,16 +229,38 @@ class ActivityConfig(Section):
     reconnect_backoff_max_s: float = Field(default=30, gt=0)
 
 
+class LogFilesConfig(Section):
+    """`[[pglogs.files]]`: the log files of one target, so their events are its events."""
+
+    target: str = Field(min_length=1)
+    paths: list[Path] = Field(min_length=1)
+
+
+class PgLogsAthenaConfig(Section):
+    """`[pglogs.athena]`: Firehose-delivered logs in S3, read through Athena, or DuckDB over
+    a local copy of them (`engine = "local"`, the embedded default)."""
+
+    engine: Literal["local", "athena"] = "local"
+    local_dir: Path | None = None
+    database: str = "default"
+    table: str = "pgwarden_rds_logs"
+    workgroup: str = "primary"
+    output_location: S3Uri | None = None
+    # Where Firehose delivers the logs (the table's LOCATION): the policy grants reading it.
+    logs_location: S3Uri | None = None
+    region: Region | None = None
+    query_deadline_s: float = Field(default=300, gt=0)
+
+
 class PgLogsConfig(Section):
     enabled: bool = True
     interval_s: float = Field(default=60, gt=0)
     sources: list[Literal["cloudwatch", "rds-api", "athena", "files"]] = ["cloudwatch"]
     log_line_prefix: str = DEFAULT_LOG_LINE_PREFIX
     format: Literal["auto", "stderr", "csvlog", "jsonlog", "iam-db-auth-error"] = "auto"
-    files: list[Path] = []
+    files: list[LogFilesConfig] = []
     initial_lookback_hours: int = Field(default=24, ge=1)
-    athena_table: str | None = None
-    athena_local_dir: Path | None = None
+    athena: PgLogsAthenaConfig = PgLogsAthenaConfig()
 
 
 class CloudTrailConfig(Section):
@@ -368,11 +402,15 @@ def validate(raw: Mapping[str, Any]) -> Config:
     """Validate a parsed document; raise `ConfigError` listing every problem."""
     problems: list[str] = []
     config: Config | None = None
+    moved = _moved_pglogs_keys(raw)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_describe(exc))
+        # A moved key gets its hint below instead of pydantic's complaints about its shape.
+        problems.extend(line for line in _describe(exc) if not line.startswith(tuple(moved)))
+    problems.extend(moved.values())
     problems.extend(_cross_checks(raw))
+    problems.extend(_pglogs_checks(raw))
     problems.extend(_detector_checks(raw.get("detectors")))
     problems.extend(_suppression_checks(raw.get("suppressions")))
     if problems or config is None:
@@ -401,8 +439,13 @@ def resolve_paths(config: Config, base: Path) -> Config:
             ),
             "pglogs": config.pglogs.model_copy(
                 update={
-                    "files": [fix(f) for f in config.pglogs.files],
-                    "athena_local_dir": fix_optional(config.pglogs.athena_local_dir),
+                    "files": [
+                        f.model_copy(update={"paths": [fix(p) for p in f.paths]})
+                        for f in config.pglogs.files
+                    ],
+                    "athena": config.pglogs.athena.model_copy(
+                        update={"local_dir": fix_optional(config.pglogs.athena.local_dir)}
+                    ),
                 }
             ),
             "cloudtrail": config.cloudtrail.model_copy(
@@ -494,6 +537,15 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[str]:
             f"activity.poll_deadline_s: {deadline} must be shorter than interval_s ({interval})"
         )
 
+    aws = _table(raw, "aws")
+    runner = aws.get("runner_role_arn")
+    match = _ROLE_ARN.fullmatch(runner) if isinstance(runner, str) else None
+    mgmt = aws.get("management_accounts")
+    if match and isinstance(mgmt, list) and mgmt and match.group(1) not in mgmt:
+        problems.append(
+            f"aws.runner_role_arn: role is in account {match.group(1)}, which "
+            "aws.management_accounts does not list"
+        )
     slack = _table(_table(raw, "alerts"), "slack")
     if slack.get("enabled"):
         needed = "token" if slack.get("mode", "bot") == "bot" else "webhook_url"
@@ -562,3 +614,48 @@ def _suppression_checks(raw: object) -> list[str]:
         for i, item in _list_of_tables(raw)
         if isinstance(item.get("detector"), str) and item["detector"] not in known
     ]
+
+
+def _moved_pglogs_keys(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Keys of `[pglogs]` written the old way: the dotted prefix, and how to write it now."""
+    pglogs = _table(raw, "pglogs")
+    moved: dict[str, str] = {}
+    files = pglogs.get("files")
+    if isinstance(files, list) and any(not isinstance(f, dict) for f in files):
+        moved["pglogs.files"] = (
+            "pglogs.files: a flat list no longer says whose logs they are; write one "
+            '[[pglogs.files]] table per target: target = "NAME", paths = ["..."]'
+        )
+    for old, new in (("athena_table", "table"), ("athena_local_dir", "local_dir")):
+        if old in pglogs:
+            moved[f"pglogs.{old}"] = f"pglogs.{old}: moved; write {new} = ... under [pglogs.athena]"
+    return moved
+
+
+def _pglogs_checks(raw: Mapping[str, Any]) -> list[str]:
+    """Which targets file lists name, and what the Athena log source needs."""
+    problems: list[str] = []
+    pglogs = _table(raw, "pglogs")
+    named = {t.get("name") for _, t in _list_of_tables(raw.get("targets"))}
+    discovers = any(a.get("discover") for _, a in _list_of_tables(raw.get("accounts")))
+    for i, entry in _list_of_tables(pglogs.get("files")):
+        target = entry.get("target")
+        # A discovered target's name ("account/region/cluster") is known only at run time.
+        if isinstance(target, str) and target not in named and not discovers:
+            problems.append(
+                f'pglogs.files[{i}].target: no [[targets]] entry is named "{target}" and no '
+                "account has discover = true"
+            )
+    sources = pglogs.get("sources", ["cloudwatch"])
+    athena = _table(pglogs, "athena")
+    if pglogs.get("enabled", True) and isinstance(sources, list) and "athena" in sources:
+        engine = athena.get("engine", "local")
+        if engine == "local" and not athena.get("local_dir"):
+            problems.append(
+                "pglogs.athena.local_dir: required when the athena source runs locally "
+                '(or set engine = "athena")'
+            )
+        for key in ("output_location", "logs_location"):
+            if engine == "athena" and not athena.get(key):
+                problems.append(f"pglogs.athena.{key}: required when engine is athena")
+    return problems

@@ -169,6 +169,13 @@ class Metrics:
             "Bytes scanned by pgwarden's Athena queries (Athena bills per TB scanned).",
             registry=self.registry,
         )
+        self.log_source_up = Gauge(
+            "pgwarden_log_source_up",
+            "1 if the last read of a target's log source found its logs (a log group with "
+            "streams, readable files), else 0: silence from a 0 is not a quiet database.",
+            ["target", "source"],
+            registry=self.registry,
+        )
         self.registry.register(StoreCollector(store_path, clock, busy_timeout_ms))
 
     def observe(self, job: str, report: StageReport, now: datetime) -> None:
@@ -180,6 +187,10 @@ class Metrics:
             self.poll_duration.observe(seconds)
         if report.bytes_scanned:
             self.athena_scanned.inc(report.bytes_scanned)
+        if report.stage == "pglogs" and report.error is None:
+            self.log_source_up.clear()  # a target no longer watched leaves no stale series
+            for target, source, up in report.log_sources:
+                self.log_source_up.labels(target, source).set(int(up))
 
 
 class _BoundedServer(HTTPServer):

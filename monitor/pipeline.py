@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from monitor.clock import Clock, SystemClock
-from monitor.config import ActivityConfig, Config, TargetConfig
-from monitor.errors import AwsError, ConfigError, PgwardenError
+from monitor.config import ActivityConfig, Config, PgLogsConfig
+from monitor.errors import ConfigError, PgwardenError
+from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
 from monitor.store.sqlite import Store
-from monitor.targets import Target, configured_targets, merge, save_targets
+from monitor.targets import Target, collect_targets, save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
@@ -28,6 +29,23 @@ if TYPE_CHECKING:
     from monitor.sources.cloudtrail import TrailEngine
 
 log = logging.getLogger(__name__)
+
+# What queries through Athena take (the trail's engine, the athena log source), with
+# pgwarden's own role: the workgroup, the table's Glue catalog, the data's bucket and the
+# results location; monitor/policies.py scopes each.
+ATHENA_ACTIONS = (
+    "athena:StartQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:StopQueryExecution",
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "s3:GetBucketLocation",
+    "s3:ListBucket",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,8 @@ class StageReport:
     # For the metrics: each target's poll time, and what the stage's Athena queries scanned.
     poll_seconds: tuple[float, ...] = ()
     bytes_scanned: int = 0
+    # For the metrics: whether each (target, log source) could be read.
+    log_sources: tuple[tuple[str, str, bool], ...] = ()
 
 
 @dataclass
@@ -70,14 +90,25 @@ Stage = Callable[[StageContext], StageReport]
 
 
 @dataclass(frozen=True)
+class Access:
+    """IAM actions: of the monitor role in each database account, and of pgwarden's own
+    role in the management account."""
+
+    monitor: tuple[str, ...] = ()
+    management: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """A stage and its contract: the config section it reads and the access it needs.
 
-    `iam_actions` are what the monitor role in each database account must allow, and
-    `management_actions` what pgwarden's own role in the management account must allow;
-    both feed the least-privilege policies `pgwarden iam-policy` writes (deploy/).
-    `pg_privileges` are the database grants. The function's docstring carries a TOML
-    example of its section.
+    `iam_actions` are what the monitor role in each database account may need, and
+    `management_actions` what pgwarden's own role in the management account may need,
+    whatever the config. `access` says which of them one config needs (its enabled
+    sources and engines): the least-privilege policies `pgwarden iam-policy` writes
+    (deploy/) grant that and no more. Without it, a stage needs all it declares while its
+    section is enabled. `pg_privileges` are the database grants. The function's docstring
+    carries a TOML example of its section.
     """
 
     name: str
@@ -87,6 +118,16 @@ class StageSpec:
     iam_actions: tuple[str, ...] = ()
     pg_privileges: tuple[str, ...] = ()
     management_actions: tuple[str, ...] = ()
+    access: Callable[[Config], Access] | None = None
+
+    def needs(self, config: Config) -> Access:
+        """What this config needs of the stage."""
+        if self.access is not None:
+            return self.access(config)
+        section = getattr(config, self.section) if self.section else None
+        if section is not None and not getattr(section, "enabled", True):
+            return Access()
+        return Access(self.iam_actions, self.management_actions)
 
 
 _STAGES: dict[str, StageSpec] = {}
@@ -100,6 +141,7 @@ def stage(
     iam_actions: tuple[str, ...] = (),
     pg_privileges: tuple[str, ...] = (),
     management_actions: tuple[str, ...] = (),
+    access: Callable[[Config], Access] | None = None,
 ) -> Callable[[Stage], Stage]:
     """Register a stage under `name` (kebab-case); registration order is run order.
 
@@ -111,7 +153,7 @@ def stage(
         if name in _STAGES:
             raise ValueError(f"stage {name} registered twice")
         _STAGES[name] = StageSpec(
-            name, fn, section, options, iam_actions, pg_privileges, management_actions
+            name, fn, section, options, iam_actions, pg_privileges, management_actions, access
         )
         return fn
 
@@ -173,56 +215,12 @@ def run_stage(name: str, ctx: StageContext, run: Stage | None = None) -> StageRe
 # -- targets ------------------------------------------------------------------------------------
 
 
-def collect_targets(
-    config: Config, aws: AwsSessions, store: Store | None = None, *, discover: bool = True
-) -> list[Target]:
-    """Configured targets, plus those discovered in accounts with `discover = true`.
-
-    If discovery fails for an account (say AssumeRole is denied), the targets found there
-    before are kept from the store, so they show up as down rather than vanish.
-    """
-    from monitor.aws import discover_targets
-
-    found: list[Target] = []
-    if discover:
-        for account in config.accounts:
-            if not account.discover:
-                continue
-            try:
-                found.extend(discover_targets(aws, config, account))
-            except AwsError as exc:
-                log.warning("%s", exc, extra={"account": account.id})
-                if store is not None:
-                    found.extend(_stored_discovered(store, account.id, config))
-    return merge(configured_targets(config), found)
-
-
-def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Target]:
-    account = next(a for a in config.accounts if a.id == account_id)
-    rows = store.conn.execute(
-        "SELECT name, region, endpoint, endpoint_type, port, database, db_user, cluster_id,"
-        " instance_id, resource_id FROM targets WHERE account_id = ? AND discovered = 1",
-        (account_id,),
-    ).fetchall()
-    return [
-        Target(
-            name=r[0],
-            account_id=account_id,
-            account_name=account.name,
-            region=r[1],
-            endpoint=r[2],
-            endpoint_type=r[3],
-            port=r[4],
-            database=r[5],
-            db_user=r[6],
-            ca_bundle=config.activity.ca_bundle,
-            cluster_id=r[7],
-            instance_id=r[8],
-            resource_id=r[9],
-            discovered=True,
-        )
-        for r in rows
-    ]
+def resolve_targets(ctx: StageContext) -> list[Target]:
+    """The targets a stage works on, saved to the store (grants and reports read them there)."""
+    targets = collect_targets(ctx.config, ctx.aws(), ctx.store)
+    with ctx.store.transaction() as conn:
+        save_targets(conn, targets, ctx.clock.now())
+    return targets
 
 
 # -- the activity stage -------------------------------------------------------------------------
@@ -232,7 +230,7 @@ def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Ta
     "activity",
     section="activity",
     options=ActivityConfig,
-    iam_actions=("rds-db:connect", "rds:DescribeDBClusters", "rds:DescribeDBInstances"),
+    iam_actions=("rds-db:connect",),
     pg_privileges=("rds_iam", "pg_monitor"),
     # The ExternalId may be a Secrets Manager reference, read with pgwarden's own role.
     management_actions=("sts:AssumeRole", "secretsmanager:GetSecretValue"),
@@ -254,9 +252,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
     columns = ("target", "status", "sessions", "duration", "error")
     if not ctx.config.activity.enabled:
         return StageReport("activity", columns, [])
-    targets = collect_targets(ctx.config, ctx.aws(), ctx.store)
-    with ctx.store.transaction() as conn:
-        save_targets(conn, targets, ctx.clock.now())
+    targets = resolve_targets(ctx)
     if ctx.activity is None:
         ctx.activity = ActivityPoller(ctx.config.activity, ctx.aws().token_for, ctx.clock)
     results = ctx.activity.poll(targets)
@@ -281,33 +277,66 @@ class _TargetClients:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
 
-    def client(self, service: str, target: TargetConfig) -> Any:
-        account = self.ctx.config.account(target.account)
-        region = target.region or next(iter(account.regions), self.ctx.config.aws.region)
-        return self.ctx.aws().client(service, region=region, account_id=account.id)
+    def client(self, service: str, target: Target) -> Any:
+        return self.ctx.aws().client(service, region=target.region, account_id=target.account_id)
+
+
+def _pglogs_access(config: Config) -> Access:
+    """Only the enabled log sources' actions (monitor/sources/pglogs.py declares them)."""
+    opts = config.pglogs
+    if not opts.enabled:
+        return Access()
+    monitor = tuple(a for s in opts.sources for a in SOURCE_IAM_ACTIONS[s])
+    athena = "athena" in opts.sources and opts.athena.engine == "athena"
+    assume = ("sts:AssumeRole",) if monitor else ()
+    return Access(monitor, assume + (ATHENA_ACTIONS if athena else ()))
 
 
 @stage(
     "pglogs",
-    iam_actions=(
-        "logs:FilterLogEvents",
-        "rds:DescribeDBClusters",
-        "rds:DescribeDBLogFiles",
-        "rds:DownloadDBLogFilePortion",
-    ),
-    management_actions=("sts:AssumeRole",),
+    section="pglogs",
+    options=PgLogsConfig,
+    iam_actions=tuple(sorted({a for acts in SOURCE_IAM_ACTIONS.values() for a in acts})),
+    management_actions=("sts:AssumeRole", *ATHENA_ACTIONS),
+    access=_pglogs_access,
 )
 def pglogs_stage(ctx: StageContext) -> StageReport:
-    """Auth and connection events from the PostgreSQL logs; see monitor/sources/pglogs.py."""
-    from monitor.sources.pglogs import ingest
+    """Auth and connection events from each target's PostgreSQL logs; see
+    monitor/sources/pglogs.py. A target whose logs could not be read is a failure.
 
-    columns = ("source", "records", "events", "new", "unparsed")
-    results = ingest(ctx.store, ctx.config, _TargetClients(ctx), ctx.clock)
+    Example:
+        [pglogs]
+        sources = ["cloudwatch"]
+        interval_s = 60
+    """
+    from monitor.sources.pglogs import ingest
+    from monitor.sources.pglogs_athena import open_log_query
+
+    columns = ("target", "source", "status", "records", "events", "new", "unparsed")
+    opts = ctx.config.pglogs
+    if not opts.enabled:
+        return StageReport("pglogs", columns, [])
+    targets = resolve_targets(ctx)
+    clients = _TargetClients(ctx)
+    if "athena" in opts.sources:
+        with open_log_query(opts.athena, ctx.config.aws, **athena_connect_kwargs(ctx.config)) as q:
+            results = ingest(ctx.store, targets, opts, clients, ctx.clock, q)
+    else:
+        results = ingest(ctx.store, targets, opts, clients, ctx.clock)
+    up: dict[tuple[str, str], bool] = {}
+    for r in results:
+        key = (r.target or "-", r.kind if r.kind != "-" else "none")
+        up[key] = up.get(key, True) and r.problem is None
     rows: list[tuple[str, ...]] = [
-        (r.source, str(r.records), str(r.events), str(r.stored), str(r.stats.unparsed))
+        (
+            r.target or "-", r.source, r.problem or "ok", str(r.records), str(r.events),
+            str(r.stored), str(r.stats.unparsed),
+        )
         for r in results
-    ]
-    return StageReport("pglogs", columns, rows)
+    ]  # fmt: skip
+    failures = sum(r.problem is not None for r in results)
+    sources = tuple((t, k, ok) for (t, k), ok in up.items())
+    return StageReport("pglogs", columns, rows, failures, log_sources=sources)
 
 
 # -- the grants and cloudtrail stages ----------------------------------------------------------
@@ -343,22 +372,14 @@ def grants_stage(ctx: StageContext) -> StageReport:
     return StageReport("grants", columns, rows, sum(r[1] != "ok" for r in rows))
 
 
-@stage(
-    "cloudtrail",
-    management_actions=(
-        "athena:StartQueryExecution",
-        "athena:GetQueryExecution",
-        "athena:GetQueryResults",
-        "athena:StopQueryExecution",
-        "glue:GetDatabase",
-        "glue:GetTable",
-        "s3:GetBucketLocation",
-        "s3:ListBucket",
-        "s3:GetObject",
-        "s3:PutObject",
-        "s3:AbortMultipartUpload",
-    ),
-)
+def _trail_access(config: Config) -> Access:
+    trail = config.cloudtrail
+    if not trail.enabled or trail.engine == "local":
+        return Access()  # the local engine reads files pgwarden's host already has
+    return Access((), ATHENA_ACTIONS)
+
+
+@stage("cloudtrail", management_actions=ATHENA_ACTIONS, access=_trail_access)
 def cloudtrail_stage(ctx: StageContext) -> StageReport:
     """AssumeRole records and access changes since the cursor; see
     monitor/sources/cloudtrail.py. A file skipped, whole or in part, gets a row of its own,
@@ -402,13 +423,23 @@ def trail_engine(config: Config, local_dir: Path | None = None) -> TrailEngine:
     endpoint (a VPC endpoint or a sandbox) and profile for Athena."""
     from monitor.sources.cloudtrail import open_engine
 
+    return open_engine(
+        config.cloudtrail,
+        local_dir=local_dir,
+        default_region=config.aws.region,
+        **athena_connect_kwargs(config),
+    )
+
+
+def athena_connect_kwargs(config: Config) -> dict[str, Any]:
+    """pyathena's connection arguments from `[aws]`: Athena runs with pgwarden's own role."""
     aws = config.aws
     athena: dict[str, Any] = {}
     if aws.endpoint_url:
         athena["endpoint_url"] = aws.endpoint_url
     if aws.credential_source == "profile" and aws.profile:
         athena["profile_name"] = aws.profile
-    return open_engine(config.cloudtrail, local_dir=local_dir, default_region=aws.region, **athena)
+    return athena
 
 
 # -- findings and alerts -----------------------------------------------------------------------
@@ -428,7 +459,11 @@ def detect_stage(ctx: StageContext) -> StageReport:
     return StageReport("detect", columns, rows)
 
 
-@stage("alerts", management_actions=("secretsmanager:GetSecretValue",))
+@stage(
+    "alerts",
+    management_actions=("secretsmanager:GetSecretValue",),
+    access=lambda c: Access((), ("secretsmanager:GetSecretValue",) * c.alerts.slack.enabled),
+)
 def alerts_stage(ctx: StageContext) -> StageReport:
     """Deliver the outbox to Slack; see monitor/alerts/outbox.py."""
     from monitor.alerts.budget import Limits

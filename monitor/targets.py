@@ -1,21 +1,35 @@
-"""Targets: the database endpoints pgwarden polls, configured or discovered, and their rows.
+"""Targets: the database endpoints pgwarden watches, configured or discovered, and their rows.
 
-A `Target` is the resolved form of a `[[targets]]` table (or a discovered cluster/instance):
-defaults filled in from its account and from `[activity]`, so the activity source never
-reads the config again.
+A `Target` is the resolved form of a `[[targets]]` table or of a discovered cluster or
+instance: defaults filled in from its account and from `[activity]`, and where its logs
+are and which `[pglogs]` sources read them. Every stage and doctor check takes this
+model; nothing downstream reads `TargetConfig`.
+
+Where the logs are: RDS exports an Aurora cluster's logs, every member instance's stream
+included, to `/aws/rds/cluster/<id>/...`, and a standalone instance's to
+`/aws/rds/instance/<id>/...`. A reader (a reader endpoint, or a reader instance found with
+`discover_readers`) is therefore covered by its cluster's target when that is watched
+too, and its log lines are that target's; an RDS Proxy writes no PostgreSQL log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from monitor.config import AccountConfig, Config
-from monitor.store.sqlite import to_text
+from monitor.config import AccountConfig, Config, PgLogsConfig
+from monitor.errors import AwsError
+from monitor.store.sqlite import Store, to_text
+
+if TYPE_CHECKING:
+    from monitor.aws import AwsSessions
+
+log = logging.getLogger(__name__)
 
 EndpointType = Literal["cluster", "reader", "instance", "proxy"]
 
@@ -40,6 +54,18 @@ class Target:
     resource_id: str | None = None
     discovered: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    # Filled in by `attach_logs`: the CloudWatch log groups this target's log lines are
+    # read from, the [pglogs] sources that read them, its [[pglogs.files]], and for a
+    # reader, the target whose logs hold its connections.
+    log_groups: tuple[str, ...] = ()
+    log_sources: tuple[str, ...] = ()
+    log_files: tuple[Path, ...] = ()
+    logs_via: str | None = None
+
+    @property
+    def expects_logs(self) -> bool:
+        """Whether some source must read log lines for this target itself."""
+        return self.endpoint_type != "proxy" and self.logs_via is None
 
 
 def default_region(config: Config, account: AccountConfig) -> str:
@@ -74,22 +100,74 @@ def configured_targets(config: Config) -> list[Target]:
     return found
 
 
-def merge(configured: list[Target], discovered: list[Target]) -> list[Target]:
-    """Configured targets win over discovered ones with the same endpoint or name.
+def resource_key(t: Target) -> tuple[str, ...] | None:
+    """What a target watches, whatever endpoint name reaches it: account, region, kind, id."""
+    ident = t.proxy_name or t.instance_id or t.cluster_id
+    if ident is None:
+        return None
+    return (t.account_id, t.region, t.endpoint_type, ident)
 
-    A configured target takes the resource id discovery found for its endpoint: that id is
+
+def merge(configured: list[Target], discovered: list[Target]) -> list[Target]:
+    """Configured targets win over discovered ones with the same endpoint, name or resource.
+
+    The resource (account, region, kind and cluster/instance/proxy id) catches a configured
+    override that reaches a discovered cluster by another host name (a CNAME, a private
+    zone). A configured target takes the resource id discovery found for it: that id is
     what `rds-db:connect` grants name, so without it no grant maps onto the target.
     """
-    found_ids = {(t.endpoint, t.port): t.resource_id for t in discovered if t.resource_id}
-    resolved = [
-        replace(t, resource_id=found_ids[(t.endpoint, t.port)])
-        if t.resource_id is None and (t.endpoint, t.port) in found_ids
-        else t
-        for t in configured
-    ]
-    seen = {(t.endpoint, t.port) for t in configured} | {t.name for t in configured}
-    extra = [t for t in discovered if (t.endpoint, t.port) not in seen and t.name not in seen]
+
+    def keys(t: Target) -> set[object]:
+        return {(t.endpoint, t.port), t.name} | ({resource_key(t)} - {None})
+
+    resolved = []
+    for t in configured:
+        twin = next((d for d in discovered if d.resource_id and keys(d) & keys(t)), None)
+        resolved.append(
+            replace(t, resource_id=twin.resource_id) if t.resource_id is None and twin else t
+        )
+    seen = set().union(*(keys(t) for t in configured))
+    extra = [t for t in discovered if not keys(t) & seen]
     return [*resolved, *extra]
+
+
+def rds_log_groups(kind: Literal["cluster", "instance"], ident: str) -> tuple[str, ...]:
+    """Where RDS exports the server log and the IAM auth errors of a cluster or instance."""
+    return tuple(f"/aws/rds/{kind}/{ident}/{log}" for log in ("postgresql", "iam-db-auth-error"))
+
+
+def attach_logs(targets: list[Target], pglogs: PgLogsConfig) -> list[Target]:
+    """Each target with its log groups, the sources that read them and its files."""
+    clusters: dict[tuple[str, str, str], str] = {}
+    for t in targets:
+        if t.endpoint_type == "cluster" and t.cluster_id:
+            clusters.setdefault((t.account_id, t.region, t.cluster_id), t.name)
+    files: dict[str, list[Path]] = {}
+    for entry in pglogs.files:
+        files.setdefault(entry.target, []).extend(entry.paths)
+    out = []
+    for t in targets:
+        groups: tuple[str, ...] = ()
+        via = None
+        if t.endpoint_type != "proxy" and t.cluster_id:
+            cluster = clusters.get((t.account_id, t.region, t.cluster_id))
+            via = cluster if cluster != t.name else None
+            groups = () if via else rds_log_groups("cluster", t.cluster_id)
+        elif t.endpoint_type != "proxy" and t.instance_id:
+            groups = rds_log_groups("instance", t.instance_id)
+        sources: list[str] = [s for s in pglogs.sources if s != "files" and groups]
+        if files.get(t.name) and "files" in pglogs.sources:
+            sources.append("files")
+        out.append(
+            replace(
+                t,
+                log_groups=groups,
+                log_sources=tuple(sources),
+                log_files=tuple(files.get(t.name, ())),
+                logs_via=via,
+            )
+        )
+    return out
 
 
 def save_targets(conn: sqlite3.Connection, targets: list[Target], now: datetime) -> None:
@@ -129,3 +207,55 @@ def save_targets(conn: sqlite3.Connection, targets: list[Target], now: datetime)
             for t in targets
         ],
     )
+
+
+def collect_targets(
+    config: Config, aws: AwsSessions, store: Store | None = None, *, discover: bool = True
+) -> list[Target]:
+    """Configured targets, plus those discovered in accounts with `discover = true`.
+
+    If discovery fails for an account (say AssumeRole is denied), the targets found there
+    before are kept from the store, so they show up as down rather than vanish.
+    """
+    from monitor.aws import discover_targets
+
+    found: list[Target] = []
+    if discover:
+        for account in config.accounts:
+            if not account.discover:
+                continue
+            try:
+                found.extend(discover_targets(aws, config, account))
+            except AwsError as exc:
+                log.warning("%s", exc, extra={"account": account.id})
+                if store is not None:
+                    found.extend(_stored_discovered(store, account.id, config))
+    return attach_logs(merge(configured_targets(config), found), config.pglogs)
+
+
+def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Target]:
+    account = next(a for a in config.accounts if a.id == account_id)
+    rows = store.conn.execute(
+        "SELECT name, region, endpoint, endpoint_type, port, database, db_user, cluster_id,"
+        " instance_id, resource_id FROM targets WHERE account_id = ? AND discovered = 1",
+        (account_id,),
+    ).fetchall()
+    return [
+        Target(
+            name=r[0],
+            account_id=account_id,
+            account_name=account.name,
+            region=r[1],
+            endpoint=r[2],
+            endpoint_type=r[3],
+            port=r[4],
+            database=r[5],
+            db_user=r[6],
+            ca_bundle=config.activity.ca_bundle,
+            cluster_id=r[7],
+            instance_id=r[8],
+            resource_id=r[9],
+            discovered=True,
+        )
+        for r in rows
+    ]

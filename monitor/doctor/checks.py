@@ -141,18 +141,23 @@ class GroupSpec:
     run: GroupRun
     checks: tuple[str, ...]
     iam_actions: tuple[str, ...] = ()
+    # Whether a config makes the group call its IAM actions (the policy grants them then).
+    applies: Callable[[Config], bool] = lambda _config: True
 
 
 _GROUPS: dict[str, GroupSpec] = {}
 
 
 def group(
-    name: str, checks: tuple[str, ...], iam_actions: tuple[str, ...] = ()
+    name: str,
+    checks: tuple[str, ...],
+    iam_actions: tuple[str, ...] = (),
+    applies: Callable[[Config], bool] = lambda _config: True,
 ) -> Callable[[GroupRun], GroupRun]:
     """Register a group of checks under `name` (its rows' group column)."""
 
     def register(fn: GroupRun) -> GroupRun:
-        _GROUPS[name] = GroupSpec(name, fn, checks, iam_actions)
+        _GROUPS[name] = GroupSpec(name, fn, checks, iam_actions, applies)
         return fn
 
     return register
@@ -190,7 +195,7 @@ def diagnose(
     """Every check against `config`: all targets (configured and discovered) or the named ones."""
     from monitor.aws import AwsSessions
     from monitor.clock import SystemClock
-    from monitor.pipeline import collect_targets
+    from monitor.targets import collect_targets
 
     clock = clock or SystemClock()
     aws = aws or AwsSessions.from_config(config, clock=clock)

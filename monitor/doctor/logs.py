@@ -1,7 +1,8 @@
-"""Log source checks: each target's CloudWatch log groups exist and the PostgreSQL one had
-events in the last hour; in file mode, each configured file can be read.
+"""Log source checks, per resolved target (configured or discovered): each target's
+CloudWatch log groups exist, the PostgreSQL one has streams and had events in the last
+hour; each target's files can be read; and every target is read by some source.
 
-IAM (monitor role): logs:DescribeLogGroups, logs:FilterLogEvents.
+IAM (monitor role): logs:DescribeLogGroups, logs:DescribeLogStreams, logs:FilterLogEvents.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.config import Config
 from monitor.doctor.accounts import account_key
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.doctor.rds import export_fix, rds_facts
 from monitor.errors import LogInputError
 from monitor.sources.logfiles import log_paths, open_log
-from monitor.sources.pglogs import log_groups
 from monitor.targets import Target
 
-CHECKS = ("enabled", "postgresql", "iam-db-auth-error", "file")
-IAM_ACTIONS = ("logs:DescribeLogGroups", "logs:FilterLogEvents")
+CHECKS = ("enabled", "read", "postgresql", "iam-db-auth-error", "file")
+IAM_ACTIONS = ("logs:DescribeLogGroups", "logs:DescribeLogStreams", "logs:FilterLogEvents")
 
 
-@group("logs", CHECKS, IAM_ACTIONS)
+def _reads_cloudwatch(config: Config) -> bool:
+    return config.pglogs.enabled and "cloudwatch" in config.pglogs.sources
+
+
+@group("logs", CHECKS, IAM_ACTIONS, applies=_reads_cloudwatch)
 def check_logs(ctx: DoctorContext) -> None:
     opts = ctx.config.pglogs
     if not opts.enabled:
@@ -35,18 +40,41 @@ def check_logs(ctx: DoctorContext) -> None:
             warn("[pglogs] is disabled: failed logins go unseen", "enabled = true  # in [pglogs]"),
         )
         return
-    if "cloudwatch" in opts.sources:
-        configured = {t.name for t in ctx.config.targets}
-        for target in ctx.targets:
-            if target.name in configured:  # pglogs reads configured targets only
-                check_log_groups(ctx, target)
-    if "files" in opts.sources:
-        for path in opts.files:
-            ctx.attempt("logs", path.name, "file", lambda path=path: readable(path))  # type: ignore[misc]
+    for target in ctx.targets:
+        if not target.log_sources:
+            if target.expects_logs:
+                ctx.record("logs", target.name, "read", unread(target))
+            continue
+        via = ", ".join(target.log_sources)
+        ctx.record("logs", target.name, "read", ok(f"its logs are read from: {via}"))
+        if "cloudwatch" in target.log_sources:
+            check_log_groups(ctx, target)
+        for path in target.log_files if "files" in target.log_sources else ():
+            ctx.attempt("logs", target.name, "file", lambda path=path: readable(path))  # type: ignore[misc]
+    if "files" in opts.sources and not ctx.only_targets:
+        known = {t.name for t in ctx.targets}
+        for entry in opts.files:
+            if entry.target not in known:
+                ctx.record("logs", entry.target, "file", unknown_target(entry.target))
+
+
+def unread(target: Target) -> Outcome:
+    return fail(
+        "no [pglogs] source reads this target's logs: its logins go unseen",
+        f'[[pglogs.files]] target = "{target.name}", paths = ["LOG_DIR"]  '
+        '# or add "cloudwatch" to [pglogs] sources',
+    )
+
+
+def unknown_target(name: str) -> Outcome:
+    return fail(
+        f"[[pglogs.files]] names {name}, which is no configured or discovered target",
+        "target = one of the names `pgwarden targets` lists  # in [[pglogs.files]]",
+    )
 
 
 def check_log_groups(ctx: DoctorContext, target: Target) -> None:
-    groups = log_groups_of(ctx, target)
+    groups = list(target.log_groups)
     kinds = [g.rsplit("/", 1)[-1] for g in groups]
     if ctx.skip_if_blocked("logs", target.name, kinds, account_key(target.account_id)):
         return
@@ -60,12 +88,6 @@ def check_log_groups(ctx: DoctorContext, target: Target) -> None:
         )
 
 
-def log_groups_of(ctx: DoctorContext, target: Target) -> list[str]:
-    """The groups pglogs reads for a target (none for a proxy: it reads clusters)."""
-    config = next(t for t in ctx.config.targets if t.name == target.name)
-    return log_groups(config)
-
-
 def log_group(ctx: DoctorContext, logs: Any, target: Target, name: str) -> Outcome:
     found = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
     db = rds_facts(ctx, target)
@@ -76,6 +98,11 @@ def log_group(ctx: DoctorContext, logs: Any, target: Target, name: str) -> Outco
         return fail(what, fix) if kind == "postgresql" else warn(what, fix)
     if kind != "postgresql":
         return ok(f"{name} exists")
+    if not logs.describe_log_streams(logGroupName=name, limit=1).get("logStreams"):
+        return fail(
+            f"{name} has no streams: RDS has written no log there, so nothing can be read",
+            f"fix the rds {target.name} rows (log exports, log_connections), then wait for a login",
+        )
     now = ctx.clock.now()
     page = logs.filter_log_events(
         logGroupName=name,
@@ -100,12 +127,14 @@ def readable(path: Path) -> Outcome:
                 stream.read(1)
     except LogInputError as exc:
         if not path.exists():
-            return fail(str(exc), f'files = ["EXISTING_LOG_PATH"]  # in [pglogs], not {path}')
+            return fail(
+                str(exc), f'paths = ["EXISTING_LOG_PATH"]  # in [[pglogs.files]], not {path}'
+            )
         return fail(str(exc), f"sudo setfacl -R -m u:{getpass.getuser()}:rX {quoted}")
     if not names:
-        return warn(
-            f"{path} holds no log files yet",
-            'files = ["THE_SERVER_LOG_DIRECTORY"]  # in [pglogs]',
+        return fail(
+            f"{path} holds no log files: nothing can be read for this target",
+            'paths = ["THE_SERVER_LOG_DIRECTORY"]  # in [[pglogs.files]]',
         )
     if names == [str(path)]:
         return ok(f"{path} is readable")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import signal
 import socket
 import subprocess
 import time
@@ -173,6 +174,13 @@ class PgServer:
         cmd = [str(self.bindir / tool), *args]
         if self._as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        # Ctrl-C and SIGTERM wait until the tool has finished. Interrupted, subprocess.run
+        # would kill runuser and leave initdb, or a postmaster on its way up, writing into the
+        # directory that the cleanup is removing. The steps take about a second.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if check and result.returncode != 0:
             raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}")

@@ -129,8 +129,8 @@ def build_account(
     """Its PostgreSQL, cluster record, roles and grants; then the sessions, and the server
     log shipped to CloudWatch Logs. Everything started is registered on `stack`."""
     server = PgServer(bindir, workdir / f"pg-{spec.cluster_id}")
-    server.init()
     stack.callback(server.stop)
+    server.init()
     server.start()
     account = Account(moto, spec.account_id)
     cluster = account.create_cluster(spec.cluster_id, server.port)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from monitor.models import AuthEvent
     from monitor.sources.pglogs import ReadResult
     from monitor.store.sqlite import Store
+    from monitor.targets import Target
 
 STDIN = "-"
 
@@ -97,52 +98,81 @@ CURSOR = "pglogs.files"
 
 
 def _identity(path: str) -> dict[str, int]:
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:  # rotated away since it was listed
+        raise _read_error(path, exc) from None
     return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def read_files(store: Store, opts: PgLogsConfig, now: datetime) -> list[ReadResult]:
-    """The `files` source: each file read from where the last read stopped.
+def read_files(store: Store, target: Target, opts: PgLogsConfig, now: datetime) -> list[ReadResult]:
+    """The `files` source for one target: each of its files read from where the last read
+    stopped; its events are the target's.
 
     A plain file resumes at the byte after the last complete line read before, unless it
     was replaced or truncated (another inode, or smaller). A compressed file is read
     whole when it is new or has changed; rows are unique by event, so that is harmless.
+    A path that is gone, unreadable or empty is a `problem` of the target's, and the other
+    paths are still read.
     """
+    from monitor.sources.pglogs import ReadResult
+
+    results = []
+    for path in target.log_files:
+        try:
+            names = log_paths([path])
+        except LogInputError as exc:
+            results.append(ReadResult(f"files:{path}", target.name, problem=str(exc)))
+            continue
+        if not names:
+            problem = f"{path}: no log files in this directory"
+            results.append(ReadResult(f"files:{path}", target.name, problem=problem))
+        for name in names:
+            try:
+                result = _read_file(store, target.name, name, opts, now)
+            except LogInputError as exc:
+                result = ReadResult(f"files:{name}", target.name, problem=str(exc))
+            if result is not None:
+                results.append(result)
+    return results
+
+
+def _read_file(
+    store: Store, target: str, name: str, opts: PgLogsConfig, now: datetime
+) -> ReadResult | None:
+    """One file since its cursor; None if nothing was added since."""
     from monitor.parsing.pglog import CHUNK_SIZE, LogParser
     from monitor.sources.pglogs import ReadResult, save
 
-    results = []
-    for name in log_paths(opts.files):
-        ident = _identity(name)
-        done = store.get_cursor(CURSOR, name) or {}
-        compressed = name.endswith((".gz", ".bz2"))
-        same_file = done.get("inode") == ident["inode"]
-        if compressed and same_file and done.get("mtime_ns") == ident["mtime_ns"]:
-            continue
-        offset = 0
-        if not compressed and same_file and int(done.get("offset", 0)) <= ident["size"]:
-            offset = int(done.get("offset", 0))
-        if not compressed and offset == ident["size"]:
-            continue
-        parser = LogParser(opts.format, opts.log_line_prefix, source=name)
-        events: list[AuthEvent] = []
-        with open_log(name) as stream:
-            if offset:
-                stream.seek(offset)
-            pending = b""
-            while data := stream.read(CHUNK_SIZE):
-                # Hold back a line still being written: it is read next time, whole.
-                data = pending + data
-                last = data.rfind(b"\n") + 1
-                pending = data[last:]
-                offset += last
-                events += parser.feed(data[:last])
-            if compressed:
-                events += parser.feed(pending)
-        events += parser.finish()
-        value = {**ident, "offset": offset}
-        stored = save(store, None, name, events, parser.stats, [(CURSOR, name, value)], now)
-        results.append(
-            ReadResult(f"files:{name}", parser.stats.lines, len(events), stored, parser.stats)
-        )
-    return results
+    ident = _identity(name)
+    done = store.get_cursor(CURSOR, name) or {}
+    compressed = name.endswith((".gz", ".bz2"))
+    same_file = done.get("inode") == ident["inode"]
+    if compressed and same_file and done.get("mtime_ns") == ident["mtime_ns"]:
+        return None
+    offset = 0
+    if not compressed and same_file and int(done.get("offset", 0)) <= ident["size"]:
+        offset = int(done.get("offset", 0))
+    if not compressed and offset == ident["size"]:
+        return None
+    parser = LogParser(opts.format, opts.log_line_prefix, source=name)
+    events: list[AuthEvent] = []
+    with open_log(name) as stream:
+        if offset:
+            stream.seek(offset)
+        pending = b""
+        while data := stream.read(CHUNK_SIZE):
+            # Hold back a line still being written: it is read next time, whole.
+            data = pending + data
+            last = data.rfind(b"\n") + 1
+            pending = data[last:]
+            offset += last
+            events += parser.feed(data[:last])
+        if compressed:
+            events += parser.feed(pending)
+    events += parser.finish()
+    value = {**ident, "offset": offset}
+    stored = save(store, target, name, events, parser.stats, [(CURSOR, name, value)], now)
+    return ReadResult(
+        f"files:{name}", target, parser.stats.lines, len(events), stored, parser.stats
+    )

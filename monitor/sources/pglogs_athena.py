@@ -1,34 +1,40 @@
 """PostgreSQL logs in S3 (CloudWatch Logs -> Firehose -> S3) through Athena. Edge code.
 
 The SQL is `queries/athena/pglogs_auth_lines.sql`, in Athena's dialect. It filters to the
-auth and connection lines inside Athena and prunes by the hourly `dt` partition. Locally,
-and in tests, sqlglot transpiles the same text for DuckDB, which reads the same files from
-a directory in Firehose's layout (`<root>/YYYY/MM/DD/HH/*.gz`, newline-delimited JSON).
+auth and connection lines inside Athena and prunes by the hourly `dt` partition. Each
+target's log groups are queried apart, so every event carries the target it came from.
 
-Needs `athena:StartQueryExecution`, `athena:GetQueryExecution`, `athena:GetQueryResults`,
-`glue:GetTable`, and S3 read on the log bucket and write on the results location.
+Two engines, as for CloudTrail (`[pglogs.athena] engine`):
+- `athena`: pyathena in the configured workgroup, results in `output_location`, each query
+  under `query_deadline_s`, and the CloudTrail engine's error types (`AthenaQueryFailed`,
+  `AthenaQueryTimeout`, `AthenaRequestFailed`); it runs with pgwarden's own role.
+- `local`, the embedded default: sqlglot transpiles the same text for DuckDB, which reads a
+  local copy in Firehose's layout (`<local_dir>/YYYY/MM/DD/HH/*.gz`, newline-delimited JSON).
+
+Needs with the athena engine (management role, `pipeline.ATHENA_ACTIONS`): Athena on the
+workgroup, Glue on the table, S3 read on `logs_location` and read/write on the results
+location.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.config import PgLogsConfig, TargetConfig
+from monitor.config import AwsConfig, PgLogsAthenaConfig, PgLogsConfig
 from monitor.errors import PgwardenError
-from monitor.sources.pglogs import ReadResult, RecordWindow, log_groups, store_records
+from monitor.sources.pglogs import LogQuery, ReadResult, RecordWindow, store_records
 from monitor.sql import load
 from monitor.store.sqlite import Store
+from monitor.targets import Target
 
 TABLE = "pgwarden_rds_logs"
 CURSOR = "pglogs.athena"
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
-
-# (sql, parameters) -> rows. Athena through pyathena, or DuckDB locally.
-QueryRunner = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 class AthenaTableError(PgwardenError):
@@ -55,25 +61,62 @@ def auth_lines_sql(dialect: str, table: str | None = None) -> str:
     return str(tree.sql(dialect=dialect))
 
 
-def duckdb_runner(con: Any) -> QueryRunner:
-    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+@contextmanager
+def open_log_query(
+    opts: PgLogsAthenaConfig, aws: AwsConfig, **connect_kwargs: Any
+) -> Iterator[LogQuery]:
+    """The auth-lines query on the configured engine, open for one stage run.
+
+    `connect_kwargs` go to pyathena (a sandbox's `endpoint_url`, a `profile_name`)."""
+    if opts.engine == "local":
+        import duckdb
+
+        if opts.local_dir is None:  # config validation requires it; say so if bypassed
+            raise PgwardenError("pglogs.athena.local_dir: required when engine is local")
+        with duckdb.connect() as con:
+            create_duckdb_table(con, opts.local_dir)
+            yield duckdb_query(con, auth_lines_sql("duckdb"))
+        return
+    from monitor.sources.trail_athena import AthenaSettings, AthenaTrail
+
+    if opts.output_location is None:
+        raise PgwardenError("pglogs.athena.output_location: required when engine is athena")
+    settings = AthenaSettings(
+        output_location=opts.output_location,
+        workgroup=opts.workgroup,
+        database=opts.database,
+        table=opts.table,
+        region=opts.region or aws.region,
+        deadline_s=opts.query_deadline_s,
+        # Reuse could hand back a result older than lines that arrived since.
+        result_reuse_minutes=0,
+        deadline_setting="pglogs.athena.query_deadline_s",
+    )
+    yield athena_query(
+        AthenaTrail(settings, **connect_kwargs), auth_lines_sql("athena", opts.table)
+    )
+
+
+def duckdb_query(con: Any, sql: str) -> LogQuery:
+    def run(params: Sequence[Any]) -> list[tuple[Any, ...]]:
         # fetchall, not fetchone: duckdb 2.0 can leave a half-read result blocking `con`.
         return list(con.execute(sql, list(params)).fetchall())
 
     return run
 
 
-def athena_runner(cursor: Any) -> QueryRunner:
-    """A pyathena cursor; parameters become Athena execution parameters (literals)."""
+def athena_query(engine: Any, sql: str) -> LogQuery:
+    """`engine` is an `AthenaTrail`; parameters become Athena execution parameters, which
+    Athena takes as SQL literals."""
 
     def literal(value: Any) -> str:
         if isinstance(value, int):
             return str(value)
         return "'" + str(value).replace("'", "''") + "'"
 
-    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        cursor.execute(sql, [literal(p) for p in params], paramstyle="qmark")
-        return list(cursor.fetchall())
+    def run(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        result = engine.execute("pglogs_auth_lines", sql, [literal(p) for p in params])
+        return [tuple(row[c] for c in result.columns) for row in result.rows]
 
     return run
 
@@ -104,25 +147,16 @@ def _hour(ms: int) -> str:
 
 
 def read_athena(
-    store: Store,
-    run: QueryRunner,
-    target: TargetConfig,
-    opts: PgLogsConfig,
-    now: datetime,
-    dialect: str = "athena",
+    store: Store, query: LogQuery, target: Target, opts: PgLogsConfig, now: datetime
 ) -> list[ReadResult]:
-    """Each log group's auth lines since its cursor (kept apart from CloudWatch's).
-
-    On DuckDB the table is always the local view, whatever `athena_table` says.
-    """
-    sql = auth_lines_sql(dialect, opts.athena_table if dialect == "athena" else None)
+    """Each of the target's log groups' auth lines since its cursor (apart from CloudWatch's)."""
     results = []
-    for group in log_groups(target):
+    for group in target.log_groups:
         key = f"{target.name}:{group}"
         window = RecordWindow.load(store, CURSOR, key)
         start_ms = window.start_ms(now, opts.initial_lookback_hours)
         last_hour = _hour(int((now + timedelta(hours=1)).timestamp() * 1000))
-        rows = run(sql, [_hour(start_ms), last_hour, group, start_ms])
+        rows = query([_hour(start_ms), last_hour, group, start_ms])
         fresh = window.take((str(r[0]), int(r[1]), str(r[2])) for r in rows)
         results.append(
             store_records(

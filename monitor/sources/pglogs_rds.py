@@ -11,18 +11,19 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from monitor.config import PgLogsConfig, TargetConfig
+from monitor.config import PgLogsConfig
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser
 from monitor.sources.pglogs import MAX_PAGES, ReadResult, save
 from monitor.store.sqlite import Store
+from monitor.targets import Target
 
 log = logging.getLogger(__name__)
 
 CURSOR = "pglogs.rds-api"
 
 
-def instances(rds: Any, target: TargetConfig) -> list[str]:
+def instances(rds: Any, target: Target) -> list[str]:
     """The instance ids whose logs hold the target's connections."""
     if target.instance_id:
         return [target.instance_id]
@@ -48,10 +49,14 @@ def _log_files(rds: Any, instance: str, since_ms: int) -> list[dict[str, Any]]:
 
 
 def read_rds_api(
-    store: Store, rds: Any, target: TargetConfig, opts: PgLogsConfig, now: datetime
+    store: Store, rds: Any, target: Target, opts: PgLogsConfig, now: datetime
 ) -> list[ReadResult]:
+    members = instances(rds, target)
+    if not members:
+        problem = f"cluster {target.cluster_id} has no instances whose log files could be read"
+        return [ReadResult("rds-api", target.name, problem=problem)]
     results = []
-    for instance in instances(rds, target):
+    for instance in members:
         key = f"{target.name}:{instance}"
         cursor: dict[str, dict[str, Any]] = store.get_cursor(CURSOR, key) or {}
         if cursor:
@@ -88,6 +93,8 @@ def read_rds_api(
                 store, target.name, source, events, parser.stats, [(CURSOR, key, value)], now
             )
             results.append(
-                ReadResult(source, parser.stats.lines, len(events), stored, parser.stats)
+                ReadResult(
+                    source, target.name, parser.stats.lines, len(events), stored, parser.stats
+                )
             )
     return results

@@ -50,11 +50,13 @@ class AthenaRequestFailed(PgwardenError):
 class AthenaQueryTimeout(PgwardenError):
     """An Athena query passed its deadline and was cancelled."""
 
-    def __init__(self, query_id: str, deadline_s: float) -> None:
+    def __init__(
+        self, query_id: str, deadline_s: float, setting: str = "cloudtrail.query_deadline_s"
+    ) -> None:
         self.query_id, self.deadline_s = query_id, deadline_s
         super().__init__(
             f"Athena query {query_id} still running after {deadline_s:g} s; cancelled "
-            "(raise cloudtrail.query_deadline_s, or narrow the window)"
+            f"(raise {setting}, or narrow the window)"
         )
 
 
@@ -68,6 +70,7 @@ class AthenaSettings:
     deadline_s: float = 600
     result_reuse_minutes: int = 60
     poll_interval_s: float = 1.0
+    deadline_setting: str = "cloudtrail.query_deadline_s"  # named when the deadline passes
 
 
 def cost_usd(bytes_scanned: int | None) -> float:
@@ -92,6 +95,12 @@ class AthenaTrail:
         """Nothing to release: each query opens and closes its own connection."""
 
     def query(self, name: str, params: Mapping[str, ParamValue]) -> TrailResult:
+        s = self.settings
+        text, _ = render(name, params, "athena", database=s.database, table=s.table)
+        return self.execute(name, text)
+
+    def execute(self, name: str, text: str, parameters: list[str] | None = None) -> TrailResult:
+        """Run `text` (with Athena execution parameters for its `?`), `name` in the logs."""
         from pyathena import connect
         from pyathena.async_cursor import AsyncCursor
         from pyathena.error import Error as PyAthenaError
@@ -101,7 +110,6 @@ class AthenaTrail:
         if not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("pyathena").setLevel(logging.CRITICAL)
         s = self.settings
-        text, _ = render(name, params, "athena", database=s.database, table=s.table)
         conn = connect(
             s3_staging_dir=s.output_location,
             work_group=s.workgroup,
@@ -113,7 +121,7 @@ class AthenaTrail:
         )
         cursor = conn.cursor()
         try:
-            return self._run(cursor, name, text)
+            return self._run(cursor, name, text, parameters)
         except PyAthenaError as exc:
             raise AthenaRequestFailed(
                 f"Athena query ({name}) in workgroup {s.workgroup} failed: {exc}"
@@ -122,11 +130,13 @@ class AthenaTrail:
             cursor.close(wait=False)
             conn.close()
 
-    def _run(self, cursor: Any, name: str, text: str) -> TrailResult:
+    def _run(self, cursor: Any, name: str, text: str, parameters: list[str] | None) -> TrailResult:
         s = self.settings
         reuse = s.result_reuse_minutes > 0
         query_id, future = cursor.execute(
             text,
+            parameters,
+            paramstyle="qmark" if parameters else None,
             result_reuse_enable=reuse,
             result_reuse_minutes=s.result_reuse_minutes if reuse else None,
         )
@@ -135,7 +145,7 @@ class AthenaTrail:
         except FutureTimeout:
             # The poll thread stops by itself once it sees the CANCELLED state.
             cursor.cancel(query_id).result(timeout=30)
-            raise AthenaQueryTimeout(query_id, s.deadline_s) from None
+            raise AthenaQueryTimeout(query_id, s.deadline_s, s.deadline_setting) from None
         if result.state != "SUCCEEDED":
             raise AthenaQueryFailed(query_id, str(result.state), result.state_change_reason)
         columns = [d[0] for d in result.description or []]

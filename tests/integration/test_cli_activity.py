@@ -162,8 +162,11 @@ discover_tags = {{ pgwarden = "monitor" }}
         "endpoint",
         "db_user",
         "resource",
+        "logs",
     ]
     assert rows[1][:5] == ["demo", "config", "prod", "us-east-1", "cluster"]
+    # Both read from CloudWatch Logs (the default source), the discovered one too.
+    assert rows[1][-1] == rows[2][-1] == "cloudwatch"
     assert rows[2][:5] == [
         "billing/us-west-2/billing",
         "discovered",

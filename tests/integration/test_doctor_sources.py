@@ -200,10 +200,19 @@ def test_doctor_log_rows_fail_with_their_fixes(
     quiet = "/aws/rds/cluster/demo/postgresql"
     logs.delete_log_group(logGroupName=quiet)
     logs.create_log_group(logGroupName=quiet)
-    setup["targets"].append(target_table(iam_pg, "unexported", cluster_id="unexported"))
+    logs.create_log_stream(logGroupName=quiet, logStreamName="demo-1")
+    streamless = "/aws/rds/cluster/streamless/postgresql"
+    logs.create_log_group(logGroupName=streamless)
+    setup["targets"] += [
+        target_table(iam_pg, "unexported", cluster_id="unexported"),
+        target_table(iam_pg, "streamless", cluster_id="streamless"),
+    ]
     missing = tmp_path / "no-such.log"
-    setup["pglogs"]["files"].append(str(missing))
-    results = run(only(setup, "logs"), aws=aws)
+    setup["pglogs"]["files"].append({"target": "unexported", "paths": [str(missing)]})
+    try:
+        results = run(only(setup, "logs"), aws=aws)
+    finally:
+        logs.delete_log_group(logGroupName=streamless)
 
     silent = row(results, "logs", "postgresql", "demo")
     assert silent.status == "warn" and "no events in the last hour" in silent.found
@@ -218,17 +227,23 @@ def test_doctor_log_rows_fail_with_their_fixes(
     unexported = row(results, "logs", "postgresql", "unexported")
     assert unexported.status == "fail" and "no log group" in unexported.found
     assert unexported.fix == "fix the rds unexported rows first"
-    gone = row(results, "logs", "file", "no-such.log")
+    # A group nothing was ever written to is silence, not a quiet database.
+    empty = row(results, "logs", "postgresql", "streamless")
+    assert empty.status == "fail" and "has no streams" in empty.found
+    gone = row(results, "logs", "file", "unexported")
     assert gone.status == "fail" and "no such file or directory" in gone.found
-    assert gone.fix.startswith('files = ["EXISTING_LOG_PATH"]  # in [pglogs]')
-    assert row(results, "logs", "file", "postgresql.log").status == "ok"
+    assert gone.fix.startswith('paths = ["EXISTING_LOG_PATH"]  # in [[pglogs.files]]')
+    assert row(results, "logs", "file", "demo").status == "ok"
 
 
 def test_doctor_unreadable_log_file_names_the_acl(setup: dict[str, Any], tmp_path: Path) -> None:
     directory = tmp_path / "pglog"
     directory.mkdir()
     (directory / "postgresql.log.gz").write_bytes(b"not gzip at all")
-    setup["pglogs"] = {"sources": ["files"], "files": [str(directory)]}
+    setup["pglogs"] = {
+        "sources": ["files"],
+        "files": [{"target": "demo", "paths": [str(directory)]}],
+    }
     unreadable = row(run(only(setup, "logs")), "logs", "file")
     assert unreadable.status == "fail" and "cannot read" in unreadable.found
     assert unreadable.fix.startswith("sudo setfacl -R -m u:") and str(directory) in unreadable.fix

@@ -9,15 +9,18 @@ import re
 import shutil
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from monitor.config import PgLogsConfig, TargetConfig
-from monitor.sources.pglogs import FILTER_PATTERN, read_cloudwatch
+from monitor.config import Config, LogFilesConfig, PgLogsConfig
+from monitor.sources.pglogs import FILTER_PATTERN, ReadResult, read_cloudwatch
 from monitor.store.sqlite import Store
+from monitor.targets import Target, attach_logs, configured_targets, rds_log_groups
+from tests.conftest import MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +30,23 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"
 # re-dated to that day.
 NOW = (datetime.now(UTC) - timedelta(days=1)).replace(hour=4, minute=0, second=0, microsecond=0)
 DAY = NOW.strftime("%Y-%m-%d")
-TARGET = TargetConfig(
+TARGET = Target(
     name="prod-orders",
-    account="prod",
-    cluster_id="orders",
+    account_id="111122223333",
+    account_name="prod",
+    region="us-east-1",
     endpoint="orders.cluster-abc.us-east-1.rds.amazonaws.com",
+    endpoint_type="cluster",
+    port=5432,
+    database="postgres",
+    db_user="pgmonitor",
+    cluster_id="orders",
+    log_groups=rds_log_groups("cluster", "orders"),
+    log_sources=("cloudwatch",),
 )
 GROUP = "/aws/rds/cluster/orders/postgresql"
 IAM_GROUP = "/aws/rds/cluster/orders/iam-db-auth-error"
+ONLY_PG = replace(TARGET, log_groups=(GROUP,))
 
 
 def fixture_lines(name: str) -> list[str]:
@@ -157,27 +169,62 @@ def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
     opts = PgLogsConfig(initial_lookback_hours=1)
     with Store.open(tmp_path / "s.db") as store:
         with pytest.raises(EndpointConnectionError):
-            read_cloudwatch(store, logs, TARGET, opts, NOW, groups=[GROUP], page_size=2)
+            read_cloudwatch(store, logs, ONLY_PG, opts, NOW, page_size=2)
         assert rows(store) == []
         assert store.get_cursor("pglogs.cloudwatch", f"prod-orders:{GROUP}") is None
-        results = read_cloudwatch(store, logs, TARGET, opts, NOW, groups=[GROUP], page_size=2)
+        results = read_cloudwatch(store, logs, ONLY_PG, opts, NOW, page_size=2)
         assert [r.records for r in results] == [len(messages)]
         assert len(row_keys(store)) == len(set(row_keys(store))) == 9
     assert len(calls) > 3
 
 
-def test_pglogs_cloudwatch_sends_the_filter_pattern_and_survives_missing_groups(
+def test_pglogs_cloudwatch_says_when_a_log_group_is_missing_or_has_no_streams(
     moto_server: Any, tmp_path: Path
 ) -> None:
     moto_server.reset()
     logs = moto_server.client("logs")
     with Store.open(tmp_path / "s.db") as store:
-        results = read_cloudwatch(store, logs, TARGET, PgLogsConfig(), NOW)
-        assert [r.records for r in results] == [0, 0]
+        missing = read_cloudwatch(store, logs, TARGET, PgLogsConfig(), NOW)
+        # The postgresql group is what must be read: its absence is the target's problem.
+        # The iam-db-auth-error group exists only where it is exported: absent, it is read
+        # as empty (doctor warns about it).
+        assert [(r.source, r.problem) for r in missing] == [
+            (
+                f"cloudwatch:{GROUP}",
+                f"no log group {GROUP}: RDS does not export the postgresql log "
+                "(see pgwarden doctor)",
+            ),
+            (f"cloudwatch:{IAM_GROUP}", None),
+        ]
+        assert store.get_cursor("pglogs.cloudwatch", f"prod-orders:{GROUP}") is None
+        logs.create_log_group(logGroupName=GROUP)
+        empty = read_cloudwatch(store, logs, ONLY_PG, PgLogsConfig(), NOW)
+        assert [r.problem for r in empty] == [
+            f"log group {GROUP} has no streams: RDS has written no log there yet"
+        ]
+        # A stream with nothing in the window is a quiet database, not a broken source.
+        logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+        quiet = read_cloudwatch(store, logs, ONLY_PG, PgLogsConfig(), NOW)
+        assert [(r.records, r.problem) for r in quiet] == [(0, None)]
         assert store.get_cursor("pglogs.cloudwatch", f"prod-orders:{GROUP}") == {
             "ts": 0,
             "seen": {},
         }
+        # Once a group has given events, a quiet spell no longer asks for its streams.
+        logs.put_log_events(
+            logGroupName=GROUP,
+            logStreamName="orders-1",
+            logEvents=[{"timestamp": _ms(NOW - timedelta(hours=2)), "message": "x"}],
+        )
+        later = NOW + timedelta(minutes=5)
+        read_cloudwatch(store, logs, ONLY_PG, PgLogsConfig(initial_lookback_hours=3), later)
+        asked: list[str] = []
+        logs.meta.events.register(
+            "before-call.cloudwatch-logs.DescribeLogStreams", lambda **_: asked.append("x")
+        )
+        again = read_cloudwatch(store, logs, ONLY_PG, PgLogsConfig(), later + timedelta(hours=1))
+        assert [(r.records, r.problem) for r in again] == [(0, None)]
+        assert asked == []
     assert '?"pam_authenticate"' in FILTER_PATTERN
     assert len(FILTER_PATTERN) < 1024  # CloudWatch Logs' limit on a filter pattern
 
@@ -199,7 +246,12 @@ def _firehose_object(
 def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
     import duckdb
 
-    from monitor.sources.pglogs_athena import create_duckdb_table, duckdb_runner, read_athena
+    from monitor.sources.pglogs_athena import (
+        auth_lines_sql,
+        create_duckdb_table,
+        duckdb_query,
+        read_athena,
+    )
 
     lines = fixture_lines("rds_pam.log")
     t0 = _ms(NOW - timedelta(minutes=50))
@@ -217,30 +269,25 @@ def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
     )
     con = duckdb.connect()
     create_duckdb_table(con, tmp_path)
+    query = duckdb_query(con, auth_lines_sql("duckdb"))
     opts = PgLogsConfig(initial_lookback_hours=2)
     with Store.open(tmp_path / "s.db") as store:
-        first = read_athena(store, duckdb_runner(con), TARGET, opts, NOW, dialect="duckdb")
-        again = read_athena(store, duckdb_runner(con), TARGET, opts, NOW, dialect="duckdb")
+        first = read_athena(store, query, TARGET, opts, NOW)
+        again = read_athena(store, query, TARGET, opts, NOW)
         stored = rows(store)
+    con.close()
     assert [r.records for r in first] == [len(lines), 0]
     assert [r.records for r in again] == [0, 0]
     assert [r[0] for r in stored].count("auth_failed") == 2
     assert ("auth_failed", "pgmonitor", "pam", "Permission denied", "prod-orders") in stored
 
 
-def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
-    from monitor.clock import FrozenClock
+def _athena_config(tmp_path: Path, athena: dict[str, Any], **aws: Any) -> Config:
     from monitor.config import validate
-    from monitor.sources.pglogs import ingest
 
-    lines = fixture_lines("rds_pam.log")
-    t0 = _ms(NOW - timedelta(minutes=10))
-    hour = tmp_path / "logs" / (NOW - timedelta(minutes=10)).strftime("%Y/%m/%d/%H")
-    hour.mkdir(parents=True)
-    data = _firehose_object([(f"e{i}", t0 + i, m) for i, m in enumerate(lines)], GROUP)
-    (hour / "part-1.gz").write_bytes(gzip.compress(data))
-    config = validate(
+    return validate(
         {
+            "aws": aws,
             "accounts": [{"id": "111122223333", "name": "prod"}],
             "targets": [
                 {
@@ -250,18 +297,41 @@ def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
                     "endpoint": "orders.cluster-abc.us-east-1.rds.amazonaws.com",
                 }
             ],
-            "pglogs": {
-                "sources": ["athena"],
-                "athena_table": "logs_db.rds_logs",  # Athena's name; locally the view's
-                "athena_local_dir": str(tmp_path / "logs"),
-            },
+            "pglogs": {"sources": ["athena"], "athena": athena},
         }
     )
+
+
+def _athena_ingest(config: Config, store: Store, **connect: Any) -> list[ReadResult]:
+    from monitor.clock import FrozenClock
+    from monitor.sources.pglogs import ingest
+    from monitor.sources.pglogs_athena import open_log_query
+
+    targets = attach_logs(configured_targets(config), config.pglogs)
+    with open_log_query(config.pglogs.athena, config.aws, **connect) as query:
+        # No AWS client is asked for: the athena source runs with pgwarden's own role.
+        return ingest(store, targets, config.pglogs, None, FrozenClock(NOW), query)  # type: ignore[arg-type]
+
+
+def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
+    lines = fixture_lines("rds_pam.log")
+    t0 = _ms(NOW - timedelta(minutes=10))
+    hour = tmp_path / "logs" / (NOW - timedelta(minutes=10)).strftime("%Y/%m/%d/%H")
+    hour.mkdir(parents=True)
+    data = _firehose_object([(f"e{i}", t0 + i, m) for i, m in enumerate(lines)], GROUP)
+    (hour / "part-1.gz").write_bytes(gzip.compress(data))
+    # Athena's table name; locally the view is always named after the default table.
+    athena = {"table": "logs_db.rds_logs", "local_dir": str(tmp_path / "logs")}
     with Store.open(tmp_path / "s.db") as store:
-        results = ingest(store, config, None, FrozenClock(NOW))  # type: ignore[arg-type]
+        results = _athena_ingest(_athena_config(tmp_path, athena), store)
+        targets = store.conn.execute("SELECT DISTINCT target FROM auth_events").fetchall()
         count = store.conn.execute("SELECT count(*) FROM auth_events").fetchall()[0][0]
-    assert [r.records for r in results] == [len(lines), 0]
+    assert [(r.target, r.records, r.problem) for r in results] == [
+        ("prod-orders", len(lines), None),
+        ("prod-orders", 0, None),
+    ]
     assert count == 9
+    assert targets == [("prod-orders",)]
 
 
 def test_pglogs_athena_table_name_is_checked() -> None:
@@ -283,25 +353,27 @@ def test_pglogs_files_resume_rotate_and_compressed(tmp_path: Path) -> None:
     lines = (FIXTURES / "rds_pam.log").read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:4]) + lines[4][:20])  # the writer is mid-line
     (logs / "old.log.gz").write_bytes(gzip.compress((FIXTURES / "tricky.log").read_bytes()))
-    opts = PgLogsConfig(sources=["files"], files=[logs])
+    opts = PgLogsConfig(sources=["files"], files=[LogFilesConfig(target="t", paths=[logs])])
+    (target,) = attach_logs([replace(TARGET, name="t")], opts)
     with Store.open(tmp_path / "s.db") as store:
-        first = read_files(store, opts, NOW)
+        first = read_files(store, target, opts, NOW)
         assert {Path(r.source.removeprefix("files:")).name: r.records for r in first} == {
             "old.log.gz": 19,
             "postgresql.log": 4,
         }
         with open(log, "ab") as fh:
             fh.write(lines[4][20:] + b"".join(lines[5:]))
-        second = read_files(store, opts, NOW)
+        second = read_files(store, target, opts, NOW)
         assert [r.records for r in second] == [7]  # the rest; the .gz is not read again
-        third = read_files(store, opts, NOW)
+        third = read_files(store, target, opts, NOW)
         assert third == []
         # Rotation: a new file under the same name is read from its start.
         os.replace(log, tmp_path / "rotated.log")
         log.write_bytes(lines[0])
-        fourth = read_files(store, opts, NOW)
+        fourth = read_files(store, target, opts, NOW)
         assert [r.records for r in fourth] == [1]
         kinds = [r[0] for r in rows(store)]
+        assert {r[4] for r in rows(store)} == {"t"}
     assert kinds.count("auth_failed") == 3  # two from rds_pam.log, one from tricky.log
     assert kinds.count("connection_received") == 3 + 2  # the rotated copy is the same event
 
@@ -355,6 +427,7 @@ def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path:
         logEvents=[{"timestamp": _ms(NOW - timedelta(minutes=1)), "message": line}],
     )
     shutil.copy(FIXTURES / "iam_db_auth_error.log", tmp_path / "iam.log")
+    (tmp_path / "empty").mkdir()
     config = validate(
         {
             "accounts": [{"id": "111122223333", "name": "prod"}],
@@ -364,91 +437,170 @@ def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path:
                     "account": "prod",
                     "cluster_id": "orders",
                     "endpoint": "orders.cluster-abc.us-east-1.rds.amazonaws.com",
-                }
+                },
+                {
+                    "name": "self-hosted",
+                    "account": "prod",
+                    "instance_id": "pg-1",
+                    "endpoint": "pg-1.internal.example.com",
+                    "endpoint_type": "instance",
+                },
             ],
-            "pglogs": {"sources": ["cloudwatch", "files"], "files": [str(tmp_path / "iam.log")]},
+            "pglogs": {
+                "sources": ["cloudwatch", "files"],
+                "files": [
+                    {"target": "self-hosted", "paths": [str(tmp_path / "iam.log")]},
+                    {"target": "self-hosted", "paths": [str(tmp_path / "gone.log")]},
+                    {"target": "prod-orders", "paths": [str(tmp_path / "empty")]},
+                ],
+            },
         }
     )
+    targets = attach_logs(configured_targets(config), config.pglogs)
 
     class Clients:
-        def client(self, service: str, target: TargetConfig) -> Any:
-            assert target.name == "prod-orders"
+        def client(self, service: str, target: Target) -> Any:
             return moto_server.client(service)
 
     with Store.open(tmp_path / "s.db") as store:
-        results = ingest(store, config, Clients(), FrozenClock(NOW))
+        results = ingest(store, targets, config.pglogs, Clients(), FrozenClock(NOW))
         stored = store.conn.execute(
             "SELECT kind, user, method, target FROM auth_events ORDER BY user"
         ).fetchall()
         unparsed = store.conn.execute(
             "SELECT source, unparsed, samples FROM auth_log_unparsed"
         ).fetchall()
-    assert [r.source.split(":")[0] for r in results] == ["cloudwatch", "cloudwatch", "files"]
+    assert [(r.target, r.source.split(":")[0], r.problem is None) for r in results] == [
+        ("prod-orders", "cloudwatch", True),
+        ("prod-orders", "cloudwatch", True),
+        ("prod-orders", "files", False),  # an empty directory: nothing to read
+        # self-hosted's cloudwatch group does not exist: said, as is its missing file.
+        ("self-hosted", "cloudwatch", False),
+        ("self-hosted", "cloudwatch", True),
+        ("self-hosted", "files", True),
+        ("self-hosted", "files", False),
+    ]
+    assert results[6].problem == f"{tmp_path / 'gone.log'}: no such file or directory"
+    # Every event is its target's, the file's too.
     assert stored == [
-        ("auth_failed", "alice@example.com", "iam", None),
-        ("auth_failed", "pgmonitor", "iam", None),
+        ("auth_failed", "alice@example.com", "iam", "self-hosted"),
+        ("auth_failed", "pgmonitor", "iam", "self-hosted"),
         ("auth_failed", "reporting", "pam", "prod-orders"),
     ]
     assert unparsed == [(str(tmp_path / "iam.log"), 1, '["not a log line at all"]')]
 
 
-def test_pglogs_athena_runner_against_moto(moto_server: Any, tmp_path: Path) -> None:
-    import urllib.request
-
-    import pyathena
-
-    from monitor.sources.pglogs_athena import athena_runner, read_athena
+def test_pglogs_athena_engine_through_pyathena_and_moto(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    from monitor.sources.trail_local import TrailResult
+    from tests.support.athena import queue_athena_result
 
     moto_server.reset()
     moto_server.client("s3").create_bucket(Bucket="athena-results")
     lines = fixture_lines("rds_pam.log")
     t0 = _ms(NOW - timedelta(minutes=5))
-    columns = [
-        {"Name": "event_id", "Type": "varchar"},
-        {"Name": "event_ms", "Type": "bigint"},
-        {"Name": "message", "Type": "varchar"},
-    ]
-
-    def result(rows: list[list[str]]) -> dict[str, Any]:
-        # Athena's first row is the header; pyathena skips it, as on AWS.
-        data = [["event_id", "event_ms", "message"], *rows]
-        return {
-            "rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in data],
-            "column_info": columns,
-        }
-
-    queued = {
-        "results": [
-            result([[f"e{i}", str(t0 + i), m] for i, m in enumerate(lines)]),
-            result([]),  # the iam-db-auth-error group: nothing
-        ]
+    columns = ["event_id", "event_ms", "message"]
+    found = [dict(zip(columns, (f"e{i}", t0 + i, m), strict=True)) for i, m in enumerate(lines)]
+    queue_athena_result(moto_server, TrailResult(columns=columns, rows=found))
+    queue_athena_result(moto_server, TrailResult(columns=columns, rows=[]))  # iam-db-auth-error
+    athena = {
+        "engine": "athena",
+        "table": "logs_db.rds_logs",
+        "workgroup": "primary",
+        "output_location": "s3://athena-results/pglogs/",
+        "logs_location": "s3://rds-logs/firehose/",
+        "query_deadline_s": 30,
     }
-    request = urllib.request.Request(
-        f"{moto_server.url}/moto-api/static/athena/query-results",
-        data=json.dumps(queued).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-    conn = pyathena.connect(
-        s3_staging_dir="s3://athena-results/",
-        region_name="us-east-1",
-        endpoint_url=moto_server.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    opts = PgLogsConfig(sources=["athena"], athena_table="logs_db.rds_logs")
+    config = _athena_config(tmp_path, athena, endpoint_url=moto_server.url)
     with Store.open(tmp_path / "s.db") as store:
-        results = read_athena(store, athena_runner(conn.cursor()), TARGET, opts, NOW)
+        results = _athena_ingest(config, store, endpoint_url=moto_server.url)
         failed = store.conn.execute(
-            "SELECT user, reason FROM auth_events WHERE kind = 'auth_failed' ORDER BY time"
+            "SELECT user, reason, target FROM auth_events WHERE kind = 'auth_failed' ORDER BY time"
         ).fetchall()
-    assert [r.records for r in results] == [len(lines), 0]
-    assert failed == [("pgmonitor", "Permission denied"), ("reporting", None)]
-    athena = moto_server.client("athena")
-    executions = athena.list_query_executions()["QueryExecutionIds"]
-    sent = [
-        athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
-        for q in executions
+    assert [(r.source, r.records) for r in results] == [
+        (f"athena:{GROUP}", len(lines)),
+        (f"athena:{IAM_GROUP}", 0),
     ]
-    assert any("logs_db.rds_logs" in q and "CROSS JOIN UNNEST" in q for q in sent)
+    assert failed == [
+        ("pgmonitor", "Permission denied", "prod-orders"),
+        ("reporting", None, "prod-orders"),
+    ]
+    client = moto_server.client("athena")
+    sent = [
+        client.get_query_execution(QueryExecutionId=q)["QueryExecution"]
+        for q in client.list_query_executions()["QueryExecutionIds"]
+    ]
+    assert len(sent) == 2
+    for execution in sent:
+        assert "logs_db.rds_logs" in execution["Query"]
+        assert execution["WorkGroup"] == "primary"
+        assert execution["ResultConfiguration"]["OutputLocation"].startswith(
+            "s3://athena-results/pglogs/"
+        )
+    # The log group went as a bound execution parameter, not into the SQL text.
+    assert all(GROUP not in e["Query"] and IAM_GROUP not in e["Query"] for e in sent)
+    assert sorted(e.get("ExecutionParameters", [""])[2] for e in sent) == [
+        f"'{IAM_GROUP}'",
+        f"'{GROUP}'",
+    ]
+
+
+def test_pglogs_athena_engine_failure_is_the_trail_engines_error(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    from monitor.sources.trail_athena import AthenaRequestFailed
+
+    moto_server.reset()
+    athena = {
+        "engine": "athena",
+        "workgroup": "no-such-workgroup",
+        "output_location": "s3://athena-results/pglogs/",
+        "logs_location": "s3://rds-logs/firehose/",
+    }
+    config = _athena_config(tmp_path, athena, endpoint_url=moto_server.url)
+    with Store.open(tmp_path / "s.db") as store, pytest.raises(AthenaRequestFailed) as raised:
+        _athena_ingest(config, store, endpoint_url=moto_server.url)
+    assert "no-such-workgroup" in str(raised.value)
+
+
+def test_pglogs_ingest_one_account_denied_the_others_still_read(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    from monitor.clock import FrozenClock
+    from monitor.errors import AssumeRoleDenied
+    from monitor.sources.pglogs import ingest
+
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[
+            {
+                "timestamp": _ms(NOW - timedelta(minutes=1)),
+                "message": fixture_lines("rds_pam.log")[-1],
+            }
+        ],
+    )
+    elsewhere = replace(TARGET, name="elsewhere", account_id="999988887777")
+
+    class Clients:
+        def client(self, service: str, target: Target) -> Any:
+            if target.account_id == elsewhere.account_id:
+                raise AssumeRoleDenied(target.account_id, "arn:aws:iam::999988887777:role/m", "no")
+            return moto_server.client(service)
+
+    with Store.open(tmp_path / "s.db") as store:
+        results = ingest(store, [elsewhere, ONLY_PG], PgLogsConfig(), Clients(), FrozenClock(NOW))
+    assert [(r.target, r.problem) for r in results] == [
+        (
+            "elsewhere",
+            "logs not read: account 999988887777: AssumeRole into "
+            "arn:aws:iam::999988887777:role/m denied: no",
+        ),
+        ("prod-orders", None),
+    ]
+    assert results[1].events == 1

@@ -38,7 +38,10 @@ def raw_config(tmp_path: Path, moto: MotoServer, iam_pg: IamPg, slack: SlackApi)
         "accounts": [{"id": ACCOUNT, "name": "prod", "role_arn": ROLE}],
         "targets": [target_table(iam_pg, "demo")],
         "activity": {"connect_timeout_s": 5},
-        "pglogs": {"sources": ["cloudwatch", "files"], "files": [str(iam_pg.server.log_file)]},
+        "pglogs": {
+            "sources": ["cloudwatch", "files"],
+            "files": [{"target": "demo", "paths": [str(iam_pg.server.log_file)]}],
+        },
         "cloudtrail": {
             "engine": "athena",
             "output_location": f"s3://{RESULTS_BUCKET}/doctor/",
@@ -178,6 +181,8 @@ def to_toml(raw: dict[str, Any]) -> str:
             return "true" if v else "false"
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):  # inside a list: [[pglogs.files]] as inline tables
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
         return json.dumps(v)  # a JSON string or number is a TOML one
 
     def table(name: str, body: dict[str, Any], header: str) -> list[str]:

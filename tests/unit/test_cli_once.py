@@ -48,3 +48,29 @@ def test_cli_once_only_runs_the_named_stages(run_cli: RunCli, tmp_path: Path) ->
     result = run_cli("once", "--only", "alerts", "--only", "detect", "--config", str(path))
     assert result.returncode == 0, result.stderr
     assert sections(result.stdout) == ["detect", "alerts"]
+
+
+def test_cli_once_a_target_whose_logs_cannot_be_read_exits_1(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    (tmp_path / "orders.log").write_text("")
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[store]\npath = "p.db"\n'
+        '[[accounts]]\nid = "222222222222"\nname = "prod"\n'
+        '[[targets]]\nname = "orders"\naccount = "prod"\ninstance_id = "orders"\n'
+        'endpoint = "orders.example.com"\nendpoint_type = "instance"\n'
+        '[[targets]]\nname = "billing"\naccount = "prod"\ninstance_id = "billing"\n'
+        'endpoint = "billing.example.com"\nendpoint_type = "instance"\n'
+        '[pglogs]\nsources = ["files"]\n'
+        '[[pglogs.files]]\ntarget = "orders"\npaths = ["orders.log", "rotated-away.log"]\n'
+    )
+    result = run_cli("once", "--only", "pglogs", "--config", str(path))
+    assert result.returncode == 1, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:]}
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith("orders") and "rotated-away.log: no such file" in line for line in lines
+    )
+    # billing has log groups but no source reads them: silence is a failure, said by name.
+    assert "no [pglogs] source reads this target's logs" in rows["billing"]

@@ -101,6 +101,20 @@ def test_config_three_mistakes_all_reported() -> None:
             {"cloudtrail": {"engine": "athena"}},
             "cloudtrail.output_location: required when engine is athena",
         ),
+        (
+            {"aws": {"principal_org_id": "org-1"}},
+            'aws.principal_org_id: not an AWS organisation id (o-...): "org-1"',
+        ),
+        (
+            {
+                "aws": {
+                    "management_accounts": ["111111111111"],
+                    "runner_role_arn": "arn:aws:iam::999999999999:role/pgwarden",
+                }
+            },
+            "aws.runner_role_arn: role is in account 999999999999, which "
+            "aws.management_accounts does not list",
+        ),
     ],
 )
 def test_config_bad_values_named_by_path(patch: dict[str, object], expected: str) -> None:
@@ -166,6 +180,65 @@ def test_config_relative_paths_follow_the_file(tmp_path: Path) -> None:
     config = load_config(path)
     assert config.store.path == path.parent / "state" / "p.db"
     assert config.reports.dir == path.parent / "out"
+
+
+def test_config_pglogs_files_relative_paths_follow_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[accounts]]\nid = "222222222222"\nname = "prod"\ndiscover = true\n'
+        '[pglogs]\nsources = ["files", "athena"]\n[pglogs.athena]\nlocal_dir = "copy"\n'
+        '[[pglogs.files]]\ntarget = "prod/us-east-1/orders"\npaths = ["logs", "/abs"]\n'
+    )
+    config = load_config(path)
+    (entry,) = config.pglogs.files
+    # A discovered target's name is known only at run time: accepted when an account discovers.
+    assert (entry.target, entry.paths) == (
+        "prod/us-east-1/orders",
+        [tmp_path / "logs", Path("/abs")],
+    )
+    assert config.pglogs.athena.local_dir == tmp_path / "copy"
+
+
+def test_config_pglogs_old_shapes_are_refused_with_how_to_write_them() -> None:
+    raw = {
+        **GOOD,
+        "pglogs": {
+            "sources": ["files"],
+            "files": ["/var/log/postgresql", "/var/log/pg2"],
+            "athena_local_dir": "copy",
+        },
+    }
+    assert problems_of(raw) == [
+        "pglogs.files: a flat list no longer says whose logs they are; write one "
+        '[[pglogs.files]] table per target: target = "NAME", paths = ["..."]',
+        "pglogs.athena_local_dir: moved; write local_dir = ... under [pglogs.athena]",
+    ]
+
+
+def test_config_pglogs_files_and_athena_checked_against_what_they_need() -> None:
+    raw = {
+        **GOOD,
+        "pglogs": {
+            "sources": ["files", "athena"],
+            "files": [{"target": "t1", "paths": ["a"]}, {"target": "t9", "paths": ["b"]}],
+            "athena": {"engine": "athena"},
+        },
+    }
+    assert problems_of(raw) == [
+        'pglogs.files[1].target: no [[targets]] entry is named "t9" and no account has '
+        "discover = true",
+        "pglogs.athena.output_location: required when engine is athena",
+        "pglogs.athena.logs_location: required when engine is athena",
+    ]
+    raw["pglogs"] = {"sources": ["athena"]}
+    assert problems_of(raw) == [
+        "pglogs.athena.local_dir: required when the athena source runs locally "
+        '(or set engine = "athena")'
+    ]
+    raw["pglogs"] = {"files": [{"target": "t1", "paths": []}]}
+    assert problems_of(raw) == [
+        "pglogs.files[0].paths: List should have at least 1 item after validation, not 0 (got [])"
+    ]
 
 
 def test_config_found_by_flag_then_env_then_cwd(

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from monitor.aws import DISCOVERY_ACTIONS
 from monitor.config import load_config, validate
 from monitor.doctor.checks import groups as doctor_groups
 from monitor.errors import PgwardenError
-from monitor.pipeline import stage_specs
+from monitor.pipeline import ATHENA_ACTIONS, stage_specs
 from monitor.policies import documents, render
-from monitor.reports.publish import IAM_ACTIONS
+from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,88 +48,235 @@ def test_deploy_iam_policy_prints_every_document(run_cli: RunCli) -> None:
     assert json.loads(result.stdout) == documents(EXAMPLE)
 
 
-def test_deploy_policies_cover_every_declared_action_and_only_those() -> None:
-    docs = documents(EXAMPLE)
-    declared_monitor = {a for s in stage_specs() for a in s.iam_actions} | {
-        a for g in doctor_groups() for a in g.iam_actions
+MGMT = "111111111111"
+PROD = "222222222222"
+RUNNER = f"arn:aws:iam::{MGMT}:role/pgwarden-runner"
+
+
+def base(**sections: Any) -> dict[str, Any]:
+    """A config with one database account and one configured cluster, plus `sections`."""
+    raw: dict[str, Any] = {
+        "aws": {"management_accounts": [MGMT], "runner_role_arn": RUNNER},
+        "accounts": [
+            {"id": PROD, "name": "prod", "role_arn": f"arn:aws:iam::{PROD}:role/pg-monitor-role"}
+        ],
+        "targets": [
+            {
+                "name": "orders",
+                "account": "prod",
+                "cluster_id": "orders",
+                "endpoint": "orders.cluster-abc.us-east-1.rds.amazonaws.com",
+            }
+        ],
+        "cloudtrail": {"engine": "local", "local_dir": "trail"},
     }
-    declared_mgmt = {a for s in stage_specs() for a in s.management_actions}
-    assert set(actions(docs["monitor-policy"])) == declared_monitor
-    # The example uploads no reports, so the report upload's KMS actions are left out.
-    kms = {"kms:GenerateDataKey", "kms:Decrypt"}
-    assert set(actions(docs["management-policy"])) == declared_mgmt | set(IAM_ACTIONS) - kms
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return raw
+
+
+def declared(stage: str) -> set[str]:
+    return next(set(s.iam_actions) for s in stage_specs() if s.name == stage)
+
+
+def doctor(*names: str) -> set[str]:
+    return {a for g in doctor_groups() if g.name in names for a in g.iam_actions}
+
+
+ALWAYS = declared("activity") | declared("grants") | doctor("rds")
+CLOUDWATCH = set(SOURCE_IAM_ACTIONS["cloudwatch"]) | doctor("logs")
+RDS_API = set(SOURCE_IAM_ACTIONS["rds-api"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "monitor", "management"),
+    [
+        pytest.param(base(), ALWAYS | CLOUDWATCH, {"sts:AssumeRole"}, id="cloudwatch"),
+        pytest.param(
+            base(pglogs={"sources": ["cloudwatch", "rds-api"]}),
+            ALWAYS | CLOUDWATCH | RDS_API,
+            {"sts:AssumeRole"},
+            id="rds-api",
+        ),
+        pytest.param(
+            base(pglogs={"sources": ["files"], "files": [{"target": "orders", "paths": ["x"]}]}),
+            ALWAYS,
+            {"sts:AssumeRole"},
+            id="files",
+        ),
+        pytest.param(base(pglogs={"enabled": False}), ALWAYS, {"sts:AssumeRole"}, id="no-logs"),
+        pytest.param(
+            base(activity={"enabled": False}),
+            ALWAYS - declared("activity") | CLOUDWATCH,
+            {"sts:AssumeRole"},
+            id="no-activity",
+        ),
+        pytest.param(
+            base(
+                accounts=[
+                    {
+                        "id": PROD,
+                        "name": "prod",
+                        "discover": True,
+                        "role_arn": f"arn:aws:iam::{PROD}:role/pg-monitor-role",
+                    }
+                ]
+            ),
+            ALWAYS | CLOUDWATCH | set(DISCOVERY_ACTIONS),
+            {"sts:AssumeRole"},
+            id="discover",
+        ),
+        pytest.param(
+            base(
+                pglogs={
+                    "sources": ["athena"],
+                    "athena": {
+                        "engine": "athena",
+                        "output_location": "s3://results/logs/",
+                        "logs_location": "s3://rds-logs/firehose/",
+                    },
+                }
+            ),
+            ALWAYS,
+            {"sts:AssumeRole", *ATHENA_ACTIONS},
+            id="athena-logs",
+        ),
+        pytest.param(
+            base(pglogs={"sources": ["athena"], "athena": {"local_dir": "logs"}}),
+            ALWAYS,
+            {"sts:AssumeRole"},
+            id="athena-logs-local",
+        ),
+        pytest.param(
+            base(
+                cloudtrail={
+                    "engine": "athena",
+                    "bucket": "trail",
+                    "output_location": "s3://results/trail/",
+                }
+            ),
+            ALWAYS | CLOUDWATCH,
+            {"sts:AssumeRole", *ATHENA_ACTIONS},
+            id="athena-trail",
+        ),
+        pytest.param(
+            base(
+                alerts={
+                    "slack": {
+                        "enabled": True,
+                        "token": f"arn:aws:secretsmanager:us-east-1:{MGMT}:secret:slack",
+                    }
+                }
+            ),
+            ALWAYS | CLOUDWATCH,
+            {"sts:AssumeRole", "secretsmanager:GetSecretValue"},
+            id="slack",
+        ),
+    ],
+)
+def test_policy_grants_exactly_what_the_enabled_parts_declare(
+    raw: dict[str, Any], monitor: set[str], management: set[str]
+) -> None:
+    docs = documents(validate(raw))
+    assert set(actions(docs["monitor-policy"])) == monitor
+    assert set(actions(docs["management-policy"])) == management
+
+
+def test_policy_scopes_logs_and_log_files_to_the_watched_resources() -> None:
+    raw = base(pglogs={"sources": ["cloudwatch", "rds-api"]})
+    raw["targets"].append(
+        {"name": "billing", "account": "prod", "instance_id": "billing-1", "region": "eu-west-1",
+         "endpoint": "billing-1.abc.eu-west-1.rds.amazonaws.com", "endpoint_type": "instance"}
+    )  # fmt: skip
+    monitor = actions(documents(validate(raw))["monitor-policy"])
+    assert (
+        monitor["logs:FilterLogEvents"]
+        == monitor["logs:DescribeLogStreams"]
+        == [
+            f"arn:aws:logs:eu-west-1:{PROD}:log-group:/aws/rds/instance/billing-1/*",
+            f"arn:aws:logs:us-east-1:{PROD}:log-group:/aws/rds/cluster/orders/*",
+        ]
+    )
+    # A cluster's log files are on its member instances, which the config does not name.
+    assert monitor["rds:DownloadDBLogFilePortion"] == [
+        f"arn:aws:rds:eu-west-1:{PROD}:db:billing-1",
+        f"arn:aws:rds:us-east-1:{PROD}:db:*",
+    ]
+    assert monitor["rds-db:connect"] == [
+        f"arn:aws:rds-db:eu-west-1:{PROD}:dbuser:*/pgmonitor",
+        f"arn:aws:rds-db:us-east-1:{PROD}:dbuser:*/pgmonitor",
+    ]
+
+
+def test_policy_scopes_athena_to_the_log_table_and_its_buckets() -> None:
+    raw = base(
+        pglogs={"sources": ["athena"], "athena": {
+            "engine": "athena", "workgroup": "logs", "table": "rdslogs.pg",
+            "output_location": "s3://results/logs/", "logs_location": "s3://rds-logs/firehose/"}}
+    )  # fmt: skip
+    mgmt = actions(documents(validate(raw))["management-policy"])
+    assert mgmt["athena:StartQueryExecution"] == [f"arn:aws:athena:us-east-1:{MGMT}:workgroup/logs"]
+    assert mgmt["glue:GetTable"][-1] == f"arn:aws:glue:us-east-1:{MGMT}:table/rdslogs/pg"
+    assert mgmt["s3:GetObject"] == [
+        "arn:aws:s3:::rds-logs/firehose/*",
+        "arn:aws:s3:::results/logs/*",
+    ]
+    assert mgmt["s3:PutObject"] == ["arn:aws:s3:::results/logs/*"]
 
 
 def test_deploy_report_upload_is_scoped_to_its_prefix_and_key() -> None:
-    raw = {
-        "aws": {"management_accounts": ["111111111111"]},
-        "reports": {"s3_uri": "s3://audit/pgwarden/", "s3_kms_key_id": "alias/audit"},
-    }
+    raw = base(reports={"s3_uri": "s3://audit/pgwarden/", "s3_kms_key_id": "alias/audit"})
     mgmt = actions(documents(validate(raw))["management-policy"])
     assert mgmt["s3:PutObject"] == ["arn:aws:s3:::audit/pgwarden/*"]
-    assert mgmt["kms:GenerateDataKey"] == ["arn:aws:kms:us-east-1:111111111111:key/*"]
-    key = "arn:aws:kms:us-east-1:111111111111:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    assert mgmt["kms:GenerateDataKey"] == [f"arn:aws:kms:us-east-1:{MGMT}:key/*"]
+    key = f"arn:aws:kms:us-east-1:{MGMT}:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     raw["reports"]["s3_kms_key_id"] = key
     mgmt = actions(documents(validate(raw))["management-policy"])
     assert mgmt["kms:GenerateDataKey"] == mgmt["kms:Decrypt"] == [key]
 
 
-def test_deploy_monitor_role_may_do_what_the_issue_lists() -> None:
+def test_deploy_example_monitor_role_reads_only_the_watched_log_groups() -> None:
     monitor = actions(documents(EXAMPLE)["monitor-policy"])
-    assert monitor["rds-db:connect"] == ["arn:aws:rds-db:*:*:dbuser:*/pgmonitor"]
-    assert {"rds:DescribeDBClusters", "rds:DescribeDBInstances"} <= set(monitor)
-    assert monitor["logs:FilterLogEvents"] == ["arn:aws:logs:*:*:log-group:/aws/rds/*"]
+    # prod-data discovers in two regions: its RDS log groups there; nothing else.
+    assert monitor["logs:FilterLogEvents"] == [
+        f"arn:aws:logs:{r}:{PROD}:log-group:/aws/rds/{kind}/*"
+        for r in ("eu-west-1", "us-east-1")
+        for kind in ("cluster", "instance")
+    ]
+    assert "rds:DownloadDBLogFilePortion" not in monitor  # the example reads no rds-api
     assert monitor["iam:GetAccountAuthorizationDetails"] == ["*"]
-    assert monitor["iam:GetRole"] == ["arn:aws:iam::*:role/*"]
     assert not any(a.startswith(("sts:", "athena:", "s3:")) for a in monitor)
 
 
-def test_deploy_management_role_assumes_only_the_monitor_roles() -> None:
+def test_deploy_example_management_role_assumes_only_the_monitor_roles() -> None:
     mgmt = actions(documents(EXAMPLE)["management-policy"])
     assert mgmt["sts:AssumeRole"] == [
-        "arn:aws:iam::222222222222:role/pg-monitor-role",
+        f"arn:aws:iam::{PROD}:role/pg-monitor-role",
         "arn:aws:iam::333333333333:role/pg-monitor-role",
     ]
-    assert mgmt["athena:StartQueryExecution"] == [
-        "arn:aws:athena:us-east-1:111111111111:workgroup/primary"
-    ]
-    assert (
-        mgmt["glue:GetTable"][-1] == "arn:aws:glue:us-east-1:111111111111:table/default/cloudtrail"
-    )
-    assert mgmt["s3:GetObject"] == [
-        "arn:aws:s3:::org-cloudtrail-logs/AWSLogs/*",
-        "arn:aws:s3:::my-athena-results/pgwarden/*",
-    ]
-    assert mgmt["s3:PutObject"] == ["arn:aws:s3:::my-athena-results/pgwarden/*"]
     # Only secrets referenced by ARN; env: references need no permission.
     assert mgmt["secretsmanager:GetSecretValue"] == [
-        "arn:aws:secretsmanager:us-east-1:111111111111:secret:pgwarden/external-id-analytics"
+        f"arn:aws:secretsmanager:us-east-1:{MGMT}:secret:pgwarden/external-id-analytics"
     ]
-    assert not any(a.startswith(("rds-db:", "logs:", "iam:")) for a in mgmt)
+    # The example's trail engine is local: no Athena, Glue or S3 at all.
+    assert set(mgmt) == {"sts:AssumeRole", "secretsmanager:GetSecretValue"}
 
 
-def test_deploy_trust_policy_requires_the_external_id() -> None:
+def test_deploy_trust_policy_names_the_runner_role_and_the_external_id() -> None:
     (statement,) = documents(EXAMPLE)["monitor-trust-policy"]["Statement"]
-    assert statement["Principal"] == {"AWS": ["arn:aws:iam::111111111111:root"]}
+    assert statement["Principal"] == {"AWS": RUNNER}
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"] == {
         "StringEquals": {"sts:ExternalId": "REPLACE-WITH-THE-EXTERNAL-ID"}
     }
-
-
-def test_deploy_policies_leave_out_what_the_config_does_not_name() -> None:
-    config = validate({"aws": {"management_accounts": ["111111111111"]}})
-    mgmt = actions(documents(config)["management-policy"])
-    assert set(mgmt) == {
-        "athena:GetQueryExecution",
-        "athena:GetQueryResults",
-        "athena:StartQueryExecution",
-        "athena:StopQueryExecution",
-        "glue:GetDatabase",
-        "glue:GetTable",
+    raw = base(aws={"principal_org_id": "o-abcdef123456"})
+    (statement,) = documents(validate(raw))["monitor-trust-policy"]["Statement"]
+    assert statement["Condition"]["StringEquals"] == {
+        "sts:ExternalId": "REPLACE-WITH-THE-EXTERNAL-ID",
+        "aws:PrincipalOrgID": "o-abcdef123456",
     }
-    with pytest.raises(PgwardenError, match=r"^aws\.management_accounts: list the account"):
-        documents(validate({}))
+    with pytest.raises(PgwardenError, match=r"^aws\.runner_role_arn: name the role"):
+        documents(validate({"aws": {"management_accounts": [MGMT]}}))
     assert render({"a": 1}) == '{\n  "a": 1\n}\n'
 
 

@@ -130,6 +130,24 @@ def test_metrics_job_reports_are_counted(tmp_path: Path) -> None:
     assert get("pgwarden_job_last_success_timestamp_seconds", stamp) == NOW.timestamp()
 
 
+def test_metrics_log_source_up_per_target_and_no_stale_series(tmp_path: Path) -> None:
+    metrics = Metrics(tmp_path / "p.db", FrozenClock(NOW))
+    first = (("orders", "cloudwatch", True), ("billing", "cloudwatch", False))
+    metrics.observe("ingest-logs", StageReport("pglogs", (), [], 1, log_sources=first), NOW)
+    get = metrics.registry.get_sample_value
+    assert get("pgwarden_log_source_up", {"target": "orders", "source": "cloudwatch"}) == 1
+    assert get("pgwarden_log_source_up", {"target": "billing", "source": "cloudwatch"}) == 0
+    # billing is no longer watched; a failed run says nothing new about the others.
+    metrics.observe(
+        "ingest-logs",
+        StageReport("pglogs", (), [], log_sources=(("orders", "cloudwatch", True),)),
+        NOW,
+    )
+    metrics.observe("ingest-logs", StageReport("pglogs", (), [], 1, error="x"), NOW)
+    assert get("pgwarden_log_source_up", {"target": "billing", "source": "cloudwatch"}) is None
+    assert get("pgwarden_log_source_up", {"target": "orders", "source": "cloudwatch"}) == 1
+
+
 def test_metrics_health_wants_every_source_recent() -> None:
     health = Health()
     health.expect({"poll-activity": 30, "ingest-logs": 200})
