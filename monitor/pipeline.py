@@ -25,7 +25,7 @@ from monitor.targets import Target, collect_targets, save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
-    from monitor.sources.activity import ActivityPoller
+    from monitor.sources.activity_poller import ActivityPoller
     from monitor.sources.cloudtrail import TrailEngine
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
         max_new_connections_per_s = 20
         capture_query_text = "none"
     """
-    from monitor.sources.activity import ActivityPoller
+    from monitor.sources.activity_poller import ActivityPoller
     from monitor.sources.activity_store import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")

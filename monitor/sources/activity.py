@@ -23,12 +23,11 @@ import asyncio
 import contextlib
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol
 
 import psycopg
 
@@ -43,7 +42,6 @@ from monitor.targets import Target
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "error", "down"]
-T = TypeVar("T")
 APPLICATION_NAME = "pgwarden"
 
 
@@ -397,46 +395,6 @@ class ActivitySource:
             await asyncio.gather(*(loop(t) for t in self.targets))
         finally:
             await self.close()
-
-
-class ActivityPoller:
-    """An `ActivitySource` and its event loop, kept between polls so connections are reused.
-
-    The activity stage runs once per job; each run is a synchronous call. The loop the
-    connections belong to runs in a thread of its own for as long as the poller lives, so
-    the reconnects of targets that are down carry on between the job's rounds.
-    A changed target list (a discovered cluster, say) starts a new source.
-    """
-
-    def __init__(self, options: ActivityConfig, tokens: TokenSource, clock: Clock) -> None:
-        self.options = options
-        self.tokens = tokens
-        self.clock = clock
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="activity", daemon=True)
-        self._thread.start()
-        self._source: ActivitySource | None = None
-
-    def poll(self, targets: Sequence[Target]) -> list[PollResult]:
-        if self._source is None or self._source.targets != list(targets):
-            self._close_source()
-            self._source = ActivitySource(targets, self.options, self.tokens, self.clock)
-        return self._run(self._source.poll_all())
-
-    def close(self) -> None:
-        """Close every connection, then the loop."""
-        self._close_source()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-    def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
-
-    def _close_source(self) -> None:
-        if self._source is not None:
-            source, self._source = self._source, None
-            self._run(source.close())
 
 
 def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str, Any]:

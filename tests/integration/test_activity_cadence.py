@@ -16,7 +16,8 @@ import pytest
 from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.sandbox.pam import IamPg
-from monitor.sources.activity import ActivityPoller, PollResult, TokenSource
+from monitor.sources.activity import PollResult, TokenSource
+from monitor.sources.activity_poller import ActivityPoller
 from monitor.targets import Target, configured_targets
 from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_A, make_config, target_table
