@@ -7,11 +7,13 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Literal
 
 from monitor.formats import inert
 
 LogFormat = Literal["json", "text", "auto"]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
 # slack_sdk logs each request's URL at DEBUG, and urllib3 its request line: a webhook's URL
 # is its secret, so from these loggers only the scheme and host of a URL are kept.
@@ -42,7 +44,16 @@ class SafeMessages(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class TextFormatter(logging.Formatter):
+    """Readable lines; a traceback's lines (which may quote a client's text) made inert."""
+
+    def formatException(self, ei: ExcInfo) -> str:
+        return "\n".join(
+            inert(line, "terminal") for line in super().formatException(ei).split("\n")
+        )
+
+
+class JsonFormatter(TextFormatter):
     """One JSON object per line, with the record's `extra` context as top-level keys."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -68,7 +79,7 @@ def configure(fmt: LogFormat = "auto", level: str = "INFO") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(SafeMessages())
     root = logging.getLogger()
     root.handlers[:] = [handler]

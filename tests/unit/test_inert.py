@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import sys
 
 import pytest
 
@@ -123,3 +124,20 @@ def test_inert_log_cuts_secret_urls_from_http_client_loggers() -> None:
         SafeMessages().filter(record)
         assert "SECRET" not in record.getMessage(), record.getMessage()
         assert kept in record.getMessage()
+
+
+def test_inert_log_traceback_lines_escaped() -> None:
+    from monitor.logs import TextFormatter
+
+    def fail() -> None:
+        raise ValueError("bad user \x1b]8;;http://evil.test/\x07x")
+
+    record = logging.makeLogRecord({"name": "monitor.x", "msg": "failed"})
+    try:
+        fail()
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    for formatter in (TextFormatter("%(message)s"), JsonFormatter()):
+        text = formatter.format(record)
+        assert "\x1b" not in text and "\x07" not in text
+        assert "Traceback" in text
