@@ -73,7 +73,8 @@ def plan(store: Store, sink: Sink, now: datetime, limits: Limits) -> tuple[list[
     rows = _pending(store)
     stuck = parking.parked(store.conn)
     active = [r for r in rows if sink.channel(r.finding.severity) not in stuck]
-    if not active or any(r.next_attempt_at > now for r in active):
+    # _back_off delays the head of this queue: while it waits, everything behind it does.
+    if not active or active[0].next_attempt_at > now:
         return [], len(rows)
     chosen = budget(active, now, limits)
     batches = [
