@@ -13,7 +13,16 @@ duration, error and checkpoint lines. Then it times, in one run:
 and prints lines/s, MB/s, the ratio to the floor, and the CLI's peak RSS (its own,
 from `os.wait4`) for each size, to show memory stays flat.
 
+With `--before DIR` (a tree holding an older `monitor` package, for example
+`git archive main monitor | tar -x -C DIR`), each size also runs that version, the two
+interleaved, and prints the CPU ratio after/before. Then it times hostile input, before
+and after: crafted lines of 7 to 56 KB that once made the prefix regex backtrack with the
+square of their length, a 'connection authorized' of that length, one 25 and one 50 MB
+line, and csvlog records holding a 1.8 and a 3.6 MB multi-line statement. Each must grow
+linearly.
+
     python bench/parse_logs.py --lines 1000000 --lines 4000000
+    python bench/parse_logs.py --before /tmp/pgwarden-main --repeat 5
 """
 
 from __future__ import annotations
@@ -22,10 +31,10 @@ import argparse
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,21 +192,120 @@ def floor_text(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, n
 
 
-def run_cli(path: Path) -> tuple[float, dict[str, object], float, float]:
-    """Wall time, summary, this child's peak RSS in MiB and CPU seconds (os.wait4)."""
-    exe = shutil.which("pgwarden", path=str(Path(sys.executable).parent)) or "pgwarden"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    path: Path, tree: Path = REPO, *args: str, timeout: float | None = None
+) -> tuple[float, dict[str, object], float, float]:
+    """Wall time, summary, this child's peak RSS in MiB and CPU seconds (os.wait4).
+
+    `tree` holds the `monitor` package to run (this checkout, or an older one for a
+    before/after figure); both run the same way, `python -m monitor`, from a directory
+    that shadows neither. Past `timeout` seconds the child is killed: wall is inf.
+    """
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [exe, "parse-logs", "--summary", str(path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "monitor", "parse-logs", "--summary", *args, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=path.parent,
     )
+    killer = threading.Timer(timeout, proc.kill) if timeout else None
+    if killer:
+        killer.start()
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    if killer:
+        killer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, proc.returncode
+    if proc.returncode < 0:  # killed at the deadline
+        return float("inf"), {}, 0.0, float("inf")
     cpu = usage.ru_utime + usage.ru_stime
-    return elapsed, json.loads(out), usage.ru_maxrss / 1024, cpu
+    return elapsed, json.loads(out) if out.strip() else {}, usage.ru_maxrss / 1024, cpu
+
+
+def _ratio(after: float, before: float) -> str:
+    return f"{after / before:5.2f}x" if before not in (0, float("inf")) else "  n/a"
+
+
+def _secs(value: float, timeout: float) -> str:
+    return f"> {timeout:.0f} s (killed)" if value == float("inf") else f"{value:7.3f} s"
+
+
+def crafted_prefix(size: int) -> bytes:
+    """One line whose host holds `(1):` again and again: every `(1)` is a place where %r
+    may end, and a lazy %u then ran to the end of the line from each of them."""
+    body = b"(1):" * (size // 4)
+    return b"2026-11-23 03:00:00 UTC:" + body + b"x:  connection received: host=h\n"
+
+
+def crafted_message(size: int) -> bytes:
+    """A 'connection authorized' whose user= runs on with ' database=' again and again."""
+    head = b"2026-11-23 03:00:00 UTC:10.0.0.1(5):a@b:[7]:LOG:  connection authorized: user="
+    return head + b"a database=" * (size // 11) + b"\n"
+
+
+def long_line(size: int) -> bytes:
+    """A statement line of `size` bytes between two logins, which must still be read."""
+    login = (
+        "2026-11-23 03:00:0{s} UTC:10.0.0.1(5{s}):app@db:[1{s}]:LOG:  connection authorized:"
+        " user=app database=db\n"
+    )
+    statement = b"2026-11-23 03:00:01 UTC:10.0.0.1(5):app@db:[1]:LOG:  statement: SELECT '"
+    filler = b"(1):@x:[2]:FATAL:  " * (size // 19)
+    return login.format(s=0).encode() + statement + filler + b"'\n" + login.format(s=2).encode()
+
+
+def csv_statement(size: int) -> bytes:
+    """csvlog: logins around one record whose statement spans `size` bytes of lines."""
+
+    def record(message: str, user: str = "app") -> str:
+        return (
+            f'2026-11-23 03:00:00.000 UTC,"{user}","db",42,"10.0.0.1:5",6b03afe9.3034,1,'
+            f'"idle",2026-11-23 03:00:00 UTC,3/1,0,LOG,00000,"{message}",,,,,,,,,"app",'
+            '"client backend",,0\n'
+        )
+
+    login = record("connection authorized: user=app database=db")
+    line = 'SELECT ""col"", 1 FROM t WHERE x = \'a\'\n'
+    statement = record("statement: " + line * (size // len(line)))
+    return (login * 100 + statement + login * 100).encode()
+
+
+def hostile(workdir: Path, before: Path | None, timeout: float) -> None:
+    """Time each hostile input with this version and, given one, the older one."""
+    csv_fmt = ("--format", "csvlog")
+    cases = [
+        ("crafted prefix line", crafted_prefix, [7_000, 14_000, 28_000, 56_000], ()),
+        ("crafted prefix line, --format auto", crafted_prefix, [14_000, 56_000], ()),
+        ("crafted authorized line", crafted_message, [7_000, 14_000, 28_000, 56_000], ()),
+        ("long statement line", long_line, [25_000_000, 50_000_000], ()),
+        ("csvlog multi-line statement", csv_statement, [1_800_000, 3_600_000], csv_fmt),
+    ]  # fmt: skip
+    for title, make, sizes, args in cases:
+        fmt = () if "auto" in title else args or ("--format", "stderr")
+        for size in sizes:
+            path = workdir / f"hostile-{make.__name__}-{size}.log"
+            path.write_bytes(make(size))
+            after = run_cli(path, REPO, *fmt, timeout=timeout)
+            line = f"{title:38s} {size / 1e3:9,.0f} KB | after {_secs(after[3], timeout)} cpu"
+            if before is not None:
+                old = run_cli(path, before, *fmt, timeout=timeout)
+                line += f" | before {_secs(old[3], timeout)} cpu | ratio {_ratio(after[3], old[3])}"
+            summary = after[1]
+            line += f" | lines {summary.get('lines')}, unparsed {summary.get('unparsed')}"
+            events = summary.get("events") or {}
+            if isinstance(events, dict):
+                line += f", authorized {events.get('connection_authorized')}"
+            print(line)
+            sys.stdout.flush()
+            path.unlink()
 
 
 def main() -> None:
@@ -205,6 +313,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, action="append", help="file sizes (repeatable)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs")
     parser.add_argument("--dir", type=Path, default=None, help="where to write the files")
+    parser.add_argument("--before", type=Path, help="a tree with an older monitor package")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds per hostile run")
     args = parser.parse_args()
     sizes = args.lines or [1_000_000]
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="pgwarden-bench-"))
@@ -217,7 +327,11 @@ def main() -> None:
         floors = [floor_binary(path) for _ in range(args.repeat)]
         fb, fb_cpu = min(f[0] for f in floors), min(f[1] for f in floors)
         ft = min(floor_text(path)[0] for _ in range(args.repeat))
-        runs = [run_cli(path) for _ in range(args.repeat)]
+        runs, olds = [], []
+        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+            runs.append(run_cli(path))
+            if args.before:
+                olds.append(run_cli(path, args.before))
         cli = min(r[0] for r in runs)
         summary = runs[0][1]
         rss = max(r[2] for r in runs)
@@ -229,6 +343,7 @@ def main() -> None:
         assert events["connection_authorized"] == truth["connections"], (events, truth)
         failed = truth["pam_failures"] + truth["password_failures"]
         assert events["auth_failed"] == failed, (events, truth)
+        assert summary["suspicious"] == 0, summary
         print(
             f"{n:>9,} lines {size_mb:6.1f} MB | floor(rb) {fb:.3f} s wall {fb_cpu:.3f} s cpu"
             f" {n / fb / 1e6:5.2f} M lines/s | floor(text) {ft:.3f} s"
@@ -237,7 +352,14 @@ def main() -> None:
             f" | ratio {cli / fb:4.2f}x wall, {cli_cpu / fb_cpu:4.2f}x cpu (rb floor),"
             f" {cli / ft:4.2f}x text floor | peak RSS {rss:5.1f} MiB"
         )
+        if olds:
+            old_cpu, old_wall = min(r[3] for r in olds), min(r[0] for r in olds)
+            print(
+                f"{n:>9,} lines before: {old_wall:.3f} s wall {old_cpu:.3f} s cpu | after/before"
+                f" {_ratio(cli, old_wall)} wall, {_ratio(cli_cpu, old_cpu)} cpu"
+            )
         sys.stdout.flush()
+    hostile(workdir, args.before, args.timeout)
 
 
 if __name__ == "__main__":

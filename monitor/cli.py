@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from monitor.config import Config
+    from monitor.parsing.pglog import LogParser
     from monitor.sources.cloudtrail import TrailEngine, TrailWindow
     from monitor.sources.trail_local import TrailResult
     from monitor.store.sqlite import Store
@@ -303,11 +304,13 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
     """Turn PostgreSQL log files into auth and connection events (JSON Lines).
 
     FILE may be a plain, .gz or .bz2 file, a directory (every file in it), or - for stdin.
-    Lines that cannot be read are counted; the first few are shown on stderr.
+    Lines that cannot be read are counted; the first few are shown on stderr. Entries a
+    client could have forged are refused as evidence: they come out as `suspicious_entry`
+    records (raw line escaped). Exit 1 when nothing in the input could be read.
     """
     import json
 
-    from monitor.parsing.pglog import LogParser, Summary, parse_stream
+    from monitor.parsing.pglog import READS, LogParser, Summary, parse_stream
     from monitor.parsing.pglog_prefix import PrefixError
     from monitor.parsing.pglog_stats import ParseStats
     from monitor.sources.logfiles import log_paths, open_log
@@ -328,10 +331,7 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
                     else:
                         out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
             all_stats.append(parser.stats)
-            if parser.stats.unparsed:
-                click.echo(f"{name}: {parser.stats.unparsed} unparsed lines; first:", err=True)
-                for sample in parser.stats.samples:
-                    click.echo(f"  {sample!r}", err=True)
+            _report_parse(name, parser, READS)
         if summary:
             out.write(json.dumps(totals.to_json(all_stats), ensure_ascii=False) + "\n")
         out.flush()
@@ -343,6 +343,28 @@ def parse_logs(fmt: str, prefix: str, summary: bool, files: tuple[str, ...]) -> 
     except OSError as exc:
         # Read errors arrive as LogInputError (LogStream), so this is stdout failing.
         raise PgwardenError(f"stdout: cannot write: {exc.strerror or exc}") from None
+    if not any(s.entries for s in all_stats):
+        click.echo("nothing in the input could be read as a PostgreSQL log", err=True)
+        sys.exit(1)
+
+
+def _report_parse(name: str, parser: LogParser, reads: str) -> None:
+    """What a file gave that is not events, on stderr: unreadable, unparsed, suspicious."""
+    stats = parser.stats
+    if parser.unknown:
+        click.echo(f"{name}: looks like {parser.unknown}; pgwarden reads {reads}", err=True)
+    elif stats.lines and not stats.entries:
+        click.echo(f"{name}: no entry could be read ({stats.lines} lines)", err=True)
+    if stats.unparsed and not parser.unknown:
+        click.echo(f"{name}: {stats.unparsed} unparsed lines; first:", err=True)
+        for sample in stats.samples:
+            click.echo(f"  {sample!r}", err=True)
+    if stats.suspicious:
+        click.echo(
+            f"{name}: {stats.suspicious} suspicious entries refused as evidence"
+            " (possible log injection; see the suspicious_entry records)",
+            err=True,
+        )
 
 
 @main.group(epilog=_example("pgwarden trail assume-role --since 2026-11-01"))

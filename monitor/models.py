@@ -74,6 +74,47 @@ class AuthEvent:
         return hashlib.sha256(repr(parts).encode("utf-8", "replace")).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class SuspiciousEntry:
+    """A log entry refused as evidence: it could have been forged by a client.
+
+    `time`, `client_host` and `client_port` come from the parts of the entry a client
+    cannot choose (or the connection's `connection received` line); `line` is the raw
+    entry as read, kept whole for the evidence and escaped wherever it is shown.
+    """
+
+    time: datetime
+    reason: str
+    line: str
+    client_host: str | None = None
+    client_port: int | None = None
+    source: str = ""
+
+    @property
+    def kind(self) -> str:
+        """As in `parse-logs` output, so a stream of events and entries filters by kind."""
+        return "suspicious_entry"
+
+    def to_json(self) -> dict[str, Any]:
+        """A `parse-logs` JSON Lines record; `line` is escaped to printable text."""
+        from monitor.formats import inert
+
+        return {
+            "kind": "suspicious_entry",
+            "time": self.time.isoformat(),
+            "reason": self.reason,
+            "client_host": self.client_host,
+            "client_port": self.client_port,
+            "source": self.source,
+            "line": inert(self.line, "terminal"),
+        }
+
+    def dedup_key(self, target: str | None) -> str:
+        """The same entry read twice (or from two sources) is one row."""
+        parts = (target, self.time.isoformat(), self.client_host, self.client_port, self.line)
+        return hashlib.sha256(repr(parts).encode("utf-8", "replace")).hexdigest()[:32]
+
+
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 

@@ -312,7 +312,7 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
     from monitor.sources.pglogs import ingest
     from monitor.sources.pglogs_athena import open_log_query
 
-    columns = ("target", "source", "status", "records", "events", "new", "unparsed")
+    columns = ("target", "source", "status", "records", "events", "new", "unparsed", "suspicious")
     opts = ctx.config.pglogs
     if not opts.enabled:
         return StageReport("pglogs", columns, [])
@@ -330,7 +330,7 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
     rows: list[tuple[str, ...]] = [
         (
             r.target or "-", r.source, r.problem or "ok", str(r.records), str(r.events),
-            str(r.stored), str(r.stats.unparsed),
+            str(r.stored), str(r.stats.unparsed), str(r.stats.suspicious),
         )
         for r in results
     ]  # fmt: skip

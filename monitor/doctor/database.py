@@ -2,8 +2,9 @@
 does (an IAM token for the endpoint, verify-full TLS: `activity.conninfo`).
 
 The login works; the user holds `rds_iam` and `pg_monitor` (or `pg_read_all_stats`);
-`log_line_prefix` is the one pgwarden parses with; the server version; and whether
-`pg_stat_activity` shows other users' `client_addr`.
+`log_line_prefix` is the one pgwarden parses with; whether the log format lets a client
+forge log lines; the server version; and whether `pg_stat_activity` shows other users'
+`client_addr`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from monitor.doctor.rds import DbFacts, connect_key, modify_command, rds_facts
 from monitor.remedy import quote_ident
 from monitor.targets import Target
 
-CHECKS = ("login", "tls", "roles", "log_line_prefix", "version", "client_addr")
+CHECKS = ("login", "tls", "roles", "log_line_prefix", "log_forgery", "version", "client_addr")
 # `connection authenticated` lines (who logged in, and how) start with PostgreSQL 14.
 MIN_VERSION_NUM = 140000
 RDS_CA_BUNDLE = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
@@ -38,6 +39,7 @@ class ServerFacts:
     server_version_num: int
     other_sessions: int
     hidden_sessions: int
+    log_destination: str = "stderr"
 
 
 @group("database", CHECKS)
@@ -60,6 +62,8 @@ def check_database(ctx: DoctorContext) -> None:
         ctx.record("database", name, "roles", judge_roles(facts))
         prefix = ctx.config.pglogs.log_line_prefix
         ctx.record("database", name, "log_line_prefix", judge_prefix(facts, prefix))
+        fmt = ctx.config.pglogs.format
+        ctx.record("database", name, "log_forgery", judge_log_forgery(facts, fmt))
         ctx.record("database", name, "version", judge_version(facts, rds_facts(ctx, target)))
         ctx.record("database", name, "client_addr", judge_client_addr(facts))
 
@@ -183,6 +187,55 @@ def judge_prefix(facts: ServerFacts, configured: str) -> Outcome:
         f"{configured!r}: login lines would not be read",
         # A JSON string is a valid TOML basic string.
         f"log_line_prefix = {json.dumps(facts.log_line_prefix)}  # in [pglogs]",
+    )
+
+
+def judge_log_forgery(facts: ServerFacts, fmt: str) -> Outcome:
+    """Which setup resists forged log lines, and whether this one does.
+
+    PostgreSQL writes a refused client's user and database names (and application_name)
+    into the stderr prefix as sent, before authentication, newlines included; the message
+    is safe, as elog.c puts a tab after each of its newlines. csvlog quotes every field and
+    doubles the quotes in it, jsonlog escapes them (PostgreSQL 15 docs, 20.8.4 and 20.8.5),
+    so no name can end its field or start an entry. RDS offers stderr and csvlog; adding
+    csvlog to log_destination writes both (AWS RDS User Guide, "Setting the log
+    destination (stderr, csvlog)"). With stderr, pgwarden refuses entries a name could
+    have forged, and counts them from the time and host the prefix writes before any
+    client-chosen value: a prefix must start with those.
+    """
+    from monitor.parsing.pglog_prefix import HOSTILE, PrefixError, compile_prefix
+
+    written = [d.strip() for d in facts.log_destination.split(",")]
+    found = f"log_destination = {facts.log_destination!r}, pgwarden reads {fmt}"
+    robust = next((d for d in written if d in ("csvlog", "jsonlog")), None)
+    if robust and fmt == robust:
+        return ok(f"{found}: fields are quoted, no client-chosen name can forge a log line")
+    if robust:
+        return warn(
+            f"{found}: the server also writes {robust}, whose quoted fields no client can "
+            "forge; stderr lets a user or database name write what looks like log lines",
+            f'format = "{robust}"  # in [pglogs], with the .{robust[:-3]} files as sources',
+        )
+    prefix = facts.log_line_prefix
+    chosen = [f"%{e}" for e in sorted(HOSTILE) if f"%{e}" in prefix]
+    if not chosen:
+        return ok(f"{found}; log_line_prefix {prefix!r} holds no client-chosen value")
+    try:
+        trusted = compile_prefix(prefix).trusted
+    except PrefixError:
+        trusted = frozenset()
+    if trusted & {"t", "m", "n"} and trusted & {"r", "h"}:
+        return ok(
+            f"{found}; log_line_prefix {prefix!r} holds {', '.join(chosen)}, which a client "
+            "sets before it logs in: entries such names could forge are refused as "
+            "evidence (log-injection findings). csvlog cannot be forged at all: "
+            "log_destination = 'stderr,csvlog' (on RDS, in the DB parameter group)"
+        )
+    return warn(
+        f"{found}; log_line_prefix {prefix!r} writes {', '.join(chosen)} (client-chosen) "
+        "before the time or the client host: a forged entry cannot be traced to its sender",
+        "log_line_prefix = '%t:%r:%u@%d:[%p]:' (time and host first), or "
+        "log_destination = 'stderr,csvlog' and format = \"csvlog\" in [pglogs]",
     )
 
 

@@ -4,36 +4,54 @@
     for block in blocks:              # bytes, any size, cut anywhere
         events += parser.feed(block)
     events += parser.finish()
-    parser.stats                      # lines, entries, unparsed, samples
+    parser.stats                      # lines, entries, unparsed, suspicious, samples
+    parser.take_suspicious()          # entries refused as evidence since the last call
 
 Formats: stderr with any `log_line_prefix` (also as CloudWatch Logs holds it, with or
 without the leading ISO timestamp that exports add), csvlog, jsonlog and RDS's
-iam-db-auth-error export; "auto" decides from the first lines. Memory stays bounded by
-the chunk size plus the longest entry: nothing keeps a whole file.
+iam-db-auth-error export; "auto" decides from the first lines, and names what it sees
+when that is none of them (`parser.unknown`). Memory stays bounded by the chunk size plus
+the longest entry: nothing keeps a whole file.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from monitor.models import AUTH_EVENT_KINDS, AuthEvent
-from monitor.parsing.pglog_classify import Classifier
-from monitor.parsing.pglog_formats import IAM_LINE, CsvFormat, IamAuthErrorFormat, JsonFormat
-from monitor.parsing.pglog_prefix import compile_prefix
+from monitor.models import AUTH_EVENT_KINDS, AuthEvent, SuspiciousEntry
+from monitor.parsing.pglog_classify import Classifier, Suspect
+from monitor.parsing.pglog_formats import (
+    CSV_START,
+    IAM_LINE,
+    CsvFormat,
+    IamAuthErrorFormat,
+    JsonFormat,
+    UnknownFormat,
+    unknown_kind,
+)
+from monitor.parsing.pglog_prefix import compile_prefix, leading_time, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.parsing.pglog_stderr import StderrFormat
 
 DEFAULT_PREFIX = "%t:%r:%u@%d:[%p]:"
 FORMATS = ("auto", "stderr", "csvlog", "jsonlog", "iam-db-auth-error")
+# What pgwarden reads, for the line that names an input it cannot read.
+READS = (
+    "PostgreSQL stderr logs (with their log_line_prefix), csvlog, jsonlog,"
+    " and RDS's iam-db-auth-error log"
+)
 CHUNK_SIZE = 1 << 20
 _SNIFF_BYTES = 64 << 10
 _SNIFF_LINES = 20
 # An entry longer than this is processed in pieces rather than held whole.
 _MAX_CARRY = 16 << 20
-_CSV_START = re.compile(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^,]*,("[^"]*"|[^,]*),')
+# How far a stderr record's own %t may be from the time CloudWatch Logs gives it: RDS
+# publishes within minutes; a forged record carries whatever time its forger chose.
+RECORD_SKEW = timedelta(minutes=15)
+_FAR_FROM_RECORD = "its time is over 15 minutes from the record's own timestamp"
 
 
 class _Format(Protocol):
@@ -43,8 +61,11 @@ class _Format(Protocol):
 
 
 def detect_format(sample: bytes, prefix: str = DEFAULT_PREFIX) -> str:
-    """Which format the first lines are in; stderr when nothing decides."""
-    stderr_rx, _ = compile_prefix(prefix)
+    """Which format the first lines are in; stderr when nothing decides, and "unknown"
+    for a log pgwarden recognises but cannot read (see `unknown_kind`)."""
+    if unknown_kind(sample) is not None:
+        return "unknown"
+    stderr_rx = compile_prefix(prefix).line
     seen = 0
     for raw in sample.split(b"\n")[:-1] or [sample]:
         line = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace").rstrip("\r")
@@ -56,7 +77,7 @@ def detect_format(sample: bytes, prefix: str = DEFAULT_PREFIX) -> str:
             return "iam-db-auth-error"
         if stderr_rx.fullmatch(line):
             return "stderr"
-        if _CSV_START.match(line) and line.count(",") >= 22:
+        if CSV_START.match(line) and line.count(",") >= 22:
             return "csvlog"
         seen += 1
         if seen >= _SNIFF_LINES:
@@ -78,9 +99,10 @@ class LogParser:
             raise ValueError(f"unknown log format {fmt!r}; known: {', '.join(FORMATS)}")
         self.prefix = prefix
         self.stats = ParseStats(max_samples=max_samples)
-        self.classifier = Classifier(source)
-        compile_prefix(prefix)  # a bad prefix fails now, not at the first line
+        self.classifier = Classifier(source, self.stats)
+        self._stamp = leading_time(prefix)  # also: a bad prefix fails now, not later
         self.format: str | None = None if fmt == "auto" else fmt
+        self.unknown: str | None = None  # what an unreadable input looks like
         self._impl: _Format | None = None if fmt == "auto" else self._make(fmt)
         self._buf = b""
         self._skipping = False  # inside a line longer than _MAX_CARRY without a newline
@@ -130,12 +152,40 @@ class LogParser:
         events.extend(self.classifier.finish())
         return events
 
+    def take_suspicious(self) -> list[SuspiciousEntry]:
+        """The entries refused as evidence since the last call."""
+        found, self.classifier.suspicious = self.classifier.suspicious, []
+        return found
+
+    def feed_record(self, message: str, record_ms: int | None) -> list[AuthEvent]:
+        """One log record (a CloudWatch Logs event) and the time the service gave it.
+
+        A stderr record whose own %t is far from that time is refused as evidence: its
+        prefix was written by a client (a name holding a newline starts a record of its
+        own), or the record is not what it claims to be.
+        """
+        data = message.rstrip("\n").encode("utf-8", "replace") + b"\n"
+        if record_ms is not None and self._stamp is not None and self.format == "stderr":
+            m = self._stamp.match(message)
+            moment = parse_pg_time(m.group("ts")) if m else None
+            record = datetime.fromtimestamp(record_ms / 1000, UTC)
+            if moment is not None and abs(moment - record) > RECORD_SKEW:
+                self.stats.lines += data.count(b"\n")
+                self.stats.entries += 1
+                suspect = Suspect(_FAR_FROM_RECORD, record, None, None, False)
+                return self.classifier.refuse(suspect, message)
+        return self.feed(data)
+
     def _choose(self, sample: bytes) -> _Format:
         self.format = detect_format(sample[:_SNIFF_BYTES], self.prefix)
+        if self.format == "unknown":
+            self.unknown = unknown_kind(sample[:_SNIFF_BYTES])
         self._impl = self._make(self.format)
         return self._impl
 
     def _make(self, fmt: str) -> _Format:
+        if fmt == "unknown":
+            return UnknownFormat(self.stats)
         if fmt == "stderr":
             return StderrFormat(self.prefix, self.stats, self.classifier)
         if fmt == "csvlog":
@@ -151,18 +201,24 @@ class Readable(Protocol):
 
 def parse_stream(
     stream: Readable, parser: LogParser, chunk_size: int = CHUNK_SIZE
-) -> Iterator[AuthEvent]:
-    """Events from a binary stream, read `chunk_size` bytes at a time; then `finish()`."""
+) -> Iterator[AuthEvent | SuspiciousEntry]:
+    """Events and suspicious entries from a binary stream, read `chunk_size` bytes at a
+    time; then `finish()`."""
     while data := stream.read(chunk_size):
         yield from parser.feed(data)
+        yield from parser.take_suspicious()
     yield from parser.finish()
+    yield from parser.take_suspicious()
 
 
-def parse_messages(messages: Iterable[str], parser: LogParser) -> list[AuthEvent]:
-    """Events from log records such as CloudWatch Logs events (one entry per message)."""
+def parse_messages(
+    messages: Iterable[tuple[int | None, str]], parser: LogParser
+) -> list[AuthEvent]:
+    """Events from log records such as CloudWatch Logs events: (timestamp in ms or None,
+    message), one entry per message. Suspicious entries wait in the parser."""
     events: list[AuthEvent] = []
-    for message in messages:
-        events.extend(parser.feed(message.rstrip("\n").encode("utf-8", "replace") + b"\n"))
+    for record_ms, message in messages:
+        events.extend(parser.feed_record(message, record_ms))
     events.extend(parser.finish())
     return events
 
@@ -176,8 +232,10 @@ class Summary:
         self.failed_by_method: Counter[str] = Counter()
         self.connections_by_user: Counter[str] = Counter()
 
-    def add(self, events: Iterable[AuthEvent]) -> None:
+    def add(self, events: Iterable[AuthEvent | SuspiciousEntry]) -> None:
         for event in events:
+            if isinstance(event, SuspiciousEntry):
+                continue  # counted in ParseStats.suspicious
             self.events[event.kind] += 1
             if event.kind == "auth_failed":
                 self.failed_by_user[event.user or "[unknown]"] += 1
@@ -191,6 +249,7 @@ class Summary:
             "lines": sum(s.lines for s in stats),
             "entries": sum(s.entries for s in stats),
             "unparsed": sum(s.unparsed for s in stats),
+            "suspicious": sum(s.suspicious for s in stats),
             "events": dict(self.events),
             "auth_failed_by_user": dict(sorted(self.failed_by_user.items())),
             "auth_failed_by_method": dict(sorted(self.failed_by_method.items())),

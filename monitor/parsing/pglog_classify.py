@@ -8,89 +8,53 @@ postmaster.c, postinit.c); older wordings that RDS still writes are accepted too
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from monitor.models import AuthEvent
+from monitor.models import AuthEvent, SuspiciousEntry
+from monitor.parsing.pglog_messages import (
+    AUTH_FAILED,
+    AUTH_LOG,
+    AUTHENTICATED,
+    AUTHORIZED,
+    AUTHORIZED_AFTER_USER,
+    CLOCK_SLACK,
+    DISCONNECTION,
+    HBA,
+    LOGIN_WINDOW,
+    METHODS,
+    MSG_MAX,
+    PAM_LOG,
+    RECEIVED,
+    REJECTED,
+    SESSION,
+    ReceivedAt,
+    Record,
+    is_auth,
+)
+from monitor.parsing.pglog_stats import ParseStats
 
-_UNKNOWN = "[unknown]"
 
+class Suspect(NamedTuple):
+    """A record refused as evidence, with what can still be said about it.
 
-class Record(NamedTuple):
-    """One log entry, format-independent. Empty or `[unknown]` values are None.
-
-    A NamedTuple, not a dataclass: one is built per interesting line, and this is cheaper.
+    `time`, `host` and `port` are the values a client could not choose. `refused`: the
+    entry reports a refused login, so it still counts as a failed login from that host.
     """
 
+    reason: str
     time: datetime
-    severity: str
-    message: str
-    user: str | None = None
-    database: str | None = None
-    pid: int | None = None
-    host: str | None = None
-    port: int | None = None
-    application_name: str | None = None
-    detail: str | None = None
+    host: str | None
+    port: int | None
+    refused: bool
 
 
-def clean(value: str | None) -> str | None:
-    """None for what PostgreSQL prints when it does not know a value yet."""
-    if value is None or value == "" or value == _UNKNOWN:
-        return None
-    return value
-
-
-def split_remote(remote: str | None) -> tuple[str | None, int | None]:
-    """`%r` is `host(port)`, `[local]` or empty; csvlog's connection_from is `host:port`."""
-    if not remote:
-        return None, None
-    if remote.endswith(")") and "(" in remote:
-        host, _, port = remote[:-1].rpartition("(")
-        return host or None, int(port) if port.isdigit() else None
-    return remote, None
-
-
-_RECEIVED = re.compile(r"connection received: host=(?P<host>\S+)(?: port=(?P<port>\d+))?")
-_AUTHENTICATED = re.compile(
-    r'connection authenticated: identity="(?P<identity>.*)" method=(?P<method>\S+)(?: \(.*\))?'
-)
-# PG 15: "connection authorized: user=U database=D application_name=A SSL enabled (...)";
-# replication connections have no database; older versions add ", compression=off".
-_AUTHORIZED = re.compile(
-    r"(?:replication )?connection authorized: user=(?P<user>.*?)"
-    r"(?: database=(?P<db>.*?))?(?: application_name=(?P<app>.*?))?"
-    r"(?: SSL enabled \(protocol=(?P<tls>[^,)]*)[^)]*\)| GSS .*)?"
-)
-_DISCONNECTION = re.compile(
-    r"disconnection: session time: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)"
-    r" user=(?P<user>.*?) database=(?P<db>.*?) host=(?P<host>\S*?)(?: port=(?P<port>\d+))?"
-)
-_PAM_LOG = re.compile(r"pam_authenticate failed: (?P<reason>.*)")
-_AUTH_FAILED = re.compile(
-    r'(?P<method>PAM|password|Ident|Peer|LDAP|RADIUS|certificate|GSSAPI|SSPI|BSD|"trust")'
-    r' authentication failed for user "(?P<user>.*)"'
-)
-_METHODS = {"PAM": "pam", "certificate": "cert", "GSSAPI": "gss", '"trust"': "trust"}
-_HBA = re.compile(
-    r"(?:no pg_hba\.conf entry for|pg_hba\.conf rejects) (?:replication )?(?:connection )?"
-    r'(?:from |for )?host "(?P<host>[^"]*)", user "(?P<user>.*?)"'
-    r'(?:, database "(?P<db>.*?)")?(?:, .*)?'
-)
-# Connection-time refusals after authentication: not a failed login.
-_REJECTED = re.compile(
-    r'database "(?P<db>.*)" does not exist'
-    r'|role "(?P<role>.*)" (?:is not permitted to log in|does not exist)'
-    r"|sorry, too many clients already"
-    r'|too many connections for (?:role|database) ".*"'
-    r"|remaining connection slots are reserved for .*"
-    r'|database ".*" is not currently accepting connections'
-    r'|permission denied for database ".*"'
-    r"|the database system is (?:starting up|shutting down|not yet accepting connections"
-    r"|in recovery mode|not accepting connections)"
-    r"|canceling authentication due to timeout"
-)
+# What classify returns: events, a Suspect, or None for an entry that mentions a login
+# outcome but cannot be read (the caller counts it as unparsed and keeps a sample).
+Outcome = list[AuthEvent] | Suspect | None
 
 
 _SAME: Any = object()
@@ -133,53 +97,131 @@ def _event(
 
 
 class Classifier:
-    """The rules of DESIGN.md "What a log line becomes", with the LOG+FATAL pairing state.
+    """The rules of DESIGN.md "What a log line becomes", with the state they need.
 
     A `pam_authenticate failed` LOG waits, per pid, for its `PAM authentication failed`
     FATAL; together they are one `auth_failed` with the LOG's reason. A LOG still waiting
     at `finish()` becomes an `auth_failed` of its own, so a truncated log loses nothing.
+
+    Evidence integrity (DESIGN.md): a message must agree with the prefix values of its
+    own entry (the user and database it names), and a connection's later lines must
+    come from the host and port of its `connection received` line, within the login
+    window. An entry that does not is a `Suspect`, not an event.
     """
 
     _MAX_PENDING = 10_000
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, stats: ParseStats) -> None:
         self.source = source
+        self.stats = stats
+        self.suspicious: list[SuspiciousEntry] = []  # drained by LogParser.take_suspicious
         self._pending_pam: dict[int | None, AuthEvent] = {}
+        # pid -> host, port, time of its `connection received`, and the login window;
+        # an OrderedDict, so dropping the oldest of a full one costs O(1).
+        self._received: OrderedDict[int | None, ReceivedAt] = OrderedDict()
+        self._last_refusal: tuple[datetime, str | None, int | None] | None = None
 
-    def classify(self, rec: Record) -> list[AuthEvent]:
+    def classify(self, rec: Record) -> Outcome:
         sev, msg = rec.severity, rec.message
+        if sev != "LOG" and sev != "FATAL":
+            return []
+        if len(msg) > MSG_MAX:
+            return None if is_auth(sev, msg) else []
+        if rec.pid in self._received:
+            suspect = self._discontinuity(rec)
+            if suspect is not None:
+                return suspect
         if sev == "LOG":
             return self._log(rec, msg)
-        if sev == "FATAL":
-            return self._fatal(rec, msg)
-        return []
+        return self._fatal(rec, msg)
 
     def finish(self) -> list[AuthEvent]:
         waiting = list(self._pending_pam.values())
         self._pending_pam.clear()
         return waiting
 
-    def _log(self, rec: Record, msg: str) -> list[AuthEvent]:
+    def read(self, rec: Record, raw: str | Callable[[], str]) -> list[AuthEvent] | None:
+        """Events of a record; a suspect is recorded with `raw`, its raw entry (or a
+        function that makes it, for formats where that costs)."""
+        out = self.classify(rec)
+        if isinstance(out, Suspect):
+            # A PAM LOG waiting for this FATAL took its user from the same doubtful prefix.
+            self._pending_pam.pop(rec.pid, None)
+            return self.refuse(out, raw if isinstance(raw, str) else raw())
+        return out
+
+    def refuse(self, suspect: Suspect, line: str) -> list[AuthEvent]:
+        """Record a suspicious entry. A refused login still counts as a failed login from
+        its host, with the user unknown, once per connection (FATAL and DETAIL alike)."""
+        self.stats.suspicious += 1
+        self.suspicious.append(
+            SuspiciousEntry(
+                suspect.time,
+                suspect.reason,
+                line[:MSG_MAX],
+                suspect.host,
+                suspect.port,
+                self.source,
+            )
+        )
+        key = (suspect.time, suspect.host, suspect.port)
+        if not suspect.refused or key == self._last_refusal:
+            return []
+        self._last_refusal = key
+        return [
+            AuthEvent(
+                suspect.time,
+                "auth_failed",
+                client_host=suspect.host,
+                client_port=suspect.port,
+                reason=f"suspicious log entry: {suspect.reason}",
+                source=self.source,
+            )
+        ]
+
+    def came_from(self, pid: str | None, remote: tuple[str | None, int | None]) -> bool:
+        """Did connection `pid` start with a `connection received` from this host:port?"""
+        seen = self._received.get(int(pid)) if pid else None
+        return seen is not None and seen[:2] == remote
+
+    def taken_back(self) -> None:
+        """The caller dropped the events of the last entry: a refusal it counted may be
+        counted again, from the line that shows what the entry was."""
+        self._last_refusal = None
+
+    def _suspect(self, rec: Record, reason: str) -> Suspect:
+        return Suspect(reason, rec.time, rec.host, rec.port, rec.severity == "FATAL")
+
+    def _discontinuity(self, rec: Record) -> Suspect | None:
+        """Pid continuity: received, then authenticated, authorized or refused, on one
+        host:port. Only where the log holds the connection's `connection received`."""
+        host, port, when, earliest, latest = self._received[rec.pid]
+        if rec.message.startswith("connection received"):
+            return None
+        late = rec.time > latest and not rec.message.startswith("disconnection")
+        if rec.host != host or rec.port != port or rec.time < earliest or late:
+            return Suspect(
+                "host, port or time differ from the connection's 'connection received' line",
+                when,
+                host,
+                port,
+                rec.severity == "FATAL",
+            )
+        return None
+
+    def _disagrees(self, rec: Record, user: str | None, database: str | None) -> bool:
+        """A name in the message that is not the one in the entry's own prefix/columns."""
+        return (user is not None and rec.user is not None and user != rec.user) or (
+            database is not None and rec.database is not None and database != rec.database
+        )
+
+    def _log(self, rec: Record, msg: str) -> Outcome:
         if msg.startswith("connection received"):
-            m = _RECEIVED.fullmatch(msg)
-            if m is None:
-                return []
-            port = m.group("port")
-            return [
-                _event(
-                    rec,
-                    "connection_received",
-                    self.source,
-                    user=None,
-                    database=None,
-                    client_host=m.group("host") or rec.host,
-                    client_port=int(port) if port else rec.port,
-                )
-            ]
+            return self._received_event(rec, msg)
         if msg.startswith("connection authenticated"):
-            m = _AUTHENTICATED.fullmatch(msg)
+            m = AUTHENTICATED.fullmatch(msg)
             if m is None:
-                return []
+                return None
             return [
                 _event(
                     rec,
@@ -190,59 +232,125 @@ class Classifier:
                 )
             ]
         if "connection authorized" in msg[:36]:
-            m = _AUTHORIZED.fullmatch(msg)
-            if m is None:
-                return []
-            return [
-                _event(
-                    rec,
-                    "connection_authorized",
-                    self.source,
-                    user=m.group("user") or rec.user,
-                    database=m.group("db") or rec.database,
-                    application_name=m.group("app") or rec.application_name,
-                    tls=m.group("tls"),
-                )
-            ]
+            return self._authorized(rec, msg)
         if msg.startswith("disconnection"):
-            m = _DISCONNECTION.fullmatch(msg)
-            if m is None:
-                return []
-            seconds = int(m.group("h")) * 3600 + int(m.group("m")) * 60 + float(m.group("s"))
-            port = m.group("port")
-            return [
-                _event(
-                    rec,
-                    "disconnection",
-                    self.source,
-                    user=m.group("user") or rec.user,
-                    database=m.group("db") or rec.database,
-                    client_host=m.group("host") or rec.host,
-                    client_port=int(port) if port else rec.port,
-                    session_s=round(seconds, 3),
-                )
-            ]
+            return self._disconnection(rec, msg)
         if msg.startswith("pam_authenticate failed"):
-            m = _PAM_LOG.fullmatch(msg)
+            m = PAM_LOG.fullmatch(msg)
             if m is None:
-                return []
-            event = _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
-            earlier = self._pending_pam.pop(rec.pid, None)
-            if len(self._pending_pam) >= self._MAX_PENDING:
-                # A server that logs LOGs without their FATALs: don't grow without bound.
-                oldest = next(iter(self._pending_pam))
-                flushed = [self._pending_pam.pop(oldest)]
-            else:
-                flushed = []
-            self._pending_pam[rec.pid] = event
-            return ([earlier] if earlier else []) + flushed
-        return []
+                return None
+            return self._pam_log(
+                _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
+            )
+        return None if msg.startswith(AUTH_LOG) else []
 
-    def _fatal(self, rec: Record, msg: str) -> list[AuthEvent]:
-        m = _AUTH_FAILED.fullmatch(msg)
-        if m is not None:
-            method = _METHODS.get(m.group("method"), m.group("method").lower())
+    def _authorized(self, rec: Record, msg: str) -> Outcome:
+        """`user=U database=D` must be the prefix's own U and D. Where the prefix names
+        them, the message must start with exactly those: no regex has to guess where a
+        name that holds " database=" ends (and none costs more than linear time)."""
+        m: re.Match[str] | None
+        if rec.user is not None:
+            known = msg[: msg.find("user=") + 5] + rec.user
+            if rec.database is not None:
+                known += " database=" + rec.database
+            m = AUTHORIZED_AFTER_USER.fullmatch(msg, len(known))
+            if not msg.startswith(known) or m is None or (rec.database and m.group("db")):
+                if AUTHORIZED.fullmatch(msg) is None:
+                    return None
+                return self._suspect(rec, "'connection authorized' names another user/database")
+            user = rec.user
+        else:
+            m = AUTHORIZED.fullmatch(msg)
+            if m is None:
+                return None
             user = m.group("user")
+        return [
+            _event(
+                rec,
+                "connection_authorized",
+                self.source,
+                user=user,
+                database=m.group("db") or rec.database,
+                application_name=m.group("app") or rec.application_name,
+                tls=m.group("tls"),
+            )
+        ]
+
+    def _received_event(self, rec: Record, msg: str) -> Outcome:
+        m = RECEIVED.fullmatch(msg)
+        if m is None:
+            return None
+        port = int(m.group("port")) if m.group("port") else None
+        host = m.group("host")
+        if (rec.host is not None and host != rec.host) or (
+            rec.port is not None and port is not None and port != rec.port
+        ):
+            return self._suspect(rec, "'connection received' names another host or port")
+        if rec.pid is not None:
+            self._received.pop(rec.pid, None)
+            if len(self._received) >= self._MAX_PENDING:
+                self._received.popitem(last=False)
+            self._received[rec.pid] = (
+                rec.host or host,
+                rec.port or port,
+                rec.time,
+                rec.time - CLOCK_SLACK,
+                rec.time + LOGIN_WINDOW,
+            )
+        return [
+            _event(
+                rec,
+                "connection_received",
+                self.source,
+                user=None,
+                database=None,
+                client_host=host or rec.host,
+                client_port=port or rec.port,
+            )
+        ]
+
+    def _disconnection(self, rec: Record, msg: str) -> Outcome:
+        t = SESSION.match(msg)
+        m = DISCONNECTION.fullmatch(msg, t.end()) if t is not None else None
+        if t is None or m is None:
+            return None
+        if self._disagrees(rec, m.group("user"), m.group("db")):
+            return self._suspect(rec, "'disconnection' names another user/database")
+        if rec.pid is not None:
+            self._received.pop(rec.pid, None)
+        seconds = int(t.group("h")) * 3600 + int(t.group("m")) * 60 + float(t.group("s"))
+        port = m.group("port")
+        return [
+            _event(
+                rec,
+                "disconnection",
+                self.source,
+                user=m.group("user") or rec.user,
+                database=m.group("db") or rec.database,
+                client_host=m.group("host") or rec.host,
+                client_port=int(port) if port else rec.port,
+                session_s=round(seconds, 3),
+            )
+        ]
+
+    def _pam_log(self, event: AuthEvent) -> list[AuthEvent]:
+        earlier = self._pending_pam.pop(event.pid, None)
+        if len(self._pending_pam) >= self._MAX_PENDING:
+            # A server that logs LOGs without their FATALs: don't grow without bound.
+            oldest = next(iter(self._pending_pam))
+            flushed = [self._pending_pam.pop(oldest)]
+        else:
+            flushed = []
+        self._pending_pam[event.pid] = event
+        return ([earlier] if earlier else []) + flushed
+
+    def _fatal(self, rec: Record, msg: str) -> Outcome:
+        m = AUTH_FAILED.fullmatch(msg)
+        if m is not None:
+            user = m.group("user")
+            if self._disagrees(rec, user, None):
+                return self._suspect(rec, "the failure names another user than the prefix")
+            method = METHODS.get(m.group("method"), m.group("method").lower())
             waiting = self._pending_pam.pop(rec.pid, None) if method == "pam" else None
             if waiting is not None:
                 # One attempt, two lines: keep the LOG's reason, take the FATAL's time so a
@@ -252,9 +360,11 @@ class Classifier:
                 _event(rec, "auth_failed", self.source, user=user, method=method, reason=rec.detail)
             ]
         if "pg_hba.conf" in msg:
-            m = _HBA.fullmatch(msg)
+            m = HBA.fullmatch(msg)
             if m is None:
-                return []
+                return None
+            if self._disagrees(rec, m.group("user"), m.group("db")):
+                return self._suspect(rec, "the pg_hba.conf refusal names another user/database")
             return [
                 _event(
                     rec,
@@ -266,8 +376,10 @@ class Classifier:
                     reason=msg,
                 )
             ]
-        m = _REJECTED.fullmatch(msg)
+        m = REJECTED.fullmatch(msg)
         if m is not None:
+            if self._disagrees(rec, m.group("role"), m.group("db")):
+                return self._suspect(rec, "the refusal names another user/database")
             return [
                 _event(
                     rec,
@@ -278,4 +390,4 @@ class Classifier:
                     reason=msg,
                 )
             ]
-        return []
+        return None if is_auth("FATAL", msg) else []

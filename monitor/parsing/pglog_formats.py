@@ -10,10 +10,12 @@ import csv
 import json
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from monitor.models import AuthEvent
-from monitor.parsing.pglog_classify import Classifier, Record, clean, split_remote
+from monitor.parsing.pglog_classify import Classifier
+from monitor.parsing.pglog_messages import Record, clean, split_remote
 from monitor.parsing.pglog_prefix import ISO_STAMP, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 
@@ -21,11 +23,16 @@ from monitor.parsing.pglog_stats import ParseStats
 _CSV_TIME, _CSV_USER, _CSV_DB, _CSV_PID, _CSV_FROM = 0, 1, 2, 3, 4
 _CSV_SEV, _CSV_MSG, _CSV_DETAIL, _CSV_APP = 11, 13, 14, 22
 _CSV_MIN_COLUMNS = 23
+# csv's default limit is 128 KiB a field, and any statement can be longer. The largest
+# entry the parser carries is LogParser's _MAX_CARRY (16 MiB). Process-wide, and only
+# ever raised.
+csv.field_size_limit(max(csv.field_size_limit(), 64 << 20))
 
 _JSON_MARKER = re.compile(
     rb'"message":"(?:connection |disconnection|pam_authenticate|replication connection)'
 )
 _JSON_FATAL = b'"error_severity":"FATAL"'
+_JSON_SEVERITY = b'"error_severity":'
 
 
 def _line_cut(buf: bytes, lo: int) -> int:
@@ -33,7 +40,11 @@ def _line_cut(buf: bytes, lo: int) -> int:
 
 
 class JsonFormat:
-    """One JSON object per line; only lines with an interesting message are decoded."""
+    """One JSON object per line; only lines with an interesting message are decoded.
+
+    Every jsonlog object has an "error_severity" key (elog.c, write_jsonlog), so a line
+    without one is not an entry, whatever else it holds.
+    """
 
     def __init__(self, stats: ParseStats, classifier: Classifier) -> None:
         self.stats = stats
@@ -47,11 +58,14 @@ class JsonFormat:
         lines = buf.count(b"\n", 0, end)
         bad_starts = [0] if buf[:1] != b"{" else []
         bad_starts += [m.start() + 1 for m in self._bad.finditer(buf, 0, end - 1)]
+        entries = min(lines - len(bad_starts), buf.count(_JSON_SEVERITY, 0, end))
+        if entries < lines - len(bad_starts):
+            bad_starts = sorted({*bad_starts, *self._without_severity(buf, end)})
         for start in bad_starts[: stats.max_samples]:
             stats.add_sample(buf[start : buf.find(b"\n", start, end)])
         stats.lines += lines
-        stats.entries += lines - len(bad_starts)
-        stats.unparsed += len(bad_starts)
+        stats.entries += entries
+        stats.unparsed += lines - entries
         starts = {buf.rfind(b"\n", 0, m.start()) + 1 for m in _JSON_MARKER.finditer(buf, 0, end)}
         i = buf.find(_JSON_FATAL, 0, end)
         while i >= 0:
@@ -61,14 +75,25 @@ class JsonFormat:
         for start in sorted(starts):
             line = buf[start : buf.find(b"\n", start, end)]
             rec = self._record(line)
-            if rec is None:
-                if line[:1] == b"{":  # counted as an entry above
+            found = None if rec is None else self.classifier.read(rec, partial(_text, line))
+            if found is None:
+                if line[:1] == b"{" and _JSON_SEVERITY in line:  # counted as an entry above
                     stats.entries -= 1
                     stats.unparsed += 1
                     stats.add_sample(line)
                 continue
-            events.extend(self.classifier.classify(rec))
+            events.extend(found)
         return events
+
+    @staticmethod
+    def _without_severity(buf: bytes, end: int) -> list[int]:
+        out, start = [], 0
+        while start < end:
+            stop = buf.find(b"\n", start, end)
+            if buf[start : start + 1] == b"{" and _JSON_SEVERITY not in buf[start:stop]:
+                out.append(start)
+            start = stop + 1
+        return out
 
     def finish(self) -> list[AuthEvent]:
         return []
@@ -99,52 +124,103 @@ class JsonFormat:
         )
 
 
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", "replace")
+
+
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
 class CsvFormat:
-    """csvlog: quoted fields may hold newlines, so a chunk ends only outside quotes."""
+    """csvlog: quoted fields may hold newlines, so a chunk ends only outside quotes.
+
+    Quote parity is tracked as bytes arrive, so a long multi-line statement costs linear
+    time. A record that cannot be read is skipped up to the next line that starts a
+    record (a timestamp, then the user and database fields), and the skipped lines are
+    counted as unparsed.
+    """
 
     def __init__(self, stats: ParseStats, classifier: Classifier) -> None:
         self.stats = stats
         self.classifier = classifier
+        self._scanned = 0  # bytes of the carried buffer whose quotes are counted
+        self._odd = False  # quote parity of those bytes
+        self._cut = 0  # the last boundary `cut` returned
 
-    @staticmethod
-    def cut(buf: bytes, lo: int) -> int:
-        k = buf.rfind(b"\n", lo)
+    def cut(self, buf: bytes, lo: int) -> int:
+        start = min(self._scanned, len(buf))
+        # CSV doubles quotes inside fields, so an even count means "outside a field".
+        odd = self._odd ^ bool(buf.count(b'"', start) & 1)
+        self._scanned, self._odd = len(buf), odd
+        # Newlines before `start` are inside a field (the last cut took every other one),
+        # so only new ones are candidates: walk back from the end, one line at a time.
+        after = len(buf)
+        k = buf.rfind(b"\n", start)
         while k >= 0:
-            # CSV doubles quotes inside fields, so an even count means "outside a field".
-            if buf.count(b'"', 0, k + 1) % 2 == 0:
+            odd ^= bool(buf.count(b'"', k + 1, after) & 1)
+            if not odd:
+                self._cut = k + 1
                 return k + 1
-            k = buf.rfind(b"\n", lo, k)
+            after = k + 1
+            k = buf.rfind(b"\n", start, k)
         return 0
 
     def process(self, buf: bytes, end: int) -> list[AuthEvent]:
-        stats = self.stats
-        stats.lines += buf.count(b"\n", 0, end)
+        if end == self._cut and self._scanned >= end:
+            self._scanned -= end  # parity of what is carried is unchanged: buf[:end] is even
+        else:  # the caller cut elsewhere (an entry longer than it carries, or the end)
+            self._scanned, self._odd = 0, False
+        self._cut = 0
         # Hand csv one physical line at a time: left to itself it also ends lines at a lone
         # "\r", and would then find more records than there are lines.
-        text = buf[:end].decode("utf-8", "replace")
-        reader = csv.reader(line + "\n" for line in text.split("\n")[:-1])
+        lines = buf[:end].decode("utf-8", "replace").split("\n")[:-1]
+        self.stats.lines += len(lines)
         events: list[AuthEvent] = []
+        i = 0
+        while i < len(lines):
+            i = self._read(lines, i, events)
+        return events
+
+    def _read(self, lines: list[str], first: int, events: list[AuthEvent]) -> int:
+        """Read records from line `first` on; at a broken one, the line to resume at."""
+        reader = csv.reader(lines[k] + "\n" for k in range(first, len(lines)))
+        stats = self.stats
+        done = first
         while True:
+            start = done
             try:
-                row = next(reader)
+                row: list[str] | None = next(reader)
             except StopIteration:
-                break
+                return len(lines)
             except csv.Error:
-                stats.unparsed += 1
-                continue
-            rec = self._record(row)
+                row = None
+            done = first + reader.line_num
+            rec = self._record(row) if row is not None else None
+            # A record holding a line that starts a record swallowed it (a quote left
+            # open): the server doubles every quote inside a field, so a statement that
+            # quotes a record never looks like one.
+            if rec is not None and done - start > 1 and _next_record(lines, start + 1, done) < done:
+                rec = None
             if rec is None:
-                stats.unparsed += 1
-                stats.add_sample(",".join(row).encode())
-                continue
+                # A row that cannot be read has no extent we can trust (a quote left open
+                # swallows the records after it): resume at the next line that starts a
+                # record. Only such a failure does: a statement holding text shaped like a
+                # record stays in its field.
+                resume = _next_record(lines, start + 1)
+                stats.unparsed += resume - start
+                stats.add_sample("\n".join(lines[start : min(resume, start + 3)]).encode())
+                return resume
             stats.entries += 1
             if rec.severity in ("LOG", "FATAL"):
-                events.extend(self.classifier.classify(rec))
-        return events
+                raw = partial("\n".join, lines[start:done])
+                found = self.classifier.read(rec, raw)
+                if found is None:
+                    stats.entries -= 1
+                    stats.unparsed += 1
+                    stats.add_sample(raw().encode())
+                else:
+                    events.extend(found)
 
     def finish(self) -> list[AuthEvent]:
         return []
@@ -174,6 +250,23 @@ class CsvFormat:
             application_name=clean(row[_CSV_APP]),
             detail=row[_CSV_DETAIL] or None,
         )
+
+
+# A csvlog record's first line: time, user and database (quoted, with quotes doubled, or
+# empty), pid.
+_CSV_NAME = r'(?:"(?:[^"]|""){0,126}"|)'
+CSV_START = re.compile(
+    rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} [^,]{{0,16}},{_CSV_NAME},{_CSV_NAME},\d+,"
+)
+
+
+def _next_record(lines: list[str], start: int, stop: int | None = None) -> int:
+    """The first line from `start` (up to `stop`) that starts a record, else `stop`."""
+    stop = len(lines) if stop is None else stop
+    for k in range(start, stop):
+        if CSV_START.match(lines[k]):
+            return k
+    return stop
 
 
 # `2025-08-11T04:00:05,804 [ERROR] Failed to authenticate the connection request for user
@@ -240,3 +333,53 @@ def _iam_time(stamp: str, zone: str | None) -> datetime | None:
         tz = datetime.fromisoformat("2000-01-01T00:00:00" + zone.replace("Z", "+00:00")).tzinfo
         return moment.replace(tzinfo=tz).astimezone(UTC)
     return moment.replace(tzinfo=UTC)
+
+
+class UnknownFormat:
+    """An input in a format pgwarden does not read: every line is counted as unparsed."""
+
+    def __init__(self, stats: ParseStats) -> None:
+        self.stats = stats
+
+    cut = staticmethod(_line_cut)
+
+    def process(self, buf: bytes, end: int) -> list[AuthEvent]:
+        lines = buf.count(b"\n", 0, end)
+        self.stats.lines += lines
+        self.stats.unparsed += lines
+        start = 0
+        while start < end and len(self.stats.samples) < self.stats.max_samples:
+            stop = buf.find(b"\n", start, end)
+            self.stats.add_sample(buf[start:stop])
+            start = stop + 1
+        return []
+
+    def finish(self) -> list[AuthEvent]:
+        return []
+
+
+# BSD syslog (`Nov 23 03:00:00 host postgres[123]: [1-1] ...`) and RFC 5424 (`<134>1 ...`).
+_SYSLOG = re.compile(
+    r"(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ \S+?(?:\[\d+\])?: |1 \S+ \S+ \S+ )"
+)
+
+
+def unknown_kind(sample: bytes) -> str | None:
+    """What a log pgwarden cannot read looks like, from its first line; None otherwise."""
+    first = next((ln for ln in sample.split(b"\n") if ln.strip()), b"")
+    first = first.removeprefix(b"\xef\xbb\xbf").strip()
+    if first.startswith(b"{"):
+        try:
+            obj: Any = json.loads(first)
+        except ValueError:
+            return None  # cut off by the sample, or broken: jsonlog counts it
+        if not isinstance(obj, dict) or "error_severity" in obj:
+            return None
+        if "textPayload" in obj or "cloudsql" in str(obj.get("logName", "")):
+            return "a Cloud SQL (Cloud Logging) JSON export"
+        if "logger" in obj and ("record" in obj or "logging_pod" in obj):
+            return "CloudNativePG's JSON log"
+        return "JSON lines that are not PostgreSQL's jsonlog"
+    if _SYSLOG.match(first.decode("utf-8", "replace")):
+        return "syslog"
+    return None

@@ -9,11 +9,15 @@ SAMPLE_CHARS = 300
 
 @dataclass
 class ParseStats:
-    """`events <= entries <= lines` always holds; `unparsed` lines are not entries."""
+    """`events <= entries <= lines` always holds; `unparsed` lines are not entries.
+
+    `suspicious` entries are entries refused as evidence (see `SuspiciousEntry`).
+    """
 
     lines: int = 0
     entries: int = 0
     unparsed: int = 0
+    suspicious: int = 0
     max_samples: int = 5
     samples: list[str] = field(default_factory=list)
 

@@ -172,7 +172,9 @@ def _read_file(
             events += parser.feed(pending)
     events += parser.finish()
     value = {**ident, "offset": offset}
-    stored = save(store, target, name, events, parser.stats, [(CURSOR, name, value)], now)
+    cursors = [(CURSOR, name, value)]
+    suspicious = parser.take_suspicious()
+    stored = save(store, target, name, events, parser.stats, cursors, now, suspicious)
     return ReadResult(
         f"files:{name}", target, parser.stats.lines, len(events), stored, parser.stats
     )

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from monitor.clock import Clock
 from monitor.config import PgLogsConfig
 from monitor.errors import AwsError
-from monitor.models import AuthEvent
+from monitor.models import AuthEvent, SuspiciousEntry
 from monitor.parsing.pglog import LogParser, parse_messages
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.sql import load
@@ -121,10 +121,29 @@ def save(
     stats: ParseStats,
     cursors: Iterable[tuple[str, str, Any]],
     now: datetime,
+    suspicious: Sequence[SuspiciousEntry] = (),
 ) -> int:
-    """Store events, unparsed-line samples and cursors in one transaction; new rows."""
+    """Store events, suspicious entries, unparsed-line samples and cursors in one
+    transaction; new event rows."""
     insert = load("store/auth_events_insert")
     with store.transaction() as conn:
+        conn.executemany(
+            load("store/auth_log_suspicious_insert"),
+            [
+                {
+                    "target": target,
+                    "source": source,
+                    "time": to_text(s.time),
+                    "client_host": s.client_host,
+                    "client_port": s.client_port,
+                    "reason": s.reason,
+                    "line": s.line,
+                    "seen_at": to_text(now),
+                    "dedup_key": s.dedup_key(target),
+                }
+                for s in suspicious
+            ],
+        )
         before = conn.total_changes
         conn.executemany(
             insert,
@@ -207,7 +226,7 @@ def store_records(
     """Parse log records of one group and store them with the moved cursor."""
     fmt = "iam-db-auth-error" if group.endswith("/iam-db-auth-error") else "stderr"
     parser = LogParser(fmt, opts.log_line_prefix, source=source)
-    events = parse_messages((message for _, _, message in records), parser)
+    events = parse_messages(((ts, message) for _, ts, message in records), parser)
     cursor_source, key, window = cursor
     stored = save(
         store,
@@ -217,6 +236,7 @@ def store_records(
         parser.stats,
         [(cursor_source, key, window.value())],
         now,
+        parser.take_suspicious(),
     )
     return ReadResult(source, target.name, len(records), len(events), stored, parser.stats)
 

@@ -89,8 +89,10 @@ def read_rds_api(
             # Forget files RDS no longer lists (rotated away), so the cursor stays small.
             listed_names = {f["LogFileName"] for f in listed}
             value = {n: v for n, v in cursor.items() if n in listed_names}
+            cursors = [(CURSOR, key, value)]
+            suspicious = parser.take_suspicious()
             stored = save(
-                store, target.name, source, events, parser.stats, [(CURSOR, key, value)], now
+                store, target.name, source, events, parser.stats, cursors, now, suspicious
             )
             results.append(
                 ReadResult(

@@ -24,4 +24,6 @@ SELECT
     (SELECT count(*) FROM pg_stat_activity a
      WHERE a.usesysid IS NOT NULL AND a.usename IS DISTINCT FROM current_user
        AND a.client_addr IS NULL AND a.query = '<insufficient privilege>'
-    ) AS hidden_sessions
+    ) AS hidden_sessions,
+    -- stderr, csvlog, jsonlog: which can a client's user or database name break out of?
+    current_setting('log_destination') AS log_destination

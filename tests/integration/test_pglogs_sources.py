@@ -69,6 +69,26 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _postgresql_group(moto_server: Any, messages: list[str]) -> Any:
+    """A fresh moto with GROUP holding `messages`, each at its line's time; its client."""
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": _line_ms(m) + i, "message": m} for i, m in enumerate(messages)],
+    )
+    return logs
+
+
+def _line_ms(line: str) -> int:
+    """The time a stderr line gives itself, as the record's own timestamp: RDS publishes
+    each entry at its time, and a line far from its record's time is refused as forged."""
+    return _ms(datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC))
+
+
 def _cloudwatch_messages() -> list[str]:
     # One record per log entry, as RDS publishes them; plus statement noise.
     lines = fixture_lines("rds_pam.log")
@@ -85,7 +105,9 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
         logs.create_log_group(logGroupName=group)
         logs.create_log_stream(logGroupName=group, logStreamName="orders-1")
     messages = _cloudwatch_messages()
-    base = NOW - timedelta(minutes=30)
+    # The records' own timestamps are the lines' time (03:00 on NOW's day), as RDS
+    # publishes them: a line far from its record's time is refused as forged.
+    base = NOW - timedelta(hours=1)
     first, second = messages[:10], messages[10:]
 
     def put(group: str, batch: list[tuple[int, str]]) -> None:
@@ -141,22 +163,44 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
     assert all(r.stats.unparsed == 0 for r in run1 + run2 + run3)
 
 
+def test_pglogs_cloudwatch_record_far_from_its_line_is_suspicious(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    # A user name holding a newline starts a record of its own in CloudWatch Logs, and
+    # its forger chose its time and host; the record's own timestamp is the real one.
+    forged = (
+        "2020-01-01 03:00:00 UTC:10.66.66.66(6666):postgres@postgres:[5456]:FATAL:  "
+        'password authentication failed for user "postgres"'
+    )
+    honest = fixture_lines("rds_pam.log")[0]
+    logs = _postgresql_group(moto_server, [honest])
+    # The forged record is written beside the honest one: its own timestamp is real.
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": _line_ms(honest) + 5, "message": forged}],
+    )
+    with Store.open(tmp_path / "s.db") as store:
+        results = read_cloudwatch(store, logs, TARGET, PgLogsConfig(initial_lookback_hours=2), NOW)
+        result = next(r for r in results if r.source == f"cloudwatch:{GROUP}")
+        stored = store.conn.execute(
+            "SELECT target, source, client_host, reason, line FROM auth_log_suspicious"
+        ).fetchall()
+        events = rows(store)
+    assert result.records == 2 and result.stats.suspicious == 1
+    assert [r[0] for r in events] == ["connection_received"]
+    ((target, source, host, reason, line),) = stored
+    assert (target, source, host, line) == ("prod-orders", f"cloudwatch:{GROUP}", None, forged)
+    assert "from the record's own timestamp" in reason
+
+
 def test_pglogs_cloudwatch_crash_mid_pagination_commits_nothing(
     moto_server: Any, tmp_path: Path
 ) -> None:
     from botocore.exceptions import EndpointConnectionError
 
-    moto_server.reset()
-    logs = moto_server.client("logs")
-    logs.create_log_group(logGroupName=GROUP)
-    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
     messages = fixture_lines("rds_pam.log")
-    base = _ms(NOW - timedelta(minutes=20))
-    logs.put_log_events(
-        logGroupName=GROUP,
-        logStreamName="orders-1",
-        logEvents=[{"timestamp": base + i, "message": m} for i, m in enumerate(messages)],
-    )
+    logs = _postgresql_group(moto_server, messages)
     calls = []
 
     def fail_third_page(**_: Any) -> None:
@@ -315,10 +359,9 @@ def _athena_ingest(config: Config, store: Store, **connect: Any) -> list[ReadRes
 
 def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
     lines = fixture_lines("rds_pam.log")
-    t0 = _ms(NOW - timedelta(minutes=10))
-    hour = tmp_path / "logs" / (NOW - timedelta(minutes=10)).strftime("%Y/%m/%d/%H")
+    hour = tmp_path / "logs" / (NOW - timedelta(hours=1)).strftime("%Y/%m/%d/%H")
     hour.mkdir(parents=True)
-    data = _firehose_object([(f"e{i}", t0 + i, m) for i, m in enumerate(lines)], GROUP)
+    data = _firehose_object([(f"e{i}", _line_ms(m) + i, m) for i, m in enumerate(lines)], GROUP)
     (hour / "part-1.gz").write_bytes(gzip.compress(data))
     # Athena's table name; locally the view is always named after the default table.
     athena = {"table": "logs_db.rds_logs", "local_dir": str(tmp_path / "logs")}
@@ -424,7 +467,7 @@ def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path:
     logs.put_log_events(
         logGroupName=GROUP,
         logStreamName="orders-1",
-        logEvents=[{"timestamp": _ms(NOW - timedelta(minutes=1)), "message": line}],
+        logEvents=[{"timestamp": _line_ms(line), "message": line}],
     )
     shutil.copy(FIXTURES / "iam_db_auth_error.log", tmp_path / "iam.log")
     (tmp_path / "empty").mkdir()
@@ -499,9 +542,10 @@ def test_pglogs_athena_engine_through_pyathena_and_moto(
     moto_server.reset()
     moto_server.client("s3").create_bucket(Bucket="athena-results")
     lines = fixture_lines("rds_pam.log")
-    t0 = _ms(NOW - timedelta(minutes=5))
     columns = ["event_id", "event_ms", "message"]
-    found = [dict(zip(columns, (f"e{i}", t0 + i, m), strict=True)) for i, m in enumerate(lines)]
+    found = [
+        dict(zip(columns, (f"e{i}", _line_ms(m) + i, m), strict=True)) for i, m in enumerate(lines)
+    ]
     queue_athena_result(moto_server, TrailResult(columns=columns, rows=found))
     queue_athena_result(moto_server, TrailResult(columns=columns, rows=[]))  # iam-db-auth-error
     athena = {
@@ -571,20 +615,7 @@ def test_pglogs_ingest_one_account_denied_the_others_still_read(
     from monitor.errors import AssumeRoleDenied
     from monitor.sources.pglogs import ingest
 
-    moto_server.reset()
-    logs = moto_server.client("logs")
-    logs.create_log_group(logGroupName=GROUP)
-    logs.create_log_stream(logGroupName=GROUP, logStreamName="orders-1")
-    logs.put_log_events(
-        logGroupName=GROUP,
-        logStreamName="orders-1",
-        logEvents=[
-            {
-                "timestamp": _ms(NOW - timedelta(minutes=1)),
-                "message": fixture_lines("rds_pam.log")[-1],
-            }
-        ],
-    )
+    _postgresql_group(moto_server, [fixture_lines("rds_pam.log")[-1]])
     elsewhere = replace(TARGET, name="elsewhere", account_id="999988887777")
 
     class Clients:

@@ -19,6 +19,7 @@ SUMMARY_KEYS = [
     "lines",
     "entries",
     "unparsed",
+    "suspicious",
     "events",
     "auth_failed_by_user",
     "auth_failed_by_method",
@@ -53,6 +54,7 @@ def test_cli_parse_logs_summary(run_cli: RunCli) -> None:
         "lines": 11,
         "entries": 11,
         "unparsed": 0,
+        "suspicious": 0,
         "events": {
             "connection_received": 3,
             "connection_authenticated": 1,
@@ -172,3 +174,79 @@ def test_cli_parse_logs_reader_going_away_is_quiet(tmp_path: Path) -> None:
     proc.stdout.close()  # like `| head -1`
     assert proc.wait(timeout=60) == 141
     assert proc.stderr.read() == ""
+
+
+def test_cli_parse_logs_suspicious_entries(run_cli: RunCli) -> None:
+    # Written by the real server while issue 17's attacks ran (tests/fixtures/SOURCES.md).
+    log = str(FIXTURES / "injection.log")
+    summary = json.loads(run_cli("parse-logs", "--summary", log).stdout)
+    assert summary["suspicious"] == 16
+    assert summary["connections_by_user"] == {"legacy_batch": 1, "postgres": 1}
+    assert summary["auth_failed_by_user"] == {"[unknown]": 9}
+    result = run_cli("parse-logs", log)
+    assert result.returncode == 0, result.stderr
+    assert "16 suspicious entries refused as evidence" in result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    suspicious = [r for r in records if r["kind"] == "suspicious_entry"]
+    assert len(suspicious) == 16
+    assert list(suspicious[0]) == [
+        "kind",
+        "time",
+        "reason",
+        "client_host",
+        "client_port",
+        "source",
+        "line",
+    ]
+    # The raw line, escaped: one JSON line each, no newline or control character in it.
+    newline = next(r for r in suspicious if "10.66.66.66" in r["line"])
+    assert "\\n2020-01-01 03:00:00 UTC:10.66.66.66(6666):postgres@attackdb" in newline["line"]
+    assert all(ch.isprintable() for r in suspicious for ch in r["line"])
+    assert not [r for r in records if r.get("client_host") == "10.66.66.66"]
+
+
+def test_cli_parse_logs_unknown_formats_are_named_and_exit_1(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Shapes written for this test from the formats' documented fields, not copied.
+    cloudsql = {
+        "insertId": "s1",
+        "logName": "projects/p/logs/cloudsql.googleapis.com%2Fpostgres.log",
+        "resource": {"type": "cloudsql_database", "labels": {"database_id": "p:db"}},
+        "textPayload": "2026-11-23 03:00:00.000 UTC [7]: [1-1] db=x,user=y LOG:  connection",
+        "timestamp": "2026-11-23T03:00:00.000Z",
+    }
+    cnpg = {
+        "level": "info",
+        "ts": "2026-11-23T03:00:00.000Z",
+        "logger": "postgres",
+        "msg": "record",
+        "logging_pod": "cluster-1",
+        "record": {"log_time": "2026-11-23 03:00:00.000 UTC", "error_severity": "LOG"},
+    }
+    inputs = {
+        "cloudsql.json": (json.dumps(cloudsql) + "\n") * 3,
+        "cnpg.json": json.dumps(cnpg) + "\n",
+        "syslog.log": "Nov 23 03:00:00 db1 postgres[7]: [1-1] LOG:  connection received\n",
+    }
+    names = {
+        "cloudsql.json": "a Cloud SQL (Cloud Logging) JSON export",
+        "cnpg.json": "CloudNativePG's JSON log",
+        "syslog.log": "syslog",
+    }
+    for name, text in inputs.items():
+        path = tmp_path / name
+        path.write_text(text)
+        result = run_cli("parse-logs", "--summary", str(path))
+        assert result.returncode == 1, (name, result.stderr)
+        assert f"{path}: looks like {names[name]}; pgwarden reads" in result.stderr
+        assert "nothing in the input could be read" in result.stderr
+        assert json.loads(result.stdout)["unparsed"] == text.count("\n")
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    assert run_cli("parse-logs", str(empty)).returncode == 1
+    # One readable file is enough for exit 0; the other is still named.
+    both = run_cli(
+        "parse-logs", "--summary", str(tmp_path / "syslog.log"), str(FIXTURES / "rds_pam.log")
+    )
+    assert both.returncode == 0 and "looks like syslog" in both.stderr

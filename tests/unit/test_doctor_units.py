@@ -249,3 +249,22 @@ def test_judge_tls_marks_insecure_tls_failed_with_the_fix() -> None:
     outcome = judge_tls(replace(base, insecure_tls=True))
     assert outcome.status == "fail" and "verify-ca" in outcome.found
     assert "remove insecure_tls from the orders target" in outcome.fix
+
+
+def test_judge_log_forgery_says_which_setup_resists() -> None:
+    from monitor.doctor.database import judge_log_forgery
+
+    rds = ServerFacts("pgmonitor", True, True, True, "%t:%r:%u@%d:[%p]:", "15.4", 150004, 0, 0)
+    outcome = judge_log_forgery(rds, "stderr")
+    assert outcome.status == "ok"
+    assert "%d, %u" in outcome.found and "refused as evidence" in outcome.found
+    assert "log_destination = 'stderr,csvlog'" in outcome.found
+    both = replace(rds, log_destination="stderr,csvlog")
+    assert judge_log_forgery(both, "csvlog").status == "ok"
+    unread = judge_log_forgery(both, "stderr")
+    assert unread.status == "warn" and unread.fix.startswith('format = "csvlog"')
+    names_first = replace(rds, log_line_prefix="%u@%d %m [%p] ")
+    late = judge_log_forgery(names_first, "stderr")
+    assert late.status == "warn" and "cannot be traced" in late.found
+    plain = replace(rds, log_line_prefix="%m [%p] ")
+    assert "no client-chosen value" in judge_log_forgery(plain, "stderr").found
