@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.alerts.budget import Limits
 from monitor.alerts.outbox import deliver
 from monitor.alerts.slack import SlackSink, make_web_client
 from monitor.findings import record
@@ -67,7 +68,7 @@ def run_fault(
             used = AfterPost(sink, killed) if faulty and crash else sink
             # KeyboardInterrupt: the crash, played.
             with Store.open(path, exclusive=False) as store, contextlib.suppress(KeyboardInterrupt):
-                deliver(store, used, at, max_per_run=100, max_age=timedelta(days=1))
+                deliver(store, used, at, Limits(100, timedelta(days=1)))
 
         for at, faulty in ((NOW, True), (NOW + HOUR, False)):
             workers = [

@@ -75,6 +75,8 @@ def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None)
         ctx.find_object(Obj).config_path = value  # type: ignore[union-attr]
 
 
+# `findings show` prints a value up to this many characters, then says how many more.
+SHOW_LIMIT = 2000
 _CONFIG_HELP = "Config file. Default: $PGWARDEN_CONFIG, then ./pgwarden.toml."
 config_option = click.option(
     "--config",
@@ -683,30 +685,36 @@ def findings_show(obj: Obj, fingerprint: str, fmt: str) -> None:
     import json
 
     from monitor.findings import get_finding
+    from monitor.formats import inert
 
     with _open_store(obj) as store:
         lifecycle, finding = get_finding(store, fingerprint)
     if fmt == "json":
         click.echo(json.dumps({**lifecycle, "finding": finding.to_json()}, default=str, indent=2))
         return
+
+    # Every value here may hold what a client chose: shown with control characters escaped.
+    def show(value: object) -> str:
+        return inert(value, "terminal", limit=SHOW_LIMIT)
+
     for key, value in lifecycle.items():
-        click.echo(f"{key:12} {value}")
+        click.echo(f"{key:12} {show(value)}")
     for label, value in (
         ("account", finding.account),
         ("target", finding.target),
         ("db user", finding.db_user),
     ):
         if value:
-            click.echo(f"{label:12} {value}")
-    click.echo(f"\nwhy: {finding.why}\n\nevidence:")
+            click.echo(f"{label:12} {show(value)}")
+    click.echo(f"\nwhy: {show(finding.why)}\n\nevidence:")
     for e in finding.evidence:
-        host = f" from {e.host}" if e.host else ""
-        click.echo(f"  {e.time.isoformat()}  {e.what}{host}  x{e.count}")
+        host = f" from {show(e.host)}" if e.host else ""
+        click.echo(f"  {e.time.isoformat()}  {show(e.what)}{host}  x{e.count}")
     if finding.principals:
         click.echo("\nprobably behind it (a guess, not a fact):")
         for p in finding.principals:
-            click.echo(f"  {p.arn}  [{p.confidence}] {p.why}")
-    click.echo(f"\nwhat to do:\n  {finding.remedy}")
+            click.echo(f"  {show(p.arn)}  [{p.confidence}] {show(p.why)}")
+    click.echo(f"\nwhat to do:\n  {show(finding.remedy)}")
 
 
 @findings.command(
@@ -759,8 +767,7 @@ def alerts() -> None:
 @pass_obj
 def alerts_deliver(obj: Obj, dry_run: bool) -> None:
     """Send the alerts waiting in the outbox, oldest first (what the daemon does every 15 s)."""
-    from datetime import timedelta
-
+    from monitor.alerts.budget import Limits
     from monitor.alerts.outbox import deliver, preview
     from monitor.alerts.slack import ConsoleSink, make_sink
     from monitor.aws import AwsSessions
@@ -768,25 +775,19 @@ def alerts_deliver(obj: Obj, dry_run: bool) -> None:
 
     config = obj.config()
     slack = config.alerts.slack
-    per_run, max_age = slack.max_per_run, timedelta(hours=slack.max_age_hours)
+    limits = Limits.of(slack)
     now = SystemClock().now()
     if dry_run:
         channels = {str(k): v for k, v in slack.channels.items()}
         with _open_store(obj) as store:
-            count = preview(
-                store,
-                ConsoleSink(channels, slack.channel),
-                now,
-                max_per_run=per_run,
-                max_age=max_age,
-            )
+            count = preview(store, ConsoleSink(channels, slack.channel), now, limits)
         click.echo(f"{count} messages would be sent; nothing was marked sent", err=True)
         return
     if not slack.enabled:
         raise PgwardenError("alerts.slack.enabled is false: enable it, or use --dry-run")
     sink = make_sink(slack, AwsSessions.from_config(config).resolve_secret)
     with _open_store(obj, writer=True) as store:
-        summary = deliver(store, sink, now, max_per_run=per_run, max_age=max_age)
+        summary = deliver(store, sink, now, limits)
     if summary.busy:
         click.echo(
             "another pgwarden process is delivering the outbox: this run sent nothing "
@@ -795,11 +796,40 @@ def alerts_deliver(obj: Obj, dry_run: bool) -> None:
         return
     click.echo(
         f"sent {summary.sent}, in digests {summary.digested}, waiting {summary.pending}"
+        + (f" ({summary.parked} for parked channels)" if summary.parked else "")
         + (f", found already in Slack {summary.found}" if summary.found else "")
         + (f"; {summary.error}" if summary.error else "")
     )
     if summary.error:
         sys.exit(1)
+
+
+@alerts.command(
+    "retry-parked",
+    epilog=_example("pgwarden alerts retry-parked\npgwarden alerts retry-parked --channel '#sec'"),
+)
+@click.option(
+    "--channel", "channels", multiple=True, help="Only this channel (repeatable). Default: all."
+)
+@config_option
+@pass_obj
+def alerts_retry_parked(obj: Obj, channels: tuple[str, ...]) -> None:
+    """Resume channels parked after a permanent Slack error, once the channel is fixed.
+
+    Their alerts waited in the outbox and go out, in order, at the next delivery. A channel
+    still broken is parked again and alerted once more.
+    """
+    from monitor.alerts.parking import resume
+
+    with _open_store(obj, writer=True) as store:
+        resumed = resume(store, channels)
+    missing = sorted(set(channels) - set(resumed))
+    for channel in resumed:
+        click.echo(f"{channel}: resumed")
+    if missing:
+        raise PgwardenError(f"not parked: {', '.join(missing)}; see pgwarden doctor")
+    if not resumed:
+        click.echo("no channel is parked")
 
 
 @alerts.command(

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tomllib
+import urllib.parse
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -23,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from monitor.alerts import budget
 from monitor.errors import ConfigError
 
 CONFIG_ENV = "PGWARDEN_CONFIG"
@@ -115,15 +117,42 @@ def _s3_uri(value: str) -> str:
     return value
 
 
+def check_endpoint_url(value: str) -> str:
+    """https://, or http:// to a loopback address only (a local moto or Slack stand-in).
+
+    Plain http elsewhere would carry Slack tokens and AWS-signed requests in clear text.
+    """
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme == "https" and parsed.hostname:
+        return value
+    if parsed.scheme == "http" and parsed.hostname and _loopback(parsed.hostname):
+        return value
+    raise ValueError(
+        f'not an https:// URL: "{value}" (http:// is allowed only to 127.0.0.1, ::1 or localhost)'
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 AccountId = Annotated[str, BeforeValidator(_account_id)]
 RoleArn = Annotated[str, AfterValidator(_role_arn)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+# The fields typed SecretRef (tests/unit/test_config.py holds this list to them).
+SECRET_FIELDS = frozenset({"token", "webhook_url", "external_id"})
 Region = Annotated[str, AfterValidator(_region)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 TimeOfDay = Annotated[str, AfterValidator(_hhmm)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
+EndpointUrl = Annotated[str, AfterValidator(check_endpoint_url)]
 OrgId = Annotated[str, AfterValidator(_org_id)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Severity = Literal["critical", "high", "medium", "low", "info"]
@@ -143,7 +172,7 @@ class AwsConfig(Section):
     region: Region = "us-east-1"
     credential_source: Literal["default-chain", "profile"] = "default-chain"
     profile: str | None = None
-    endpoint_url: str | None = None
+    endpoint_url: EndpointUrl | None = None
     assume_role_duration_s: int = Field(default=3600, ge=900, le=43200)
     management_accounts: list[AccountId] = []
     # The role pgwarden runs as: the only principal the monitor roles' trust policy names.
@@ -196,7 +225,9 @@ class ActivityConfig(Section):
     roles_refresh_s: int = Field(default=3600, ge=60)
     ca_bundle: Path | None = None
     reconnect_backoff_s: float = Field(default=1, gt=0)
-    reconnect_backoff_max_s: float = Field(default=300, gt=0)
+    # 30 s: after an outage, the database is polled again at most ~30 s after it returns;
+    # 20 targets that stay dead cost at most one login attempt each per 15-30 s.
+    reconnect_backoff_max_s: float = Field(default=30, gt=0)
 
 
 class LogFilesConfig(Section):
@@ -258,10 +289,12 @@ class SlackConfig(Section):
     mode: Literal["bot", "webhook"] = "bot"
     token: SecretRef | None = None
     webhook_url: SecretRef | None = None
-    base_url: str | None = None
+    base_url: EndpointUrl | None = None
     channel: str = "#pgwarden"
     channels: dict[Severity, str] = {}
     max_per_run: int = Field(default=20, ge=1)
+    max_per_detector: int = Field(default=budget.MAX_PER_DETECTOR, ge=1)
+    max_per_host: int = Field(default=budget.MAX_PER_HOST, ge=1)
     max_age_hours: float = Field(default=24, gt=0)
 
 
@@ -279,6 +312,9 @@ class ReportsConfig(Section):
     s3_uri: S3Uri | None = None
     s3_kms_key_id: str | None = None
     keep_days: int = Field(default=90, ge=1)
+    # Report files name users and who may reach which database: owner-only unless set
+    # (a TOML octal integer, e.g. 0o640 for a reviewers' group).
+    file_mode: int = Field(default=0o600, ge=0, le=0o777)
 
 
 class SchedulerConfig(Section):
@@ -445,6 +481,9 @@ def _describe(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[
             message = "required"
         elif kind == "value_error":
             message = str(error["ctx"]["error"])
+        elif SECRET_FIELDS.intersection(str(part) for part in loc):
+            # A secret field's input may be the secret itself, pasted in: never echo it.
+            message = f"{error['msg']} (value not shown: write env:NAME or a secret ARN)"
         else:
             shown = json.dumps(error["input"], default=str)
             message = f"{error['msg']} (got {shown[:80]})"
@@ -490,6 +529,16 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[str]:
             )
         if target.get("endpoint_type") == "proxy" and not target.get("proxy_name"):
             problems.append(f"targets[{i}].proxy_name: required when endpoint_type is proxy")
+    activity = _table(raw, "activity")
+    interval, deadline = activity.get("interval_s", 10), activity.get("poll_deadline_s", 8)
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (interval, deadline)
+    )
+    if numbers and deadline >= interval:
+        # A poll that may outlast its interval would push every later poll back.
+        problems.append(
+            f"activity.poll_deadline_s: {deadline} must be shorter than interval_s ({interval})"
+        )
 
     aws = _table(raw, "aws")
     runner = aws.get("runner_role_arn")

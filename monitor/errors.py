@@ -51,6 +51,16 @@ class AlertHistoryUnavailable(PgwardenError):
     without the history scopes)."""
 
 
+class ChannelUnusable(AlertDeliveryFailed):
+    """Slack refused a channel for good (channel_not_found, not_in_channel, is_archived,
+    invalid_auth...): retrying cannot help until someone fixes it, so the channel is parked."""
+
+    def __init__(self, channel: str, error: str, message: str) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.error = error
+
+
 class SecretError(PgwardenError):
     """A secret reference (env:NAME or a Secrets Manager ARN) cannot be resolved."""
 

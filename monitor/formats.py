@@ -1,25 +1,64 @@
-"""Writing rows out as JSON Lines, JSON, CSV or a text table. Pure apart from the stream.
+"""Attacker-chosen text made inert for each medium, and rows written as JSON Lines, JSON,
+CSV or a text table. Pure apart from the stream.
 
-Principal names, session names and user agents are chosen by whoever makes the call, so a
-CSV cell that a spreadsheet would run as a formula (starting with = + - @, or a tab or
-carriage return that some spreadsheets strip first) is prefixed with a single quote, as
-OWASP's "CSV Injection" advice says.
+User names, application_name, client host names, principal and session names are chosen by
+whoever connects or makes the call. `inert` is the one place that turns such a value into
+text for a terminal, Slack mrkdwn, a CSV cell or HTML; every way out goes through it.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
+Medium = Literal["terminal", "slack", "csv", "html"]
+
+# A CSV cell a spreadsheet would run as a formula (starting with = + - @, or a tab or
+# carriage return that some spreadsheets strip first) gets a leading single quote, as
+# OWASP's "CSV Injection" advice says.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Bare mentions Slack may still expand when link_names is on: @channel, @here, @everyone.
+_BARE_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+# mrkdwn emphasis (`*bold*`, `_italic_`, `~strike~`) only opens or closes next to a
+# non-word character, so only a marker there can act: it becomes a look-alike Slack does not
+# parse. Inside a word (`rds_iam`) it stays, and a name or a remedy still copies exactly.
+_SLACK_MARKUP = re.compile(r"(?<![0-9A-Za-z])[*_~]|[*_~](?![0-9A-Za-z])")
+_SLACK_LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c"}
 
 
-def printable(text: str) -> str:
-    """Control characters as escapes (`\\n`, `\\x1b`), so no cursor moves and no line breaks."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+def inert(value: object, medium: Medium, *, limit: int | None = None) -> str:
+    """`value` as text that cannot act in `medium`; cut to `limit` characters, saying so.
+
+    - terminal: control and format characters (newline, ESC, OSC-8 hyperlinks, bidi
+      overrides) shown as Python escapes, so nothing moves the cursor or makes a link.
+    - slack: the above, a newline shown as ⏎, `&<>` escaped (no `<!channel>` or link can
+      form), bare `@channel` broken, `*_~` and backticks as look-alikes, and `://` defused
+      so Slack makes no link of a bare URL.
+    - csv: a formula start quoted; the rest kept exact, as a CSV is the record.
+    - html: escaped for element text and quoted attributes, control characters shown.
+    """
+    text = "" if value is None else str(value)
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… ({len(text) - limit} more characters)"
+    if medium == "csv":
+        return "'" + text if text.startswith(_FORMULA_START) else text
+    if medium == "slack":
+        text = text.replace("\r\n", "\n").replace("\n", "⏎")
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    if medium == "html":
+        return html.escape(text, quote=True)
+    if medium == "slack":
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = _BARE_MENTION.sub(lambda m: "@\u2060" + m.group(1), text)
+        text = _SLACK_MARKUP.sub(lambda m: _SLACK_LOOKALIKE[m.group()], text)
+        # A backtick would open or close a code span: a look-alike, everywhere.
+        return text.replace("`", "\u02cb").replace("://", "[:]//")
+    return text
 
 
 def csv_cell(value: Any) -> str:
@@ -32,10 +71,7 @@ def csv_cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, (list, tuple, dict)):
         value = json.dumps(value, sort_keys=True)
-    text = str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+    return inert(value, "csv") if isinstance(value, str) else str(value)
 
 
 def csv_value(cell: str) -> str:
@@ -74,9 +110,7 @@ def write_table(
         elif isinstance(value, (bool, list, tuple, dict)):
             text = csv_cell(value)
         else:
-            text = str(value).replace("\n", " ")
-        # Control characters could move a terminal's cursor: show them escaped.
-        text = printable(text)
+            text = inert(value, "terminal")
         return text if len(text) <= width else text[: width - 1] + "…"
 
     table = [list(columns)] + [[cell(row.get(c)) for c in columns] for row in rows]

@@ -16,13 +16,17 @@ a client host or anything else an attacker could multiply.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
@@ -59,6 +63,9 @@ _STORE_METRICS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
      ("detector", "severity"), "metrics_findings_open"),
     ("pgwarden_outbox_pending", "Alerts waiting in the outbox for Slack to accept them.", (),
      "metrics_outbox_pending"),
+    ("pgwarden_alert_channel_parked",
+     "1 for each Slack channel parked after a permanent error; its alerts wait.", ("channel",),
+     "metrics_alert_channel_parked"),
     ("pgwarden_cursor_lag_seconds",
      "Seconds since the source last moved its cursor (committed new data).", ("source",),
      "metrics_cursor_lag"),
@@ -251,8 +258,65 @@ class Metrics:
                 self.log_source_up.labels(target, source).set(int(up))
 
 
+class _BoundedServer(HTTPServer):
+    """An HTTP server with a fixed pool of threads and a bounded queue of connections.
+
+    ThreadingHTTPServer starts a thread per connection, with no timeout: 300 idle sockets
+    made 310 threads. Here `workers` threads serve, at most `queued` connections wait for
+    one, and a connection beyond that is closed at once. Each connection must send its
+    request within the handler's timeout. A client that drops or stalls is logged at
+    DEBUG, never as a traceback.
+    """
+
+    # The kernel's accept backlog: a burst of connections is taken and sorted out here,
+    # rather than left to SYN retries (the default of 5 makes clients wait seconds).
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        workers: int,
+        queued: int,
+    ) -> None:
+        super().__init__(address, handler)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metrics-http")
+        self._room = threading.BoundedSemaphore(workers + queued)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._room.acquire(blocking=False):
+            log.debug("metrics http: too many connections; closing one from %s", client_address)
+            self.shutdown_request(request)
+            return
+        self._pool.submit(self._serve, request, client_address)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - the job boundary of one connection
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._room.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver would print the traceback to stderr, i.e. into the daemon's log.
+        log.debug("metrics http: client %s: %s", client_address, sys.exc_info()[1])
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 class MetricsServer:
-    """/metrics, /healthz (the process answers) and /readyz (every source recent) on one port."""
+    """/metrics, /healthz (the process answers) and /readyz (every source recent) on one port.
+
+    There is no TLS and no authentication: an address other than loopback is warned about.
+    """
+
+    WORKERS = 4
+    QUEUED = 32
+    TIMEOUT_S = 5.0
 
     def __init__(
         self,
@@ -260,11 +324,19 @@ class MetricsServer:
         port: int,
         registry: CollectorRegistry,
         readiness: Callable[[], list[str]],
+        *,
+        timeout_s: float = TIMEOUT_S,
     ) -> None:
         self.registry = registry
         self.readiness = readiness
-        self._server = ThreadingHTTPServer((address, port), self._handler())
-        self._server.daemon_threads = True
+        self.timeout_s = timeout_s
+        if not ipaddress.ip_address(address).is_loopback:
+            log.warning(
+                "metrics on %s: not a loopback address, and the endpoint has no TLS or"
+                " authentication; keep it behind a firewall or use 127.0.0.1",
+                address,
+            )
+        self._server = _BoundedServer((address, port), self._handler(), self.WORKERS, self.QUEUED)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics", daemon=True
         )
@@ -277,13 +349,17 @@ class MetricsServer:
         self._thread.start()
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serve_forever that never began
+            self._server.shutdown()
         self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # A connection that sends nothing is closed after this, freeing its thread.
+            timeout = server.timeout_s
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":

@@ -97,7 +97,7 @@ class SuspiciousEntry:
 
     def to_json(self) -> dict[str, Any]:
         """A `parse-logs` JSON Lines record; `line` is escaped to printable text."""
-        from monitor.formats import printable
+        from monitor.formats import inert
 
         return {
             "kind": "suspicious_entry",
@@ -106,7 +106,7 @@ class SuspiciousEntry:
             "client_host": self.client_host,
             "client_port": self.client_port,
             "source": self.source,
-            "line": printable(self.line),
+            "line": inert(self.line, "terminal"),
         }
 
     def dedup_key(self, target: str | None) -> str:

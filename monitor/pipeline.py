@@ -25,7 +25,7 @@ from monitor.targets import Target, collect_targets, save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
-    from monitor.sources.activity import ActivityPoller
+    from monitor.sources.activity_poller import ActivityPoller
     from monitor.sources.cloudtrail import TrailEngine
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
         max_new_connections_per_s = 20
         capture_query_text = "none"
     """
-    from monitor.sources.activity import ActivityPoller
+    from monitor.sources.activity_poller import ActivityPoller
     from monitor.sources.activity_store import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
@@ -468,8 +468,7 @@ def detect_stage(ctx: StageContext) -> StageReport:
 )
 def alerts_stage(ctx: StageContext) -> StageReport:
     """Deliver the outbox to Slack; see monitor/alerts/outbox.py."""
-    from datetime import timedelta
-
+    from monitor.alerts.budget import Limits
     from monitor.alerts.outbox import deliver
     from monitor.alerts.slack import make_sink
 
@@ -481,13 +480,7 @@ def alerts_stage(ctx: StageContext) -> StageReport:
         ).fetchall()[0][0]
         return StageReport("alerts", columns, [("slack (disabled)", "0", "0", str(pending), "")])
     sink = make_sink(slack, ctx.aws().resolve_secret)
-    summary = deliver(
-        ctx.store,
-        sink,
-        ctx.clock.now(),
-        max_per_run=slack.max_per_run,
-        max_age=timedelta(hours=slack.max_age_hours),
-    )
+    summary = deliver(ctx.store, sink, ctx.clock.now(), Limits.of(slack))
     row = (
         f"slack ({slack.mode})", str(summary.sent), str(summary.digested), str(summary.pending),
         summary.error or "",

@@ -50,6 +50,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.alerts.parking import readiness
 from monitor.aws import AwsSessions
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, ReportsConfig, load_config
@@ -103,7 +104,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("deliver-alerts", "alerts", lambda c: c.scheduler.alerts_interval_s),
 )
 WEEKLY_REPORT = "weekly-report"
-ACTIVITY_JOB = "poll-activity"  # its report's failures are the targets down
+POLL_JOB = "poll-activity"  # also: its report's failures are the targets down
 
 
 def weekly_trigger(reports: ReportsConfig) -> CronTrigger | None:
@@ -266,10 +267,13 @@ class Daemon:
         triggers: dict[str, BaseTrigger | None] = {}
         for spec in self.jobs.values():
             every = spec.every(config)
+            # Jitter spreads the jobs; the poll keeps its beat, so each target is seen every
+            # interval_s (its rounds never outlast poll_deadline_s, which is shorter).
+            spread = None if spec.id == POLL_JOB else jitter
             triggers[spec.id] = (
                 None
                 if every is None
-                else IntervalTrigger(seconds=every, jitter=jitter, timezone=UTC)
+                else IntervalTrigger(seconds=every, jitter=spread, timezone=UTC)
             )
         triggers[WEEKLY_REPORT] = weekly_trigger(config.reports)
         return triggers
@@ -332,7 +336,7 @@ class Daemon:
                 self._lock.notify_all()
         now = self.clock.now()
         self.health.record(job_id, report, now)
-        if job_id == ACTIVITY_JOB and report.error is None:
+        if job_id == POLL_JOB and report.error is None:
             self.health.targets(report.failures, len(report.rows))
         self.metrics.observe(job_id, report, now)
         took, extra = time.monotonic() - started, {"job": job_id, "failures": report.failures}
@@ -387,5 +391,8 @@ class Daemon:
         self.metrics.count_skipped(event, spec.every(self.config) if spec else None)
 
     def ready(self) -> list[str]:
-        """Why /readyz says no: sources without a recent success. Empty when ready."""
-        return self.health.problems(self.clock.now())
+        """Why /readyz says no: sources without a recent success, the store unable to
+        write, too many targets down, parked Slack channels. Empty when ready."""
+        store = self.config.store
+        parked = readiness(store.path, store.busy_timeout_ms)
+        return self.health.problems(self.clock.now()) + parked

@@ -125,7 +125,8 @@ def moto_server() -> Iterator[MotoServer]:
 class SlackApi:
     """A local server that answers like the Slack Web API and records what it receives.
 
-    Queue faults with `fail_next(status, body, headers)`; otherwise every call succeeds.
+    Queue faults with `fail_next(status, body, headers)`, or make a channel answer an error for
+    good with `dead[channel] = "channel_not_found"`; otherwise every call succeeds.
     `delay_next(seconds)` accepts the next post at once and answers it that much later.
     `channels` (id -> {"name", "is_member", ...}) answer conversations.info and .list; a
     channel posted to by name exists from then on, as in a workspace. conversations.history
@@ -135,6 +136,8 @@ class SlackApi:
     url: str
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # channel -> the error chat.postMessage answers there for good (channel_not_found...)
+    dead: dict[str, str] = field(default_factory=dict)
     _faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     _delays: list[float] = field(default_factory=list)
     posted: PostedMessages = field(default_factory=PostedMessages)
@@ -166,6 +169,7 @@ class SlackApi:
             self.posted.clear()
             self._named.clear()
             self.channels.clear()
+            self.dead.clear()
 
     def handle(
         self, method: str, body: dict[str, Any]
@@ -174,6 +178,8 @@ class SlackApi:
         with self._lock:
             if self._faults:
                 return self._faults.pop(0)
+            if method == "chat.postMessage" and body.get("channel") in self.dead:
+                return 200, {"ok": False, "error": self.dead[body["channel"]]}, {}
             self.requests.append((method, body))
             if method == "chat.postMessage" and self._delays:
                 delay = self._delays.pop(0)

@@ -1,8 +1,10 @@
 """Delivery from the outbox: in order, marked sent only after Slack accepts, posted once.
 
-Rows are sent oldest first. A failure stops the run (later alerts never overtake an
-earlier one) and backs the head of the queue off exponentially. A flood (more than
-`max_per_run` fresh alerts) or a backlog older than `max_age` goes out as one digest.
+Rows are sent oldest first, critical and high ones ahead of the rest (monitor/alerts/budget.py
+decides what is folded: a flood, a spike from one host or detector, an old backlog). An
+outage stops the run (later alerts never overtake an earlier one) and backs the queue off
+for at most BACKOFF_MAX. A channel Slack refuses for good is parked instead
+(monitor/alerts/parking.py): its rows wait, and every other channel keeps delivering.
 
 Once, not at least once:
 - One deliverer at a time: a run holds `<store>.deliver.lock`; a second deliverer (the
@@ -26,17 +28,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor.alerts import parking
+from monitor.alerts.budget import Limits, budget
 from monitor.alerts.render import Message, render_digest, render_finding
 from monitor.alerts.slack import Sink
-from monitor.errors import AlertDeliveryFailed, AlertHistoryUnavailable
+from monitor.errors import AlertDeliveryFailed, AlertHistoryUnavailable, ChannelUnusable
 from monitor.models import Finding
 from monitor.store.locks import FileLock
 from monitor.store.sqlite import Store, to_text
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_MAX = timedelta(hours=1)
+# Slack is probed again at most BACKOFF_MAX after a failure, however long the outage: below
+# the daemon's delivery interval (15 s), so each delivery run during an outage sends one
+# probe, and the first alert goes out within one interval (plus the call) of Slack's return.
+# One chat.postMessage per 15 s is far inside Slack's rate limits (1 per second a channel).
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_MAX = timedelta(seconds=10)
 
 
 @dataclass
@@ -44,6 +52,7 @@ class DeliverySummary:
     sent: int = 0
     digested: int = 0
     pending: int = 0
+    parked: int = 0  # of the pending, how many wait for a parked channel
     error: str | None = None
     found: int = 0  # claimed messages found already in Slack: marked sent, not posted again
     busy: bool = False  # another deliverer held the outbox: this run sent nothing
@@ -72,38 +81,40 @@ class Batch:
     rows: list[_Row]
     digest: bool
 
+    def channel(self, sink: Sink) -> str:
+        return self.message.channel or sink.channel(self.message.severity)
 
-def plan(
-    store: Store, now: datetime, *, max_per_run: int, max_age: timedelta
-) -> tuple[list[Batch], int]:
-    """The messages due now, in order, and how many rows are pending in all."""
+
+def plan(store: Store, sink: Sink, now: datetime, limits: Limits) -> tuple[list[Batch], int]:
+    """The messages due now, in order, and how many rows are pending in all.
+
+    Rows for a parked channel are left out: they wait, and hold up no other channel.
+    """
     rows = _pending(store)
-    if not rows or rows[0].next_attempt_at > now:
+    stuck = parking.parked(store.conn)
+    active = [r for r in rows if sink.channel(r.finding.severity) not in stuck]
+    # _back_off delays the head of this queue: while it waits, everything behind it does.
+    if not active or active[0].next_attempt_at > now:
         return [], len(rows)
-    fold = [r for r in rows if r.created_at < now - max_age]
-    reason = f"These waited more than {max_age} to be delivered."
-    if len(rows) - len(fold) > max_per_run:
-        fold = rows
-        reason = f"More than {max_per_run} alerts at once: folded into one message."
-    batches = []
-    if fold:
-        digest = render_digest([(r.finding, r.kind) for r in fold], reason)
-        batches.append(Batch(digest, fold, digest=True))
-    folded = {r.id for r in fold}
+    chosen = budget(active, now, limits)
+    batches = [
+        Batch(render_finding(r.finding, r.kind, r.count), [r], digest=False) for r in chosen.urgent
+    ]
+    for fold in chosen.folds:
+        digest = render_digest([(r.finding, r.kind) for r in fold.rows], fold.reason, fold.title)
+        batches.append(Batch(digest, fold.rows, digest=True))
     batches.extend(
-        Batch(render_finding(r.finding, r.kind, r.count), [r], digest=False)
-        for r in rows
-        if r.id not in folded
+        Batch(render_finding(r.finding, r.kind, r.count), [r], digest=False) for r in chosen.alone
     )
     return batches, len(rows)
 
 
-def deliver(
-    store: Store, sink: Sink, now: datetime, *, max_per_run: int, max_age: timedelta
-) -> DeliverySummary:
+def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> DeliverySummary:
     """Send what is due. Returns counts; a Slack failure is reported in `error`, never raised.
 
-    A store that cannot write raises StoreCannotWrite: nothing was posted that is not claimed.
+    A channel Slack refuses for good is parked and skipped from then on; an outage stops
+    the run and backs off. A store that cannot write raises StoreCannotWrite: nothing was
+    posted that is not claimed.
     """
     with _deliverer(store) as held:
         if not held:
@@ -111,17 +122,26 @@ def deliver(
         summary = DeliverySummary()
         try:
             summary.found = _settle(store, sink, now)
-            batches, _ = plan(store, now, max_per_run=max_per_run, max_age=max_age)
+            batches, _ = plan(store, sink, now, limits)
             for batch in batches:
-                _send(store, sink, batch, now)
+                if batch.channel(sink) in parking.parked(store.conn):
+                    continue  # parked earlier in this run: its rows wait with the channel
+                try:
+                    _send(store, sink, batch, now)
+                except ChannelUnusable as exc:
+                    parking.park(store, exc, now)
+                    summary.error = str(exc)
+                    continue
                 if batch.digest:
                     summary.digested += len(batch.rows)
                 else:
                     summary.sent += 1
+            parking.announce(store, sink, now, _waiting(store, sink))
         except AlertDeliveryFailed as exc:
             summary.error = str(exc)
-            _back_off(store, str(exc), now)
+            _back_off(store, sink, str(exc), now)
         summary.pending = len(_pending(store))
+        summary.parked = sum(_waiting(store, sink).values())
         return summary
 
 
@@ -138,14 +158,23 @@ def _deliverer(store: Store) -> Iterator[bool]:
         lock.close()
 
 
-def preview(
-    store: Store, sink: Sink, now: datetime, *, max_per_run: int, max_age: timedelta
-) -> int:
+def preview(store: Store, sink: Sink, now: datetime, limits: Limits) -> int:
     """Hand what is due to `sink` (the console) without marking anything sent."""
-    batches, _ = plan(store, now, max_per_run=max_per_run, max_age=max_age)
+    batches, _ = plan(store, sink, now, limits)
     for batch in batches:
         sink.send(batch.message, batch.rows[0].id, _thread_for(store, batch))
     return len(batches)
+
+
+def _waiting(store: Store, sink: Sink) -> dict[str, int]:
+    """Pending rows per parked channel."""
+    stuck = parking.parked(store.conn)
+    counts: dict[str, int] = {}
+    for row in _pending(store):
+        channel = sink.channel(row.finding.severity)
+        if channel in stuck:
+            counts[channel] = counts.get(channel, 0) + 1
+    return counts
 
 
 def _pending(store: Store) -> list[_Row]:
@@ -284,25 +313,24 @@ def _release(store: Store, rows: list[_Row]) -> None:
         )
 
 
-def _back_off(store: Store, error: str, now: datetime) -> None:
-    """Delay the head of the queue; everything behind it waits its turn."""
-    head = store.conn.execute(
-        "SELECT id, attempts, (SELECT count(*) FROM outbox WHERE sent_at IS NULL)"
-        " FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1"
-    ).fetchall()
-    if not head:
+def _back_off(store: Store, sink: Sink, error: str, now: datetime) -> None:
+    """Delay the head of the queue (parked channels aside); everything behind it waits."""
+    stuck = parking.parked(store.conn)
+    rows = [r for r in _pending(store) if sink.channel(r.finding.severity) not in stuck]
+    if not rows:
         return
-    ident, attempts, waiting = head[0]
-    attempts += 1
-    retry_at = now + min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
+    head = rows[0]
+    attempts = head.attempts + 1
+    # The exponent is bounded too: 5 s * 2**50 overflows timedelta after a long outage.
+    retry_at = now + min(BACKOFF_BASE * 2 ** min(attempts - 1, 16), BACKOFF_MAX)
     with store.transaction() as tx:
         tx.execute(
             "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, error, to_text(retry_at), ident),
+            (attempts, error, to_text(retry_at), head.id),
         )
     log.warning(
         "%s; %d alerts wait in the outbox, next try at %s",
         error,
-        waiting,
+        len(rows),
         retry_at.isoformat(timespec="seconds"),
     )

@@ -7,11 +7,11 @@ names) goes through `escape` before it reaches mrkdwn, so a database user named
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from monitor.formats import inert
 from monitor.models import Finding
 
 SEVERITY_ICON = {
@@ -26,8 +26,10 @@ EVIDENCE_SHOWN = 5
 PRINCIPALS_SHOWN = 5
 # Slack rejects a section text over 3000 characters.
 SECTION_LIMIT = 2900
-# Bare mentions Slack may still expand when link_names is on: @channel, @here, @everyone.
-_BARE_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+# A digest names each finding it folds, in sections of up to SECTION_LIMIT characters; Slack
+# takes at most 50 blocks in a message, and the header and footer need a few.
+DIGEST_SECTIONS = 40
+TITLE_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class Message:
     severity: str
     fingerprint: str
     kind: str
+    channel: str | None = None  # where it must go; None: the channel for its severity
+
+    def to(self, channel: str) -> Message:
+        return replace(self, channel=channel)
 
     def payload(
         self, channel: str | None, thread_ts: str | None, outbox_id: int, claim: str | None = None
@@ -68,22 +74,19 @@ class Message:
 
 
 def escape(value: object) -> str:
-    """Make an attacker-chosen string inert in mrkdwn.
-
-    `&`, `<` and `>` are the three characters Slack asks to be escaped: without `<` no
-    `<!channel>`, `<!here>`, `<@U123>` or link can form. Bare `@channel` gets a zero-width
-    joiner, and backticks become a look-alike so no code fence can be opened or closed.
-    """
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _BARE_MENTION.sub(lambda m: "@\u2060" + m.group(1), text)
-    return text.replace("`", "\u02cb")
+    """An attacker-chosen value inside mrkdwn prose (see `monitor.formats.inert`)."""
+    return inert(value, "slack")
 
 
-def _plain_text(value: str, limit: int) -> dict[str, Any]:
-    """A plain_text object: Slack expands no mentions there, but keep the angle brackets out
-    anyway so no client, log viewer or copy-paste can turn them into one."""
-    text = value.replace("<", "\u2039").replace(">", "\u203a")
-    return {"type": "plain_text", "text": _clip(text, limit)}
+def code(value: object) -> str:
+    """An attacker-chosen value as inline code: shown verbatim, never read as markup."""
+    return f"`{inert(value, 'slack')}`"
+
+
+def _header(text: str) -> dict[str, Any]:
+    """A header holds only pgwarden's own words: attacker-chosen text goes in mrkdwn
+    sections, through `inert`, where Slack's own escaping applies."""
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150)}}
 
 
 def _clip(text: str, limit: int = SECTION_LIMIT) -> str:
@@ -91,7 +94,8 @@ def _clip(text: str, limit: int = SECTION_LIMIT) -> str:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
+    # verbatim: Slack makes no links of URLs and no mentions of names in this text.
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text), "verbatim": True}}
 
 
 def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
@@ -110,7 +114,7 @@ def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
         f"[{finding.severity}] {finding.title}" if kind == "new" else f"{prefix}: {finding.title}"
     )
     where = " · ".join(
-        f"*{label}:* {escape(value)}"
+        f"*{label}:* {code(value)}"
         for label, value in (
             ("account", finding.account),
             ("target", finding.target),
@@ -119,17 +123,16 @@ def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
         if value
     )
     blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": _plain_text(f"{prefix}: {finding.title}", 150),
-        },
-        _section(f"{icon} *{finding.severity.upper()}* · seen {count}×\n{where}".rstrip()),
+        _header(f"{prefix}: {finding.detector}"),
+        _section(
+            f"*{title}*\n{icon} *{finding.severity.upper()}* · seen {count}×\n{where}".rstrip()
+        ),
         _section(f"*Why:* {escape(finding.why)}"),
     ]
     if finding.evidence:
         lines = [
             f"• {e.time:%Y-%m-%d %H:%M:%S}Z · {escape(e.what)}"
-            + (f" · from `{escape(e.host)}`" if e.host else "")
+            + (f" · from {code(e.host)}" if e.host else "")
             + (f" · ×{e.count}" if e.count > 1 else "")
             for e in finding.evidence[:EVIDENCE_SHOWN]
         ]
@@ -139,7 +142,7 @@ def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
         blocks.append(_section("*Evidence:*\n" + "\n".join(lines)))
     if finding.principals:
         lines = [
-            f"• `{escape(p.arn)}` ({p.confidence} confidence: {escape(p.why)})"
+            f"• {code(p.arn)} ({p.confidence} confidence: {escape(p.why)})"
             for p in finding.principals[:PRINCIPALS_SHOWN]
         ]
         blocks.append(_section("*Probably behind it (a guess, not a fact):*\n" + "\n".join(lines)))
@@ -155,7 +158,8 @@ def _context(finding: Finding) -> dict[str, Any]:
             {
                 "type": "mrkdwn",
                 "text": f"pgwarden · {escape(finding.detector)} · fingerprint "
-                f"`{escape(finding.fingerprint)}`",
+                f"{code(finding.fingerprint)}",
+                "verbatim": True,
             }
         ],
     }
@@ -166,24 +170,68 @@ def _plain(text: str) -> str:
     return _clip(escape(text), 1000)
 
 
-def render_digest(findings: list[tuple[Finding, str]], reason: str) -> Message:
-    """One message with counts, in place of a flood."""
+def render_digest(
+    findings: list[tuple[Finding, str]], reason: str, title: str = "pgwarden digest"
+) -> Message:
+    """One message in place of a flood: counts, then each folded finding's title.
+
+    `title` is pgwarden's own text (it becomes the header); `reason` may quote a host."""
     by_severity = Counter(f.severity for f, _ in findings)
-    by_detector = Counter(f.detector for f, _ in findings)
     resolved = sum(1 for _, kind in findings if kind == "resolved")
     severity_text = ", ".join(f"{n} {s}" for s, n in sorted(by_severity.items()))
-    detector_lines = "\n".join(f"• {escape(d)}: {n}" for d, n in by_detector.most_common(10))
-    text = f"pgwarden digest: {len(findings)} alerts ({severity_text})"
+    text = f"{title}: {len(findings)} alerts ({severity_text}). {reason}"
     blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": "pgwarden digest"}},
+        _header(title),
         _section(
-            f"*{len(findings)} alerts* ({severity_text}; {resolved} resolved). "
-            f"{escape(reason)}\n{detector_lines}"
+            f"*{len(findings)} alerts* ({severity_text}; {resolved} resolved). {escape(reason)}"
         ),
+        *_title_sections(findings),
         _section("Run `pgwarden findings list --status open` for the full list."),
     ]
     worst = min(by_severity, key=lambda s: list(SEVERITY_ICON).index(s)) if by_severity else "info"
     return Message(_plain(text), blocks, worst, "digest", "digest")
+
+
+def _title_sections(findings: list[tuple[Finding, str]]) -> list[dict[str, Any]]:
+    """Each finding's title, packed into sections up to Slack's limits, then how many more."""
+    sections: list[str] = []
+    current = ""
+    shown = 0
+    for finding, kind in findings:
+        line = (
+            f"• {SEVERITY_ICON.get(finding.severity, '')} {escape(finding.detector)}: "
+            f"{inert(finding.title, 'slack', limit=TITLE_LIMIT)}"
+            + (" (resolved)" if kind == "resolved" else "")
+        )
+        if current and len(current) + 1 + len(line) > SECTION_LIMIT - 100:
+            if len(sections) + 1 == DIGEST_SECTIONS:
+                break
+            sections.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+        shown += 1
+    sections.append(current)
+    if shown < len(findings):
+        sections[-1] += f"\n…and {len(findings) - shown} more"
+    return [_section(body) for body in sections if body]
+
+
+def render_parked(channel: str, error: str, waiting: int, retry: str) -> Message:
+    """Said once, through a channel that works: alerts for `channel` wait until it is fixed."""
+    text = f"pgwarden: Slack channel {channel} is parked ({error})"
+    blocks = [
+        _header("pgwarden: a Slack channel is parked"),
+        _section(
+            f":warning: Slack refused {code(channel)} with {code(error)}, which retrying cannot"
+            f" fix. {waiting} alerts for it wait in the outbox; every other channel keeps"
+            " delivering."
+        ),
+        _section(
+            "*What to do:* fix the channel (invite the bot, unarchive it, or set another"
+            f" channel), then run {code(retry)}."
+        ),
+    ]
+    return Message(_plain(text), blocks, "high", f"parked:{channel}", "parked")
 
 
 def render_test(severity: str, channel: str) -> Message:

@@ -18,7 +18,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from monitor.alerts.render import METADATA_EVENT, Message
-from monitor.errors import AlertDeliveryFailed, AlertHistoryUnavailable
+from monitor.config import check_endpoint_url
+from monitor.errors import (
+    AlertDeliveryFailed,
+    AlertHistoryUnavailable,
+    ChannelUnusable,
+    ConfigError,
+)
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -28,6 +34,25 @@ if TYPE_CHECKING:
     from monitor.config import SlackConfig
 
 
+# Slack errors that retrying cannot fix: the channel (or the whole token) needs a person.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_authed",
+        # What an incoming webhook answers for the same faults.
+        "channel_is_archived",
+        "invalid_token",
+        "no_service",
+        "no_active_hooks",
+    }
+)
+WEBHOOK = "the incoming webhook"
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
 MAX_PAGES = 50  # conversations.list pages of 1000: a bound, not an expectation
 HISTORY_PAGES = 10  # of 200 messages, posted since a claim: more and `find` gives up
@@ -35,7 +60,10 @@ CLOCK_SKEW_S = 300  # look this much before the claim: Slack's clock is not ours
 
 
 class Sink(Protocol):
-    """Sends one message; returns its Slack `ts` (for threading), or None without threads."""
+    """Sends one message; returns its Slack `ts` (for threading), or None without threads.
+
+    Raises ChannelUnusable for an error in PERMANENT_ERRORS, AlertDeliveryFailed otherwise.
+    """
 
     def send(
         self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
@@ -48,6 +76,14 @@ class Sink(Protocol):
         the channel. Raises AlertHistoryUnavailable when the sink cannot tell."""
         ...
 
+    def channel(self, severity: str) -> str:
+        """Where a message of `severity` goes."""
+        ...
+
+    def destinations(self) -> list[str]:
+        """Every channel, the default first: where a notice may go when one is parked."""
+        ...
+
 
 def channel_for(severity: str, channels: dict[str, str], default: str) -> str:
     return channels.get(severity, default)
@@ -56,7 +92,7 @@ def channel_for(severity: str, channels: dict[str, str], default: str) -> str:
 def configured_channels(config: SlackConfig) -> list[tuple[str, str]]:
     """(a severity, its channel) for each distinct destination, the default channel last."""
     if config.mode == "webhook":
-        return [("info", "the incoming webhook")]
+        return [("info", WEBHOOK)]
     seen: dict[str, str] = {}
     for severity, channel in config.channels.items():
         seen.setdefault(channel, severity)
@@ -64,7 +100,20 @@ def configured_channels(config: SlackConfig) -> list[tuple[str, str]]:
     return [(severity, channel) for channel, severity in seen.items()]
 
 
-class SlackSink:
+class _Routed:
+    """A channel per severity, and the default for the rest."""
+
+    channels: dict[str, str]
+    default_channel: str
+
+    def channel(self, severity: str) -> str:
+        return channel_for(severity, self.channels, self.default_channel)
+
+    def destinations(self) -> list[str]:
+        return list(dict.fromkeys([self.default_channel, *self.channels.values()]))
+
+
+class SlackSink(_Routed):
     """chat.postMessage with a bot token: a channel per severity, repeats in the thread."""
 
     def __init__(self, client: WebClient, channels: dict[str, str], default_channel: str) -> None:
@@ -89,17 +138,20 @@ class SlackSink:
     ) -> str | None:
         from slack_sdk.errors import SlackApiError
 
-        channel = channel_for(message.severity, self.channels, self.default_channel)
+        channel = message.channel or self.channel(message.severity)
         try:
             response = self.poster.chat_postMessage(
                 **message.payload(channel, thread_ts, outbox_id, claim)
             )
         except SlackApiError as exc:
-            raise AlertDeliveryFailed(
+            error = _error(exc)
+            text = (
                 f"Slack chat.postMessage to {channel} failed: HTTP {exc.response.status_code}"
-                f" {_error(exc)}".rstrip(),
-                maybe_sent=exc.response.status_code >= 500,
-            ) from None
+                f" {error}".rstrip()
+            )
+            if error in PERMANENT_ERRORS:
+                raise ChannelUnusable(channel, error, text) from None
+            raise AlertDeliveryFailed(text, maybe_sent=exc.response.status_code >= 500) from None
         except OSError as exc:  # URLError, timeouts, refused connections
             raise AlertDeliveryFailed(
                 f"Slack unreachable: {exc}", maybe_sent=_maybe_sent(exc)
@@ -111,7 +163,7 @@ class SlackSink:
     ) -> str | None:
         from slack_sdk.errors import SlackApiError
 
-        channel = channel_for(message.severity, self.channels, self.default_channel)
+        channel = message.channel or self.channel(message.severity)
         try:
             found = lookup_channel(self.client, channel)
             if found is None:
@@ -198,6 +250,12 @@ class SlackWebhookSink:
     def __init__(self, client: WebhookClient) -> None:
         self.client = client
 
+    def channel(self, severity: str) -> str:
+        return WEBHOOK
+
+    def destinations(self) -> list[str]:
+        return [WEBHOOK]
+
     def send(
         self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
     ) -> str | None:
@@ -208,10 +266,10 @@ class SlackWebhookSink:
                 f"Slack webhook unreachable: {exc}", maybe_sent=_maybe_sent(exc)
             ) from None
         if response.status_code != 200 or response.body != "ok":
-            raise AlertDeliveryFailed(
-                f"Slack webhook failed: HTTP {response.status_code} {response.body[:100]}",
-                maybe_sent=response.status_code >= 500,
-            )
+            text = f"Slack webhook failed: HTTP {response.status_code} {response.body[:100]}"
+            if response.body.strip() in PERMANENT_ERRORS:
+                raise ChannelUnusable(WEBHOOK, response.body.strip(), text)
+            raise AlertDeliveryFailed(text, maybe_sent=response.status_code >= 500)
         return None
 
     def find(
@@ -220,7 +278,7 @@ class SlackWebhookSink:
         raise AlertHistoryUnavailable("an incoming webhook cannot read the channel's history")
 
 
-class ConsoleSink:
+class ConsoleSink(_Routed):
     """Prints the exact payload Slack would receive (`--dry-run`, the demo)."""
 
     def __init__(
@@ -237,7 +295,7 @@ class ConsoleSink:
     def send(
         self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None
     ) -> str | None:
-        channel = channel_for(message.severity, self.channels, self.default_channel)
+        channel = message.channel or self.channel(message.severity)
         payload = message.payload(channel, thread_ts, outbox_id, claim)
         print(json.dumps(payload, indent=2, ensure_ascii=False), file=self.stream)
         return f"console.{next(self._ts):06d}"
@@ -291,7 +349,18 @@ def make_sink(config: SlackConfig, resolve_secret: Callable[[str], str]) -> Sink
     """The sink `[alerts.slack]` describes; secrets resolved from their references."""
     if config.mode == "webhook":
         assert config.webhook_url is not None  # enforced by config validation
-        return SlackWebhookSink(make_webhook_client(resolve_secret(config.webhook_url)))
+        url = resolve_secret(config.webhook_url)
+        try:
+            check_endpoint_url(url)
+        except ValueError:
+            # The URL is the secret: say what is wrong with it, never what it is.
+            raise ConfigError(
+                [
+                    f"alerts.slack.webhook_url: {config.webhook_url} holds no https:// URL"
+                    " (http:// is allowed only to a loopback address)"
+                ]
+            ) from None
+        return SlackWebhookSink(make_webhook_client(url))
     assert config.token is not None  # enforced by config validation
     client = make_web_client(resolve_secret(config.token), config.base_url)
     return SlackSink(client, {str(k): v for k, v in config.channels.items()}, config.channel)

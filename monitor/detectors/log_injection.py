@@ -23,7 +23,7 @@ from pydantic import Field
 
 from monitor import sql
 from monitor.detectors.registry import DetectorOptions, register
-from monitor.formats import printable
+from monitor.formats import inert
 from monitor.models import EvidenceItem, Finding
 from monitor.store.sqlite import to_text
 
@@ -88,7 +88,9 @@ def detect(data: list[Suspicious], now: datetime, opts: LogInjectionOptions) -> 
                 ),
                 target=target or None,
                 evidence=tuple(
-                    EvidenceItem(e.time, f"{e.reason}: {printable(e.line[:_LINE_SHOWN])}", host)
+                    EvidenceItem(
+                        e.time, f"{e.reason}: {inert(e.line[:_LINE_SHOWN], 'terminal')}", host
+                    )
                     for e in entries[: opts.evidence_lines]
                 ),
                 details={"entries": len(entries), "sources": sorted({e.source for e in entries})},

@@ -20,7 +20,7 @@ from monitor.doctor.rds import DbFacts, connect_key, modify_command, rds_facts
 from monitor.remedy import quote_ident
 from monitor.targets import Target
 
-CHECKS = ("login", "roles", "log_line_prefix", "log_forgery", "version", "client_addr")
+CHECKS = ("login", "tls", "roles", "log_line_prefix", "log_forgery", "version", "client_addr")
 # `connection authenticated` lines (who logged in, and how) start with PostgreSQL 14.
 MIN_VERSION_NUM = 140000
 RDS_CA_BUNDLE = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
@@ -58,6 +58,7 @@ def check_database(ctx: DoctorContext) -> None:
             ctx.skip_if_blocked("database", name, CHECKS[1:], f"login:{name}")
             continue
         facts = found[0]
+        ctx.record("database", name, "tls", judge_tls(target))
         ctx.record("database", name, "roles", judge_roles(facts))
         prefix = ctx.config.pglogs.log_line_prefix
         ctx.record("database", name, "log_line_prefix", judge_prefix(facts, prefix))
@@ -74,6 +75,8 @@ def log_in(ctx: DoctorContext, target: Target, found: list[ServerFacts]) -> Outc
 
     if target.ca_bundle is not None and not target.ca_bundle.is_file():
         return fail(f"CA bundle not found: {target.ca_bundle}", bundle_fix(target))
+    if target.insecure_tls and target.ca_bundle is None:
+        return fail("insecure_tls needs a ca_bundle to check the chain against", bundle_fix(target))
     token = ctx.aws.token_for(target)
     params = conninfo(target, token, ctx.config.activity)
     try:
@@ -90,11 +93,21 @@ def log_in(ctx: DoctorContext, target: Target, found: list[ServerFacts]) -> Outc
         fix = login_fix(message, target, rds_facts(ctx, target), resource, role_arn)
         return fail(message[:300], fix)
     found.append(ServerFacts(*row))
-    tls = "TLS verify-full" if not target.insecure_tls else "TLS without verification"
-    return ok(f"{target.db_user}@{target.endpoint}:{target.port} with an IAM token, {tls}")
+    return ok(f"{target.db_user}@{target.endpoint}:{target.port} with an IAM token")
 
 
 # -- judges (pure) ------------------------------------------------------------------------------
+
+
+def judge_tls(target: Target) -> Outcome:
+    if not target.insecure_tls:
+        return ok("verify-full: the chain and the host name are checked")
+    return fail(
+        "insecure_tls: verify-ca, the chain is checked but not the host name; a server with"
+        " any certificate from this CA would receive the IAM token",
+        f"dial the name on the certificate as endpoint (with hostaddr = the IP to dial, if"
+        f" DNS cannot resolve it), then remove insecure_tls from the {target.name} target",
+    )
 
 
 def bundle_fix(target: Target) -> str:

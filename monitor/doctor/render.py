@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from itertools import groupby
 
 from monitor.doctor.checks import CheckResult
+from monitor.formats import inert
 
 SYMBOLS = {"ok": "✔", "fail": "✖", "warn": "⚠"}
 MIN_WIDTH = 60
@@ -80,7 +81,7 @@ def _fit(text: str, width: int) -> str:
 
 def _printable(text: str) -> str:
     # Names come from AWS and from the database: never let one move the cursor.
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in " ".join(text.split()))
+    return inert(" ".join(text.split()), "terminal")
 
 
 def _words(command: str) -> list[str]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.alerts.parking import parked_in
 from monitor.alerts.slack import CHANNEL_ID, configured_channels, lookup_channel, make_web_client
 from monitor.doctor.accounts import secret_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import SecretError
 
-CHECKS = ("enabled", "token", "auth.test", "channel", "history")
+CHECKS = ("enabled", "token", "auth.test", "channel", "history", "parked")
 
 
 @group("slack", CHECKS)
@@ -44,6 +45,7 @@ def check_slack(ctx: DoctorContext) -> None:
             )
         return ok(f"{slack.mode} {'token' if slack.mode == 'bot' else 'URL'} from {ref}")
 
+    check_parked(ctx)
     if ctx.attempt("slack", slack.mode, "token", token).status == "fail" or slack.mode != "bot":
         return
     client = make_web_client(secret[0], slack.base_url)
@@ -70,6 +72,16 @@ def check_slack(ctx: DoctorContext) -> None:
         there = ctx.attempt("slack", name, "channel", lambda name=name: channel(client, name, user))  # type: ignore[misc]
         if there.status == "ok":
             ctx.attempt("slack", name, "history", lambda name=name: history(client, name))  # type: ignore[misc]
+
+
+def check_parked(ctx: DoctorContext) -> None:
+    """A channel parked after a permanent error holds its alerts until someone resumes it."""
+    store = ctx.config.store
+    found = parked_in(store.path, store.busy_timeout_ms)
+    if not found:
+        ctx.record("slack", "[alerts.slack]", "parked", ok("no channel is parked"))
+    for entry in found:
+        ctx.record("slack", entry.channel, "parked", fail(entry.found(), entry.fix()))
 
 
 def channel(client: Any, name: str, bot: str) -> Outcome:

@@ -152,7 +152,8 @@ def generate(
         conn.execute(sql.load("store/report_use"), params)
         job = _Job(conn, config, review, params, out, names, "csv" in formats)
         written = [*_users(job), *_principals(job)]
-        with _atomic(out / names["revoke-iam"]) as f:
+        mode = config.reports.file_mode
+        with _atomic(out / names["revoke-iam"], mode) as f:
             plan = _records(conn, "store/report_plan_grants", params)
             count = write_iam_plan(plan, period, now, f)
         written.append(ReportFile("revoke-iam", out / names["revoke-iam"], count))
@@ -160,7 +161,7 @@ def generate(
             from monitor.reports.html import render
 
             _daily(conn, review, params)
-            with _atomic(out / names["html"]) as f:
+            with _atomic(out / names["html"], mode) as f:
                 f.write(render(review))
             written.append(ReportFile("html", out / names["html"], review.table_total))
     finally:
@@ -179,6 +180,10 @@ class _Job:
     out: Path
     names: Mapping[str, str]
     csv: bool
+
+    @property
+    def mode(self) -> int:
+        return self.config.reports.file_mode
 
 
 # -- the users CSV and the SQL half of the plan -------------------------------------------------
@@ -205,9 +210,9 @@ def _users(job: _Job) -> list[ReportFile]:
                 yield row
             conn.executemany("INSERT INTO report_revoke_users VALUES (?, ?, ?)", revoke)
 
-    with _atomic(out / names["revoke-sql"]) as sql_out:
+    with _atomic(out / names["revoke-sql"], job.mode) as sql_out:
         plan = RevokeSql(sql_out, review.period, review.generated)
-        _write(rows(plan), USER_COLUMNS, out / names["users"] if job.csv else None)
+        _write(rows(plan), USER_COLUMNS, out / names["users"] if job.csv else None, job.mode)
         plan.close()
     files = [ReportFile("revoke-sql", out / names["revoke-sql"], plan.statements)]
     if job.csv:
@@ -252,7 +257,7 @@ def _principals(job: _Job) -> list[ReportFile]:
             yield row
         conn.executemany("INSERT INTO report_revoke_principals VALUES (?, ?)", revoke)
 
-    _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if job.csv else None)
+    _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if job.csv else None, job.mode)
     return [ReportFile("principals", out / names["principals"], count)] if job.csv else []
 
 
@@ -304,23 +309,31 @@ def _records(
         yield from chunk
 
 
-def _write(rows: Iterator[Mapping[str, Any]], columns: Sequence[str], path: Path | None) -> None:
+def _write(
+    rows: Iterator[Mapping[str, Any]], columns: Sequence[str], path: Path | None, mode: int
+) -> None:
     """RFC 4180 CSV through monitor.formats; without a path, the rows are only consumed."""
     if path is None:
         for _ in rows:
             pass
         return
-    with _atomic(path) as f:
+    with _atomic(path, mode) as f:
         write_csv(rows, columns, f)
 
 
 @contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[TextIO]:
-    """Write beside `path`, then move into place: nobody reads (or uploads) half a file."""
+def _atomic(path: Path, mode: int) -> Iterator[TextIO]:
+    """Write beside `path`, then move into place: nobody reads (or uploads) half a file.
+
+    The file gets `mode` ([reports] file_mode, 0600 unless set) from its first byte, and
+    exactly that mode: the umask would only narrow an explicit choice, never widen 0600.
+    """
     part = path.with_name(path.name + ".part")
     try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, mode)
         # newline="" so the CSV writer's CRLF line ends reach the file as they are.
-        with open(part, "w", encoding="utf-8", newline="") as f:
+        with open(fd, "w", encoding="utf-8", newline="") as f:
             yield f
         os.replace(part, path)
     finally:

@@ -2,13 +2,14 @@
 
 Drawn in Python so the page needs no script library and no network: it opens offline and
 prints. Each bar is a `<rect class="mark">` with a `<title>` tooltip; every label goes
-through html.escape (target and user names are chosen by whoever creates them).
+through `inert(value, "html")` (target and user names are chosen by whoever creates them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
+
+from monitor.formats import inert
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 48
@@ -20,7 +21,7 @@ PALETTE = (
 
 def _frame(inner: str, label: str) -> str:
     return (
-        f'<svg class="chart" role="img" aria-label="{escape(label)}" width="{WIDTH}" '
+        f'<svg class="chart" role="img" aria-label="{inert(label, "html")}" width="{WIDTH}" '
         f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg">'
         f"{inner}</svg>"
     )
@@ -70,11 +71,11 @@ def stacked_columns(
             parts.append(
                 f'<rect class="mark" x="{x:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" '
                 f'height="{h:.1f}" fill="{colors[n % len(colors)]}"><title>'
-                f"{escape(name)} {escape(column)}: {values[i]}</title></rect>"
+                f"{inert(name, 'html')} {inert(column, 'html')}: {values[i]}</title></rect>"
             )
         parts.append(
             f'<text x="{x + step * 0.35:.1f}" y="{HEIGHT - BOTTOM - 2}" text-anchor="middle" '
-            f'font-size="11">{escape(column[5:])}</text>'
+            f'font-size="11">{inert(column[5:], "html")}</text>'
         )
     legend_x = float(LEFT)
     for n, (name, _) in enumerate(series):
@@ -82,7 +83,7 @@ def stacked_columns(
         parts.append(
             f'<rect x="{legend_x:.0f}" y="{HEIGHT - 30}" width="10" height="10" '
             f'fill="{colors[n % len(colors)]}"/><text x="{legend_x + 14:.0f}" '
-            f'y="{HEIGHT - 21}" font-size="11">{escape(short)}</text>'
+            f'y="{HEIGHT - 21}" font-size="11">{inert(short, "html")}</text>'
         )
         legend_x += 14 + 7 * len(short) + 12
         if legend_x > WIDTH - 80:
@@ -111,9 +112,9 @@ def bars(label: str, items: Sequence[tuple[str, int]], colors: Sequence[str] = (
         short = name if len(name) <= 30 else name[:29] + "…"
         parts.append(
             f'<text x="{label_w - 6}" y="{y + row_h * 0.65:.1f}" text-anchor="end" '
-            f'font-size="11">{escape(short)}</text>'
+            f'font-size="11">{inert(short, "html")}</text>'
             f'<rect class="mark" x="{label_w}" y="{y + row_h * 0.15:.1f}" width="{w:.1f}" '
-            f'height="{row_h * 0.7:.1f}" fill="{color}"><title>{escape(name)}: {value}'
+            f'height="{row_h * 0.7:.1f}" fill="{color}"><title>{inert(name, "html")}: {value}'
             f"</title></rect>"
             f'<text x="{label_w + w + 4:.1f}" y="{y + row_h * 0.65:.1f}" font-size="11">'
             f"{value}</text>"

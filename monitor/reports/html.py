@@ -2,16 +2,15 @@
 
 No CDN, no external file, no font download: styles, SVG charts and the few lines of
 script that sort the table are all inline, so the page works offline and as an email
-attachment. Every value from the store is escaped with html.escape.
+attachment. Every value from the store goes through `inert(value, "html")`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from html import escape
 from typing import TYPE_CHECKING, Any
 
-from monitor.formats import csv_cell
+from monitor.formats import csv_cell, inert
 from monitor.reports import charts
 
 if TYPE_CHECKING:
@@ -94,14 +93,14 @@ def render(review: Review) -> str:
     period = review.period
     title = f"Access review {period.label}"
     span = (
-        f"{period.days[0]} to {period.days[-1]} ({escape(period.timezone)}), "
+        f"{period.days[0]} to {period.days[-1]} ({inert(period.timezone, 'html')}), "
         f"generated {review.generated.isoformat(timespec='seconds')}"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{escape(title)}</h1><p class='muted'>{span}</p>"
+        f"<title>{inert(title, 'html')}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{inert(title, 'html')}</h1><p class='muted'>{span}</p>"
         f"{_counts(review)}<h2>Charts</h2><div class='charts'>{_charts(review)}</div>"
         f"{_table(review)}<script>{SCRIPT}</script></body></html>\n"
     )
@@ -121,7 +120,7 @@ def _counts(review: Review) -> str:
     return (
         "<div class='counts'>"
         + "".join(
-            f"<div class='count {cls}'><b>{value}</b>{escape(label)}</div>"
+            f"<div class='count {cls}'><b>{value}</b>{inert(label, 'html')}</div>"
             for cls, label, value in cells
         )
         + "</div>"
@@ -129,7 +128,7 @@ def _counts(review: Review) -> str:
 
 
 def _figure(caption: str, svg: str) -> str:
-    return f"<figure><figcaption>{escape(caption)}</figcaption>{svg}</figure>"
+    return f"<figure><figcaption>{inert(caption, 'html')}</figcaption>{svg}</figure>"
 
 
 def _charts(review: Review) -> str:
@@ -167,7 +166,7 @@ def _cell(key: str, kind: str, value: Any) -> str:
     text = csv_cell(value) if plain else str(value)
     classes = "num" if kind == "num" else value if key == "recommendation" else ""
     attr = f" class='{classes}'" if classes else ""
-    return f"<td{attr}>{escape(text)}</td>"
+    return f"<td{attr}>{inert(text, 'html')}</td>"
 
 
 def _table(review: Review) -> str:
@@ -179,7 +178,7 @@ def _table(review: Review) -> str:
         "has them all"
     )
     head = "".join(
-        f"<th data-key='{key}' data-type='{kind}'>{escape(label)}</th>"
+        f"<th data-key='{key}' data-type='{kind}'>{inert(label, 'html')}</th>"
         for key, label, kind in TABLE_COLUMNS
     )
     body = "".join(

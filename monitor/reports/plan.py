@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TextIO
 
+from monitor.formats import inert
 from monitor.remedy import quote_ident
 from monitor.reports.period import Period
 
@@ -21,7 +22,7 @@ NEVER_RUN = "pgwarden never runs this file: review it, then apply what you agree
 
 def comment(text: str) -> str:
     """Text safe inside a `--` comment: one line, control characters shown escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return inert(text, "terminal")
 
 
 class RevokeSql:

@@ -123,6 +123,8 @@ class AfterPost:
     def __init__(self, inner: Sink, fault: Callable[[], None]) -> None:
         self.inner = inner
         self.fault = fault
+        self.channel = inner.channel
+        self.destinations = inner.destinations
 
     def send(
         self, message: Message, outbox_id: int, thread_ts: str | None, claim: str | None = None

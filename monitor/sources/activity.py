@@ -135,21 +135,30 @@ class ActivitySource:
         self.limiter = ConnectLimiter(options.max_new_connections_per_s)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self._state = {t.name: _TargetState() for t in self.targets}
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        # The loop they belong to, then the slots for connecting and for polling.
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Semaphore] | None
+        self._slots = None
+        # Reconnects of targets that are down, running outside the rounds (see poll_all).
+        self._retries: dict[str, asyncio.Task[PollResult]] = {}
         # A misconfigured target is reported down at every poll; it never stops the others.
         self._misconfigured: dict[str, str] = {}
         for target in self.targets:
-            if target.insecure_tls:
+            if target.ca_bundle is not None and not target.ca_bundle.is_file():
+                reason = f"CA bundle not found: {target.ca_bundle}"
+            elif target.insecure_tls and target.ca_bundle is None:
+                reason = "insecure_tls needs a ca_bundle: the chain is always verified"
+            else:
+                reason = None
+            if reason:
+                self._misconfigured[target.name] = reason
+                log.error("target %s: %s", target.name, reason, extra={"target": target.name})
+            elif target.insecure_tls:
                 # On purpose at every start: nobody should forget this is on.
                 log.warning(
-                    "target %s: insecure_tls is on; the server certificate is not verified",
+                    "target %s: insecure_tls is on; the server's host name is not verified",
                     target.name,
                     extra={"target": target.name},
                 )
-            elif target.ca_bundle is not None and not target.ca_bundle.is_file():
-                reason = f"CA bundle not found: {target.ca_bundle}"
-                self._misconfigured[target.name] = reason
-                log.error("target %s: %s", target.name, reason, extra={"target": target.name})
 
     def state(self, name: str) -> _TargetState:
         return self._state[name]
@@ -157,15 +166,54 @@ class ActivitySource:
     # -- one round ----------------------------------------------------------------------------
 
     async def poll_all(self) -> list[PollResult]:
-        """Poll every target once, concurrently; results in target order."""
-        return list(await asyncio.gather(*(self.poll(t) for t in self.targets)))
+        """One round: every target once, concurrently; results in target order.
+
+        A round never waits for a target that is down. Once a target has failed, its
+        reconnects run as tasks of their own, on its own backoff, outside the rounds: the
+        round reports the target down (or the result of a retry that finished since), and
+        the healthy targets' polls take no longer than their own deadline. The first round
+        tries every target inline, as nothing is known about them yet.
+        """
+        return list(await asyncio.gather(*(self._in_round(t) for t in self.targets)))
+
+    async def _in_round(self, target: Target) -> PollResult:
+        state = self._state[target.name]
+        retry = self._retries.get(target.name)
+        if retry is not None:
+            if not retry.done():
+                return self._reconnecting(target)
+            del self._retries[target.name]
+            return retry.result()
+        if state.failures and state.retry_at <= time.monotonic():
+            self._retries[target.name] = asyncio.create_task(self.poll(target))
+            return self._reconnecting(target)
+        return await self.poll(target)
+
+    def _reconnecting(self, target: Target) -> PollResult:
+        reason = f"{self._state[target.name].last_reason} (reconnecting)"
+        return PollResult(target.name, "down", self.clock.now(), 0.0, reason)
 
     async def poll(self, target: Target) -> PollResult:
-        """One poll of one target, within `max_parallel` and its own deadline. Never raises."""
+        """One poll of one target, within its own deadline. Never raises.
+
+        At most `max_parallel` polls run on open connections at once, and at most
+        `max_parallel` connect: a target stuck connecting never holds the slot a connected
+        target's poll needs. A target waiting out its backoff, or misconfigured, needs none.
+        """
+        state = self._state[target.name]
+        reason = self._misconfigured.get(target.name)
+        connecting = state.conn is None or state.conn.closed
+        wait = state.retry_at - time.monotonic()
+        if reason is None and connecting and wait > 0:
+            reason = f"{state.last_reason} (next reconnect in {wait:.0f} s)"
+        if reason is not None:
+            return PollResult(target.name, "down", self.clock.now(), 0.0, reason)
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.options.max_parallel))
-        async with self._slots[1]:
+            size = self.options.max_parallel
+            self._slots = (loop, asyncio.Semaphore(size), asyncio.Semaphore(size))
+        _, connect_slots, poll_slots = self._slots
+        async with connect_slots if connecting else poll_slots:
             return await self._poll(target)
 
     async def _poll(self, target: Target) -> PollResult:
@@ -177,14 +225,9 @@ class ActivitySource:
             ms = (time.perf_counter() - started) * 1000
             return PollResult(target.name, status, polled_at, ms, reason, **extra)
 
-        if target.name in self._misconfigured:
-            return result("down", self._misconfigured[target.name])
         new = state.conn is None or state.conn.closed
         token = ""
         if new:
-            wait = state.retry_at - time.monotonic()
-            if wait > 0:
-                return result("down", f"{state.last_reason} (next reconnect in {wait:.0f} s)")
             try:
                 # Signing is local, but may first refresh the role's credentials with STS.
                 async with asyncio.timeout(self.options.poll_deadline_s):
@@ -312,6 +355,10 @@ class ActivitySource:
             await conn.close()
 
     async def close(self) -> None:
+        retries, self._retries = list(self._retries.values()), {}
+        for task in retries:
+            task.cancel()
+        await asyncio.gather(*retries, return_exceptions=True)
         for state in self._state.values():
             await self._close(state)
 
@@ -350,38 +397,6 @@ class ActivitySource:
             await self.close()
 
 
-class ActivityPoller:
-    """An `ActivitySource` and its event loop, kept between polls so connections are reused.
-
-    The activity stage runs once per job; each run is a synchronous call, so the loop the
-    connections belong to lives here (`asyncio.Runner`), not in a single `asyncio.run`.
-    A changed target list (a discovered cluster, say) starts a new source.
-    """
-
-    def __init__(self, options: ActivityConfig, tokens: TokenSource, clock: Clock) -> None:
-        self.options = options
-        self.tokens = tokens
-        self.clock = clock
-        self._runner = asyncio.Runner()
-        self._source: ActivitySource | None = None
-
-    def poll(self, targets: Sequence[Target]) -> list[PollResult]:
-        if self._source is None or self._source.targets != list(targets):
-            self._close_source()
-            self._source = ActivitySource(targets, self.options, self.tokens, self.clock)
-        return self._runner.run(self._source.poll_all())
-
-    def close(self) -> None:
-        """Close every connection, then the loop."""
-        self._close_source()
-        self._runner.close()
-
-    def _close_source(self) -> None:
-        if self._source is not None:
-            source, self._source = self._source, None
-            self._runner.run(source.close())
-
-
 def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str, Any]:
     """psycopg connection arguments: verify-full TLS, the IAM token as password, the
     endpoint the token was signed for. Contains the token: never log it. `pgwarden doctor`
@@ -395,12 +410,12 @@ def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str
         "application_name": APPLICATION_NAME,
         "connect_timeout": options.connect_timeout_s,
     }
-    if target.insecure_tls:
-        params["sslmode"] = "require"
-    else:
-        params["sslmode"] = "verify-full"
-        # "system" (libpq >= 16) means the OS trust store, when no bundle is configured.
-        params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
+    # insecure_tls drops only the host name check: the chain is still verified against the
+    # bundle, so a server with a certificate from another CA never receives the token.
+    params["sslmode"] = "verify-ca" if target.insecure_tls else "verify-full"
+    # "system" (libpq >= 16) means the OS trust store, when no bundle is configured; libpq
+    # refuses it with verify-ca, and ActivitySource marks such a target misconfigured.
+    params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
     if target.hostaddr:
         # Dial this address, but verify the certificate and sign the token for `endpoint`.
         params["hostaddr"] = target.hostaddr

@@ -74,7 +74,14 @@ class FileLock:
         self.path = lock_path(store, suffix)
         self.store = store
         try:
-            self._file: TextIO = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
+            # 0600 like the store (an older, looser one too): it holds the writer's pid.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                self._file: TextIO = open(fd, "a+", encoding="utf-8")  # noqa: SIM115
+            except OSError:
+                os.close(fd)
+                raise
         except OSError as exc:
             if volume_problem(exc):
                 raise cannot_write(store, exc.strerror or str(exc)) from None

@@ -230,8 +230,12 @@ def _connect(path: Path, *, writer: bool) -> sqlite3.Connection:
         uri = f"file:{path}?mode=ro"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
-        # Never open the file outside SQLite (see locks.py): SQLite creates it under a 0077
-        # umask, so it is 0600 from the first byte, and gives -wal and -shm the same mode.
+        # Never open the store file outside SQLite (see locks.py). A new one SQLite creates
+        # under a 0077 umask, 0600 from the first byte; an existing one (from an older
+        # version, a copy, a restore) is set to 0600 by path. SQLite gives the -wal and -shm
+        # files the main file's mode.
+        if path.exists():
+            os.chmod(path, 0o600)
         with _private_umask() if not path.exists() else contextlib.nullcontext():
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode = WAL").fetchall()

@@ -68,7 +68,8 @@ def test_activity_server_restart_goes_down_then_recovers_with_new_token(
         tmp_path,
         moto_server.url,
         [target_table(iam_pg)],
-        interval_s=0.3,
+        interval_s=1.0,
+        poll_deadline_s=0.9,
         reconnect_backoff_s=0.2,
         reconnect_backoff_max_s=1.0,
     )

@@ -104,3 +104,24 @@ def test_alerts_cli_missing_token_is_one_line(run_cli: RunCli, config: Path) -> 
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "PGWARDEN_TEST_SLACK" in result.stderr
+
+
+def test_alerts_cli_dry_run_payload_is_inert(
+    run_cli: RunCli, config: Path, slack_api: SlackApi
+) -> None:
+    from datetime import UTC, datetime
+
+    hostile = "nl1\nnl2 *Why:* forged http://evil.test/login \x1b[2J"
+    with Store.open(config.parent / "p.db") as store:
+        record(
+            store,
+            "new-source",
+            [make_finding(subject="x", detector="new-source", user=hostile, host=hostile)],
+            datetime.now(UTC),
+            realert=timedelta(hours=1),
+        )
+    result = run_cli("alerts", "deliver", "--dry-run", "--config", str(config), env=ENV)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "nl1⏎nl2 ∗Why:∗ forged http[:]//evil.test/login \\\\x1b[2J" in out
+    assert "://evil" not in out and "\\u001b" not in out and "\x1b" not in out

@@ -102,7 +102,7 @@ class Inputs:
             "aws": {"endpoint_url": moto_url, "management_accounts": [MGMT]},
             "accounts": [{"id": ROLE.split(":")[4], "name": "prod", "role_arn": ROLE}],
             "targets": [target_table(self.iam_pg, self.name)],
-            "activity": {"interval_s": 0.5},
+            "activity": {"interval_s": 0.5, "poll_deadline_s": 0.45},
             "pglogs": {"sources": ["cloudwatch"], "interval_s": 0.5},
             "cloudtrail": {"engine": "local", "local_dir": str(self.trail), "interval_s": 1},
             "scheduler": {
@@ -135,7 +135,7 @@ def quick_config(tmp_path: Path) -> dict[str, Any]:
     write_files(tmp_path / "trail", {file_name(ACCOUNT, datetime.now(UTC)): []})
     return {
         "store": {"path": str(tmp_path / "pgwarden.db")},
-        "activity": {"interval_s": 0.3},
+        "activity": {"interval_s": 0.3, "poll_deadline_s": 0.28},
         "pglogs": {"sources": ["files"], "interval_s": 0.3},
         "cloudtrail": {"local_dir": str(tmp_path / "trail"), "interval_s": 0.3},
         "scheduler": {"jitter_s": 0, "detect_interval_s": 0.3},

@@ -80,3 +80,20 @@ def test_findings_cli_bad_input(run_cli: RunCli, config: Path, tmp_path: Path) -
     empty.write_text('[store]\npath = "nothing.db"\n')
     none = run_cli("findings", "list", "--config", str(empty))
     assert none.returncode == 2 and "no store here yet" in none.stderr
+
+
+def test_findings_cli_show_and_list_escape_attacker_text(run_cli: RunCli, tmp_path: Path) -> None:
+    hostile = "\x1b]8;;http://evil.test/\x07x\x1b]8;;\x07\x1b[2J\nnl2"
+    config = tmp_path / "pgwarden.toml"
+    config.write_text('[store]\npath = "p.db"\n')
+    finding = make_finding(subject="evil", user=hostile, host=hostile)
+    with Store.open(tmp_path / "p.db") as store:
+        record(store, "failure-burst", [finding], NOW, realert=timedelta(hours=1))
+    shown = run_cli("findings", "show", finding.fingerprint, "--config", str(config))
+    listed = run_cli("findings", "list", "--config", str(config))
+    for out in (shown, listed):
+        assert out.returncode == 0, out.stderr
+        assert "\x1b" not in out.stdout and "\x07" not in out.stdout
+    assert "\\x1b]8;;http://evil.test/\\x07x" in shown.stdout
+    assert "db user      \\x1b]8;;" in shown.stdout  # one line, the newline shown as \n
+    assert "\\nnl2" in shown.stdout

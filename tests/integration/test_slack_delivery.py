@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from monitor.alerts.budget import Limits
 from monitor.alerts.outbox import deliver
 from monitor.alerts.slack import (
     ConsoleSink,
@@ -67,9 +68,10 @@ def fingerprints(slack: SlackApi) -> list[str]:
 def test_slack_happy_path_threads_and_channels(store: Store, slack: SlackApi) -> None:
     low, high = make_finding(subject="a"), make_finding(subject="b", severity="high")
     queue(store, low, high)
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     assert (summary.sent, summary.pending, summary.error) == (2, 0, None)
-    assert [m["channel"] for m in slack.messages] == ["#pgwarden", "#sec-high"]
+    # High goes first: nothing queued before it delays it.
+    assert [m["channel"] for m in slack.messages] == ["#sec-high", "#pgwarden"]
     first_ts = store.conn.execute(
         "SELECT slack_ts FROM outbox WHERE fingerprint = ?", (low.fingerprint,)
     ).fetchall()[0][0]
@@ -77,7 +79,7 @@ def test_slack_happy_path_threads_and_channels(store: Store, slack: SlackApi) ->
     queue(store, low, high, at=NOW + 2 * HOUR)
     queue(store, at=NOW + 3 * HOUR)
     record(store, low.detector, [], NOW + 3 * HOUR, realert=HOUR)
-    deliver(store, bot(slack), NOW + 3 * HOUR, max_per_run=20, max_age=DAY)
+    deliver(store, bot(slack), NOW + 3 * HOUR, Limits(20, DAY))
     threaded = [
         m
         for m in slack.messages[2:]
@@ -92,7 +94,7 @@ def test_slack_429_retry_after_is_honoured(store: Store, slack: SlackApi) -> Non
     queue(store, make_finding())
     slack.fail_next(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
     started = time.monotonic()
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     assert time.monotonic() - started >= 1.0
     assert summary.sent == 1
     assert len(slack.messages) == 1
@@ -102,15 +104,12 @@ def test_slack_500s_back_off_then_deliver(store: Store, slack: SlackApi) -> None
     queue(store, make_finding())
     # A 5xx may come after Slack posted: the client does not retry it blindly.
     slack.fail_next(500)
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     assert summary.sent == 0 and summary.pending == 1
     assert summary.error is not None and "HTTP 500" in summary.error
     # Backed off: nothing is tried before next_attempt_at.
-    assert (
-        deliver(store, bot(slack), NOW + timedelta(seconds=5), max_per_run=20, max_age=DAY).sent
-        == 0
-    )
-    assert deliver(store, bot(slack), NOW + HOUR, max_per_run=20, max_age=DAY).sent == 1
+    assert deliver(store, bot(slack), NOW + timedelta(seconds=4), Limits(20, DAY)).sent == 0
+    assert deliver(store, bot(slack), NOW + HOUR, Limits(20, DAY)).sent == 1
     assert len(slack.messages) == 1
 
 
@@ -122,14 +121,14 @@ def test_slack_outage_then_back_in_order_exactly_once(
     dead = bot(slack, f"http://127.0.0.1:{free_port()}/api/")
     moment = NOW
     for _ in range(3):
-        summary = deliver(store, dead, moment, max_per_run=20, max_age=DAY)
+        summary = deliver(store, dead, moment, Limits(20, DAY))
         assert summary.sent == 0 and "unreachable" in (summary.error or "")
         moment += HOUR
     assert pending(store) == 4
-    summary = deliver(store, bot(slack), moment, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), moment, Limits(20, DAY))
     assert summary.sent == 4
     assert fingerprints(slack) == [f.fingerprint for f in findings]
-    assert deliver(store, bot(slack), moment + HOUR, max_per_run=20, max_age=DAY).sent == 0
+    assert deliver(store, bot(slack), moment + HOUR, Limits(20, DAY)).sent == 0
     assert len(slack.messages) == 4
 
 
@@ -140,8 +139,8 @@ def killed() -> None:
 def test_slack_crash_between_send_and_mark_posts_once(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding(subject="a"), make_finding(subject="b"))
     with pytest.raises(KeyboardInterrupt):
-        deliver(store, AfterPost(bot(slack), killed), NOW, max_per_run=20, max_age=DAY)
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+        deliver(store, AfterPost(bot(slack), killed), NOW, Limits(20, DAY))
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     # The claim of the first post is found in the channel: marked sent, not posted again.
     assert (summary.found, summary.sent, summary.pending) == (1, 1, 0)
     ids = [m["metadata"]["event_payload"]["outbox_id"] for m in slack.messages]
@@ -156,11 +155,11 @@ def test_slack_answer_after_the_client_timeout_posts_once(store: Store, slack: S
     client.timeout = 1  # the real client's 15 s, shortened so the test waits 2 s, not 20
     sink = SlackSink(client, {}, "#pgwarden")
     slack.delay_next(2)
-    summary = deliver(store, sink, NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW, Limits(20, DAY))
     assert summary.sent == 0 and "timed out" in (summary.error or "")
     assert len(slack.messages) == 1  # Slack took it; the answer came too late
     # The next try looks in the channel first, finds the claim, and posts nothing.
-    summary = deliver(store, sink, NOW + HOUR, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW + HOUR, Limits(20, DAY))
     assert (summary.found, summary.sent, summary.pending, summary.error) == (1, 0, 0, None)
     assert len(slack.messages) == 1
     history = [method for method, _ in slack.requests if method.startswith("conversations.")]
@@ -173,14 +172,14 @@ def test_slack_history_unreachable_keeps_the_claim(store: Store, slack: SlackApi
     client.timeout = 1
     sink = SlackSink(client, {}, "#pgwarden")
     slack.delay_next(2)
-    assert "timed out" in (deliver(store, sink, NOW, max_per_run=20, max_age=DAY).error or "")
+    assert "timed out" in (deliver(store, sink, NOW, Limits(20, DAY)).error or "")
     time.sleep(1.2)  # the late answer is out: what follows is the history's own fault
     for _ in range(3):  # conversations.list and both of its retries
         slack.fail_next(503)
-    summary = deliver(store, sink, NOW + HOUR, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW + HOUR, Limits(20, DAY))
     assert "HTTP 503" in (summary.error or "") and summary.sent == 0
     # Still claimed: the next run looks again rather than posting blind.
-    summary = deliver(store, sink, NOW + 2 * HOUR, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW + 2 * HOUR, Limits(20, DAY))
     assert (summary.found, summary.sent, summary.pending) == (1, 0, 0)
     assert len(slack.messages) == 1
 
@@ -188,9 +187,9 @@ def test_slack_history_unreachable_keeps_the_claim(store: Store, slack: SlackApi
 def test_slack_claim_not_in_slack_is_posted_again(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding(subject="lost"))
     slack.fail_next(503)  # Slack may or may not have taken it: here it did not
-    summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
     assert "HTTP 503" in (summary.error or "") and slack.messages == []
-    summary = deliver(store, bot(slack), NOW + HOUR, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW + HOUR, Limits(20, DAY))
     assert (summary.found, summary.sent) == (0, 1)
     assert len(slack.messages) == 1
 
@@ -202,17 +201,17 @@ def test_slack_two_deliverers_never_post_the_same_row(store: Store, slack: Slack
     other = FileLock(store.path, ".deliver.lock")  # another process's delivery run
     try:
         assert other.try_acquire()
-        summary = deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY)
+        summary = deliver(store, bot(slack), NOW, Limits(20, DAY))
         assert (summary.busy, summary.sent, summary.pending) == (True, 0, 1)
     finally:
         other.close()
-    assert deliver(store, bot(slack), NOW, max_per_run=20, max_age=DAY).sent == 1
+    assert deliver(store, bot(slack), NOW, Limits(20, DAY)).sent == 1
     assert len(slack.messages) == 1
 
 
 def test_slack_flood_becomes_one_digest(store: Store, slack: SlackApi) -> None:
     queue(store, *(make_finding(subject=f"s{i}") for i in range(6)))
-    summary = deliver(store, bot(slack), NOW, max_per_run=5, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW, Limits(5, DAY))
     assert (summary.digested, summary.sent) == (6, 0)
     assert len(slack.messages) == 1
     assert "*6 alerts*" in json.dumps(slack.messages[0]["blocks"])
@@ -222,7 +221,7 @@ def test_slack_flood_becomes_one_digest(store: Store, slack: SlackApi) -> None:
 def test_slack_old_backlog_becomes_digest(store: Store, slack: SlackApi) -> None:
     queue(store, make_finding(subject="old"))
     queue(store, make_finding(subject="fresh", detector="new-source"), at=NOW + 2 * DAY)
-    summary = deliver(store, bot(slack), NOW + 2 * DAY, max_per_run=20, max_age=DAY)
+    summary = deliver(store, bot(slack), NOW + 2 * DAY, Limits(20, DAY))
     assert (summary.digested, summary.sent) == (1, 1)
     kinds = [m["metadata"]["event_payload"]["kind"] for m in slack.messages]
     assert kinds == ["digest", "new"]
@@ -232,9 +231,9 @@ def test_slack_webhook_variant(store: Store, slack: SlackApi) -> None:
     sink = SlackWebhookSink(make_webhook_client(slack.url.replace("/api/", "/hook")))
     queue(store, make_finding())
     slack.fail_next(500, {"ok": False}, {})  # one try: a webhook post may have landed
-    summary = deliver(store, sink, NOW, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW, Limits(20, DAY))
     assert summary.sent == 0 and "webhook failed: HTTP 500" in (summary.error or "")
-    summary = deliver(store, sink, NOW + HOUR, max_per_run=20, max_age=DAY)
+    summary = deliver(store, sink, NOW + HOUR, Limits(20, DAY))
     assert summary.sent == 1
     ((method, body),) = slack.requests
     assert method == "webhook"
@@ -244,7 +243,7 @@ def test_slack_webhook_variant(store: Store, slack: SlackApi) -> None:
 def test_slack_console_sink_prints_exact_payload(store: Store) -> None:
     out = io.StringIO()
     queue(store, make_finding(user="<!channel>"))
-    deliver(store, ConsoleSink(stream=out), NOW, max_per_run=20, max_age=DAY)
+    deliver(store, ConsoleSink(stream=out), NOW, Limits(20, DAY))
     payload = json.loads(out.getvalue())
     assert payload["channel"] == "#pgwarden"
     assert payload["metadata"]["event_type"] == "pgwarden_alert"

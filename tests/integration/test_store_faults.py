@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from monitor.alerts.budget import Limits
 from monitor.alerts.outbox import deliver
 from monitor.alerts.slack import SlackSink, make_web_client
 from monitor.config import validate
@@ -346,14 +347,14 @@ def test_store_full_between_post_and_mark_posts_once(slack: SlackApi, tmp_path: 
             fillers.append(fill(volume))
 
         with pytest.raises(StoreCannotWrite, match="database or disk is full"):
-            deliver(store, AfterPost(sink, fills), NOW, max_per_run=20, max_age=day)
+            deliver(store, AfterPost(sink, fills), NOW, Limits(20, day))
         assert len(slack.messages) == 1  # Slack has it; the store could not say so
         # Still full: the next run finds the post in Slack, cannot mark it, posts nothing.
         with pytest.raises(StoreCannotWrite):
-            deliver(store, sink, NOW + timedelta(hours=1), max_per_run=20, max_age=day)
+            deliver(store, sink, NOW + timedelta(hours=1), Limits(20, day))
         assert len(slack.messages) == 1
         fillers[0].unlink()
-        summary = deliver(store, sink, NOW + timedelta(hours=2), max_per_run=20, max_age=day)
+        summary = deliver(store, sink, NOW + timedelta(hours=2), Limits(20, day))
         assert (summary.found, summary.sent, summary.pending) == (1, 1, 0)
         posted_once(slack, volume / "p.db")
 

@@ -276,3 +276,20 @@ def test_period_weeks_days_and_time_zones() -> None:
 def test_period_bad_options(args: tuple[str | None, ...], message: str) -> None:
     with pytest.raises(PgwardenError, match=re.escape(message)):
         choose(*args, END, "UTC")
+
+
+@pytest.mark.parametrize(("raw", "mode"), [({}, 0o600), ({"file_mode": 0o640}, 0o640)])
+def test_access_review_files_get_the_configured_mode(
+    world: StoreBuilder, tmp_path: Path, raw: dict[str, Any], mode: int
+) -> None:
+    import os
+    import stat
+
+    ctx = context(world, tmp_path, reports={"dir": str(tmp_path / "reports"), **raw})
+    old = os.umask(0o022)  # a usual umask: it neither widens 0600 nor narrows 0640 here
+    try:
+        files = write_report(ctx, iso_week("2026-W47", "UTC"))
+    finally:
+        os.umask(old)
+    assert len(files) == 5
+    assert {stat.S_IMODE(f.path.stat().st_mode) for f in files} == {mode}

@@ -108,12 +108,25 @@ def test_conninfo_without_bundle_uses_system_store() -> None:
     assert source(t).conninfo(t, "tok")["sslrootcert"] == "system"
 
 
-def test_insecure_tls_is_explicit_and_warned(caplog: pytest.LogCaptureFixture) -> None:
-    t = target(insecure_tls=True)
+def test_insecure_tls_is_verify_ca_and_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    t = target(insecure_tls=True, ca_bundle=ca)
     with caplog.at_level(logging.WARNING):
         params = source(t).conninfo(t, "tok")
-    assert params["sslmode"] == "require" and "sslrootcert" not in params
+    # Only the host name check goes: the chain is still verified against the bundle.
+    assert params["sslmode"] == "verify-ca" and params["sslrootcert"] == str(ca)
     assert "insecure_tls is on" in caplog.text
+
+
+def test_insecure_tls_without_bundle_marks_the_target_down() -> None:
+    t = target(insecure_tls=True)
+    src = source(t)
+    result = asyncio.run(src.poll(t))
+    assert result.status == "down" and "insecure_tls needs a ca_bundle" in (result.reason or "")
+    assert src.state("t").tokens_minted == 0  # no token was made for it
 
 
 def test_missing_ca_bundle_marks_only_that_target_down(tmp_path: Path) -> None:

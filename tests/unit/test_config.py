@@ -262,3 +262,78 @@ def test_config_dotted_paths() -> None:
     assert dotted(("accounts", 1, "role_arn")) == "accounts[1].role_arn"
     assert dotted(("detectors", "new-source", "days")) == "detectors.new-source.days"
     assert dotted(()) == "(top level)"
+
+
+@pytest.mark.parametrize("value", [["xoxb-123-SECRET"], 1234567890, {"k": "xoxb-SECRET"}])
+@pytest.mark.parametrize("field", ["token", "webhook_url"])
+def test_config_secret_of_the_wrong_type_never_echoed(field: str, value: object) -> None:
+    found = problems_of({**GOOD, "alerts": {"slack": {field: value}}})
+    line = next(p for p in found if p.startswith(f"alerts.slack.{field}"))
+    assert "SECRET" not in line and "1234567890" not in line, line
+    assert "value not shown" in line
+
+
+def test_config_secret_fields_are_the_secret_refs() -> None:
+    import typing
+
+    from monitor.config import SECRET_FIELDS, Config, SecretRef
+
+    def walk(model: type) -> set[str]:
+        found = set()
+        for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+            hint = info.annotation
+            if SecretRef in typing.get_args(hint) or hint == SecretRef:
+                found.add(name)
+            for arg in (hint, *typing.get_args(hint)):
+                if isinstance(arg, type) and hasattr(arg, "model_fields"):
+                    found |= walk(arg)
+        return found
+
+    assert walk(Config) == set(SECRET_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "ok"),
+    [
+        ("aws", "endpoint_url", "https://sts.example.com", True),
+        ("aws", "endpoint_url", "http://127.0.0.1:5000", True),
+        ("aws", "endpoint_url", "http://[::1]:5000", True),
+        ("aws", "endpoint_url", "http://localhost:5000", True),
+        ("aws", "endpoint_url", "http://moto.internal:5000", False),
+        ("aws", "endpoint_url", "http://10.0.0.5", False),
+        ("slack", "base_url", "http://127.0.0.1:8080/api/", True),
+        ("slack", "base_url", "http://slack.example.com/api/", False),
+        ("slack", "base_url", "ftp://127.0.0.1/", False),
+    ],
+)
+def test_config_http_endpoints_only_to_loopback(
+    section: str, key: str, value: str, ok: bool
+) -> None:
+    raw = (
+        {**GOOD, "aws": {key: value}}
+        if section == "aws"
+        else {**GOOD, "alerts": {"slack": {key: value}}}
+    )
+    if ok:
+        validate(raw)
+    else:
+        (line,) = [p for p in problems_of(raw) if key in p]
+        assert "not an https:// URL" in line
+
+
+def test_config_poll_deadline_shorter_than_interval() -> None:
+    found = problems_of({**GOOD, "activity": {"interval_s": 5}})
+    assert "activity.poll_deadline_s: 8 must be shorter than interval_s (5)" in found
+    validate({**GOOD, "activity": {"interval_s": 5, "poll_deadline_s": 4}})
+
+
+def test_config_webhook_url_over_http_refused_without_echo() -> None:
+    from monitor.alerts.slack import make_sink
+    from monitor.config import SlackConfig
+
+    slack = SlackConfig(enabled=True, mode="webhook", webhook_url="env:HOOK")
+    secret = "http://hooks.example.com/services/T0/B0/SECRET"
+    with pytest.raises(ConfigError) as info:
+        make_sink(slack, lambda ref: secret)
+    assert "holds no https:// URL" in str(info.value) and "SECRET" not in str(info.value)
+    assert make_sink(slack, lambda ref: "https://hooks.slack.com/services/T0/B0/x")

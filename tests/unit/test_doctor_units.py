@@ -13,7 +13,7 @@ import pytest
 from monitor.config import validate
 from monitor.doctor.accounts import principal_arn
 from monitor.doctor.checks import CheckResult, DoctorContext, Outcome, fail, groups, ok, run_doctor
-from monitor.doctor.database import ServerFacts, judge_version, login_fix
+from monitor.doctor.database import ServerFacts, judge_tls, judge_version, login_fix
 from monitor.doctor.rds import DbFacts, describe_db, judge_parameter, read_parameters
 from monitor.doctor.render import render_table
 from monitor.targets import Target
@@ -237,6 +237,18 @@ def test_readme_lists_every_doctor_check() -> None:
     for spec in groups():
         for check in spec.checks:
             assert f"`{check}`" in section, (spec.name, check)
+
+
+def test_judge_tls_marks_insecure_tls_failed_with_the_fix() -> None:
+    base = Target(
+        name="orders", account_id="222222222222", account_name="prod", region="us-east-1",
+        endpoint="orders.cluster-abc.us-east-1.rds.amazonaws.com", endpoint_type="cluster",
+        port=5432, database="postgres", db_user="pgmonitor",
+    )  # fmt: skip
+    assert judge_tls(base).status == "ok"
+    outcome = judge_tls(replace(base, insecure_tls=True))
+    assert outcome.status == "fail" and "verify-ca" in outcome.found
+    assert "remove insecure_tls from the orders target" in outcome.fix
 
 
 def test_judge_log_forgery_says_which_setup_resists() -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.clock import FrozenClock
@@ -200,3 +206,63 @@ def test_metrics_server_answers_metrics_healthz_readyz(
             assert (answer.status, answer.read()) == (200, b"ready\n")
     finally:
         server.close()
+
+
+def test_metrics_server_bounds_threads_and_times_out_idle_clients(
+    tmp_path: Path, free_port: Callable[[], int], capfd: pytest.CaptureFixture[str]
+) -> None:
+    metrics = Metrics(tmp_path / "p.db", FrozenClock(NOW))
+    server = MetricsServer("127.0.0.1", free_port(), metrics.registry, list, timeout_s=0.5)
+    server.start()
+    before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(300):  # connect and send nothing
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        time.sleep(0.3)
+        assert threading.active_count() <= before + MetricsServer.WORKERS
+        # The idle ones time out (or are turned away), and the endpoint answers again.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{server.port}/healthz", timeout=2
+                ) as r:
+                    assert r.read() == b"ok\n"
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        # A client that asks and drops the connection at once (RST) leaves no traceback.
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.close()
+        time.sleep(0.5)
+    finally:
+        for sock in idle:
+            sock.close()
+        server.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_metrics_server_warns_about_a_non_loopback_address(
+    tmp_path: Path, free_port: Callable[[], int], caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics(tmp_path / "p.db", FrozenClock(NOW))
+    for address, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
+        caplog.clear()
+        MetricsServer(address, free_port(), metrics.registry, list).close()
+        assert ("not a loopback address" in caplog.text) is warned, address
+
+
+def test_metrics_parked_channel_gauge(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with Store.open(path) as store, store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO parked_channels (channel, error, parked_at) VALUES (?, ?, ?)",
+            ("#sec", "channel_not_found", to_text(NOW)),
+        )
+    text = generate_latest(Metrics(path, FrozenClock(NOW)).registry).decode()
+    assert 'pgwarden_alert_channel_parked{channel="#sec"} 1.0' in text

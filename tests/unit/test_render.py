@@ -89,3 +89,17 @@ def test_render_digest_counts() -> None:
     text = json.dumps(message.blocks)
     assert "*3 alerts* (1 high, 2 medium; 1 resolved)" in text
     assert message.severity == "high"
+
+
+def test_render_digest_names_each_title_within_slack_limits() -> None:
+    findings = [
+        (make_finding(subject=f"s{i}", user=f"user{i:03d}" + "x" * 300), "new") for i in range(500)
+    ]
+    message = render_digest(findings, "flood")
+    assert len(message.blocks) <= 50
+    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections)
+    shown = sum(text.count("5 failed logins as user") for text in sections)
+    assert 100 < shown < 500
+    assert f"…and {500 - shown} more" in sections[-2]
+    assert "5 failed logins as user000" in sections[1]

@@ -72,6 +72,12 @@ def test_scheduler_jobs_take_their_interval_and_policy_from_config(daemon: Daemo
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 17)
         assert job.next_run_time == NOW  # the first run at once
         assert str(job.trigger.timezone) == "UTC"
+    # Jitter spreads the jobs, but the poll keeps its beat: each target every interval_s.
+    spread = daemon.config.scheduler.model_copy(update={"jitter_s": 1.0})
+    daemon.config = daemon.config.model_copy(update={"scheduler": spread})
+    jitters = {i: t.jitter for i, t in daemon._triggers().items() if i != WEEKLY_REPORT}
+    assert jitters.pop("poll-activity") is None
+    assert set(jitters.values()) == {1.0}
 
 
 def test_scheduler_reload_rejects_a_bad_file_and_keeps_the_running_config(
@@ -264,3 +270,18 @@ def test_scheduler_stop_lets_the_transaction_in_flight_commit_then_abandons_the_
     assert after == [("k",)], "a transaction began after the stop"
     daemon._gate.release()  # let the worker end, as the exiting process would
     worker.join(10)
+
+
+def test_scheduler_readyz_names_a_parked_slack_channel(daemon: Daemon) -> None:
+    from monitor.store.sqlite import Store, to_text
+
+    daemon.health.expect({})
+    assert daemon.ready() == []
+    with Store.open(daemon.config.store.path) as store, store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO parked_channels (channel, error, parked_at) VALUES (?, ?, ?)",
+            ("#sec", "is_archived", to_text(NOW)),
+        )
+    (reason,) = daemon.ready()
+    assert reason.startswith("slack channel #sec parked since") and "is_archived" in reason
+    assert reason.endswith("pgwarden alerts retry-parked --channel '#sec'")

@@ -121,3 +121,17 @@ def test_store_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
 def test_store_reader_without_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no store here yet"):
         Store.open(tmp_path / "p.db", writer=False)
+
+
+def test_store_existing_loose_file_and_lock_set_to_0600(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    Store.open(path).close()
+    path.chmod(0o644)
+    lock = path.with_name(path.name + ".lock")
+    lock.chmod(0o644)
+    with Store.open(path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    fresh = tmp_path / "q.db"
+    with Store.open(fresh):
+        assert stat.S_IMODE(fresh.with_name("q.db.lock").stat().st_mode) == 0o600
