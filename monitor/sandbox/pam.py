@@ -202,17 +202,23 @@ def service_name(kind: str, *parts: str) -> str:
     return "-".join(("pgwarden", kind, str(os.getpid()), *parts))
 
 
-def sweep_stale_services() -> list[str]:
-    """Remove the PAM services of sandboxes whose process is gone (killed with SIGKILL, which
-    no cleanup survives); return their names."""
-    removed = []
+def stale_services(kind: str = "[a-z]+") -> list[Path]:
+    """The PAM services of sandboxes (of `kind`, a regex) whose process is gone: killed with
+    SIGKILL, which no cleanup survives."""
+    stale = []
     for path in PAM_D.glob("pgwarden-*-*"):
-        match = re.fullmatch(r"pgwarden-[a-z]+-(\d+)(-.*)?", path.name)
-        if match is None or _alive(int(match.group(1))):
-            continue
+        match = re.fullmatch(rf"pgwarden-{kind}-(\d+)(-.*)?", path.name)
+        if match is not None and not _alive(int(match.group(1))):
+            stale.append(path)
+    return stale
+
+
+def sweep_stale_services() -> list[str]:
+    """Remove the stale PAM services; return their names."""
+    stale = stale_services()
+    for path in stale:
         path.unlink(missing_ok=True)
-        removed.append(path.name)
-    return removed
+    return [path.name for path in stale]
 
 
 def _alive(pid: int) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from monitor.sandbox.pam import PAM_D, pam_available
+from monitor.sandbox.pam import PAM_D, pam_available, stale_services
 from monitor.sandbox.pg import find_pg_bindir
 from tests.conftest import require
 
@@ -37,13 +37,9 @@ def sandbox_left(tmp: Path, pid: int | None = None) -> list[str]:
     left = [str(p) for p in tmp.iterdir()]
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
     left += [line for line in ps.stdout.splitlines() if str(tmp) in line]
-    services = PAM_D.glob(f"pgwarden-demo-{pid or '*'}-*")
-    left += [str(p) for p in services if pid or not _alive(int(p.name.split("-")[2]))]
+    services = PAM_D.glob(f"pgwarden-demo-{pid}-*") if pid else stale_services("demo")
+    left += [str(p) for p in services]
     return left
-
-
-def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
 
 
 @pytest.fixture
