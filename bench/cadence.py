@@ -39,7 +39,7 @@ from monitor.clock import SystemClock
 from monitor.config import ActivityConfig
 from monitor.sandbox.tls import FAKE_RDS_HOSTS
 from monitor.sources.activity import ActivitySource, PollResult
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 
 def target(name: str, port: int, ca: Path) -> Target:

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.alerts.budget import Limits
-from monitor.alerts.outbox import deliver
-from monitor.alerts.slack import SlackSink, make_web_client
-from monitor.findings import record
+from monitor.judge.findings import record
 from monitor.models import EvidenceItem, Finding
+from monitor.outputs.alerts.budget import Limits
+from monitor.outputs.alerts.outbox import deliver
+from monitor.outputs.alerts.slack import SlackSink, make_web_client
 from monitor.sandbox.slack import AfterPost, SlackEndpoint
 from monitor.store.sqlite import WAL_LIMIT_BYTES, Store
 

@@ -135,7 +135,7 @@ def build(path: Path, scale: int) -> None:
 
 def detect(path: Path) -> None:
     from monitor.config import validate
-    from monitor.detection import run_detectors
+    from monitor.judge.detection import run_detectors
     from monitor.store.sqlite import Store
 
     config = validate({"aws": {"management_accounts": ["111111111111"]}})

@@ -43,8 +43,8 @@ from monitor.sandbox.pg import PgServer, find_pg_bindir
 from monitor.sandbox.tls import FAKE_RDS_HOSTS, make_pki
 from monitor.sources.activity import ActivitySource, PollResult
 from monitor.sources.activity_store import SessionRecorder
+from monitor.sources.targets import Target
 from monitor.store.sqlite import Store
-from monitor.targets import Target
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -130,9 +130,9 @@ def build(path: Path, scale: float) -> None:
 def report(path: Path, out: Path) -> None:
     from monitor.clock import FrozenClock
     from monitor.config import validate
+    from monitor.outputs.reports.access_review import write_report
+    from monitor.outputs.reports.period import last_complete_week
     from monitor.pipeline import StageContext
-    from monitor.reports.access_review import write_report
-    from monitor.reports.period import last_complete_week
     from monitor.store.sqlite import Store
 
     config = validate({"store": {"path": str(path)}, "reports": {"dir": str(out)}})

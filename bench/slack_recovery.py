@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.alerts import outbox
-from monitor.alerts.budget import Limits
-from monitor.alerts.render import Message
 from monitor.errors import AlertDeliveryFailed
-from monitor.findings import record
+from monitor.judge.findings import record
 from monitor.models import Finding
+from monitor.outputs.alerts import outbox
+from monitor.outputs.alerts.budget import Limits
+from monitor.outputs.alerts.render import Message
 from monitor.store.sqlite import Store
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.clock import Clock, SystemClock
 from monitor.config import AccountConfig, AwsConfig, Config
 from monitor.errors import AssumeRoleDenied, AwsError, DiscoveryError, SecretError
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 if TYPE_CHECKING:
     import boto3

@@ -141,7 +141,7 @@ def validate(obj: Obj) -> None:
 
 
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    from monitor.formats import write_table
+    from monitor.outputs.formats import write_table
 
     # No cutting: the error column is the reason a person needs in full.
     rows_ = (dict(zip(columns, row, strict=True)) for row in rows)
@@ -189,7 +189,7 @@ def targets(obj: Obj, discover: bool) -> None:
     stage run then reports the target as a failure).
     """
     from monitor.aws import AwsSessions
-    from monitor.targets import collect_targets
+    from monitor.sources.targets import collect_targets
 
     config = obj.config()
     found = collect_targets(config, AwsSessions.from_config(config), discover=discover)
@@ -267,7 +267,7 @@ def iam_policy(obj: Obj, out: Path | None) -> None:
     Athena/Glue/S3 for the trail). monitor-policy: the monitor role in every database
     account. monitor-trust-policy: who may assume that role, with an ExternalId to fill in.
     """
-    from monitor.policies import documents, render
+    from monitor.outputs.policies import documents, render
 
     docs = documents(obj.config())
     if out is None:
@@ -554,7 +554,7 @@ def _trail_listing(
 ) -> None:
     """Run one trail query over the window and print its events; name unreadable files."""
     from monitor.clock import SystemClock
-    from monitor.formats import write
+    from monitor.outputs.formats import write
     from monitor.sources.cloudtrail import make_window, parse_moment
 
     start = parse_moment(since, "--since")
@@ -615,7 +615,7 @@ def grants(obj: Obj, target: str | None, db_user: str | None, fmt: str) -> None:
     Reads the grants inventory from the store (written by the iam stage of pgwarden once or
     pgwarden run). A grant for the pattern * or pgm* matches --db-user pgmonitor.
     """
-    from monitor.formats import write
+    from monitor.outputs.formats import write
     from monitor.sources.iam import GRANT_COLUMNS, current_grants
     from monitor.store.sqlite import Store
 
@@ -667,8 +667,8 @@ def findings() -> None:
 @pass_obj
 def findings_list(obj: Obj, status: str, detector: str | None, fmt: str) -> None:
     """List findings, worst and newest first."""
-    from monitor.findings import FINDING_COLUMNS, list_findings
-    from monitor.formats import write
+    from monitor.judge.findings import FINDING_COLUMNS, list_findings
+    from monitor.outputs.formats import write
 
     with _open_store(obj) as store:
         rows = list_findings(store, None if status == "all" else status, detector)
@@ -684,8 +684,8 @@ def findings_show(obj: Obj, fingerprint: str, fmt: str) -> None:
     """Show one finding: why, the evidence, the linked principals and what to do."""
     import json
 
-    from monitor.findings import get_finding
-    from monitor.formats import inert
+    from monitor.judge.findings import get_finding
+    from monitor.outputs.formats import inert
 
     with _open_store(obj) as store:
         lifecycle, finding = get_finding(store, fingerprint)
@@ -734,7 +734,7 @@ def findings_suppress(obj: Obj, fingerprint: str, until: datetime, reason: str) 
     from datetime import UTC
 
     from monitor.clock import SystemClock
-    from monitor.findings import suppress
+    from monitor.judge.findings import suppress
 
     with _open_store(obj, writer=True) as store:
         suppress(store, fingerprint, until.replace(tzinfo=UTC), reason, SystemClock().now())
@@ -747,7 +747,7 @@ def findings_suppress(obj: Obj, fingerprint: str, until: datetime, reason: str) 
 @pass_obj
 def findings_ack(obj: Obj, fingerprint: str) -> None:
     """Acknowledge a finding: it stays open, without repeat alerts."""
-    from monitor.findings import acknowledge
+    from monitor.judge.findings import acknowledge
 
     with _open_store(obj, writer=True) as store:
         acknowledge(store, fingerprint)
@@ -767,11 +767,11 @@ def alerts() -> None:
 @pass_obj
 def alerts_deliver(obj: Obj, dry_run: bool) -> None:
     """Send the alerts waiting in the outbox, oldest first (what the daemon does every 15 s)."""
-    from monitor.alerts.budget import Limits
-    from monitor.alerts.outbox import deliver, preview
-    from monitor.alerts.slack import ConsoleSink, make_sink
     from monitor.aws import AwsSessions
     from monitor.clock import SystemClock
+    from monitor.outputs.alerts.budget import Limits
+    from monitor.outputs.alerts.outbox import deliver, preview
+    from monitor.outputs.alerts.slack import ConsoleSink, make_sink
 
     config = obj.config()
     slack = config.alerts.slack
@@ -819,7 +819,7 @@ def alerts_retry_parked(obj: Obj, channels: tuple[str, ...]) -> None:
     Their alerts waited in the outbox and go out, in order, at the next delivery. A channel
     still broken is parked again and alerted once more.
     """
-    from monitor.alerts.parking import resume
+    from monitor.outputs.alerts.parking import resume
 
     with _open_store(obj, writer=True) as store:
         resumed = resume(store, channels)
@@ -839,9 +839,9 @@ def alerts_retry_parked(obj: Obj, channels: tuple[str, ...]) -> None:
 @pass_obj
 def alerts_test(obj: Obj) -> None:
     """Send a test message to every configured channel and report each result."""
-    from monitor.alerts.render import render_test
-    from monitor.alerts.slack import configured_channels, make_sink
     from monitor.aws import AwsSessions
+    from monitor.outputs.alerts.render import render_test
+    from monitor.outputs.alerts.slack import configured_channels, make_sink
 
     config = obj.config()
     slack = config.alerts.slack
@@ -890,7 +890,7 @@ def doctor(obj: Obj, target_names: tuple[str, ...], fmt: str) -> None:
 
     from monitor.doctor.checks import COLUMNS, diagnose
     from monitor.doctor.render import render_table
-    from monitor.formats import write_json
+    from monitor.outputs.formats import write_json
 
     results = diagnose(obj.config(), target_names)
     if fmt == "json":
@@ -942,9 +942,9 @@ def report_access_review(
     they are uploaded to S3, encrypted.
     """
     from monitor.clock import SystemClock
+    from monitor.outputs.reports.access_review import parse_formats, stage_report, write_report
+    from monitor.outputs.reports.period import choose
     from monitor.pipeline import StageContext
-    from monitor.reports.access_review import parse_formats, stage_report, write_report
-    from monitor.reports.period import choose
 
     config = obj.config()
     clock = SystemClock()
@@ -971,7 +971,7 @@ def report_apply_decisions(obj: Obj, file: Path) -> None:
     checked first: bad rows are listed by line number and skipped, and the command exits 1.
     """
     from monitor.clock import SystemClock
-    from monitor.reports.decisions import apply
+    from monitor.outputs.reports.decisions import apply
 
     config = obj.config()
     with _open_store(obj, writer=True) as store:

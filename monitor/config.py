@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from monitor.alerts import budget
 from monitor.errors import ConfigError
+from monitor.outputs.alerts import budget
 
 CONFIG_ENV = "PGWARDEN_CONFIG"
 DEFAULT_CONFIG = Path("pgwarden.toml")
@@ -590,7 +590,7 @@ def _duplicates(
 
 
 def _detector_checks(raw: object) -> list[str]:
-    from monitor.detectors.registry import known_detectors
+    from monitor.judge.detectors.registry import known_detectors
 
     if not isinstance(raw, dict):
         return []
@@ -609,7 +609,7 @@ def _detector_checks(raw: object) -> list[str]:
 
 
 def _suppression_checks(raw: object) -> list[str]:
-    from monitor.detectors.registry import known_detectors
+    from monitor.judge.detectors.registry import known_detectors
 
     known = known_detectors()
     return [

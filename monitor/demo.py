@@ -210,9 +210,9 @@ def _access_review(config: Config, echo: Echo) -> list[Path]:
     """The access review of the seven days up to today (the sandbox's data is from today),
     as `pgwarden report access-review --since D-6 --until D+1` writes it."""
     from monitor.clock import SystemClock
+    from monitor.outputs.reports.access_review import write_report
+    from monitor.outputs.reports.period import date_range
     from monitor.pipeline import StageContext
-    from monitor.reports.access_review import write_report
-    from monitor.reports.period import date_range
     from monitor.store.sqlite import Store
 
     clock = SystemClock()
@@ -251,8 +251,8 @@ def _store_counts(path: Path) -> list[tuple[str, str]]:
 
 
 def _write_findings_csv(path: Path, dest: Path) -> list[Path]:
-    from monitor.findings import FINDING_COLUMNS, list_findings
-    from monitor.formats import write
+    from monitor.judge.findings import FINDING_COLUMNS, list_findings
+    from monitor.outputs.formats import write
     from monitor.store.sqlite import Store
 
     with Store.open(path, writer=False) as store:
@@ -266,7 +266,7 @@ def print_result(run: DemoRun, echo: Echo) -> None:
     """The summary table, one Slack payload as Slack would receive it, and the files."""
     from io import StringIO
 
-    from monitor.formats import write_table
+    from monitor.outputs.formats import write_table
 
     if run.slack_messages:
         first = run.slack_messages[0]

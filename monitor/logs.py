@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal
 
-from monitor.formats import inert
+from monitor.outputs.formats import inert
 
 LogFormat = Literal["json", "text", "auto"]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
@@ -31,7 +31,7 @@ class SafeMessages(logging.Filter):
     """Every record's message made safe for a terminal and free of secret-bearing URLs.
 
     Messages quote names a client chose (users, hosts, application_name): control characters
-    are shown as escapes (`monitor.formats.inert`), so nothing in a log moves a cursor.
+    are shown as escapes (`monitor.outputs.formats.inert`), so nothing in a log moves a cursor.
     A handler filter, so it sees the records of every logger, third-party ones included.
     """
 

@@ -97,7 +97,7 @@ class SuspiciousEntry:
 
     def to_json(self) -> dict[str, Any]:
         """A `parse-logs` JSON Lines record; `line` is escaped to printable text."""
-        from monitor.formats import inert
+        from monitor.outputs.formats import inert
 
         return {
             "kind": "suspicious_entry",

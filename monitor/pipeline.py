@@ -20,8 +20,8 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import ActivityConfig, Config, PgLogsConfig
 from monitor.errors import ConfigError, PgwardenError, StoreCannotWrite
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
+from monitor.sources.targets import Target, collect_targets, save_targets
 from monitor.store.sqlite import Store
-from monitor.targets import Target, collect_targets, save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # What queries through Athena take (the trail's engine, the athena log source), with
 # pgwarden's own role: the workgroup, the table's Glue catalog, the data's bucket and the
-# results location; monitor/policies.py scopes each.
+# results location; monitor/outputs/policies.py scopes each.
 ATHENA_ACTIONS = (
     "athena:StartQueryExecution",
     "athena:GetQueryExecution",
@@ -449,8 +449,8 @@ def athena_connect_kwargs(config: Config) -> dict[str, Any]:
 
 @stage("detect")
 def detect_stage(ctx: StageContext) -> StageReport:
-    """Every enabled detector over the store; see monitor/detection.py."""
-    from monitor.detection import run_detectors
+    """Every enabled detector over the store; see monitor/judge/detection.py."""
+    from monitor.judge.detection import run_detectors
 
     columns = ("detector", "opened", "repeated", "resolved", "suppressed")
     summaries = run_detectors(ctx.store, ctx.config, ctx.clock.now())
@@ -467,10 +467,10 @@ def detect_stage(ctx: StageContext) -> StageReport:
     access=lambda c: Access((), ("secretsmanager:GetSecretValue",) * c.alerts.slack.enabled),
 )
 def alerts_stage(ctx: StageContext) -> StageReport:
-    """Deliver the outbox to Slack; see monitor/alerts/outbox.py."""
-    from monitor.alerts.budget import Limits
-    from monitor.alerts.outbox import deliver
-    from monitor.alerts.slack import make_sink
+    """Deliver the outbox to Slack; see monitor/outputs/alerts/outbox.py."""
+    from monitor.outputs.alerts.budget import Limits
+    from monitor.outputs.alerts.outbox import deliver
+    from monitor.outputs.alerts.slack import make_sink
 
     columns = ("sink", "sent", "digested", "pending", "error")
     slack = ctx.config.alerts.slack

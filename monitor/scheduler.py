@@ -50,16 +50,16 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.alerts.parking import readiness
 from monitor.aws import AwsSessions
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, ReportsConfig, load_config
 from monitor.errors import ConfigError, StoreCannotWrite
 from monitor.launch import DAEMON_SIGNALS
-from monitor.metrics import Health, Metrics, MetricsServer
+from monitor.outputs.alerts.parking import readiness
+from monitor.outputs.metrics import Health, Metrics, MetricsServer
+from monitor.outputs.reports import access_review
 from monitor.pipeline import Stage, StageContext, StageReport, run_stage
 from monitor.reload import reload_problems
-from monitor.reports import access_review
 from monitor.store.sqlite import MIN_START_FREE_BYTES, Store, free_bytes
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import PgwardenError
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
@@ -195,7 +195,7 @@ def diagnose(
     """Every check against `config`: all targets (configured and discovered) or the named ones."""
     from monitor.aws import AwsSessions
     from monitor.clock import SystemClock
-    from monitor.targets import collect_targets
+    from monitor.sources.targets import collect_targets
 
     clock = clock or SystemClock()
     aws = aws or AwsSessions.from_config(config, clock=clock)

@@ -17,8 +17,8 @@ from monitor import sql
 from monitor.doctor.accounts import account_key, role_policy_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.doctor.rds import DbFacts, connect_key, modify_command, rds_facts
-from monitor.remedy import quote_ident
-from monitor.targets import Target
+from monitor.judge.remedy import quote_ident
+from monitor.sources.targets import Target
 
 CHECKS = ("login", "tls", "roles", "log_line_prefix", "log_forgery", "version", "client_addr")
 # `connection authenticated` lines (who logged in, and how) start with PostgreSQL 14.

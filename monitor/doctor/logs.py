@@ -19,7 +19,7 @@ from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.doctor.rds import export_fix, rds_facts
 from monitor.errors import LogInputError
 from monitor.sources.logfiles import log_paths, open_log
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 CHECKS = ("enabled", "read", "postgresql", "iam-db-auth-error", "file")
 IAM_ACTIONS = ("logs:DescribeLogGroups", "logs:DescribeLogStreams", "logs:FilterLogEvents")

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from monitor.doctor.accounts import account_key, role_policy_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 PARAMETERS = {"log_connections": "fail", "log_disconnections": "fail", "rds.force_ssl": "warn"}
 CHECKS = ("exists", "iam-auth", "proxy-iam-auth", "proxy-target", "log-export", *PARAMETERS)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from itertools import groupby
 
 from monitor.doctor.checks import CheckResult
-from monitor.formats import inert
+from monitor.outputs.formats import inert
 
 SYMBOLS = {"ok": "✔", "fail": "✖", "warn": "⚠"}
 MIN_WIDTH = 60

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.alerts.parking import parked_in
-from monitor.alerts.slack import CHANNEL_ID, configured_channels, lookup_channel, make_web_client
 from monitor.doctor.accounts import secret_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import SecretError
+from monitor.outputs.alerts.parking import parked_in
+from monitor.outputs.alerts.slack import (
+    CHANNEL_ID,
+    configured_channels,
+    lookup_channel,
+    make_web_client,
+)
 
 CHECKS = ("enabled", "token", "auth.test", "channel", "history", "parked")
 

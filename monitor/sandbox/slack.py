@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from monitor.alerts.render import Message
-from monitor.alerts.slack import Sink
+from monitor.outputs.alerts.render import Message
+from monitor.outputs.alerts.slack import Sink
 from monitor.sandbox.http import JsonServer
 
 BOT = {"user_id": "U0PGWARDEN", "user": "pgwarden", "team_id": "T0SANDBOX", "team": "sandbox"}

@@ -37,7 +37,7 @@ from monitor.config import ActivityConfig
 from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
 from monitor.sources.pacing import ConnectLimiter, backoff_s
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 log = logging.getLogger(__name__)
 

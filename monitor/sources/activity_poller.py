@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from monitor.clock import Clock
 from monitor.config import ActivityConfig
 from monitor.sources.activity import ActivitySource, PollResult, TokenSource
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 T = TypeVar("T")
 

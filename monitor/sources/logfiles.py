@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from monitor.config import PgLogsConfig
     from monitor.models import AuthEvent
     from monitor.sources.pglogs import ReadResult
+    from monitor.sources.targets import Target
     from monitor.store.sqlite import Store
-    from monitor.targets import Target
 
 STDIN = "-"
 

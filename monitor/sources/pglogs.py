@@ -4,7 +4,7 @@ Edge code: it holds clients and reads the clock; the parsing is `monitor.parsing
 Each read stores its events and moves its cursor in one transaction, so a crash never
 skips a line and never stores one twice (rows are also unique by `AuthEvent.dedup_key`).
 
-Every read is for one resolved target (monitor/targets.py), configured or discovered, and
+Every read is for one resolved target (monitor/sources/targets.py), configured or discovered, and
 its events carry that target's name. Silence is never taken for quiet: a target whose log
 group is missing or has no streams, whose files are gone, or that no source reads at all,
 comes back as a `ReadResult` with a `problem`; the stage reports it and `once` exits 1.
@@ -39,9 +39,9 @@ from monitor.errors import AwsError
 from monitor.models import AuthEvent, SuspiciousEntry
 from monitor.parsing.pglog import LogParser, parse_messages
 from monitor.parsing.pglog_stats import ParseStats
+from monitor.sources.targets import Target
 from monitor.sql import load
 from monitor.store.sqlite import Store, to_text
-from monitor.targets import Target
 
 log = logging.getLogger(__name__)
 

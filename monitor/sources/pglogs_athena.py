@@ -28,9 +28,9 @@ from typing import Any
 from monitor.config import AwsConfig, PgLogsAthenaConfig, PgLogsConfig
 from monitor.errors import PgwardenError
 from monitor.sources.pglogs import LogQuery, ReadResult, RecordWindow, store_records
+from monitor.sources.targets import Target
 from monitor.sql import load
 from monitor.store.sqlite import Store
-from monitor.targets import Target
 
 TABLE = "pgwarden_rds_logs"
 CURSOR = "pglogs.athena"

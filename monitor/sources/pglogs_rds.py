@@ -15,8 +15,8 @@ from monitor.config import PgLogsConfig
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser
 from monitor.sources.pglogs import MAX_PAGES, ReadResult, save
+from monitor.sources.targets import Target
 from monitor.store.sqlite import Store
-from monitor.targets import Target
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import pytest
 
 from monitor.clock import FrozenClock
 from monitor.config import Config
-from monitor.detection import run_detectors
-from monitor.detectors.access_change import AccessChangeOptions, detect
+from monitor.judge.detection import run_detectors
+from monitor.judge.detectors.access_change import AccessChangeOptions, detect
 from monitor.parsing.cloudtrail import AccessChangeEvent
 from monitor.sources.cloudtrail import TrailWindow, access_change_events, ingest
 from monitor.sources.trail_athena import AthenaSettings, AthenaTrail

@@ -18,7 +18,7 @@ from monitor.config import Config
 from monitor.sandbox.pam import IamPg
 from monitor.sources.activity import PollResult, TokenSource
 from monitor.sources.activity_poller import ActivityPoller
-from monitor.targets import Target, configured_targets
+from monitor.sources.targets import Target, configured_targets
 from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_A, make_config, target_table
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.alerts.budget import Limits
-from monitor.alerts.outbox import BACKOFF_MAX, deliver
-from monitor.alerts.parking import parked, readiness, resume
+from monitor.outputs.alerts.budget import Limits
+from monitor.outputs.alerts.outbox import BACKOFF_MAX, deliver
+from monitor.outputs.alerts.parking import parked, readiness, resume
 from monitor.store.sqlite import Store
 from tests.conftest import SlackApi
 from tests.integration.test_slack_delivery import bot, queue, slack, store

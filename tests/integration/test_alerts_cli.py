@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from monitor.findings import record
+from monitor.judge.findings import record
 from monitor.store.sqlite import Store
 from tests.conftest import SlackApi
 from tests.support.findings import make_finding

@@ -213,7 +213,7 @@ def test_discovered_readers_are_polled_and_their_logins_are_their_clusters(
     moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from monitor.aws import AwsSessions
-    from monitor.targets import collect_targets
+    from monitor.sources.targets import collect_targets
 
     moto_server.reset()
     monkeypatch.setenv(EXTERNAL_ID_ENV, "discovery-test")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from monitor.findings import record
+from monitor.judge.findings import record
 from monitor.store.sqlite import Store
 from tests.support.findings import NOW, make_finding
 

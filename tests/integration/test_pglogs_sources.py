@@ -18,8 +18,8 @@ import pytest
 
 from monitor.config import Config, LogFilesConfig, PgLogsConfig
 from monitor.sources.pglogs import FILTER_PATTERN, ReadResult, read_cloudwatch
+from monitor.sources.targets import Target, attach_logs, configured_targets, rds_log_groups
 from monitor.store.sqlite import Store
-from monitor.targets import Target, attach_logs, configured_targets, rds_log_groups
 from tests.conftest import MotoServer
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from monitor.config import validate
+from monitor.outputs.policies import documents
 from monitor.pipeline import run_once
-from monitor.policies import documents
 from monitor.sandbox.aws import Account
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.reports.access_review import write_report
-from monitor.reports.period import iso_week
+from monitor.outputs.reports.access_review import write_report
+from monitor.outputs.reports.period import iso_week
 from tests.conftest import require
 from tests.support import review
 from tests.unit.test_access_review import context

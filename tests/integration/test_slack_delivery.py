@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts.budget import Limits
-from monitor.alerts.outbox import deliver
-from monitor.alerts.slack import (
+from monitor.judge.findings import record
+from monitor.models import Finding
+from monitor.outputs.alerts.budget import Limits
+from monitor.outputs.alerts.outbox import deliver
+from monitor.outputs.alerts.slack import (
     ConsoleSink,
     SlackSink,
     SlackWebhookSink,
     make_web_client,
     make_webhook_client,
 )
-from monitor.findings import record
-from monitor.models import Finding
 from monitor.sandbox.slack import AfterPost
 from monitor.store.sqlite import Store
 from tests.conftest import SlackApi

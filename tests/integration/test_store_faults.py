@@ -20,12 +20,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from monitor.alerts.budget import Limits
-from monitor.alerts.outbox import deliver
-from monitor.alerts.slack import SlackSink, make_web_client
 from monitor.config import validate
 from monitor.errors import StoreCannotWrite
-from monitor.findings import record
+from monitor.judge.findings import record
+from monitor.outputs.alerts.budget import Limits
+from monitor.outputs.alerts.outbox import deliver
+from monitor.outputs.alerts.slack import SlackSink, make_web_client
 from monitor.pipeline import run_once
 from monitor.sandbox.pam import IamPg
 from monitor.sandbox.slack import AfterPost

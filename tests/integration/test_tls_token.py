@@ -19,7 +19,7 @@ from monitor.clock import FrozenClock
 from monitor.config import ActivityConfig
 from monitor.sandbox.tls import FAKE_RDS_HOSTS, SandboxPki, make_pki
 from monitor.sources.activity import ActivitySource
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 TOKEN = "FAKE-IAM-TOKEN-0123456789"
 

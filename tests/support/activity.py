@@ -12,8 +12,8 @@ from monitor.config import Config, validate
 from monitor.sandbox.pam import IamPg
 from monitor.sources.activity import ActivitySource, PollResult
 from monitor.sources.activity_store import SessionRecorder
+from monitor.sources.targets import configured_targets
 from monitor.store.sqlite import Store
-from monitor.targets import configured_targets
 
 ACCOUNT_A = "222222222222"
 ACCOUNT_B = "333333333333"

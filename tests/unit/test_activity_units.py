@@ -18,7 +18,7 @@ from monitor.parsing.sqlmask import mask_literals
 from monitor.pipeline import select_stages
 from monitor.sources.activity import ActivitySource
 from monitor.sources.pacing import ConnectLimiter, backoff_s
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
-"""The delivery budget (monitor/alerts/budget.py): pure, over queued rows."""
+"""The delivery budget (monitor/outputs/alerts/budget.py): pure, over queued rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor.alerts.budget import Limits, budget, source_host
 from monitor.models import Finding
+from monitor.outputs.alerts.budget import Limits, budget, source_host
 from tests.support.findings import NOW, make_finding
 
 LIMITS = Limits(max_per_run=20, max_age=timedelta(days=1), max_per_detector=10, max_per_host=5)

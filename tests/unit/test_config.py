@@ -328,8 +328,8 @@ def test_config_poll_deadline_shorter_than_interval() -> None:
 
 
 def test_config_webhook_url_over_http_refused_without_echo() -> None:
-    from monitor.alerts.slack import make_sink
     from monitor.config import SlackConfig
+    from monitor.outputs.alerts.slack import make_sink
 
     slack = SlackConfig(enabled=True, mode="webhook", webhook_url="env:HOOK")
     secret = "http://hooks.example.com/services/T0/B0/SECRET"

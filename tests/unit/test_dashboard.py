@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from monitor.clock import SystemClock
-from monitor.metrics import Metrics
+from monitor.outputs.metrics import Metrics
 from monitor.store.sqlite import Store
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "pgwarden.json"

@@ -8,9 +8,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.alerts.render import render_finding
-from monitor.detectors.log_injection import LogInjectionOptions, detect, load
-from monitor.formats import write_table
+from monitor.judge.detectors.log_injection import LogInjectionOptions, detect, load
+from monitor.outputs.alerts.render import render_finding
+from monitor.outputs.formats import write_table
 from monitor.parsing.pglog import LogParser
 from monitor.sources.pglogs import save
 from monitor.store.sqlite import Store

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.detectors.password_login import (
+from monitor.judge.detectors.password_login import (
     PasswordLogin,
     PasswordLoginOptions,
     PasswordLogins,

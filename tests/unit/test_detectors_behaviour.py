@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.detectors import (
+from monitor.judge.detectors import (
     monitoring_gap,
     off_hours,
     privileged_session,
     unexpected_assume_source,
 )
-from monitor.detectors.hours import within
+from monitor.judge.detectors.hours import within
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
 ROLE = "arn:aws:iam::222222222222:role/pg-monitor-role"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.detectors import new_source, unused_db_user, unused_iam_grant, unused_role
+from monitor.judge.detectors import new_source, unused_db_user, unused_iam_grant, unused_role
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 D = timedelta(days=1)

@@ -16,7 +16,7 @@ from monitor.doctor.checks import CheckResult, DoctorContext, Outcome, fail, gro
 from monitor.doctor.database import ServerFacts, judge_tls, judge_version, login_fix
 from monitor.doctor.rds import DbFacts, describe_db, judge_parameter, read_parameters
 from monitor.doctor.render import render_table
-from monitor.targets import Target
+from monitor.sources.targets import Target
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_FIX = (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.findings import Suppression, UnknownFinding, record, suppress
+from monitor.judge.findings import Suppression, UnknownFinding, record, suppress
 from monitor.store.sqlite import Store
 from tests.support.findings import NOW, make_finding
 

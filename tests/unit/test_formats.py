@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.formats import csv_cell, write_csv, write_table
+from monitor.outputs.formats import csv_cell, write_csv, write_table
 
 
 @pytest.mark.parametrize(

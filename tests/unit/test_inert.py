@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from monitor.alerts.render import render_digest, render_finding
 from monitor.doctor.checks import CheckResult
 from monitor.doctor.render import render_table
-from monitor.formats import csv_value, inert, write_csv, write_table
 from monitor.logs import JsonFormatter, SafeMessages
+from monitor.outputs.alerts.render import render_digest, render_finding
+from monitor.outputs.formats import csv_value, inert, write_csv, write_table
 from tests.support.findings import make_finding
 
 INJECTIONS = {
@@ -118,7 +118,7 @@ def test_inert_log_cuts_secret_urls_from_http_client_loggers() -> None:
     for name, msg, kept in (
         ("slack_sdk.webhook.client", f"Sending a request - url: {hook}, body: {{}}", "hooks"),
         ("urllib3.connectionpool", request_line, "POST /…"),
-        ("monitor.alerts", "token xoxb-1234-5678-SECRET leaked", "xoxb-…"),
+        ("monitor.outputs.alerts", "token xoxb-1234-5678-SECRET leaked", "xoxb-…"),
     ):
         record = logging.makeLogRecord({"name": name, "msg": msg})
         SafeMessages().filter(record)

@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.clock import FrozenClock
-from monitor.metrics import Health, Metrics, MetricsServer
+from monitor.outputs.metrics import Health, Metrics, MetricsServer
 from monitor.pipeline import StageReport
 from monitor.store.sqlite import Store, to_text
 

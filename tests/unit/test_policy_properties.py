@@ -7,7 +7,7 @@ import fnmatch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.formats import csv_cell
+from monitor.outputs.formats import csv_cell
 from monitor.parsing.policy import glob_match
 
 # Characters of ARNs and action names, plus the two IAM wildcards; no '[' (fnmatch's class).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.detectors.registry import DetectorOptions, detectors
+from monitor.judge.detectors.registry import DetectorOptions, detectors
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = tomllib.loads((REPO / "config.example.toml").read_text())

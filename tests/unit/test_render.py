@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from monitor.alerts.render import escape, render_digest, render_finding
+from monitor.outputs.alerts.render import escape, render_digest, render_finding
 from tests.support.findings import make_finding
 
 INJECTIONS = [

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, validate
-from monitor.detection import run_detectors
 from monitor.errors import PgwardenError
-from monitor.formats import csv_value
-from monitor.reports.access_review import write_report
-from monitor.reports.decisions import apply
-from monitor.reports.period import iso_week
+from monitor.judge.detection import run_detectors
+from monitor.outputs.formats import csv_value
+from monitor.outputs.reports.access_review import write_report
+from monitor.outputs.reports.decisions import apply
+from monitor.outputs.reports.period import iso_week
 from monitor.sources.activity import RoleRow
 from monitor.sources.activity_store import record_roles
 from monitor.store.sqlite import to_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from monitor.config import PgLogsConfig
-from monitor.targets import Target, attach_logs, merge
+from monitor.sources.targets import Target, attach_logs, merge
 
 
 def target(

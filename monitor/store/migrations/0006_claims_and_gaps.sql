@@ -1,4 +1,4 @@
--- Schema 6: delivery claims (monitor/alerts/outbox.py), the store's own identity, and the
+-- Schema 6: delivery claims (monitor/outputs/alerts/outbox.py), the store's own identity, and the
 -- blind spot of sessions that ended during an outage.
 -- A row is claimed in the store before it is posted: claim_id (one per message, shared by
 -- the rows a digest covers) and when. A claimed row that is not marked sent may already be

@@ -1,0 +1,144 @@
+"""failure-burst: many failed logins in a short window, per user or from one client host.
+
+    [detectors.failure-burst]
+    threshold = 5          # failures ...
+    window_minutes = 10    # ... within this sliding window
+    lookback_hours = 24    # a burst older than this no longer holds: the finding resolves
+
+Raised to high when a successful login from the same host follows: the guess may have worked.
+Needs: auth events from the PostgreSQL logs (log_connections on).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from monitor import sql
+from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.detectors.windows import densest
+from monitor.judge.linking import LinkData, link, load_links
+from monitor.models import EvidenceItem, Finding
+from monitor.store.sqlite import to_text
+
+
+class FailureBurstOptions(DetectorOptions):
+    threshold: int = Field(default=5, ge=2)
+    window_minutes: float = Field(default=10, gt=0)
+    lookback_hours: float = Field(default=24, gt=0)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    target: str
+    user: str
+    host: str | None
+    time: datetime
+
+
+@dataclass(frozen=True)
+class AuthHistory:
+    failures: list[Attempt]
+    successes: list[Attempt]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def load(conn: sqlite3.Connection, now: datetime, opts: FailureBurstOptions) -> AuthHistory:
+    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
+
+    def rows(name: str) -> list[Attempt]:
+        cursor = conn.execute(sql.load(name), since)
+        return [Attempt(t, u or "", h, datetime.fromisoformat(ts)) for t, u, h, ts in cursor]
+
+    links = load_links(conn, now - timedelta(hours=opts.lookback_hours))
+    return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"), links)
+
+
+@register("failure-burst", FailureBurstOptions, load)
+def detect(data: AuthHistory, now: datetime, opts: FailureBurstOptions) -> list[Finding]:
+    window = timedelta(minutes=opts.window_minutes)
+    groups: dict[tuple[str, str, str], list[Attempt]] = defaultdict(list)
+    for attempt in data.failures:
+        groups[(attempt.target, "user", attempt.user)].append(attempt)
+        if attempt.host:
+            groups[(attempt.target, "host", attempt.host)].append(attempt)
+    findings = []
+    for (target, axis, key), attempts in sorted(groups.items()):
+        attempts.sort(key=lambda a: a.time)
+        i, j = densest([a.time for a in attempts], window)
+        burst = attempts[i:j]
+        if len(burst) < opts.threshold:
+            continue
+        findings.append(_finding(target, axis, key, burst, data, opts))
+    return findings
+
+
+def _finding(
+    target: str,
+    axis: str,
+    key: str,
+    burst: list[Attempt],
+    data: AuthHistory,
+    opts: FailureBurstOptions,
+) -> Finding:
+    start = burst[0].time
+    hosts = {a.host for a in burst if a.host}
+    users = {a.user for a in burst}
+    followed = [
+        s
+        for s in data.successes
+        if s.target == target and s.time >= start and s.host in hosts and s.user in users
+    ]
+    by_source = Counter((a.user, a.host) for a in burst)
+    evidence = [
+        EvidenceItem(
+            min(a.time for a in burst if (a.user, a.host) == source),
+            f"failed login as {source[0]}",
+            source[1],
+            count,
+        )
+        for source, count in by_source.most_common()
+    ]
+    evidence[:0] = [
+        EvidenceItem(s.time, f"then a successful login as {s.user}", s.host) for s in followed[:3]
+    ]
+    who = f"as {key}" if axis == "user" else f"from {key}"
+    title = f"{len(burst)} failed logins {who} on {target} within {opts.window_minutes:g} min"
+    if followed:
+        title += ", then a success"
+    user, host = by_source.most_common(1)[0][0]
+    return Finding(
+        principals=link(data.links, target, user, start, host),
+        detector="failure-burst",
+        subject=f"{target}/{axis}/{key}",
+        severity="high" if followed else "medium",
+        title=title,
+        why=(
+            f"At least {opts.threshold} authentication failures within {opts.window_minutes:g}"
+            f" minutes {who}."
+            + (
+                " A login from the same host succeeded afterwards: the guess may have worked."
+                if followed
+                else ""
+            )
+        ),
+        remedy=(
+            f"Find out who runs {', '.join(sorted(hosts)) or 'the client'}. If it is not expected,"
+            " block it at the security group, and review the sessions it opened "
+            "(pgwarden findings show, pg_stat_activity)."
+            if axis == "host" or hosts
+            else "Check the client's IAM token generation (host, port, region, user)."
+        ),
+        target=target,
+        db_user=key if axis == "user" else (next(iter(users)) if len(users) == 1 else None),
+        evidence=tuple(evidence),
+        details={
+            "failures": len(burst),
+            "first": start.isoformat(),
+            "followed_by_success": bool(followed),
+        },
+    )

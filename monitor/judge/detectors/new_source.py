@@ -1,0 +1,117 @@
+"""new-source: the first use of a db user or role from a new place, after a learning period.
+
+    [detectors.new-source]
+    learning_days = 14   # what a subject does in its first days is learned, not flagged
+    alert_days = 7       # a new value stays a finding this long after it first appears
+
+For a db user on a target: a new client host or application_name. For a watched role: a
+new source IP or source account. Like ElastAlert's new_term, but the history is the store,
+so it survives restarts and is never forgotten.
+Needs: sessions, auth events, CloudTrail AssumeRole events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from monitor import sql
+from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.linking import LinkData, link, load_links
+from monitor.models import EvidenceItem, Finding, LinkedPrincipal, Severity
+from monitor.store.sqlite import to_text
+
+SEVERITY: dict[str, Severity] = {
+    "source account": "high",
+    "source IP": "medium",
+    "client host": "medium",
+    "application_name": "low",
+}
+
+
+class NewSourceOptions(DetectorOptions):
+    learning_days: float = Field(default=14, ge=0)
+    alert_days: float = Field(default=7, gt=0)
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    kind: str  # db | role
+    subject: str  # target/user, or a role ARN
+    attribute: str
+    value: str
+    first: datetime
+    seen: int
+
+
+@dataclass(frozen=True)
+class History:
+    """Recent values; `started` holds when each subject was first seen at all (the loader
+    gets it from the whole history; without it, the values themselves are the history)."""
+
+    values: list[FirstSeen]
+    links: LinkData = field(default_factory=LinkData)
+    started: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+
+def load(conn: sqlite3.Connection, now: datetime, opts: NewSourceOptions) -> History:
+    recent = {"recent": to_text(now - timedelta(days=opts.alert_days))}
+    values, started = [], {}
+    for kind, subject, attribute, value, first, seen, start in conn.execute(
+        sql.load("store/first_seen_values"), recent
+    ):
+        values.append(
+            FirstSeen(kind, subject, attribute, value, datetime.fromisoformat(first), seen)
+        )
+        started[(kind, subject)] = datetime.fromisoformat(start)
+    links = load_links(conn, now - timedelta(days=opts.alert_days))
+    return History(values, links, started)
+
+
+@register("new-source", NewSourceOptions, load)
+def detect(data: History, now: datetime, opts: NewSourceOptions) -> list[Finding]:
+    learning, alerting = timedelta(days=opts.learning_days), timedelta(days=opts.alert_days)
+    started = dict(data.started)
+    for item in data.values:
+        key = (item.kind, item.subject)
+        started[key] = min(item.first, started.get(key, item.first))
+    findings = []
+    for item in sorted(data.values, key=lambda i: (i.subject, i.attribute, i.value)):
+        learned_by = started[(item.kind, item.subject)] + learning
+        if item.first <= learned_by or item.first < now - alerting:
+            continue
+        principals: tuple[LinkedPrincipal, ...] = ()
+        if item.kind == "db":
+            target, user = item.subject.split("/", 1)
+            who, name = f"{user} on {target}", user
+            host = item.value if item.attribute == "client host" else None
+            principals = link(data.links, target, user, item.first, host)
+        else:
+            target, user, who, name = None, None, item.subject, item.subject.rsplit("/", 1)[-1]
+        findings.append(
+            Finding(
+                detector="new-source",
+                subject=f"{item.subject}/{item.attribute}={item.value}",
+                severity=SEVERITY.get(item.attribute, "medium"),
+                title=f"{name}: first use from {item.attribute} {item.value}",
+                why=(
+                    f"{who} was first used from {item.attribute} {item.value} on "
+                    f"{item.first:%Y-%m-%d %H:%M} UTC, after {opts.learning_days:g} days of "
+                    "history that never showed it."
+                ),
+                remedy=(
+                    f"Confirm with the owner of {name} that {item.value} is expected. If it is "
+                    "not, revoke the credentials it used and review what it did."
+                ),
+                target=target,
+                db_user=user,
+                evidence=(
+                    EvidenceItem(item.first, f"first seen ({item.seen}× since)", item.value),
+                ),
+                principals=principals,
+            )
+        )
+    return findings

@@ -1,0 +1,111 @@
+"""off-hours: sessions of human users outside working hours, in the team's time zone.
+
+    [detectors.off-hours]
+    user_patterns = ["*@*", "*.*"]   # globs naming human users (e.g. IAM-mapped e-mails)
+    working_hours = "08:00-19:00"
+    working_days = ["mon", "tue", "wed", "thu", "fri"]
+    timezone = "UTC"
+    lookback_days = 7
+
+Local time follows the zone's daylight-saving rules.
+Needs: sessions.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sqlite3
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import Field, field_validator
+
+from monitor import sql
+from monitor.judge.detectors.hours import DAYS, parse_span, within
+from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.linking import LinkData, link, load_links
+from monitor.models import EvidenceItem, Finding
+from monitor.store.sqlite import to_text
+
+
+class OffHoursOptions(DetectorOptions):
+    user_patterns: tuple[str, ...] = ("*@*", "*.*")
+    working_hours: str = "08:00-19:00"
+    working_days: tuple[str, ...] = DAYS[:5]
+    timezone: str = "UTC"
+    lookback_days: float = Field(default=7, gt=0)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        parse_span(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zoneinfo.ZoneInfo(value)
+        return value
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    target: str
+    user: str
+    host: str | None
+    application: str | None
+    started: datetime
+
+
+@dataclass(frozen=True)
+class SessionStarts:
+    sessions: list[SessionStart]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def load(conn: sqlite3.Connection, now: datetime, opts: OffHoursOptions) -> SessionStarts:
+    since = now - timedelta(days=opts.lookback_days)
+    sessions = [
+        SessionStart(t, u, h, a, datetime.fromisoformat(b))
+        for t, u, h, a, b in conn.execute(
+            sql.load("store/sessions_since"), {"since": to_text(since)}
+        )
+        if any(fnmatch.fnmatchcase(u, p) for p in opts.user_patterns)
+    ]
+    return SessionStarts(sessions, load_links(conn, since))
+
+
+@register("off-hours", OffHoursOptions, load)
+def detect(data: SessionStarts, now: datetime, opts: OffHoursOptions) -> list[Finding]:
+    grouped: dict[tuple[str, str], list[SessionStart]] = defaultdict(list)
+    for s in data.sessions:
+        if not within(s.started, opts.working_hours, opts.working_days, opts.timezone):
+            grouped[(s.target, s.user)].append(s)
+    zone = zoneinfo.ZoneInfo(opts.timezone)
+    return [
+        Finding(
+            detector="off-hours",
+            subject=f"{target}/{user}",
+            severity="low",
+            title=f"{user} used {target} outside working hours ({len(items)} sessions)",
+            why=(
+                f"Working hours are {opts.working_hours} on {', '.join(opts.working_days)} "
+                f"({opts.timezone}); {user} started sessions at "
+                + ", ".join(f"{s.started.astimezone(zone):%a %H:%M}" for s in items[-3:])
+                + " local time."
+            ),
+            remedy=f"Ask {user} whether these sessions were theirs; if not, revoke their access.",
+            target=target,
+            db_user=user,
+            principals=link(data.links, target, user, items[-1].started, items[-1].host),
+            evidence=tuple(
+                EvidenceItem(
+                    s.started, f"session started ({s.application or 'no application_name'})", s.host
+                )
+                for s in items[-5:]
+            ),
+        )
+        for (target, user), items in sorted(grouped.items())
+    ]

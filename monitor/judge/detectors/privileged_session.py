@@ -1,0 +1,164 @@
+"""privileged-session: a superuser, rds_superuser or master-user session from an unlisted
+host, or outside the allowed hours.
+
+    [detectors.privileged-session]
+    allowed_hosts = []          # IPs or CIDRs privileged sessions may come from
+    allowed_hours = ""          # e.g. "08:00-19:00"; empty: any time
+    allowed_days = ["mon", "tue", "wed", "thu", "fri"]
+    timezone = "UTC"
+    master_users = []           # the instances' master user names, e.g. ["postgres"]
+    ignore_users = ["rdsadmin"] # RDS's own maintenance user
+    lookback_hours = 24
+
+With no hosts listed, every privileged session is reported: list the bastion hosts.
+Needs: sessions and the database roles inventory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import Field, field_validator
+
+from monitor import sql
+from monitor.judge.detectors.hours import DAYS, parse_span, within
+from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.linking import LinkData, link, load_links
+from monitor.judge.remedy import quote_ident, quote_literal
+from monitor.models import EvidenceItem, Finding
+from monitor.store.sqlite import to_text
+
+
+class PrivilegedSessionOptions(DetectorOptions):
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_hours: str = ""
+    allowed_days: tuple[str, ...] = DAYS[:5]
+    timezone: str = "UTC"
+    master_users: tuple[str, ...] = ()
+    ignore_users: tuple[str, ...] = ("rdsadmin",)
+    lookback_hours: float = Field(default=24, gt=0)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            ipaddress.ip_network(host, strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator("allowed_hours")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        if value:
+            parse_span(value)
+        return value
+
+
+@dataclass(frozen=True)
+class PrivilegedSession:
+    target: str
+    user: str
+    host: str | None
+    application: str | None
+    started: datetime
+    why: str
+
+
+@dataclass(frozen=True)
+class PrivilegedSessions:
+    sessions: list[PrivilegedSession]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def load(
+    conn: sqlite3.Connection, now: datetime, opts: PrivilegedSessionOptions
+) -> PrivilegedSessions:
+    params = {
+        "since": to_text(now - timedelta(hours=opts.lookback_hours)),
+        "masters": json.dumps(list(opts.master_users)),
+    }
+    sessions = [
+        PrivilegedSession(
+            t,
+            u,
+            h,
+            a,
+            datetime.fromisoformat(b),
+            "superuser" if su else "rds_superuser" if rs else "master user",
+        )
+        for t, u, h, a, b, _last, su, rs in conn.execute(
+            sql.load("store/privileged_sessions"), params
+        )
+        if u not in opts.ignore_users
+    ]
+    return PrivilegedSessions(
+        sessions, load_links(conn, now - timedelta(hours=opts.lookback_hours))
+    )
+
+
+def _listed(host: str | None, allowed: tuple[str, ...]) -> bool:
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(n, strict=False) for n in allowed)
+
+
+@register("privileged-session", PrivilegedSessionOptions, load)
+def detect(
+    data: PrivilegedSessions, now: datetime, opts: PrivilegedSessionOptions
+) -> list[Finding]:
+    grouped: dict[tuple[str, str, str], list[tuple[PrivilegedSession, str]]] = defaultdict(list)
+    for s in data.sessions:
+        reasons = []
+        if not _listed(s.host, opts.allowed_hosts):
+            reasons.append("from a host not listed")
+        if opts.allowed_hours and not within(
+            s.started, opts.allowed_hours, opts.allowed_days, opts.timezone
+        ):
+            reasons.append(f"outside {opts.allowed_hours} {opts.timezone}")
+        if reasons:
+            grouped[(s.target, s.user, s.host or "local")].append((s, " and ".join(reasons)))
+    findings = []
+    for (target, user, host), items in sorted(grouped.items()):
+        kind = items[0][0].why
+        findings.append(
+            Finding(
+                detector="privileged-session",
+                subject=f"{target}/{user}/{host}",
+                severity="high",
+                title=f"{kind} {user} connected to {target} from {host}",
+                why=f"{len(items)} sessions of {user} ({kind}) {items[0][1]}.",
+                remedy=_remedy(user),
+                target=target,
+                db_user=user,
+                principals=link(data.links, target, user, items[-1][0].started, items[-1][0].host),
+                evidence=tuple(
+                    EvidenceItem(
+                        s.started,
+                        f"session started ({s.application or 'no application_name'})",
+                        s.host,
+                    )
+                    for s, _ in items[-5:]
+                ),
+            )
+        )
+    return findings
+
+
+def _remedy(user: str) -> str:
+    terminate = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"  # noqa: S608 - text for a person
+        f" WHERE usename = {quote_literal(user)};"
+    )
+    return (
+        f"Confirm who used {user}. If it was not planned: {terminate} then rotate: "
+        f"ALTER ROLE {quote_ident(user)} PASSWORD NULL; (or reset the master password "
+        "through the RDS API)."
+    )

@@ -1,0 +1,81 @@
+"""The detector registry. The registered name is the `[detectors.<name>]` config key.
+
+A detector is two functions. `load` is the only part that touches the store: it runs the
+detector's SQL (in `queries/store/`) and returns plain data. `detect` is pure: it takes
+that data, `now` and the options, and returns findings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.models import Finding
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+F = TypeVar("F", bound=Callable[..., list[Finding]])
+Loader = Callable[[sqlite3.Connection, datetime, Any], Any]
+
+
+class DetectorOptions(BaseModel):
+    """Options every detector has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # Hours before a finding that still holds is announced again, in its thread.
+    realert_hours: float = Field(default=24, gt=0)
+
+    @classmethod
+    def config_defaults(cls, config: Config) -> dict[str, Any]:
+        """Defaults that come from elsewhere in the config (the file's own values win)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: Config, name: str) -> Self:
+        return cls.model_validate({**cls.config_defaults(config), **config.detectors.get(name, {})})
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str
+    options: type[DetectorOptions]
+    load: Loader
+    detect: Callable[..., list[Finding]]
+
+
+_REGISTRY: dict[str, DetectorSpec] = {}
+
+
+def register(name: str, options: type[DetectorOptions], load: Loader) -> Callable[[F], F]:
+    """Register a pure `detect(data, now, opts)` under `name`, with its options and loader."""
+
+    def wrap(detect: F) -> F:
+        if name in _REGISTRY:
+            raise ValueError(f"detector {name} registered twice")
+        _REGISTRY[name] = DetectorSpec(name, options, load, detect)
+        return detect
+
+    return wrap
+
+
+def detectors() -> dict[str, DetectorSpec]:
+    """Every registered detector, importing the package's modules so they register."""
+    package = importlib.import_module("monitor.judge.detectors")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "registry":
+            importlib.import_module(f"monitor.judge.detectors.{module.name}")
+    return dict(_REGISTRY)
+
+
+def known_detectors() -> dict[str, type[DetectorOptions]]:
+    return {name: spec.options for name, spec in detectors().items()}

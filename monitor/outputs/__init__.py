@@ -1,0 +1,1 @@
+"""The outputs station: Slack alerts, access-review reports, metrics and the IAM policy."""

@@ -1,0 +1,137 @@
+"""Parked Slack channels: a channel Slack refuses for good stops holding every other alert.
+
+A permanent error (`channel_not_found`, `not_in_channel`, `is_archived`, `invalid_auth`,
+`account_inactive`...) cannot be waited out the way an outage can. The channel is parked:
+its alerts stay in the outbox, unsent, while every other channel keeps delivering in order.
+A parked channel shows in the metrics (`pgwarden_alert_channel_parked`), in `/readyz`, in
+`pgwarden doctor`, and in one alert sent through the first channel that still works.
+`pgwarden alerts retry-parked` resumes it; its alerts then go out, in order, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from monitor.errors import ChannelUnusable, StoreError
+from monitor.outputs.alerts.render import render_parked
+from monitor.outputs.alerts.slack import Sink
+from monitor.store.sqlite import Store, to_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ParkedChannel:
+    channel: str
+    error: str
+    parked_at: datetime
+    alerted_at: datetime | None
+
+    def found(self) -> str:
+        return (
+            f"slack channel {self.channel} parked since {self.parked_at:%Y-%m-%d %H:%M}Z"
+            f" ({self.error}): its alerts wait until it is fixed and resumed"
+        )
+
+    def fix(self) -> str:
+        return retry_command(self.channel)
+
+
+def retry_command(channel: str) -> str:
+    # Quoted: a channel name starts with #, which a shell reads as a comment.
+    return f"pgwarden alerts retry-parked --channel {shlex.quote(channel)}"
+
+
+def parked(conn: sqlite3.Connection) -> dict[str, ParkedChannel]:
+    rows = conn.execute(
+        "SELECT channel, error, parked_at, alerted_at FROM parked_channels ORDER BY parked_at"
+    ).fetchall()
+    return {
+        channel: ParkedChannel(
+            channel,
+            error,
+            datetime.fromisoformat(at),
+            datetime.fromisoformat(alerted) if alerted else None,
+        )
+        for channel, error, at, alerted in rows
+    }
+
+
+def park(store: Store, exc: ChannelUnusable, now: datetime) -> None:
+    with store.transaction() as tx:
+        tx.execute(
+            "INSERT OR IGNORE INTO parked_channels (channel, error, parked_at) VALUES (?, ?, ?)",
+            (exc.channel, exc.error, to_text(now)),
+        )
+    log.error(
+        "%s: channel parked; its alerts wait until `pgwarden alerts retry-parked --channel %s`",
+        exc,
+        exc.channel,
+        extra={"channel": exc.channel, "slack_error": exc.error},
+    )
+
+
+def resume(store: Store, channels: Sequence[str] = ()) -> list[str]:
+    """Unpark `channels` (all when empty); returns the ones that were parked."""
+    with store.transaction() as tx:
+        known = list(parked(tx))
+        chosen = [c for c in known if not channels or c in channels]
+        tx.executemany("DELETE FROM parked_channels WHERE channel = ?", [(c,) for c in chosen])
+    for channel in chosen:
+        log.info("channel %s resumed: its alerts go out at the next delivery", channel)
+    return chosen
+
+
+def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -> None:
+    """One alert per newly parked channel, through the first channel that still works.
+
+    A channel found unusable on the way is parked too; an outage leaves the alert for the
+    next run. Raises AlertDeliveryFailed only for an outage.
+    """
+    for entry in parked(store.conn).values():
+        if entry.alerted_at is not None:
+            continue
+        count = waiting.get(entry.channel, 0)
+        message = render_parked(entry.channel, entry.error, count, entry.fix())
+        for channel in sink.destinations():
+            if channel in parked(store.conn):
+                continue
+            try:
+                sink.send(message.to(channel), 0, None)
+            except ChannelUnusable as exc:
+                park(store, exc, now)
+                continue
+            with store.transaction() as tx:
+                tx.execute(
+                    "UPDATE parked_channels SET alerted_at = ? WHERE channel = ?",
+                    (to_text(now), entry.channel),
+                )
+            break
+        else:
+            # Every channel is parked: nothing can say so until one is resumed; the parking
+            # itself was logged, and /readyz, the doctor and the metrics show it.
+            log.debug("channel %s is parked and no channel works to say so", entry.channel)
+
+
+def parked_in(path: Path, busy_timeout_ms: int) -> list[ParkedChannel]:
+    """The parked channels of the store at `path`, read-only; none before it exists."""
+    try:
+        store = Store.open(path, writer=False, busy_timeout_ms=busy_timeout_ms)
+    except StoreError:
+        return []  # no store yet: nothing can be parked
+    with store:
+        try:
+            return list(parked(store.conn).values())
+        except sqlite3.OperationalError:
+            return []  # a store from before parking existed: the daemon migrates it
+
+
+def readiness(path: Path, busy_timeout_ms: int) -> list[str]:
+    """/readyz reasons: one line per parked channel."""
+    return [f"{p.found()}: {p.fix()}" for p in parked_in(path, busy_timeout_ms)]
