@@ -7,9 +7,12 @@ result as botocore refreshable credentials: refreshed ahead of expiry, at least 
 before it, and never re-assumed per call. An account may instead name an AWS profile
 (e.g. `role_arn` + `credential_source = Ec2InstanceMetadata`), which boto3 resolves.
 
+Callers take typed clients from the factories (`rds()`, `logs()`, ...), so every AWS call
+is checked against boto3-stubs; the stubs are imported for type checking only.
+
 IAM actions needed: `sts:AssumeRole` on each monitor role (source credentials);
-`rds:DescribeDBClusters`, `rds:DescribeDBInstances` for discovery and `rds-db:connect` for
-the db user (monitor role); `secretsmanager:GetSecretValue` for ExternalId secrets.
+`rds-db:connect` for the db user (monitor role); `secretsmanager:GetSecretValue` for
+ExternalId secrets. Discovery's are in monitor/sources/discovery.py.
 """
 
 from __future__ import annotations
@@ -21,15 +24,23 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import AccountConfig, AwsConfig, Config
-from monitor.errors import AssumeRoleDenied, AwsError, DiscoveryError, SecretError
+from monitor.errors import AssumeRoleDenied, AwsError, SecretError
 from monitor.sources.targets import Target
 
 if TYPE_CHECKING:
     import boto3
+    from botocore.client import BaseClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sts import STSClient
+    from mypy_boto3_sts.type_defs import AssumeRoleRequestTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +53,20 @@ MAX_ADVISORY_REFRESH_S = 15 * 60
 DENIAL_BACKOFF_S = 60
 _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "InvalidClientTokenId"}
 _SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
+
+
+class GlueTable(TypedDict, total=False):
+    Parameters: dict[str, str]
+
+
+class GlueTableResponse(TypedDict):
+    Table: GlueTable
+
+
+class GlueCatalog(Protocol):
+    """The one Glue call pgwarden makes: its stubs (mypy-boto3-glue) are not installed."""
+
+    def get_table(self, *, DatabaseName: str, Name: str) -> GlueTableResponse: ...
 
 
 def role_session_name(hostname: str | None = None) -> str:
@@ -74,14 +99,16 @@ class AwsSessions:
         self._lock = threading.RLock()
         self._source: boto3.Session | None = None
         self._sessions: dict[str, boto3.Session] = {}
-        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str], BaseClient] = {}
         self._secrets: dict[str, str] = {}
         self._denied: dict[str, tuple[datetime, AssumeRoleDenied]] = {}
         self.assume_role_calls = 0
 
     @classmethod
-    def from_config(cls, config: Config, **kwargs: Any) -> AwsSessions:
-        return cls(config.aws, config.accounts, **kwargs)
+    def from_config(
+        cls, config: Config, *, clock: Clock | None = None, hostname: str | None = None
+    ) -> AwsSessions:
+        return cls(config.aws, config.accounts, clock=clock, hostname=hostname)
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -153,7 +180,7 @@ class AwsSessions:
         denied = self._denied.get(account.id)
         if denied and now < denied[0]:
             raise denied[1]
-        params: dict[str, Any] = {
+        params: AssumeRoleRequestTypeDef = {
             "RoleArn": account.role_arn,
             "RoleSessionName": self.session_name,
             "DurationSeconds": self.aws.assume_role_duration_s,
@@ -162,7 +189,7 @@ class AwsSessions:
             params["ExternalId"] = self.resolve_secret(account.external_id)
         self.assume_role_calls += 1
         try:
-            response = self.client("sts").assume_role(**params)
+            response = self.sts().assume_role(**params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             if error.get("Code") in _DENIED_CODES:
@@ -189,16 +216,23 @@ class AwsSessions:
 
     # -- clients ----------------------------------------------------------------------------
 
-    def client(self, service: str, region: str | None = None, account_id: str | None = None) -> Any:
-        """A cached client: the source session's, or `account_id`'s (its assumed role)."""
+    def client(
+        self, service: str, region: str | None = None, account_id: str | None = None
+    ) -> BaseClient:
+        """A cached client: the source session's, or `account_id`'s (its assumed role).
+
+        Untyped: pgwarden's code calls the typed factories below, which share this cache.
+        """
         region = region or self.aws.region
         key = (account_id or "", service, region)
         with self._lock:
             if key not in self._clients:
                 from botocore.config import Config as BotoConfig
 
-                session: Any = self.account(account_id) if account_id else self.source()
-                self._clients[key] = session.client(
+                session = self.account(account_id) if account_id else self.source()
+                # The stubs type `client` per service name; this cache takes any name.
+                create: Callable[..., BaseClient] = session.client
+                self._clients[key] = create(
                     service,
                     region_name=region,
                     endpoint_url=self.aws.endpoint_url,
@@ -212,15 +246,39 @@ class AwsSessions:
                 )
             return self._clients[key]
 
+    # Each factory returns the client that `client` made for its service: the cast names
+    # the type boto3-stubs gives that service's client.
+
+    def rds(self, region: str | None = None, account_id: str | None = None) -> RDSClient:
+        return cast("RDSClient", self.client("rds", region, account_id))
+
+    def logs(
+        self, region: str | None = None, account_id: str | None = None
+    ) -> CloudWatchLogsClient:
+        return cast("CloudWatchLogsClient", self.client("logs", region, account_id))
+
+    def iam(self, account_id: str | None = None) -> IAMClient:
+        return cast("IAMClient", self.client("iam", None, account_id))
+
+    def sts(self, account_id: str | None = None) -> STSClient:
+        return cast("STSClient", self.client("sts", None, account_id))
+
+    def s3(self, region: str | None = None) -> S3Client:
+        return cast("S3Client", self.client("s3", region))
+
+    def secretsmanager(self, region: str | None = None) -> SecretsManagerClient:
+        return cast("SecretsManagerClient", self.client("secretsmanager", region))
+
+    def glue(self, region: str | None = None) -> GlueCatalog:
+        return cast("GlueCatalog", self.client("glue", region))
+
     def token_generator(self, account_id: str, region: str) -> Callable[[str, int, str], str]:
         """A function (host, port, user) -> RDS IAM auth token, signed with the account's role."""
-        rds = self.client("rds", region, account_id)
+        rds = self.rds(region, account_id)
 
         def generate(host: str, port: int, user: str) -> str:
-            return str(
-                rds.generate_db_auth_token(
-                    DBHostname=host, Port=port, DBUsername=user, Region=region
-                )
+            return rds.generate_db_auth_token(
+                DBHostname=host, Port=port, DBUsername=user, Region=region
             )
 
         return generate
@@ -256,7 +314,7 @@ class AwsSessions:
 
             region = ref.split(":")[3]
             try:
-                response = self.client("secretsmanager", region).get_secret_value(SecretId=ref)
+                response = self.secretsmanager(region).get_secret_value(SecretId=ref)
             except (ClientError, BotoCoreError) as exc:
                 raise SecretError(f"{ref}: cannot read the secret: {exc}") from None
             value = response.get("SecretString")
@@ -265,134 +323,3 @@ class AwsSessions:
         with self._lock:
             self._secrets[ref] = value
         return value
-
-
-# -- discovery --------------------------------------------------------------------------------
-
-
-# What discovery calls in each account that has `discover = true` (monitor role).
-DISCOVERY_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances")
-
-
-def _tags(resource: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in resource.get("TagList", [])}
-
-
-def _wanted(tags: dict[str, str], selector: dict[str, str]) -> bool:
-    return all(tags.get(k) == v for k, v in selector.items())
-
-
-def discover_targets(sessions: AwsSessions, config: Config, account: AccountConfig) -> list[Target]:
-    """Aurora/RDS PostgreSQL clusters and instances with IAM database auth, in every region.
-
-    Each Aurora instance is its own PostgreSQL server with its own pg_stat_activity: the
-    cluster (writer) endpoint shows the writer's sessions only. With `discover_readers`,
-    each reader instance becomes a target too, on its instance endpoint, with the
-    cluster's `resource_id` (what `rds-db:connect` grants name). Off by default: per-target
-    consumers (grants, unused-grant findings) would otherwise count one grant per reader.
-    Member instances report IAM auth as off (it is the cluster's setting), so standalone
-    instances are judged by their own flag and members by their cluster's.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    found: list[Target] = []
-    regions = account.regions or [config.aws.region]
-    ca = config.activity.ca_bundle
-
-    def target(name: str, region: str, endpoint: str, port: int, **extra: Any) -> Target:
-        return Target(
-            name=f"{account.name}/{region}/{name}",
-            account_id=account.id,
-            account_name=account.name,
-            region=region,
-            endpoint=endpoint,
-            port=port,
-            database=account.database,
-            db_user=account.db_user,
-            ca_bundle=ca,
-            discovered=True,
-            **extra,
-        )
-
-    for region in regions:
-        rds = sessions.client("rds", region, account.id)
-        try:
-            instances = [
-                i
-                for page in rds.get_paginator("describe_db_instances").paginate()
-                for i in page["DBInstances"]
-            ]
-            clusters = [
-                c
-                for page in rds.get_paginator("describe_db_clusters").paginate()
-                for c in page["DBClusters"]
-            ]
-        except (ClientError, BotoCoreError) as exc:
-            raise DiscoveryError(
-                f"account {account.id} region {region}: discovery failed: {exc}"
-            ) from None
-        by_id = {i["DBInstanceIdentifier"]: i for i in instances}
-        for c in clusters:
-            tags = _tags(c)
-            if not (
-                c.get("Engine", "").startswith("aurora-postgresql")
-                and c.get("IAMDatabaseAuthenticationEnabled")
-                and _wanted(tags, account.discover_tags)
-                and c.get("Endpoint")
-            ):
-                continue
-            cluster_id = c["DBClusterIdentifier"]
-            ids = {"cluster_id": cluster_id, "resource_id": c.get("DbClusterResourceId")}
-            port = int(c.get("Port") or 5432)
-            found.append(
-                target(
-                    cluster_id,
-                    region,
-                    c["Endpoint"],
-                    port,
-                    endpoint_type="cluster",
-                    tags=tags,
-                    **ids,
-                )
-            )
-            for member in c.get("DBClusterMembers", []) if account.discover_readers else []:
-                reader = by_id.get(member["DBInstanceIdentifier"]) or {}
-                address = (reader.get("Endpoint") or {}).get("Address")
-                if member.get("IsClusterWriter") or not address:
-                    continue  # the writer is the cluster endpoint's target
-                found.append(
-                    target(
-                        f"{cluster_id}/{member['DBInstanceIdentifier']}",
-                        region,
-                        address,
-                        int(reader["Endpoint"].get("Port") or port),
-                        endpoint_type="instance",
-                        instance_id=member["DBInstanceIdentifier"],
-                        tags=tags,
-                        **ids,
-                    )
-                )
-        for i in instances:
-            tags = _tags(i)
-            endpoint = i.get("Endpoint") or {}
-            if not (
-                i.get("Engine") == "postgres"
-                and not i.get("DBClusterIdentifier")
-                and i.get("IAMDatabaseAuthenticationEnabled")
-                and _wanted(tags, account.discover_tags)
-                and endpoint.get("Address")
-            ):
-                continue
-            found.append(
-                target(
-                    i["DBInstanceIdentifier"],
-                    region,
-                    endpoint["Address"],
-                    int(endpoint.get("Port") or 5432),
-                    endpoint_type="instance",
-                    instance_id=i["DBInstanceIdentifier"],
-                    resource_id=i.get("DbiResourceId"),
-                    tags=tags,
-                )
-            )
-    return found

@@ -57,7 +57,7 @@ def assume_role(ctx: DoctorContext, account: AccountConfig, identity: dict[str, 
                 secret_fix(account.external_id, EXTERNAL_ID_PLACEHOLDER),
             )
     try:
-        identity.update(ctx.aws.client("sts", account_id=account.id).get_caller_identity())
+        identity.update(ctx.aws.sts(account.id).get_caller_identity())
     except AssumeRoleDenied as exc:
         where = f"run the fix in account {account.id}"
         if account.external_id:
@@ -91,7 +91,7 @@ def source_principal(ctx: DoctorContext) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        arn = str(ctx.aws.client("sts").get_caller_identity()["Arn"])
+        arn = ctx.aws.sts().get_caller_identity()["Arn"]
     except (BotoCoreError, ClientError):  # it only fills in a fix: a placeholder will do
         return "arn:aws:iam::MANAGEMENT_ACCOUNT_ID:role/PGWARDEN_ROLE"
     return principal_arn(arn)

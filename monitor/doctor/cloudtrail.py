@@ -12,8 +12,8 @@ from __future__ import annotations
 import shlex
 import time
 from datetime import UTC, timedelta
-from typing import Any
 
+from monitor.aws import GlueTable
 from monitor.config import CloudTrailConfig
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import PgwardenError
@@ -66,7 +66,7 @@ def ddl_fix(trail: CloudTrailConfig) -> str:
 def check_table(ctx: DoctorContext, trail: CloudTrailConfig) -> Outcome:
     from botocore.exceptions import ClientError
 
-    glue = ctx.aws.client("glue", trail.region or ctx.config.aws.region)
+    glue = ctx.aws.glue(trail.region or ctx.config.aws.region)
     table = f"{trail.athena_database}.{trail.athena_table}"
     try:
         found = glue.get_table(DatabaseName=trail.athena_database, Name=trail.athena_table)
@@ -78,7 +78,7 @@ def check_table(ctx: DoctorContext, trail: CloudTrailConfig) -> Outcome:
     return judge_table(table, found["Table"], trail)
 
 
-def judge_table(table: str, found: dict[str, Any], trail: CloudTrailConfig) -> Outcome:
+def judge_table(table: str, found: GlueTable, trail: CloudTrailConfig) -> Outcome:
     parameters = found.get("Parameters", {})
     if str(parameters.get("projection.enabled", "")).lower() == "true":
         return ok(f"{table} with partition projection")

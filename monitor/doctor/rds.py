@@ -15,11 +15,20 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from monitor.doctor.accounts import account_key, role_policy_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.sources.targets import Target
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import (
+        DBClusterTypeDef,
+        DBInstanceTypeDef,
+        UserAuthConfigInfoTypeDef,
+    )
 
 PARAMETERS = {"log_connections": "fail", "log_disconnections": "fail", "rds.force_ssl": "warn"}
 CHECKS = ("exists", "iam-auth", "proxy-iam-auth", "proxy-target", "log-export", *PARAMETERS)
@@ -57,7 +66,7 @@ class ProxyFacts:
     name: str
     region: str
     resource_id: str  # prx-...: what rds-db:connect grants name for a proxy
-    auth: tuple[dict[str, Any], ...]
+    auth: tuple[UserAuthConfigInfoTypeDef, ...]
     targets: tuple[tuple[str, str], ...]  # (Type, RdsResourceId)
 
 
@@ -67,6 +76,14 @@ class NotFound(Exception):
     def __init__(self, what: str, known: list[str]) -> None:
         self.what, self.known = what, known
         super().__init__(what)
+
+
+@dataclass
+class _Found:
+    """What the exists check found, for the checks after it."""
+
+    proxy: ProxyFacts | None = None
+    db: DbFacts | None = None
 
 
 def facts_key(target: Target) -> str:
@@ -97,8 +114,8 @@ def check_target(ctx: DoctorContext, target: Target) -> None:
         "rds", name, ("exists", *checks, *DB_CHECKS), account_key(target.account_id)
     ):
         return
-    rds = ctx.aws.client("rds", target.region, target.account_id)
-    found: dict[str, Any] = {}
+    rds = ctx.aws.rds(target.region, target.account_id)
+    found = _Found()
 
     def exists() -> Outcome:
         return describe(rds, target, ctx.config.account(target.account_id).role_arn, found)
@@ -109,8 +126,7 @@ def check_target(ctx: DoctorContext, target: Target) -> None:
         )
         ctx.skip_if_blocked("rds", name, (*checks, *DB_CHECKS), facts_key(target))
         return
-    proxy: ProxyFacts | None = found.get("proxy")
-    db: DbFacts | None = found.get("db")
+    proxy, db = found.proxy, found.db
     if proxy is not None:
         ctx.record("rds", name, "proxy-iam-auth", judge_proxy_auth(proxy))
         ctx.record("rds", name, "proxy-target", judge_proxy_targets(proxy))
@@ -145,26 +161,26 @@ def check_target(ctx: DoctorContext, target: Target) -> None:
         ctx.record("rds", name, parameter, judge_parameter(db, parameters, parameter))
 
 
-def describe(rds: Any, target: Target, role_arn: str | None, found: dict[str, Any]) -> Outcome:
+def describe(rds: RDSClient, target: Target, role_arn: str | None, found: _Found) -> Outcome:
     """Fill `found` with the proxy and database facts; the exists row."""
     from botocore.exceptions import ClientError
 
     try:
         if target.proxy_name:
             proxy = describe_proxy(rds, target.proxy_name, target.region)
-            found["proxy"] = proxy
+            found.proxy = proxy
             backing = next(iter(proxy.targets), None)
             if backing is not None:
                 tracked = backing[0] == "TRACKED_CLUSTER"
                 kind: Literal["cluster", "instance"] = "cluster" if tracked else "instance"
-                found["db"] = describe_db(rds, kind, backing[1], target.region)
+                found.db = describe_db(rds, kind, backing[1], target.region)
             return ok(f"proxy {proxy.name} in {target.account_name} {target.region}")
         if target.cluster_id:
             db = describe_db(rds, "cluster", target.cluster_id, target.region)
         else:
             assert target.instance_id is not None
             db = describe_db(rds, "instance", target.instance_id, target.region)
-        found["db"] = db
+        found.db = db
     except NotFound as exc:
         known = ", ".join(exc.known[:5]) or "none"
         return fail(
@@ -182,13 +198,13 @@ def describe(rds: Any, target: Target, role_arn: str | None, found: dict[str, An
     return ok(f"{what} (IAM resource {db.resource_id})" if db.resource_id else what)
 
 
-def describe_proxy(rds: Any, name: str, region: str) -> ProxyFacts:
+def describe_proxy(rds: RDSClient, name: str, region: str) -> ProxyFacts:
     from botocore.exceptions import ClientError
 
     try:
         proxy = rds.describe_db_proxies(DBProxyName=name)["DBProxies"][0]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
+        if not _not_found(exc):
             raise
         known = [p["DBProxyName"] for p in rds.describe_db_proxies().get("DBProxies", [])]
         raise NotFound(f"proxy {name}", known) from None
@@ -206,33 +222,50 @@ def describe_proxy(rds: Any, name: str, region: str) -> ProxyFacts:
     )
 
 
-# The describe call, its list key and its id key, per kind.
-_DESCRIBE = {
-    "cluster": ("describe_db_clusters", "DBClusters", "DBClusterIdentifier"),
-    "instance": ("describe_db_instances", "DBInstances", "DBInstanceIdentifier"),
-}
+def _not_found(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in _NOT_FOUND
 
 
-def describe_db(rds: Any, kind: Literal["cluster", "instance"], ident: str, region: str) -> DbFacts:
+def describe_db(
+    rds: RDSClient, kind: Literal["cluster", "instance"], ident: str, region: str
+) -> DbFacts:
     """A cluster, or an instance; an Aurora instance answers with its cluster's settings."""
     from botocore.exceptions import ClientError
 
-    call, listed, key = _DESCRIBE[kind]
-    try:
-        r = getattr(rds, call)(**{key: ident})[listed][0]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
-            raise
-        pages = rds.get_paginator(call).paginate()
-        raise NotFound(f"{kind} {ident}", [x[key] for p in pages for x in p[listed]]) from None
-    if kind == "instance" and r.get("DBClusterIdentifier"):
-        return describe_db(rds, "cluster", r["DBClusterIdentifier"], region)
     if kind == "cluster":
-        group, resource_id = r.get("DBClusterParameterGroup", ""), r.get("DbClusterResourceId")
-    else:
-        groups = r.get("DBParameterGroups", [])
-        group = groups[0]["DBParameterGroupName"] if groups else ""
-        resource_id = r.get("DbiResourceId")
+        try:
+            cluster = rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
+        except ClientError as exc:
+            if not _not_found(exc):
+                raise
+            clusters = rds.get_paginator("describe_db_clusters").paginate()
+            known = [c["DBClusterIdentifier"] for p in clusters for c in p["DBClusters"]]
+            raise NotFound(f"{kind} {ident}", known) from None
+        group = cluster.get("DBClusterParameterGroup", "")
+        return _db_facts(kind, ident, region, cluster, group, cluster.get("DbClusterResourceId"))
+    try:
+        instance = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise
+        instances = rds.get_paginator("describe_db_instances").paginate()
+        known = [i["DBInstanceIdentifier"] for p in instances for i in p["DBInstances"]]
+        raise NotFound(f"{kind} {ident}", known) from None
+    if instance.get("DBClusterIdentifier"):
+        return describe_db(rds, "cluster", instance["DBClusterIdentifier"], region)
+    groups = instance.get("DBParameterGroups", [])
+    group = groups[0]["DBParameterGroupName"] if groups else ""
+    return _db_facts(kind, ident, region, instance, group, instance.get("DbiResourceId"))
+
+
+def _db_facts(
+    kind: Literal["cluster", "instance"],
+    ident: str,
+    region: str,
+    r: DBClusterTypeDef | DBInstanceTypeDef,
+    group: str,
+    resource_id: str | None,
+) -> DbFacts:
     return DbFacts(
         kind,
         ident,
@@ -247,7 +280,7 @@ def describe_db(rds: Any, kind: Literal["cluster", "instance"], ident: str, regi
     )
 
 
-def read_parameters(rds: Any, db: DbFacts) -> dict[str, str | None]:
+def read_parameters(rds: RDSClient, db: DbFacts) -> dict[str, str | None]:
     """The parameter group's values of PARAMETERS; None where no value is set."""
     if db.kind == "cluster":
         pages = rds.get_paginator("describe_db_cluster_parameters").paginate(

@@ -225,9 +225,9 @@ def _rules(config: Config) -> dict[str, list[str]]:
 
 def needed_actions(config: Config) -> tuple[set[str], set[str]]:
     """(monitor role, management role) actions the enabled parts of this config declare."""
-    from monitor.aws import DISCOVERY_ACTIONS
     from monitor.doctor.checks import groups
     from monitor.outputs.reports import publish
+    from monitor.sources.discovery import DISCOVERY_ACTIONS
 
     monitor: set[str] = set()
     management: set[str] = set()

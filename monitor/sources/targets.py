@@ -217,7 +217,7 @@ def collect_targets(
     If discovery fails for an account (say AssumeRole is denied), the targets found there
     before are kept from the store, so they show up as down rather than vanish.
     """
-    from monitor.aws import discover_targets
+    from monitor.sources.discovery import discover_targets
 
     found: list[Target] = []
     if discover:

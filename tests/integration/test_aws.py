@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from monitor.aws import AwsSessions, discover_targets
+from monitor.aws import AwsSessions
 from monitor.clock import FrozenClock, SystemClock
 from monitor.config import validate
 from monitor.errors import AssumeRoleDenied, SecretError
 from monitor.sandbox.pam import IamPg
+from monitor.sources.discovery import discover_targets
 from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_A, ACCOUNT_B, Harness, make_config, target_table
 

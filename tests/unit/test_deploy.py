@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from monitor.aws import DISCOVERY_ACTIONS
 from monitor.config import load_config, validate
 from monitor.doctor.checks import groups as doctor_groups
 from monitor.errors import PgwardenError
 from monitor.outputs.policies import documents, render
 from monitor.pipeline import ATHENA_ACTIONS, stage_specs
+from monitor.sources.discovery import DISCOVERY_ACTIONS
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
 from tests.conftest import require
 

@@ -52,7 +52,7 @@ def upload(
     bucket, _, prefix = reports.s3_uri.removeprefix("s3://").partition("/")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    s3 = aws.client("s3")
+    s3 = aws.s3()
     done = []
     for f in files:
         key = prefix + f.path.name
