@@ -359,7 +359,7 @@ def grants_stage(ctx: StageContext) -> StageReport:
     for run in ingest(
         ctx.store,
         ctx.config,
-        lambda account: ctx.aws().client("iam", account_id=account),
+        lambda account: ctx.aws().iam(account),
         ctx.clock,
     ):
         if run.changes is None:

@@ -63,7 +63,7 @@ class AssumeRoleEvent:
         role_account = _arn_account(self.role_arn)
         return bool(self.source_account and role_account and self.source_account != role_account)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["event_time"] = format_time(self.event_time)
         out["hidden"] = list(self.hidden)
@@ -89,13 +89,13 @@ class AccessChangeEvent:
     request: str | None = None  # requestParameters as canonical JSON, secrets redacted
     hidden: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["event_time"] = format_time(self.event_time)
         out["hidden"] = list(self.hidden)
         return out
 
-    def request_fields(self) -> dict[str, Any]:
+    def request_fields(self) -> dict[str, object]:
         """The (redacted) request as a mapping; {} when the record carried none."""
         loaded = json.loads(self.request) if self.request else {}
         return loaded if isinstance(loaded, dict) else {}
@@ -106,7 +106,7 @@ ACCESS_CHANGE_COLUMNS = tuple(f.name for f in fields(AccessChangeEvent) if f.nam
 _BOOLEAN_COLUMNS = frozenset({"external_id_present", "iam_auth"})
 
 
-def parse_assume_role(row: Mapping[str, Any]) -> AssumeRoleEvent:
+def parse_assume_role(row: Mapping[str, object]) -> AssumeRoleEvent:
     """One row of assume_role.sql, from either engine."""
     values, hidden = _clean(row, ASSUME_ROLE_COLUMNS)
     return AssumeRoleEvent(
@@ -116,14 +116,14 @@ def parse_assume_role(row: Mapping[str, Any]) -> AssumeRoleEvent:
     )
 
 
-def parse_access_change(row: Mapping[str, Any]) -> AccessChangeEvent:
+def parse_access_change(row: Mapping[str, object]) -> AccessChangeEvent:
     """One row of access_changes.sql, from either engine."""
     values, hidden = _clean(row, ACCESS_CHANGE_COLUMNS)
     values["request"] = redact_request(values["request"])
     return AccessChangeEvent(**values, hidden=hidden)
 
 
-def redact_request(text: Any) -> str | None:
+def redact_request(text: object) -> str | None:
     """requestParameters as canonical JSON with passwords and ExternalIds redacted.
 
     Both engines then give the same text (Athena keeps the record's own spelling, DuckDB
@@ -140,7 +140,7 @@ def redact_request(text: Any) -> str | None:
     return json.dumps(_redact(loaded, None), sort_keys=True, ensure_ascii=False)
 
 
-def _redact(node: Any, key: str | None) -> Any:
+def _redact(node: object, key: str | None) -> object:
     if isinstance(node, dict):
         return {k: _redact(v, k) for k, v in node.items()}
     if isinstance(node, list):
@@ -171,7 +171,7 @@ def format_time(moment: datetime) -> str:
 
 
 def _clean(
-    row: Mapping[str, Any], columns: tuple[str, ...]
+    row: Mapping[str, object], columns: tuple[str, ...]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     values: dict[str, Any] = {}
     hidden: list[str] = []

@@ -25,7 +25,6 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
 
 CONNECT = "rds-db:connect"
 _ASSUME_ACTIONS = ("sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity")
@@ -49,8 +48,8 @@ class Statement:
     not_actions: tuple[str, ...] | None = None
     resources: tuple[str, ...] | None = None
     not_resources: tuple[str, ...] | None = None
-    conditions: Mapping[str, Any] | None = None
-    principal: Any = None
+    conditions: Mapping[str, object] | None = None
+    principal: object = None
 
     @property
     def label(self) -> str:
@@ -86,11 +85,11 @@ class ConnectGrant:
     policy: str
     statement: str
     resource_pattern: str
-    conditions: Mapping[str, Any] | None
+    conditions: Mapping[str, object] | None
     notes: tuple[str, ...] = field(default=())
 
 
-def load_document(document: str | Mapping[str, Any]) -> Mapping[str, Any]:
+def load_document(document: str | Mapping[str, object]) -> Mapping[str, object]:
     """A policy document as a mapping; IAM's API returns them URL-encoded JSON."""
     if isinstance(document, Mapping):
         return document
@@ -106,7 +105,7 @@ def load_document(document: str | Mapping[str, Any]) -> Mapping[str, Any]:
     return loaded
 
 
-def statements(document: str | Mapping[str, Any], policy: str) -> list[Statement]:
+def statements(document: str | Mapping[str, object], policy: str) -> list[Statement]:
     """The statements of one policy document, with single values made tuples."""
     raw = load_document(document).get("Statement", [])
     items = [raw] if isinstance(raw, Mapping) else raw
@@ -136,7 +135,7 @@ def statements(document: str | Mapping[str, Any], policy: str) -> list[Statement
     return out
 
 
-def _strings(value: Any) -> tuple[str, ...] | None:
+def _strings(value: str | Iterable[object] | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -286,35 +285,40 @@ class TrustedPrincipal:
     account_id: str | None
     effect: str
     actions: tuple[str, ...]
-    conditions: Mapping[str, Any] | None
+    conditions: Mapping[str, object] | None
     external_id_required: bool
 
 
-def redact_external_ids(document: str | Mapping[str, Any]) -> dict[str, Any]:
+def redact_external_ids(document: str | Mapping[str, object]) -> dict[str, object]:
     """The document with every sts:ExternalId condition value replaced by "<redacted>".
 
     The ExternalId is a shared secret between the role's owner and the caller: pgwarden
     stores and prints only whether one is required.
     """
-
-    def walk(node: Any, in_condition: bool) -> Any:
-        if isinstance(node, Mapping):
-            out = {}
-            for key, value in node.items():
-                if in_condition and isinstance(key, str) and key.lower() == "sts:externalid":
-                    out[key] = REDACTED
-                else:
-                    out[key] = walk(value, in_condition or key == "Condition")
-            return out
-        if isinstance(node, list):
-            return [walk(v, in_condition) for v in node]
-        return node
-
-    result: dict[str, Any] = walk(dict(load_document(document)), False)
-    return result
+    return _redact_mapping(load_document(document), False)
 
 
-def trusted_principals(document: str | Mapping[str, Any], role_arn: str) -> list[TrustedPrincipal]:
+def _redact_mapping(node: Mapping[str, object], in_condition: bool) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in node.items():
+        if in_condition and key.lower() == "sts:externalid":
+            out[key] = REDACTED
+        else:
+            out[key] = _redact(value, in_condition or key == "Condition")
+    return out
+
+
+def _redact(node: object, in_condition: bool) -> object:
+    if isinstance(node, Mapping):
+        return _redact_mapping(node, in_condition)
+    if isinstance(node, list):
+        return [_redact(v, in_condition) for v in node]
+    return node
+
+
+def trusted_principals(
+    document: str | Mapping[str, object], role_arn: str
+) -> list[TrustedPrincipal]:
     """Who the trust policy lets call sts:AssumeRole* on the role, conditions redacted."""
     doc = redact_external_ids(document)
     out = []
@@ -341,7 +345,7 @@ def trusted_principals(document: str | Mapping[str, Any], role_arn: str) -> list
     return out
 
 
-def _principal_entries(principal: Any) -> list[tuple[str, str]]:
+def _principal_entries(principal: object) -> list[tuple[str, str]]:
     if principal == "*":
         return [("*", "*")]
     if not isinstance(principal, Mapping):

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import sql
 from monitor.clock import Clock
@@ -40,6 +40,17 @@ from monitor.parsing.policy import (
     trusted_principals,
 )
 from monitor.store.sqlite import Store, to_text
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import (
+        GroupDetailTypeDef,
+        ManagedPolicyDetailTypeDef,
+        PaginatorConfigTypeDef,
+        PolicyDetailTypeDef,
+        RoleDetailTypeDef,
+        UserDetailTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +76,7 @@ GRANT_COLUMNS = (
 class RoleTrust:
     role_arn: str
     account_id: str
-    trust_policy: Mapping[str, Any]  # ExternalId values redacted
+    trust_policy: Mapping[str, object]  # ExternalId values redacted
     trusted: tuple[TrustedPrincipal, ...]
     last_used_at: datetime | None
     last_used_region: str | None
@@ -87,26 +98,31 @@ class GrantChanges:
     removed: list[str] = field(default_factory=list)
 
 
-def authorization_details(
-    iam: Any, page_size: int | None = None
-) -> dict[str, list[dict[str, Any]]]:
+@dataclass
+class AuthorizationDetails:
     """Every page of get_account_authorization_details, merged."""
-    merged: dict[str, list[dict[str, Any]]] = {
-        "UserDetailList": [],
-        "GroupDetailList": [],
-        "RoleDetailList": [],
-        "Policies": [],
-    }
-    config = {"PageSize": page_size} if page_size else {}
+
+    users: list[UserDetailTypeDef] = field(default_factory=list)
+    groups: list[GroupDetailTypeDef] = field(default_factory=list)
+    roles: list[RoleDetailTypeDef] = field(default_factory=list)
+    policies: list[ManagedPolicyDetailTypeDef] = field(default_factory=list)
+
+
+def authorization_details(iam: IAMClient, page_size: int | None = None) -> AuthorizationDetails:
+    """Every page of get_account_authorization_details, merged."""
+    merged = AuthorizationDetails()
+    config: PaginatorConfigTypeDef = {"PageSize": page_size} if page_size else {}
     paginator = iam.get_paginator("get_account_authorization_details")
     for page in paginator.paginate(PaginationConfig=config):
-        for key, items in merged.items():
-            items.extend(page.get(key, []))
+        merged.users.extend(page.get("UserDetailList", []))
+        merged.groups.extend(page.get("GroupDetailList", []))
+        merged.roles.extend(page.get("RoleDetailList", []))
+        merged.policies.extend(page.get("Policies", []))
     return merged
 
 
 def inventory(
-    iam: Any,
+    iam: IAMClient,
     account_id: str,
     resources: Sequence[DbResource],
     monitor_roles: Sequence[str] = (),
@@ -114,19 +130,19 @@ def inventory(
 ) -> Inventory:
     """The connect grants and the trust of the granting roles in one account."""
     details = authorization_details(iam, page_size)
-    managed = {p["Arn"]: _default_version(p) for p in details["Policies"]}
+    managed = {p["Arn"]: _default_version(p) for p in details.policies}
     groups = {
         g["GroupName"]: _attached(g.get("GroupPolicyList", []), g, managed)
-        for g in details["GroupDetailList"]
+        for g in details.groups
     }
     result = Inventory(account_id)
     principals: list[tuple[Principal, list[tuple[str, Statement]]]] = []
-    for user in details["UserDetailList"]:
+    for user in details.users:
         pairs = [("direct", s) for s in _attached(user.get("UserPolicyList", []), user, managed)]
         for group in user.get("GroupList", []):
             pairs.extend((f"group:{group}", s) for s in groups.get(group, []))
         principals.append((_principal(user, "user", account_id), pairs))
-    for role in details["RoleDetailList"]:
+    for role in details.roles:
         pairs = [("direct", s) for s in _attached(role.get("RolePolicyList", []), role, managed)]
         principals.append((_principal(role, "role", account_id), pairs))
     for principal, pairs in principals:
@@ -134,13 +150,13 @@ def inventory(
     result.principals = len(principals)
     granting = {g.principal_arn for g in result.grants if g.principal_type == "role"}
     granting.update(r for r in monitor_roles if f":{account_id}:" in r)
-    for role in details["RoleDetailList"]:
+    for role in details.roles:
         if role["Arn"] in granting:
             result.trust.append(_trust(iam, role, account_id))
     return result
 
 
-def _default_version(policy: Mapping[str, Any]) -> list[Statement]:
+def _default_version(policy: ManagedPolicyDetailTypeDef) -> list[Statement]:
     for version in policy.get("PolicyVersionList", []):
         if version.get("IsDefaultVersion"):
             return statements(version["Document"], policy["Arn"])
@@ -148,13 +164,15 @@ def _default_version(policy: Mapping[str, Any]) -> list[Statement]:
 
 
 def _attached(
-    inline: Iterable[Mapping[str, Any]], entity: Mapping[str, Any], managed: Mapping[str, Any]
+    inline: Iterable[PolicyDetailTypeDef],
+    entity: UserDetailTypeDef | GroupDetailTypeDef | RoleDetailTypeDef,
+    managed: Mapping[str, list[Statement]],
 ) -> list[Statement]:
     out: list[Statement] = []
     for item in inline:
         out.extend(statements(item["PolicyDocument"], f"inline:{item['PolicyName']}"))
-    for item in entity.get("AttachedManagedPolicies", []):
-        arn = item["PolicyArn"]
+    for attached in entity.get("AttachedManagedPolicies", []):
+        arn = attached["PolicyArn"]
         if arn not in managed:
             # AWS managed policies appear in the details only when attached somewhere; an
             # absent one cannot be evaluated, so say so rather than guess.
@@ -164,7 +182,9 @@ def _attached(
     return out
 
 
-def _principal(entity: Mapping[str, Any], kind: str, account_id: str) -> Principal:
+def _principal(
+    entity: UserDetailTypeDef | RoleDetailTypeDef, kind: str, account_id: str
+) -> Principal:
     notes = []
     boundary = entity.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
     if boundary:
@@ -172,8 +192,10 @@ def _principal(entity: Mapping[str, Any], kind: str, account_id: str) -> Princip
     return Principal(arn=entity["Arn"], type=kind, account_id=account_id, notes=tuple(notes))
 
 
-def _trust(iam: Any, role: Mapping[str, Any], account_id: str) -> RoleTrust:
-    document = role.get("AssumeRolePolicyDocument") or {"Statement": []}
+def _trust(iam: IAMClient, role: RoleDetailTypeDef, account_id: str) -> RoleTrust:
+    document: str | Mapping[str, object] = role.get("AssumeRolePolicyDocument") or {
+        "Statement": []
+    }
     # RoleLastUsed is only in GetRole's answer, not in the authorization details.
     last_used = iam.get_role(RoleName=role["RoleName"])["Role"].get("RoleLastUsed", {})
     return RoleTrust(
@@ -280,7 +302,7 @@ class AccountInventory:
 
 
 def ingest(
-    store: Store, config: Config, client_for: Callable[[str], Any], clock: Clock
+    store: Store, config: Config, client_for: Callable[[str], IAMClient], clock: Clock
 ) -> list[AccountInventory]:
     """Inventory every configured account; `client_for(account_id)` gives its IAM client.
 
