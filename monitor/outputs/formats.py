@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
 Medium = Literal["terminal", "slack", "csv", "html"]
 
@@ -61,7 +61,7 @@ def inert(value: object, medium: Medium, *, limit: int | None = None) -> str:
     return text
 
 
-def csv_cell(value: Any) -> str:
+def csv_cell(value: object) -> str:
     """One CSV cell, safe to open in a spreadsheet."""
     if value is None:
         return ""
@@ -81,7 +81,7 @@ def csv_value(cell: str) -> str:
     return cell
 
 
-def write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO) -> None:
+def write_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str], out: TextIO) -> None:
     """RFC 4180: comma-separated, CRLF line ends, quoted where needed."""
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
@@ -89,22 +89,22 @@ def write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: Te
         writer.writerow([csv_cell(row.get(c)) for c in columns])
 
 
-def write_jsonl(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO) -> None:
+def write_jsonl(rows: Iterable[Mapping[str, object]], columns: Sequence[str], out: TextIO) -> None:
     for row in rows:
         out.write(json.dumps({c: row.get(c) for c in columns}, default=str) + "\n")
 
 
-def write_json(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO) -> None:
+def write_json(rows: Iterable[Mapping[str, object]], columns: Sequence[str], out: TextIO) -> None:
     json.dump([{c: row.get(c) for c in columns} for row in rows], out, indent=2, default=str)
     out.write("\n")
 
 
 def write_table(
-    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO, width: int = 60
+    rows: Iterable[Mapping[str, object]], columns: Sequence[str], out: TextIO, width: int = 60
 ) -> None:
     """Aligned columns for a terminal; long cells are cut to `width` characters."""
 
-    def cell(value: Any) -> str:
+    def cell(value: object) -> str:
         if value is None:
             text = ""
         elif isinstance(value, (bool, list, tuple, dict)):
@@ -122,5 +122,7 @@ def write_table(
 WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "json": write_json, "table": write_table}
 
 
-def write(fmt: str, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], out: TextIO) -> None:
+def write(
+    fmt: str, rows: Iterable[Mapping[str, object]], columns: Sequence[str], out: TextIO
+) -> None:
     WRITERS[fmt](rows, columns, out)

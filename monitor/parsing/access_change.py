@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 from monitor.parsing.cloudtrail import AccessChangeEvent
 from monitor.parsing.policy import CONNECT, PolicyError, covers_action, statements
@@ -43,7 +43,17 @@ class Change:
     effect: Effect
     summary: str
     # The request fields that make this change, exactly as recorded (secrets redacted).
-    fields: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    fields: Mapping[str, object] = field(default_factory=dict, hash=False, compare=False)
+
+
+class _Granting(TypedDict):
+    Sid: str | None
+    Resource: list[str]
+
+
+def _list(value: object) -> list[object]:
+    """A JSON array of the request, or [] for anything else (absent, null, a scalar)."""
+    return value if isinstance(value, list) else []
 
 
 def changes(event: AccessChangeEvent) -> list[Change]:
@@ -53,7 +63,7 @@ def changes(event: AccessChangeEvent) -> list[Change]:
     return handler(event, request) if handler else []
 
 
-def _modify_database(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
+def _modify_database(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
     out = []
     iam = request.get("enableIAMDatabaseAuthentication", event.iam_auth)
     if iam is False:
@@ -75,7 +85,8 @@ def _modify_database(event: AccessChangeEvent, request: dict[str, Any]) -> list[
             )
         )
     exports = request.get("cloudwatchLogsExportConfiguration") or {}
-    removed = [t for t in exports.get("disableLogTypes") or [] if t in WATCHED_LOG_TYPES]
+    disabled = exports.get("disableLogTypes") if isinstance(exports, dict) else None
+    removed = [t for t in _list(disabled) if t in WATCHED_LOG_TYPES]
     if removed:
         out.append(
             Change(
@@ -98,7 +109,7 @@ def _modify_database(event: AccessChangeEvent, request: dict[str, Any]) -> list[
     return out
 
 
-def _parameter_group(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
+def _parameter_group(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
     group = {k: v for k, v in request.items() if k.endswith("ParameterGroupName")}
     if request.get("resetAllParameters") is True:
         return [
@@ -111,7 +122,7 @@ def _parameter_group(event: AccessChangeEvent, request: dict[str, Any]) -> list[
         ]
     watched = [
         p
-        for p in request.get("parameters") or []
+        for p in _list(request.get("parameters"))
         if isinstance(p, dict) and p.get("parameterName") in WATCHED_PARAMETERS
     ]
     if not watched:
@@ -137,8 +148,8 @@ def _parameter_group(event: AccessChangeEvent, request: dict[str, Any]) -> list[
     ]
 
 
-def _proxy(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
-    auth = [a for a in request.get("auth") or [] if isinstance(a, dict)]
+def _proxy(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
+    auth = [a for a in _list(request.get("auth")) if isinstance(a, dict)]
     keys: tuple[str, ...] = ("auth", "requireTLS", "defaultAuthScheme")
     fields = {k: request[k] for k in keys if k in request}
     passwords = any(str(a.get("iAMAuth", "")).upper() == "DISABLED" for a in auth)
@@ -164,13 +175,13 @@ def _proxy(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
     return [Change("proxy-modified", "minor", "RDS Proxy settings changed", request)]
 
 
-def _activity_stream(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
+def _activity_stream(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
     return [
         Change("activity-stream-stopped", "blinds", "Database Activity Streams stopped", request)
     ]
 
 
-def _guardduty(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
+def _guardduty(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
     if event.event_name == "DeleteDetector":
         return [
             Change(
@@ -191,7 +202,7 @@ def _guardduty(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change
         ]
     rds = [
         f
-        for f in request.get("features") or []
+        for f in _list(request.get("features"))
         if isinstance(f, dict) and f.get("name") == "RDS_LOGIN_EVENTS"
     ]
     if any(str(f.get("status", "")).upper() == "DISABLED" for f in rds):
@@ -207,7 +218,7 @@ def _guardduty(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change
     return []
 
 
-def _iam(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
+def _iam(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
     names = ("roleName", "userName", "groupName", "policyName", "policyArn", "setAsDefault")
     where = {k: request[k] for k in names if k in request}
     document = request.get("policyDocument")
@@ -250,7 +261,7 @@ def _iam(event: AccessChangeEvent, request: dict[str, Any]) -> list[Change]:
     ]
 
 
-def _connect_statements(document: str) -> list[dict[str, Any]]:
+def _connect_statements(document: str) -> list[_Granting]:
     """The Allow statements that cover rds-db:connect, as Sid and Resource."""
     try:
         found = statements(document, "request")
@@ -263,7 +274,7 @@ def _connect_statements(document: str) -> list[dict[str, Any]]:
     ]
 
 
-_Handler = Callable[[AccessChangeEvent, dict[str, Any]], list[Change]]
+_Handler = Callable[[AccessChangeEvent, dict[str, object]], list[Change]]
 _HANDLERS: dict[str, _Handler] = {
     "ModifyDBCluster": _modify_database,
     "ModifyDBInstance": _modify_database,

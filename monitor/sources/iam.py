@@ -132,8 +132,7 @@ def inventory(
     details = authorization_details(iam, page_size)
     managed = {p["Arn"]: _default_version(p) for p in details.policies}
     groups = {
-        g["GroupName"]: _attached(g.get("GroupPolicyList", []), g, managed)
-        for g in details.groups
+        g["GroupName"]: _attached(g.get("GroupPolicyList", []), g, managed) for g in details.groups
     }
     result = Inventory(account_id)
     principals: list[tuple[Principal, list[tuple[str, Statement]]]] = []
@@ -193,9 +192,7 @@ def _principal(
 
 
 def _trust(iam: IAMClient, role: RoleDetailTypeDef, account_id: str) -> RoleTrust:
-    document: str | Mapping[str, object] = role.get("AssumeRolePolicyDocument") or {
-        "Statement": []
-    }
+    document: str | Mapping[str, object] = role.get("AssumeRolePolicyDocument") or {"Statement": []}
     # RoleLastUsed is only in GetRole's answer, not in the authorization details.
     last_used = iam.get_role(RoleName=role["RoleName"])["Role"].get("RoleLastUsed", {})
     return RoleTrust(

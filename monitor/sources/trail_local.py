@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from monitor import sql
 from monitor.errors import PgwardenError
@@ -44,7 +43,7 @@ class TrailResult:
     """Rows as column → value mappings, plus what it cost to get them and what was skipped."""
 
     columns: list[str]
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, object]]
     files_read: int = 0
     bad_files: list[BadFile] = field(default_factory=list)
     # Records skipped because they lack eventID or eventTime, by file.
@@ -106,8 +105,8 @@ class LocalTrail:
         return result
 
     def _read(
-        self, text: str, bound: Mapping[str, Any], files: list[str], bad: list[BadFile]
-    ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+        self, text: str, bound: Mapping[str, object], files: list[str], bad: list[BadFile]
+    ) -> tuple[list[str], list[dict[str, object]], list[str]]:
         """Columns, rows and the files read; the files left out are appended to `bad`."""
         import duckdb
 
@@ -173,8 +172,8 @@ class LocalTrail:
         )
 
     def _run(
-        self, text: str, bound: Mapping[str, Any], files: list[str]
-    ) -> tuple[list[str], list[dict[str, Any]]]:
+        self, text: str, bound: Mapping[str, object], files: list[str]
+    ) -> tuple[list[str], list[dict[str, object]]]:
         cursor = self._con.execute(text, {**bound, "files": files})
         # fetchall, not fetchone: duckdb 2.0 can leave a half-read result blocking the connection.
         data = cursor.fetchall()
@@ -182,7 +181,7 @@ class LocalTrail:
         return columns, [dict(zip(columns, row, strict=True)) for row in data]
 
     def _isolate(
-        self, text: str, bound: Mapping[str, Any], files: list[str], bad: list[BadFile]
+        self, text: str, bound: Mapping[str, object], files: list[str], bad: list[BadFile]
     ) -> list[str]:
         """The files among `files` DuckDB reads; each one it refuses alone goes to `bad`."""
         import duckdb

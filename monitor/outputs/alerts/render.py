@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from monitor.models import Finding
 from monitor.outputs.formats import inert
@@ -32,12 +32,24 @@ DIGEST_SECTIONS = 40
 TITLE_LIMIT = 200
 
 
+class PostMessage(TypedDict):
+    """chat.postMessage's arguments, as a sink passes them."""
+
+    text: str
+    blocks: list[dict[str, object]]
+    metadata: dict[str, object]
+    unfurl_links: bool
+    unfurl_media: bool
+    channel: NotRequired[str]
+    thread_ts: NotRequired[str]
+
+
 @dataclass(frozen=True)
 class Message:
     """What a sink sends: the fallback text, the blocks, and where in a thread it goes."""
 
     text: str
-    blocks: list[dict[str, Any]]
+    blocks: list[dict[str, object]]
     severity: str
     fingerprint: str
     kind: str
@@ -48,16 +60,16 @@ class Message:
 
     def payload(
         self, channel: str | None, thread_ts: str | None, outbox_id: int, claim: str | None = None
-    ) -> dict[str, Any]:
+    ) -> PostMessage:
         """The exact chat.postMessage arguments: what the console sink prints."""
-        event: dict[str, Any] = {
+        event: dict[str, object] = {
             "fingerprint": self.fingerprint,
             "kind": self.kind,
             "outbox_id": outbox_id,
         }
         if claim is not None:
             event["claim"] = claim
-        body: dict[str, Any] = {
+        body: PostMessage = {
             "text": self.text,
             "blocks": self.blocks,
             # The fingerprint, outbox id and claim travel with the message: after a timeout
@@ -83,7 +95,7 @@ def code(value: object) -> str:
     return f"`{inert(value, 'slack')}`"
 
 
-def _header(text: str) -> dict[str, Any]:
+def _header(text: str) -> dict[str, object]:
     """A header holds only pgwarden's own words: attacker-chosen text goes in mrkdwn
     sections, through `inert`, where Slack's own escaping applies."""
     return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150)}}
@@ -93,7 +105,7 @@ def _clip(text: str, limit: int = SECTION_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _section(text: str) -> dict[str, Any]:
+def _section(text: str) -> dict[str, object]:
     # verbatim: Slack makes no links of URLs and no mentions of names in this text.
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text), "verbatim": True}}
 
@@ -122,7 +134,7 @@ def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
         )
         if value
     )
-    blocks: list[dict[str, Any]] = [
+    blocks: list[dict[str, object]] = [
         _header(f"{prefix}: {finding.detector}"),
         _section(
             f"*{title}*\n{icon} *{finding.severity.upper()}* · seen {count}×\n{where}".rstrip()
@@ -151,7 +163,7 @@ def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
     return Message(_plain(text), blocks, finding.severity, finding.fingerprint, kind)
 
 
-def _context(finding: Finding) -> dict[str, Any]:
+def _context(finding: Finding) -> dict[str, object]:
     return {
         "type": "context",
         "elements": [
@@ -192,7 +204,7 @@ def render_digest(
     return Message(_plain(text), blocks, worst, "digest", "digest")
 
 
-def _title_sections(findings: list[tuple[Finding, str]]) -> list[dict[str, Any]]:
+def _title_sections(findings: list[tuple[Finding, str]]) -> list[dict[str, object]]:
     """Each finding's title, packed into sections up to Slack's limits, then how many more."""
     sections: list[str] = []
     current = ""
