@@ -11,7 +11,6 @@ import json
 import re
 import shlex
 from collections.abc import Sequence
-from typing import Any
 
 from monitor.config import AccountConfig
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok
@@ -30,10 +29,10 @@ def account_key(account_id: str) -> str:
 @group("accounts", CHECKS)
 def check_accounts(ctx: DoctorContext) -> None:
     for account in ctx.accounts():
-        identity: dict[str, Any] = {}
+        identity: dict[str, object] = {}
 
         def assume(
-            account: AccountConfig = account, identity: dict[str, Any] = identity
+            account: AccountConfig = account, identity: dict[str, object] = identity
         ) -> Outcome:
             return assume_role(ctx, account, identity)
 
@@ -46,7 +45,7 @@ def check_accounts(ctx: DoctorContext) -> None:
         ctx.record("accounts", account.name, "caller-identity", caller_identity(account, identity))
 
 
-def assume_role(ctx: DoctorContext, account: AccountConfig, identity: dict[str, Any]) -> Outcome:
+def assume_role(ctx: DoctorContext, account: AccountConfig, identity: dict[str, object]) -> Outcome:
     """One GetCallerIdentity through the account's session: it assumes the role first."""
     if account.external_id:
         try:
@@ -74,7 +73,7 @@ def assume_role(ctx: DoctorContext, account: AccountConfig, identity: dict[str, 
     return ok(f"assumed {account.role_arn} ({how})")
 
 
-def caller_identity(account: AccountConfig, identity: dict[str, Any]) -> Outcome:
+def caller_identity(account: AccountConfig, identity: dict[str, object]) -> Outcome:
     found = str(identity.get("Account", ""))
     arn = str(identity.get("Arn", ""))
     if found == account.id:
@@ -111,7 +110,7 @@ def role_name(role_arn: str | None) -> str:
 
 
 def trust_policy_fix(account: AccountConfig, principal: str) -> str:
-    statement: dict[str, Any] = {
+    statement: dict[str, object] = {
         "Effect": "Allow",
         "Principal": {"AWS": principal},
         "Action": "sts:AssumeRole",

@@ -8,7 +8,7 @@ groups:history for delivery to look for an alert it may have posted already.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.doctor.accounts import secret_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
@@ -20,6 +20,10 @@ from monitor.outputs.alerts.slack import (
     lookup_channel,
     make_web_client,
 )
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
 
 CHECKS = ("enabled", "token", "auth.test", "channel", "history", "parked")
 
@@ -54,7 +58,7 @@ def check_slack(ctx: DoctorContext) -> None:
     if ctx.attempt("slack", slack.mode, "token", token).status == "fail" or slack.mode != "bot":
         return
     client = make_web_client(secret[0], slack.base_url)
-    bot: dict[str, Any] = {}
+    bot: dict[str, object] = {}
 
     def auth_test() -> Outcome:
         from slack_sdk.errors import SlackApiError
@@ -89,7 +93,7 @@ def check_parked(ctx: DoctorContext) -> None:
         ctx.record("slack", entry.channel, "parked", fail(entry.found(), entry.fix()))
 
 
-def channel(client: Any, name: str, bot: str) -> Outcome:
+def channel(client: WebClient, name: str, bot: str) -> Outcome:
     from slack_sdk.errors import SlackApiError
 
     try:
@@ -140,6 +144,6 @@ def history(client: Any, name: str) -> Outcome:
     return ok(f"{shown}: the bot reads its history, where delivery looks before a re-post")
 
 
-def _error(exc: Any) -> str:
+def _error(exc: SlackApiError) -> str:
     data = exc.response.data if hasattr(exc.response, "data") else {}
     return str(data.get("error") if isinstance(data, dict) else "") or str(exc)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.models import AUTH_EVENT_KINDS, AuthEvent, SuspiciousEntry
 from monitor.parsing.pglog_classify import Classifier, Suspect
@@ -243,7 +243,7 @@ class Summary:
             elif event.kind == "connection_authorized":
                 self.connections_by_user[event.user or "[unknown]"] += 1
 
-    def to_json(self, stats: Iterable[ParseStats]) -> dict[str, Any]:
+    def to_json(self, stats: Iterable[ParseStats]) -> dict[str, object]:
         stats = list(stats)
         return {
             "lines": sum(s.lines for s in stats),

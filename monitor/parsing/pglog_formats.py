@@ -11,7 +11,6 @@ import json
 import re
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 from monitor.models import AuthEvent
 from monitor.parsing.pglog_classify import Classifier
@@ -101,7 +100,7 @@ class JsonFormat:
     @staticmethod
     def _record(line: bytes) -> Record | None:
         try:
-            obj: Any = json.loads(line)
+            obj: object = json.loads(line)
         except ValueError:
             return None
         if not isinstance(obj, dict):
@@ -370,7 +369,7 @@ def unknown_kind(sample: bytes) -> str | None:
     first = first.removeprefix(b"\xef\xbb\xbf").strip()
     if first.startswith(b"{"):
         try:
-            obj: Any = json.loads(first)
+            obj: object = json.loads(first)
         except ValueError:
             return None  # cut off by the sample, or broken: jsonlog counts it
         if not isinstance(obj, dict) or "error_severity" in obj:

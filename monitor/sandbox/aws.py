@@ -13,9 +13,17 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_logs.type_defs import InputLogEventTypeDef
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_sts import STSClient
 
 REGION = "us-east-1"
 MONITOR_ROLE = "pg-monitor-role"
@@ -34,7 +42,7 @@ class MotoSandbox:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
 
-    def client(self, service: str, credentials: Mapping[str, str] | None = None) -> Any:
+    def client(self, service: str, credentials: Mapping[str, str] | None = None) -> BaseClient:
         """A boto3 client at the server: static keys, or credentials from `assume`."""
         import boto3
 
@@ -45,12 +53,21 @@ class MotoSandbox:
             aws_session_token=keys.get("aws_session_token"),
             region_name=REGION,
         )
-        client: Any = session.client(service, endpoint_url=self.url)  # type: ignore[call-overload]
-        return client
+        # The stubs type `client` per service name; this takes any name.
+        create: Callable[..., BaseClient] = session.client
+        return create(service, endpoint_url=self.url)
+
+    # The typed factories: each names the type boto3-stubs gives its service's client.
+
+    def sts(self) -> STSClient:
+        return cast("STSClient", self.client("sts"))
+
+    def rds(self, credentials: Mapping[str, str]) -> RDSClient:
+        return cast("RDSClient", self.client("rds", credentials))
 
     def assume(self, role_arn: str, session: str = "sandbox-admin") -> dict[str, str]:
         """Credentials that act in the role's account."""
-        creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session)
+        creds = self.sts().assume_role(RoleArn=role_arn, RoleSessionName=session)
         c = creds["Credentials"]
         return {
             "aws_access_key_id": c["AccessKeyId"],
@@ -66,9 +83,9 @@ def role_arn(account_id: str, name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{name}"
 
 
-def trust_policy(trusted_account: str, external_id: str | None = None) -> dict[str, Any]:
+def trust_policy(trusted_account: str, external_id: str | None = None) -> dict[str, object]:
     """Who may assume a role: `trusted_account`'s principals, with the ExternalId if given."""
-    statement: dict[str, Any] = {
+    statement: dict[str, object] = {
         "Effect": "Allow",
         "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"},
         "Action": "sts:AssumeRole",
@@ -107,13 +124,22 @@ class Account:
         self.account_id = account_id
         self.credentials = moto.assume(role_arn(account_id, "OrganizationAccountAccessRole"))
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str) -> BaseClient:
         return self.moto.client(service, self.credentials)
+
+    def rds(self) -> RDSClient:
+        return self.moto.rds(self.credentials)
+
+    def iam(self) -> IAMClient:
+        return cast("IAMClient", self.client("iam"))
+
+    def logs(self) -> CloudWatchLogsClient:
+        return cast("CloudWatchLogsClient", self.client("logs"))
 
     def create_cluster(self, cluster_id: str, port: int) -> Cluster:
         """An Aurora PostgreSQL cluster set up as pgwarden asks: IAM database authentication,
         both logs exported to CloudWatch, and a parameter group that logs connections."""
-        rds = self.client("rds")
+        rds = self.rds()
         group = f"{cluster_id}-aurora-postgresql15"
         rds.create_db_cluster_parameter_group(
             DBClusterParameterGroupName=group,
@@ -145,7 +171,7 @@ class Account:
 
     def grant_connect(self, cluster: Cluster, grant: ConnectGrant) -> str:
         """Create the role if new, and attach a managed policy allowing connect as one db user."""
-        iam = self.client("iam")
+        iam = self.iam()
         arn = role_arn(self.account_id, grant.role)
         with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_role(
@@ -172,7 +198,7 @@ class Account:
     def ship_logs(self, cluster_id: str, stream: str, lines: Iterable[str]) -> int:
         """What RDS's log export does: server log lines into the cluster's log group. The
         iam-db-auth-error group is made too, empty: the sandbox's tokens fail in PAM."""
-        logs = self.client("logs")
+        logs = self.logs()
         base = f"/aws/rds/cluster/{cluster_id}"
         for group in (f"{base}/postgresql", f"{base}/iam-db-auth-error"):
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -182,7 +208,7 @@ class Account:
         now_ms = int(time.time() * 1000)
         messages = list(lines)
         # One millisecond apart, in order, ending now: CloudWatch sorts a stream by timestamp.
-        events = [
+        events: list[InputLogEventTypeDef] = [
             {"timestamp": now_ms - len(messages) + i, "message": line}
             for i, line in enumerate(messages)
         ]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 # (HTTP method, path without the query, the query's and the body's fields) -> (status, reply)
-Handle = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
+Handle = Callable[[str, str, dict[str, object]], tuple[int, Mapping[str, object]]]
 
 
 class JsonServer:
@@ -28,7 +27,7 @@ class JsonServer:
 
             def _answer(self, method: str, raw: bytes) -> None:
                 path, _, query = self.path.partition("?")
-                fields: dict[str, Any] = dict(urllib.parse.parse_qsl(query))
+                fields: dict[str, object] = dict(urllib.parse.parse_qsl(query))
                 if self.headers.get_content_type() == "application/json":
                     fields.update(json.loads(raw or b"{}"))
                 else:

@@ -26,7 +26,6 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -61,9 +60,11 @@ class Keystore:
         self._server = JsonServer(self._lookup)
         self.url = f"{self._server.url}/key"
 
-    def _lookup(self, method: str, path: str, fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _lookup(
+        self, method: str, path: str, fields: dict[str, object]
+    ) -> tuple[int, Mapping[str, object]]:
         akid = str(fields.get("id", ""))
-        found: dict[str, Any] | None
+        found: dict[str, str | None] | None
         if akid in self.static:
             found = {"secret": self.static[akid], "session_token": None}
         else:
@@ -102,7 +103,7 @@ class IamPg:
     def decisions_file(self) -> Path:
         return self.pam_dir / "decisions.jsonl"
 
-    def decisions(self) -> list[dict[str, Any]]:
+    def decisions(self) -> list[dict[str, object]]:
         if not self.decisions_file.exists():
             return []
         lines = self.decisions_file.read_text(encoding="utf-8").splitlines()

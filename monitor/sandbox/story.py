@@ -17,10 +17,11 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import TupleRow
 
 from monitor.sandbox.aws import (
     MONITOR_ROLE,
@@ -41,6 +42,9 @@ from monitor.sandbox.pam import (
 from monitor.sandbox.pg import PgServer
 from monitor.sandbox.tls import make_pki
 from monitor.sandbox.trail import assume_role_record, file_name, write_files
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
 
 MGMT = "111111111111"
 OUTSIDER = "999999999999"  # an account nobody expects in a trust relationship
@@ -107,7 +111,7 @@ class BuiltAccount:
     cluster: Cluster
     ca_bundle: Path
     monitor_role: str
-    connections: list[psycopg.Connection[Any]] = field(default_factory=list)
+    connections: list[psycopg.Connection[TupleRow]] = field(default_factory=list)
     log_events: int = 0
 
     def close(self) -> None:
@@ -183,19 +187,17 @@ def _log_in(
     moto: MotoSandbox, built: BuiltAccount, *, tls: bool, pam: bool, password: str | None
 ) -> None:
     spec, cluster = built.spec, built.cluster
-    tokens: dict[str, Any] = {}
+    tokens: dict[str, RDSClient] = {}
 
     def token(user: str, role: str) -> str:
         if role not in tokens:
             creds = moto.assume(role_arn(spec.account_id, role), f"{role}-task")
-            tokens[role] = moto.client("rds", creds)
-        return str(
-            tokens[role].generate_db_auth_token(
-                DBHostname=cluster.endpoint, Port=cluster.port, DBUsername=user, Region=REGION
-            )
+            tokens[role] = moto.rds(creds)
+        return tokens[role].generate_db_auth_token(
+            DBHostname=cluster.endpoint, Port=cluster.port, DBUsername=user, Region=REGION
         )
 
-    def connect(user: str, secret: str | None, application: str) -> psycopg.Connection[Any]:
+    def connect(user: str, secret: str | None, application: str) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(
             host=cluster.endpoint, hostaddr="127.0.0.1", port=cluster.port, dbname="postgres",
             user=user, password=secret, application_name=application, connect_timeout=5,
@@ -219,7 +221,7 @@ def _log_in(
 
 def write_trail(root: Path, accounts: list[BuiltAccount], now: datetime) -> int:
     """One CloudTrail file per account, for today: the story's role assumptions."""
-    files: dict[str, list[dict[str, Any]]] = {}
+    files: dict[str, list[dict[str, object]]] = {}
     for built in accounts:
         spec = built.spec
         records = [

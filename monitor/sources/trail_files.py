@@ -35,7 +35,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 from monitor.errors import PgwardenError
 
@@ -250,7 +249,7 @@ def check_file(path: Path, *, full: bool) -> FileCheck:
 
 def _check_json(text: str) -> FileCheck:
     try:
-        value: Any = json.loads(text)
+        value: object = json.loads(text)
     except json.JSONDecodeError as whole:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) < 2:

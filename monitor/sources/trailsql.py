@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import sqlglot
 from sqlglot import exp
@@ -47,10 +47,10 @@ def render(
     *,
     database: str | None = None,
     table: str | None = None,
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, object]]:
     """The query `queries/athena/<name>.sql` for `dialect`, and the parameters to bind."""
     tree = sqlglot.parse_one(sql.load(f"athena/{name}"), read="athena")
-    bound: dict[str, Any] = {}
+    bound: dict[str, object] = {}
     missing = sorted({p.name for p in tree.find_all(exp.Placeholder)} - set(params), key=str.lower)
     if missing:
         raise ValueError(f"{name}: no value for parameter(s) {', '.join(missing)}")
@@ -80,7 +80,7 @@ def render(
 
 
 def _bind_list(
-    node: exp.In, name: str, value: ParamValue, dialect: Dialect, bound: dict[str, Any]
+    node: exp.In, name: str, value: ParamValue, dialect: Dialect, bound: dict[str, object]
 ) -> None:
     if value is None:
         node.replace(exp.true())
@@ -101,7 +101,7 @@ def _bind_list(
     node.set("expressions", items)
 
 
-def _literal(value: Any) -> exp.Expression:
+def _literal(value: object) -> exp.Expression:
     if value is None:
         return exp.null()
     if isinstance(value, bool):

@@ -8,7 +8,7 @@ attachment. Every value from the store goes through `inert(value, "html")`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monitor.outputs.formats import csv_cell, inert
 from monitor.outputs.reports import charts
@@ -160,7 +160,7 @@ def _charts(review: Review) -> str:
     )
 
 
-def _cell(key: str, kind: str, value: Any) -> str:
+def _cell(key: str, kind: str, value: object) -> str:
     # csv_cell gives booleans and times the CSV's spelling (a string would gain its quote).
     plain = value is None or isinstance(value, (bool, datetime))
     text = csv_cell(value) if plain else str(value)

@@ -128,11 +128,11 @@ def _kept(raw: Mapping[str, Any]) -> Kept | None:
     return Kept(raw["kept_by"], until) if raw["kept_by"] and until else None
 
 
-def _split(joined: Any) -> list[str]:
+def _split(joined: object) -> list[str]:
     return sorted(set(joined.split("\n"))) if isinstance(joined, str) and joined else []
 
 
-def report_time(value: Any) -> datetime | None:
+def report_time(value: object) -> datetime | None:
     """A stored time as UTC to the second (the CSVs' ISO-8601), or None."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
