@@ -12,9 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, NamedTuple
+from enum import Enum
+from typing import Final, NamedTuple
 
-from monitor.models import AuthEvent, SuspiciousEntry
+from monitor.models import AuthEvent, AuthEventKind, SuspiciousEntry
 from monitor.parsing.pglog_messages import (
     AUTH_FAILED,
     AUTH_LOG,
@@ -57,19 +58,25 @@ class Suspect(NamedTuple):
 Outcome = list[AuthEvent] | Suspect | None
 
 
-_SAME: Any = object()
+class _Same(Enum):
+    """A keyword of `_event` left out: the record's own value is kept."""
+
+    SAME = "same"
+
+
+_SAME: Final = _Same.SAME
 
 
 def _event(
     rec: Record,
-    kind: str,
+    kind: AuthEventKind,
     source: str,
     *,
-    user: Any = _SAME,
-    database: Any = _SAME,
-    client_host: Any = _SAME,
-    client_port: Any = _SAME,
-    application_name: Any = _SAME,
+    user: str | _Same | None = _SAME,
+    database: str | _Same | None = _SAME,
+    client_host: str | _Same | None = _SAME,
+    client_port: int | _Same | None = _SAME,
+    application_name: str | _Same | None = _SAME,
     method: str | None = None,
     reason: str | None = None,
     identity: str | None = None,
@@ -80,7 +87,7 @@ def _event(
     # Positional: this runs once per event, and keyword passing costs more.
     return AuthEvent(
         rec.time,
-        kind,  # type: ignore[arg-type]
+        kind,
         rec.user if user is _SAME else user,
         rec.database if database is _SAME else database,
         rec.host if client_host is _SAME else client_host,
@@ -216,33 +223,32 @@ class Classifier:
         )
 
     def _log(self, rec: Record, msg: str) -> Outcome:
-        if msg.startswith("connection received"):
-            return self._received_event(rec, msg)
-        if msg.startswith("connection authenticated"):
-            m = AUTHENTICATED.fullmatch(msg)
-            if m is None:
-                return None
-            return [
-                _event(
-                    rec,
-                    "connection_authenticated",
-                    self.source,
-                    method=m.group("method"),
-                    identity=m.group("identity"),
-                )
-            ]
-        if "connection authorized" in msg[:36]:
-            return self._authorized(rec, msg)
-        if msg.startswith("disconnection"):
-            return self._disconnection(rec, msg)
-        if msg.startswith("pam_authenticate failed"):
-            m = PAM_LOG.fullmatch(msg)
-            if m is None:
-                return None
-            return self._pam_log(
-                _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
-            )
+        for text, anywhere, read in _LOG_RULES:
+            if (text in msg[:36]) if anywhere else msg.startswith(text):
+                return read(self, rec, msg)
         return None if msg.startswith(AUTH_LOG) else []
+
+    def _authenticated(self, rec: Record, msg: str) -> Outcome:
+        m = AUTHENTICATED.fullmatch(msg)
+        if m is None:
+            return None
+        return [
+            _event(
+                rec,
+                "connection_authenticated",
+                self.source,
+                method=m.group("method"),
+                identity=m.group("identity"),
+            )
+        ]
+
+    def _pam_failed(self, rec: Record, msg: str) -> Outcome:
+        m = PAM_LOG.fullmatch(msg)
+        if m is None:
+            return None
+        return self._pam_log(
+            _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
+        )
 
     def _authorized(self, rec: Record, msg: str) -> Outcome:
         """`user=U database=D` must be the prefix's own U and D. Where the prefix names
@@ -391,3 +397,15 @@ class Classifier:
                 )
             ]
         return None if is_auth("FATAL", msg) else []
+
+
+# The LOG messages that are login evidence, and the rule that reads each: the first whose
+# text is where it must be wins. `anywhere`: within the first 36 characters, not only at
+# the start (`replication connection authorized`). A LOG no rule takes is no event.
+_LOG_RULES: tuple[tuple[str, bool, Callable[[Classifier, Record, str], Outcome]], ...] = (
+    ("connection received", False, Classifier._received_event),
+    ("connection authenticated", False, Classifier._authenticated),
+    ("connection authorized", True, Classifier._authorized),
+    ("disconnection", False, Classifier._disconnection),
+    ("pam_authenticate failed", False, Classifier._pam_failed),
+)
