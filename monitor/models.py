@@ -4,9 +4,13 @@ findings detectors return, with their evidence and linked principals."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
+
+# An AWS Organizations id: in config, and in the paths of an organisation trail's objects.
+ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
 
 AuthEventKind = Literal[
     "connection_received",

@@ -38,6 +38,7 @@ from monitor import sql
 from monitor.clock import Clock
 from monitor.config import CloudTrailConfig, Config
 from monitor.errors import ConfigError, PgwardenError
+from monitor.models import ORG_ID
 from monitor.parsing.cloudtrail import (
     AccessChangeEvent,
     AssumeRoleEvent,
@@ -47,7 +48,7 @@ from monitor.parsing.cloudtrail import (
     parse_assume_role,
     parse_time,
 )
-from monitor.sources.trail_files import ORG, REGION, BadFile
+from monitor.sources.trail_files import REGION, BadFile
 from monitor.sources.trail_local import TrailResult
 from monitor.sources.trailsql import ParamValue, check_identifier
 from monitor.store.sqlite import Store, to_text
@@ -377,7 +378,7 @@ def ddl(config: Config, start_day: date) -> str:
         problems.append(
             f'cloudtrail.prefix: characters not allowed in a key prefix: "{trail.prefix}"'
         )
-    if trail.org_id is not None and not ORG.fullmatch(trail.org_id):
+    if trail.org_id is not None and not ORG_ID.fullmatch(trail.org_id):
         problems.append(f'cloudtrail.org_id: not an organisation id (o-...): "{trail.org_id}"')
     accounts = sorted({a.id for a in config.accounts} | set(config.aws.management_accounts))
     if not accounts:

@@ -37,9 +37,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from monitor.errors import PgwardenError
+from monitor.models import ORG_ID
 
 ACCOUNT = re.compile(r"[0-9]{12}")
-ORG = re.compile(r"o-[a-z0-9]{10,32}")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
 TRAIL_SUFFIXES = (".json.gz", ".json")
 EXPORT_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
@@ -176,7 +176,7 @@ def _account_dirs(logs: Path, unexpected: list[str]) -> Iterator[Path]:
     for child in _children(logs):
         if ACCOUNT.fullmatch(child.name):
             yield child
-        elif ORG.fullmatch(child.name):
+        elif ORG_ID.fullmatch(child.name):
             # An organisation trail adds the org id above the account directories.
             yield from (c for c in _children(child) if ACCOUNT.fullmatch(c.name))
         elif not _hidden(child):
