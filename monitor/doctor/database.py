@@ -71,7 +71,7 @@ def check_database(ctx: DoctorContext) -> None:
 def log_in(ctx: DoctorContext, target: Target, found: list[ServerFacts]) -> Outcome:
     import psycopg
 
-    from monitor.sources.activity import conninfo
+    from monitor.sources.activity_login import conninfo
 
     if target.ca_bundle is not None and not target.ca_bundle.is_file():
         return fail(f"CA bundle not found: {target.ca_bundle}", bundle_fix(target))

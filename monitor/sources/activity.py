@@ -27,22 +27,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from monitor import sql
 from monitor.clock import Clock
 from monitor.config import ActivityConfig
 from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
+from monitor.sources.activity_login import ConnInfo, connect, conninfo
 from monitor.sources.pacing import ConnectLimiter, backoff_s
 from monitor.sources.targets import Target
 
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "error", "down"]
-APPLICATION_NAME = "pgwarden"
 
 
 class TokenSource(Protocol):
@@ -98,7 +99,7 @@ class PollResult:
 
 @dataclass
 class _TargetState:
-    conn: psycopg.AsyncConnection[Any] | None = None
+    conn: psycopg.AsyncConnection[TupleRow] | None = None
     failures: int = 0
     retry_at: float = 0.0  # monotonic time before which no reconnect is tried
     last_reason: str | None = None
@@ -221,23 +222,24 @@ class ActivitySource:
         polled_at = self.clock.now()
         started = time.perf_counter()
 
-        def result(status: Status, reason: str | None = None, **extra: Any) -> PollResult:
+        def result(
+            status: Status,
+            reason: str | None = None,
+            sessions: tuple[SessionRow, ...] = (),
+            roles: tuple[RoleRow, ...] | None = None,
+            new_connection: bool = False,
+        ) -> PollResult:
             ms = (time.perf_counter() - started) * 1000
-            return PollResult(target.name, status, polled_at, ms, reason, **extra)
+            return PollResult(
+                target.name, status, polled_at, ms, reason, sessions, roles, new_connection
+            )
 
         new = state.conn is None or state.conn.closed
         token = ""
         if new:
-            try:
-                # Signing is local, but may first refresh the role's credentials with STS.
-                async with asyncio.timeout(self.options.poll_deadline_s):
-                    token = await asyncio.to_thread(self.tokens, target)
-            except TimeoutError:
-                return self._down(state, result, "deadline exceeded while making the IAM token")
-            except PgwardenError as exc:
-                # AssumeRole denied, an ExternalId that cannot be read...: this target only.
-                return self._down(state, result, str(exc))
-            state.tokens_minted += 1
+            token, failed = await self._token(target, state)
+            if failed is not None:
+                return self._down(state, result, failed)
             # The limit is a queue, not a failure: the slot is taken right before the login,
             # outside the deadline, and the wait is left out of the poll's duration.
             await self.limiter.acquire()
@@ -246,7 +248,9 @@ class ActivitySource:
             async with asyncio.timeout(self.options.poll_deadline_s):
                 if new:
                     await self._close(state)
-                    state.conn = await self._connect(target, state, token)
+                    params = self.conninfo(target, token)
+                    state.conn, state.sees_all = await connect(target, params, self.options)
+                    state.backend_pid = state.conn.info.backend_pid
                 conn = state.conn
                 assert conn is not None
                 if not state.sees_all:
@@ -269,13 +273,30 @@ class ActivitySource:
             # The server answered with an error (e.g. missing privilege): keep the connection.
             log.warning("target %s: poll failed: %s", target.name, describe(exc))
             return result("error", describe(exc))
+        self._up(target, state)
+        return result("ok", sessions=sessions, roles=roles, new_connection=new)
+
+    async def _token(self, target: Target, state: _TargetState) -> tuple[str, str | None]:
+        """A new IAM token for the target, or why there is none."""
+        try:
+            # Signing is local, but may first refresh the role's credentials with STS.
+            async with asyncio.timeout(self.options.poll_deadline_s):
+                token = await asyncio.to_thread(self.tokens, target)
+        except TimeoutError:
+            return "", "deadline exceeded while making the IAM token"
+        except PgwardenError as exc:
+            # AssumeRole denied, an ExternalId that cannot be read...: this target only.
+            return "", str(exc)
+        state.tokens_minted += 1
+        return token, None
+
+    def _up(self, target: Target, state: _TargetState) -> None:
         if state.failures:
             log.info("target %s: connected again", target.name, extra={"target": target.name})
         state.failures, state.last_reason = 0, None
-        return result("ok", sessions=sessions, roles=roles, new_connection=new)
 
     def _down(
-        self, state: _TargetState, result: Callable[..., PollResult], reason: str
+        self, state: _TargetState, result: Callable[[Status, str], PollResult], reason: str
     ) -> PollResult:
         state.failures += 1
         state.last_reason = reason
@@ -299,40 +320,10 @@ class ActivitySource:
 
     # -- connections --------------------------------------------------------------------------
 
-    def conninfo(self, target: Target, password: str) -> dict[str, Any]:
+    def conninfo(self, target: Target, password: str) -> ConnInfo:
         return conninfo(target, password, self.options)
 
-    async def _connect(
-        self, target: Target, state: _TargetState, token: str
-    ) -> psycopg.AsyncConnection[Any]:
-        # autocommit: inside a transaction pg_stat_activity is a frozen snapshot.
-        conn = await psycopg.AsyncConnection.connect(
-            autocommit=True, **self.conninfo(target, token)
-        )
-        try:
-            # Session settings by set_config, not the `options` startup parameter, which
-            # RDS Proxy does not pass through. UTC keeps stored times comparable as text.
-            cur = await conn.execute(
-                "SELECT set_config('statement_timeout', %s, false),"
-                " set_config('TimeZone', 'UTC', false),"
-                " pg_has_role('pg_read_all_stats', 'USAGE')",
-                (str(self.options.statement_timeout_ms),),
-            )
-            row = await cur.fetchone()
-            state.sees_all = bool(row and row[2])
-        except BaseException:
-            await conn.close()
-            raise
-        state.backend_pid = conn.info.backend_pid
-        log.info(
-            "target %s: connected (backend pid %s)",
-            target.name,
-            state.backend_pid,
-            extra={"target": target.name},
-        )
-        return conn
-
-    async def _sessions(self, conn: psycopg.AsyncConnection[Any]) -> tuple[SessionRow, ...]:
+    async def _sessions(self, conn: psycopg.AsyncConnection[TupleRow]) -> tuple[SessionRow, ...]:
         masked = self.options.capture_query_text == "masked"
         async with conn.cursor(binary=True) as cur:
             await cur.execute(sql.load("activity/sessions"), {"capture_query": masked})
@@ -343,7 +334,7 @@ class ActivitySource:
         make = SessionRow._make
         return tuple(make(row) for row in rows)
 
-    async def _roles(self, conn: psycopg.AsyncConnection[Any]) -> tuple[RoleRow, ...]:
+    async def _roles(self, conn: psycopg.AsyncConnection[TupleRow]) -> tuple[RoleRow, ...]:
         async with conn.cursor() as cur:
             await cur.execute(sql.load("activity/roles"))
             rows = await cur.fetchall()
@@ -395,31 +386,6 @@ class ActivitySource:
             await asyncio.gather(*(loop(t) for t in self.targets))
         finally:
             await self.close()
-
-
-def conninfo(target: Target, password: str, options: ActivityConfig) -> dict[str, Any]:
-    """psycopg connection arguments: verify-full TLS, the IAM token as password, the
-    endpoint the token was signed for. Contains the token: never log it. `pgwarden doctor`
-    logs in with these too, so it tests exactly what the poller does."""
-    params: dict[str, Any] = {
-        "host": target.endpoint,
-        "port": target.port,
-        "dbname": target.database,
-        "user": target.db_user,
-        "password": password,
-        "application_name": APPLICATION_NAME,
-        "connect_timeout": options.connect_timeout_s,
-    }
-    # insecure_tls drops only the host name check: the chain is still verified against the
-    # bundle, so a server with a certificate from another CA never receives the token.
-    params["sslmode"] = "verify-ca" if target.insecure_tls else "verify-full"
-    # "system" (libpq >= 16) means the OS trust store, when no bundle is configured; libpq
-    # refuses it with verify-ca, and ActivitySource marks such a target misconfigured.
-    params["sslrootcert"] = str(target.ca_bundle) if target.ca_bundle else "system"
-    if target.hostaddr:
-        # Dial this address, but verify the certificate and sign the token for `endpoint`.
-        params["hostaddr"] = target.hostaddr
-    return params
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
