@@ -50,7 +50,7 @@ class AuthEvent:
     tls: str | None = None
     session_s: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with the time as ISO-8601; key order is the field order."""
         out = asdict(self)
         out["time"] = self.time.isoformat()
@@ -99,7 +99,7 @@ class SuspiciousEntry:
         """As in `parse-logs` output, so a stream of events and entries filters by kind."""
         return "suspicious_entry"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """A `parse-logs` JSON Lines record; `line` is escaped to printable text."""
         from monitor.outputs.formats import inert
 

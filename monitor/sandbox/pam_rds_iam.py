@@ -20,7 +20,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Protocol, TypedDict
 
 MAX_EXPIRES_S = 900
 # botocore signs the token's (empty) GET body rather than writing UNSIGNED-PAYLOAD.
@@ -31,6 +31,40 @@ class Denied(Exception):
     pass
 
 
+class VerifierConfig(TypedDict, total=False):
+    """The module's JSON config file (see above); `max_skew_s` may be left out."""
+
+    endpoints: list[str]
+    region: str
+    keystore_url: str
+    decisions: str
+    max_skew_s: int
+
+
+class KeyRecord(TypedDict):
+    """What the keystore says about an access key."""
+
+    secret: str
+    session_token: str | None
+
+
+class PamResponse(Protocol):
+    resp: str | None
+
+
+class PamHandle(Protocol):
+    """What this module uses of libpam-python's handle."""
+
+    user: str
+    PAM_PROMPT_ECHO_OFF: int
+    PAM_PERM_DENIED: int
+    PAM_SUCCESS: int
+
+    def Message(self, style: int, text: str) -> object: ...
+
+    def conversation(self, message: object) -> PamResponse: ...
+
+
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
@@ -39,12 +73,12 @@ def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="-_.~")
 
 
-def _lookup(config: dict[str, Any], access_key_id: str) -> dict[str, Any]:
+def _lookup(config: VerifierConfig, access_key_id: str) -> KeyRecord:
     url = config["keystore_url"] + "?id=" + _quote(access_key_id)
     try:
         # The keystore URL comes from the sandbox's own config file: always http://127.0.0.1.
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
-            found: dict[str, Any] = json.loads(response.read().decode("utf-8"))
+            found: KeyRecord = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise Denied("unknown access key") from None
@@ -52,7 +86,7 @@ def _lookup(config: dict[str, Any], access_key_id: str) -> dict[str, Any]:
     return found
 
 
-def verify(token: str, user: str, config: dict[str, Any], now: float) -> None:
+def verify(token: str, user: str, config: VerifierConfig, now: float) -> None:
     """Return None when `token` lets `user` in; raise Denied(reason) otherwise."""
     host, sep, query = token.partition("/?")
     if not sep:
@@ -114,7 +148,7 @@ def verify(token: str, user: str, config: dict[str, Any], now: float) -> None:
         raise Denied("signature does not match")
 
 
-def _record(config: dict[str, Any], user: str, reason: str | None, token: str = "") -> None:
+def _record(config: VerifierConfig, user: str, reason: str | None, token: str = "") -> None:
     # The endpoint the token was signed for (never the signature): tests check it is exact.
     host = token.partition("/?")[0] if "/?" in token else None
     entry = {
@@ -128,9 +162,9 @@ def _record(config: dict[str, Any], user: str, reason: str | None, token: str = 
         fh.write(json.dumps(entry) + "\n")
 
 
-def pam_sm_authenticate(pamh: Any, flags: int, argv: list[str]) -> int:
+def pam_sm_authenticate(pamh: PamHandle, flags: int, argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as fh:
-        config = json.load(fh)
+        config: VerifierConfig = json.load(fh)
     user = pamh.user
     token = ""
     try:
@@ -147,9 +181,9 @@ def pam_sm_authenticate(pamh: Any, flags: int, argv: list[str]) -> int:
     return int(pamh.PAM_SUCCESS)
 
 
-def pam_sm_setcred(pamh: Any, flags: int, argv: list[str]) -> int:
+def pam_sm_setcred(pamh: PamHandle, flags: int, argv: list[str]) -> int:
     return int(pamh.PAM_SUCCESS)
 
 
-def pam_sm_acct_mgmt(pamh: Any, flags: int, argv: list[str]) -> int:
+def pam_sm_acct_mgmt(pamh: PamHandle, flags: int, argv: list[str]) -> int:
     return int(pamh.PAM_SUCCESS)

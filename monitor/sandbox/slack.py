@@ -16,9 +16,9 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from monitor.outputs.alerts.render import Message
 from monitor.outputs.alerts.slack import Sink
@@ -27,42 +27,48 @@ from monitor.sandbox.http import JsonServer
 BOT = {"user_id": "U0PGWARDEN", "user": "pgwarden", "team_id": "T0SANDBOX", "team": "sandbox"}
 
 
+@dataclass(frozen=True)
+class _Post:
+    visible: float  # the monotonic time from which history shows it
+    channel: str
+    ts: str
+    body: Mapping[str, object]
+
+
 class PostedMessages:
     """What chat.postMessage accepted, and read back as conversations.history (a channel's
     top level) and conversations.replies (one thread) return it."""
 
     def __init__(self) -> None:
-        self._posted: list[tuple[float, dict[str, Any]]] = []  # (visible from, message)
+        self._posted: list[_Post] = []
         self._ts = itertools.count(1)
 
-    def post(self, body: dict[str, Any], channel_id: str, visible_after_s: float = 0) -> str:
+    def post(self, body: Mapping[str, object], channel_id: str, visible_after_s: float = 0) -> str:
         ts = f"{time.time():.0f}.{next(self._ts):06d}"
-        self._posted.append(
-            (time.monotonic() + visible_after_s, {**body, "channel": channel_id, "ts": ts})
-        )
+        self._posted.append(_Post(time.monotonic() + visible_after_s, channel_id, ts, body))
         return ts
 
-    def read(self, method: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def read(self, method: str, body: Mapping[str, object]) -> list[dict[str, object]]:
         """The messages a history call with these arguments returns."""
         thread = body.get("ts") if method == "conversations.replies" else None
         with_metadata = str(body.get("include_all_metadata")).lower() in ("true", "1")
         out = []
-        for visible, posted in self._posted:
-            if visible > time.monotonic() or posted["channel"] != body.get("channel"):
+        for posted in self._posted:
+            if posted.visible > time.monotonic() or posted.channel != body.get("channel"):
                 continue
-            if float(posted["ts"]) < float(body.get("oldest") or 0):
+            if float(posted.ts) < float(str(body.get("oldest") or 0)):
                 continue
-            if (posted.get("thread_ts") or None) != thread and posted["ts"] != thread:
+            if (posted.body.get("thread_ts") or None) != thread and posted.ts != thread:
                 continue
-            message = {"type": "message", "ts": posted["ts"], "text": posted.get("text")}
-            if with_metadata and posted.get("metadata"):
-                message["metadata"] = posted["metadata"]
+            message = {"type": "message", "ts": posted.ts, "text": posted.body.get("text")}
+            if with_metadata and posted.body.get("metadata"):
+                message["metadata"] = posted.body["metadata"]
             out.append(message)
         return out
 
     def timestamps(self) -> list[str]:
         """The ts of each message, in the order they were posted."""
-        return [posted["ts"] for _, posted in self._posted]
+        return [posted.ts for posted in self._posted]
 
     def clear(self) -> None:
         self._posted.clear()
@@ -73,7 +79,7 @@ class SlackEndpoint:
     to a channel is accepted and its payload kept in `messages`."""
 
     def __init__(self, channels: Sequence[str]) -> None:
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[dict[str, object]] = []
         self.channels = [
             {"id": f"C{i:08d}", "name": name.lstrip("#"), "is_member": True}
             for i, name in enumerate(channels, 1)
@@ -86,7 +92,9 @@ class SlackEndpoint:
         self._server = JsonServer(self._answer)
         self.base_url = f"{self._server.url}/api/"
 
-    def _answer(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _answer(
+        self, method: str, path: str, body: dict[str, object]
+    ) -> tuple[int, dict[str, object]]:
         api = path.removeprefix("/api/").rstrip("/")
         if api == "auth.test":
             return 200, {"ok": True, **BOT}
@@ -139,5 +147,5 @@ class AfterPost:
         return self.inner.find(message, thread_ts, claim, since)
 
 
-def _error(code: str) -> dict[str, Any]:
+def _error(code: str) -> dict[str, object]:
     return {"ok": False, "error": code}

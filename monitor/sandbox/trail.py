@@ -8,9 +8,8 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-Record = dict[str, Any]
+Record = dict[str, object]
 
 
 def write_files(root: Path, files: Mapping[str, Sequence[Record]]) -> Path:
@@ -64,6 +63,7 @@ def assume_role_record(
     }
     if error:
         record["errorCode"] = error
-        record["errorMessage"] = f"{caller_arn} is not authorized to perform sts:AssumeRole"
-        record["errorMessage"] += f" on resource: {role_arn}"
+        record["errorMessage"] = (
+            f"{caller_arn} is not authorized to perform sts:AssumeRole on resource: {role_arn}"
+        )
     return record
