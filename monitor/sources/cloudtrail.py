@@ -181,7 +181,7 @@ def open_engine(
     *,
     local_dir: Path | None = None,
     default_region: str = "us-east-1",
-    **athena_connect: Any,
+    **athena_connect: object,
 ) -> TrailEngine:
     """The engine the config asks for; `local_dir` forces the local engine."""
     from monitor.sources.trail_athena import AthenaSettings, AthenaTrail
@@ -241,7 +241,7 @@ def access_change_events(
     return _parse(result, parse_access_change), result
 
 
-def _parse(result: TrailResult, parse: Callable[[Mapping[str, Any]], _Event]) -> list[_Event]:
+def _parse(result: TrailResult, parse: Callable[[Mapping[str, object]], _Event]) -> list[_Event]:
     """The rows' events, first of each eventID (CloudTrail may deliver a record in more than
     one file). A row without eventID or eventTime is counted against its file, not raised."""
     seen: set[str] = set()

@@ -21,11 +21,14 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from monitor.errors import PgwardenError
 from monitor.sources.trail_local import TrailResult
 from monitor.sources.trailsql import ParamValue, render
+
+if TYPE_CHECKING:
+    from pyathena.async_cursor import AsyncCursor
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ class AthenaTrail:
     or `endpoint_url` for a sandbox. They come from monitor/aws.py in production.
     """
 
-    def __init__(self, settings: AthenaSettings, **connect_kwargs: Any) -> None:
+    def __init__(self, settings: AthenaSettings, **connect_kwargs: object) -> None:
         self.settings = settings
         self._connect_kwargs = connect_kwargs
 
@@ -130,7 +133,9 @@ class AthenaTrail:
             cursor.close(wait=False)
             conn.close()
 
-    def _run(self, cursor: Any, name: str, text: str, parameters: list[str] | None) -> TrailResult:
+    def _run(
+        self, cursor: AsyncCursor, name: str, text: str, parameters: list[str] | None
+    ) -> TrailResult:
         s = self.settings
         reuse = s.result_reuse_minutes > 0
         query_id, future = cursor.execute(

@@ -6,10 +6,13 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.outputs.reports.period import Period
 from monitor.outputs.reports.recommend import RECOMMENDATIONS
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparisonT
 
 TABLE_ROWS = 500  # rows of the HTML table: the most urgent first; the CSV has them all
 TOP_USERS = 10
@@ -52,8 +55,11 @@ class Review:
         return [(f"{target}/{user}", n) for n, target, user in ranked if n]
 
 
-def _keep_top(heap: list[Any], item: Any, size: int) -> None:
+def _keep_top(
+    heap: list[SupportsRichComparisonT], item: SupportsRichComparisonT, size: int
+) -> None:
     if len(heap) < size:
         heapq.heappush(heap, item)
-    elif item > heap[0]:
-        heapq.heapreplace(heap, item)
+    else:
+        # Replaces the smallest only when `item` is larger: ties keep the one already in.
+        heapq.heappushpop(heap, item)
