@@ -12,10 +12,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from enum import Enum
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
-from monitor.models import AuthEvent, AuthEventKind, SuspiciousEntry
+from monitor.models import AuthEvent, SuspiciousEntry
 from monitor.parsing.pglog_messages import (
     AUTH_FAILED,
     AUTH_LOG,
@@ -35,6 +34,7 @@ from monitor.parsing.pglog_messages import (
     ReceivedAt,
     Record,
     is_auth,
+    record_event,
 )
 from monitor.parsing.pglog_stats import ParseStats
 
@@ -56,51 +56,6 @@ class Suspect(NamedTuple):
 # What classify returns: events, a Suspect, or None for an entry that mentions a login
 # outcome but cannot be read (the caller counts it as unparsed and keeps a sample).
 Outcome = list[AuthEvent] | Suspect | None
-
-
-class _Same(Enum):
-    """A keyword of `_event` left out: the record's own value is kept."""
-
-    SAME = "same"
-
-
-_SAME: Final = _Same.SAME
-
-
-def _event(
-    rec: Record,
-    kind: AuthEventKind,
-    source: str,
-    *,
-    user: str | _Same | None = _SAME,
-    database: str | _Same | None = _SAME,
-    client_host: str | _Same | None = _SAME,
-    client_port: int | _Same | None = _SAME,
-    application_name: str | _Same | None = _SAME,
-    method: str | None = None,
-    reason: str | None = None,
-    identity: str | None = None,
-    tls: str | None = None,
-    session_s: float | None = None,
-) -> AuthEvent:
-    """An event from a record; a keyword given overrides the record's value."""
-    # Positional: this runs once per event, and keyword passing costs more.
-    return AuthEvent(
-        rec.time,
-        kind,
-        rec.user if user is _SAME else user,
-        rec.database if database is _SAME else database,
-        rec.host if client_host is _SAME else client_host,
-        rec.port if client_port is _SAME else client_port,
-        rec.pid,
-        method,
-        reason,
-        rec.application_name if application_name is _SAME else application_name,
-        source,
-        identity,
-        tls,
-        session_s,
-    )
 
 
 class Classifier:
@@ -233,7 +188,7 @@ class Classifier:
         if m is None:
             return None
         return [
-            _event(
+            record_event(
                 rec,
                 "connection_authenticated",
                 self.source,
@@ -247,7 +202,7 @@ class Classifier:
         if m is None:
             return None
         return self._pam_log(
-            _event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
+            record_event(rec, "auth_failed", self.source, method="pam", reason=m.group("reason"))
         )
 
     def _authorized(self, rec: Record, msg: str) -> Outcome:
@@ -271,7 +226,7 @@ class Classifier:
                 return None
             user = m.group("user")
         return [
-            _event(
+            record_event(
                 rec,
                 "connection_authorized",
                 self.source,
@@ -304,7 +259,7 @@ class Classifier:
                 rec.time + LOGIN_WINDOW,
             )
         return [
-            _event(
+            record_event(
                 rec,
                 "connection_received",
                 self.source,
@@ -327,7 +282,7 @@ class Classifier:
         seconds = int(t.group("h")) * 3600 + int(t.group("m")) * 60 + float(t.group("s"))
         port = m.group("port")
         return [
-            _event(
+            record_event(
                 rec,
                 "disconnection",
                 self.source,
@@ -363,7 +318,9 @@ class Classifier:
                 # re-read that sees only the FATAL cannot make a different attempt of it.
                 return [replace(waiting, time=rec.time, user=user or waiting.user)]
             return [
-                _event(rec, "auth_failed", self.source, user=user, method=method, reason=rec.detail)
+                record_event(
+                    rec, "auth_failed", self.source, user=user, method=method, reason=rec.detail
+                )
             ]
         if "pg_hba.conf" in msg:
             m = HBA.fullmatch(msg)
@@ -372,7 +329,7 @@ class Classifier:
             if self._disagrees(rec, m.group("user"), m.group("db")):
                 return self._suspect(rec, "the pg_hba.conf refusal names another user/database")
             return [
-                _event(
+                record_event(
                     rec,
                     "hba_rejected",
                     self.source,
@@ -387,7 +344,7 @@ class Classifier:
             if self._disagrees(rec, m.group("role"), m.group("db")):
                 return self._suspect(rec, "the refusal names another user/database")
             return [
-                _event(
+                record_event(
                     rec,
                     "connection_rejected",
                     self.source,

@@ -1,5 +1,6 @@
-"""What a log entry is made of: the `Record` every format reduces an entry to, and the
-messages PostgreSQL 15 writes about connections and logins, as bounded regexes.
+"""What a log entry is made of: the `Record` every format reduces an entry to, the
+messages PostgreSQL 15 writes about connections and logins, as bounded regexes, and the
+event a record becomes.
 
 The texts are src/backend/libpq/auth.c's, postmaster.c's and postinit.c's (older wordings
 that RDS still writes are accepted too). `pglog_classify` turns them into events.
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from enum import Enum
+from typing import Final, NamedTuple
 
+from monitor.models import AuthEvent, AuthEventKind
 from monitor.parsing.pglog_prefix import NAME_MAX
 
 _UNKNOWN = "[unknown]"
@@ -128,3 +131,48 @@ ReceivedAt = tuple[str | None, int | None, datetime, datetime, datetime]
 def is_auth(sev: str, msg: str) -> bool:
     """Does the message report a login's outcome (so that not reading it loses one)?"""
     return msg.startswith(AUTH_LOG) if sev == "LOG" else any(w in msg for w in AUTH_FATAL)
+
+
+class _Same(Enum):
+    """A keyword of `record_event` left out: the record's own value is kept."""
+
+    SAME = "same"
+
+
+_SAME: Final = _Same.SAME
+
+
+def record_event(
+    rec: Record,
+    kind: AuthEventKind,
+    source: str,
+    *,
+    user: str | _Same | None = _SAME,
+    database: str | _Same | None = _SAME,
+    client_host: str | _Same | None = _SAME,
+    client_port: int | _Same | None = _SAME,
+    application_name: str | _Same | None = _SAME,
+    method: str | None = None,
+    reason: str | None = None,
+    identity: str | None = None,
+    tls: str | None = None,
+    session_s: float | None = None,
+) -> AuthEvent:
+    """The event a record says happened; a keyword given overrides the record's value."""
+    # Positional: this runs once per event, and keyword passing costs more.
+    return AuthEvent(
+        rec.time,
+        kind,
+        rec.user if user is _SAME else user,
+        rec.database if database is _SAME else database,
+        rec.host if client_host is _SAME else client_host,
+        rec.port if client_port is _SAME else client_port,
+        rec.pid,
+        method,
+        reason,
+        rec.application_name if application_name is _SAME else application_name,
+        source,
+        identity,
+        tls,
+        session_s,
+    )
