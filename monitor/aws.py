@@ -221,7 +221,8 @@ class AwsSessions:
     ) -> BaseClient:
         """A cached client: the source session's, or `account_id`'s (its assumed role).
 
-        Untyped: pgwarden's code calls the typed factories below, which share this cache.
+        Typed only as a botocore client: the factories below give each service's client its
+        boto3-stubs type, from this same cache.
         """
         region = region or self.aws.region
         key = (account_id or "", service, region)
