@@ -35,9 +35,11 @@ class Bar:
 
 
 class _RichBar(Bar):
-    def __init__(self, bar: rich.progress.Progress, total: int | None, stdout_tty: bool) -> None:
+    def __init__(
+        self, bar: rich.progress.Progress, description: str, total: int | None, stdout_tty: bool
+    ) -> None:
         self._bar, self._total, self._stdout_tty = bar, total, stdout_tty
-        self._task = bar.add_task("", total=total, count="")
+        self._task = bar.add_task(description, total=total, count="")
 
     def advance(self, done: int, total: int | None = None) -> None:
         self._total = self._total if total is None else total
@@ -98,10 +100,8 @@ def progress(
     ) as bar:
         for handler in handlers:
             handler.setStream(FileProxy(console, stream))
-        shown = _RichBar(bar, total, sys.stdout.isatty())
-        shown.describe(description)
         try:
-            yield shown
+            yield _RichBar(bar, description, total, sys.stdout.isatty())
         finally:
             for handler in handlers:
                 handler.setStream(stream)
