@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.cli import alerts, demo, doctor, findings, grants, logs, report, run, trail
+from monitor.cli.alerts import COMMANDS as ALERTS
+from monitor.cli.demo import COMMANDS as DEMO
+from monitor.cli.doctor import COMMANDS as DOCTOR
+from monitor.cli.findings import COMMANDS as FINDINGS
+from monitor.cli.grants import COMMANDS as GRANTS
+from monitor.cli.logs import COMMANDS as LOGS
+from monitor.cli.report import COMMANDS as REPORT
+from monitor.cli.run import COMMANDS as RUN
+from monitor.cli.trail import COMMANDS as TRAIL
 from monitor.cli.common import CONFIG_HELP, Obj, example
 from monitor.errors import PgwardenError, Terminated
 from monitor.launch import DAEMON_SIGNALS
@@ -79,9 +87,8 @@ def main(
     ctx.obj = Obj(config_path)
 
 
-for _module in (run, logs, trail, grants, findings, alerts, doctor, report, demo):
-    for _command in _module.COMMANDS:
-        main.add_command(_command)
+for command in (*RUN, *LOGS, *TRAIL, *GRANTS, *FINDINGS, *ALERTS, *DOCTOR, *REPORT, *DEMO):
+    main.add_command(command)
 
 
 def _raise_terminated(signum: int, frame: object) -> None:

@@ -9,7 +9,6 @@ passes through the bar's console.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,6 +76,8 @@ def progress(
     if not (show and stream.isatty()):
         yield Bar()
         return
+    import logging
+
     from rich.console import Console
     from rich.file_proxy import FileProxy
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
