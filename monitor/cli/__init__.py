@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from monitor.cli.alerts import COMMANDS as ALERTS
+from monitor.cli.common import CONFIG_HELP, Obj, example
 from monitor.cli.demo import COMMANDS as DEMO
 from monitor.cli.doctor import COMMANDS as DOCTOR
 from monitor.cli.findings import COMMANDS as FINDINGS
@@ -24,7 +25,6 @@ from monitor.cli.logs import COMMANDS as LOGS
 from monitor.cli.report import COMMANDS as REPORT
 from monitor.cli.run import COMMANDS as RUN
 from monitor.cli.trail import COMMANDS as TRAIL
-from monitor.cli.common import CONFIG_HELP, Obj, example
 from monitor.errors import PgwardenError, Terminated
 from monitor.launch import DAEMON_SIGNALS
 
