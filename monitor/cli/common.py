@@ -64,15 +64,6 @@ config_option = click.option(
     help=CONFIG_HELP,
 )
 
-FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="A table for people; a JSON array or CSV for programs.",
-)
-
 
 def example(text: str) -> str:
     # \b stops click from re-wrapping the example lines.

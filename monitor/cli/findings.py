@@ -7,10 +7,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.cli.common import FORMAT, Obj, config_option, example, open_store, pass_obj
+from monitor.cli.common import Obj, config_option, example, open_store, pass_obj
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="A table for people; a JSON array or CSV for programs.",
+)
 
 
 @click.group(epilog=example("pgwarden findings list --status open"))

@@ -26,9 +26,6 @@ class Bar:
     def advance(self, done: int, total: int | None = None) -> None:
         """`done` of `total` steps (None: the total stays as it is)."""
 
-    def describe(self, text: str) -> None:
-        """What is being done now."""
-
     def echo(self, text: str, *, err: bool = False) -> None:
         click.echo(text, err=err)
 
@@ -44,9 +41,6 @@ class _RichBar(Bar):
         self._total = self._total if total is None else total
         count = str(done) if self._total is None else f"{done}/{self._total}"
         self._bar.update(self._task, completed=done, total=self._total, count=count)
-
-    def describe(self, text: str) -> None:
-        self._bar.update(self._task, description=text)
 
     def echo(self, text: str, *, err: bool = False) -> None:
         if err or self._stdout_tty:
