@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import pty
-import select
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.progress import Bar, progress
+from tests.support.terminal import RICH_OVERRIDES, TERMINAL_ENV, exe, run_on_terminal
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"
-# What rich reads to decide whether a terminal can show a live bar.
-TERMINAL_ENV = {"TERM": "xterm-256color", "COLUMNS": "100"}
-RICH_OVERRIDES = ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR", "FORCE_COLOR")
 
 
 class FakeTerminal(io.StringIO):
@@ -67,45 +61,18 @@ def test_progress_not_shown_when_the_command_says_so(terminal_env: None) -> None
     assert stream.getvalue() == ""
 
 
-def _exe() -> str:
-    return shutil.which("pgwarden", path=str(Path(sys.executable).parent)) or "pgwarden"
-
-
-def _run_on_terminal(args: list[str]) -> tuple[int, str, str]:
-    """Run pgwarden with stderr on a pseudo-terminal and stdout on a pipe."""
-    main, child = pty.openpty()
-    env = {**os.environ, **TERMINAL_ENV}
-    for name in RICH_OVERRIDES:
-        env.pop(name, None)
-    proc = subprocess.Popen([_exe(), *args], stdout=subprocess.PIPE, stderr=child, env=env)
-    os.close(child)
-    shown = b""
-    while select.select([main], [], [], 60)[0]:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(main)
-    assert proc.stdout is not None
-    out = proc.stdout.read().decode()
-    return proc.wait(timeout=60), out, shown.decode(errors="replace")
-
-
 def test_cli_parse_logs_progress_on_a_terminal_only(tmp_path: Path) -> None:
     args = ["parse-logs", "--summary", str(FIXTURES)]
-    piped = subprocess.run([_exe(), *args], capture_output=True, text=True, timeout=60)
-    code, out, shown = _run_on_terminal(args)
+    piped = subprocess.run([exe(), *args], capture_output=True, timeout=60)
+    code, out, shown = run_on_terminal(args)
     assert code == piped.returncode == 0
     # The data on stdout is the same; the bar only ever reaches the terminal on stderr.
-    assert out == piped.stdout
+    assert out == piped.stdout.decode()
     assert "reading logs" in shown
-    assert "reading logs" not in piped.stderr
-    assert "\x1b[" not in piped.stderr
+    assert b"reading logs" not in piped.stderr
+    assert b"\x1b[" not in piped.stderr
     # What stderr says of each file reaches the terminal too, above the bar.
-    for line in piped.stderr.splitlines():
+    for line in piped.stderr.decode().splitlines():
         assert line in shown.replace("\r\n", "\n")
 
 
