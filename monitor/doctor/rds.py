@@ -22,7 +22,6 @@ from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.sources.targets import Target
 
 if TYPE_CHECKING:
-    from botocore.exceptions import ClientError
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import (
         DBClusterTypeDef,
@@ -204,7 +203,7 @@ def describe_proxy(rds: RDSClient, name: str, region: str) -> ProxyFacts:
     try:
         proxy = rds.describe_db_proxies(DBProxyName=name)["DBProxies"][0]
     except ClientError as exc:
-        if not _not_found(exc):
+        if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
             raise
         known = [p["DBProxyName"] for p in rds.describe_db_proxies().get("DBProxies", [])]
         raise NotFound(f"proxy {name}", known) from None
@@ -222,10 +221,6 @@ def describe_proxy(rds: RDSClient, name: str, region: str) -> ProxyFacts:
     )
 
 
-def _not_found(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in _NOT_FOUND
-
-
 def describe_db(
     rds: RDSClient, kind: Literal["cluster", "instance"], ident: str, region: str
 ) -> DbFacts:
@@ -236,7 +231,7 @@ def describe_db(
         try:
             cluster = rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
         except ClientError as exc:
-            if not _not_found(exc):
+            if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
                 raise
             clusters = rds.get_paginator("describe_db_clusters").paginate()
             known = [c["DBClusterIdentifier"] for p in clusters for c in p["DBClusters"]]
@@ -246,7 +241,7 @@ def describe_db(
     try:
         instance = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
     except ClientError as exc:
-        if not _not_found(exc):
+        if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
             raise
         instances = rds.get_paginator("describe_db_instances").paginate()
         known = [i["DBInstanceIdentifier"] for p in instances for i in p["DBInstances"]]
