@@ -49,7 +49,8 @@ def trail_ddl(obj: Obj, start: str) -> None:
     Uses [cloudtrail] bucket, prefix, org_id, athena_database and athena_table, and projects
     the account partition over the configured accounts and management accounts.
     """
-    from monitor.sources.cloudtrail import ddl, parse_moment
+    from monitor.sources.cloudtrail import parse_moment
+    from monitor.sources.trail_ddl import ddl
 
     click.echo(ddl(obj.config(), parse_moment(start, "--start").date()), nl=False)
 

@@ -6,7 +6,7 @@ import pytest
 
 from monitor.config import Config
 from monitor.errors import ConfigError
-from monitor.sources.cloudtrail import ddl
+from monitor.sources.trail_ddl import ddl
 
 
 def config(**trail: object) -> Config:
