@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict
 
 from monitor.judge.remedy import quote_ident
 from monitor.outputs.formats import inert
@@ -62,6 +62,20 @@ class RevokeSql:
             self.out.write("\n-- Nothing to revoke in this period.\n")
 
 
+class _Removal(TypedDict):
+    """One entry of the IAM plan: a policy statement and the grants it gives."""
+
+    account_id: str
+    principal_arn: str
+    principal_type: str
+    via: str
+    policy: str
+    statement: str
+    resources: list[dict[str, str]]
+    grants: list[str]
+    because: list[str]
+
+
 def write_iam_plan(
     rows: Iterable[Mapping[str, Any]], period: Period, generated: datetime, out: TextIO
 ) -> int:
@@ -79,7 +93,7 @@ def write_iam_plan(
     }
     out.write(json.dumps(head, indent=2)[:-2] + ',\n  "removals": [')
     entries = 0
-    current: dict[str, Any] | None = None
+    current: _Removal | None = None
     key: tuple[str, ...] | None = None
 
     def flush() -> None:
