@@ -42,7 +42,7 @@ from monitor.config import ActivityConfig
 from monitor.sandbox.pg import PgServer, find_pg_bindir
 from monitor.sandbox.tls import FAKE_RDS_HOSTS, make_pki
 from monitor.sources.activity import ActivitySource, PollResult
-from monitor.sources.activity_store import SessionRecorder
+from monitor.store.sessions import SessionRecorder
 from monitor.sources.targets import Target
 from monitor.store.sqlite import Store
 

@@ -667,7 +667,7 @@ def findings() -> None:
 @pass_obj
 def findings_list(obj: Obj, status: str, detector: str | None, fmt: str) -> None:
     """List findings, worst and newest first."""
-    from monitor.judge.findings import FINDING_COLUMNS, list_findings
+    from monitor.store.findings import FINDING_COLUMNS, list_findings
     from monitor.outputs.formats import write
 
     with _open_store(obj) as store:

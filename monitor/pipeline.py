@@ -249,7 +249,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
         capture_query_text = "none"
     """
     from monitor.sources.activity_poller import ActivityPoller
-    from monitor.sources.activity_store import SessionRecorder
+    from monitor.store.sessions import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
     if not ctx.config.activity.enabled:

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Self
 
+from monitor import sql
 from monitor.errors import StoreError, StoreLocked
 from monitor.store.locks import FileLock, cannot_write, resolved, volume_problem
 
@@ -30,6 +31,9 @@ _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 WAL_LIMIT_BYTES = 1 << 20
 # A writer does not start with less free space than this: it could not even migrate.
 MIN_START_FREE_BYTES = 256 << 10
+
+# The connection the store's modules run their queries on, and that `transaction()` yields.
+Conn = sqlite3.Connection
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -166,9 +170,7 @@ class Store:
 
     def get_cursor(self, source: str, key: str) -> Any:
         """The stored watermark of `source`/`key`, or None before the first run."""
-        rows = self.conn.execute(
-            "SELECT value FROM cursors WHERE source = ? AND key = ?", (source, key)
-        ).fetchall()
+        rows = self.conn.execute(sql.load("store/cursor_get"), (source, key)).fetchall()
         return json.loads(rows[0][0]) if rows else None
 
     def set_cursor(self, source: str, key: str, value: Any, now: datetime) -> None:
@@ -176,9 +178,7 @@ class Store:
         if not self.conn.in_transaction:
             raise StoreError("set_cursor must run inside Store.transaction(), with its data")
         self.conn.execute(
-            "INSERT INTO cursors (source, key, value, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (source, key) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
+            sql.load("store/cursor_set"),
             (source, key, json.dumps(value, sort_keys=True), to_text(now)),
         )
 

@@ -17,7 +17,7 @@ from monitor.parsing.cloudtrail import AssumeRoleEvent
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.parsing.policy import ConnectGrant
 from monitor.sources.activity import RoleRow
-from monitor.sources.activity_store import record_roles
+from monitor.store.sessions import record_roles
 from monitor.sources.cloudtrail import store_assume_role_events
 from monitor.sources.iam import Inventory, store_inventory
 from monitor.sources.pglogs import save
