@@ -251,8 +251,8 @@ def _store_counts(path: Path) -> list[tuple[str, str]]:
 
 
 def _write_findings_csv(path: Path, dest: Path) -> list[Path]:
-    from monitor.store.findings import FINDING_COLUMNS, list_findings
     from monitor.outputs.formats import write
+    from monitor.store.findings import FINDING_COLUMNS, list_findings
     from monitor.store.sqlite import Store
 
     with Store.open(path, writer=False) as store:

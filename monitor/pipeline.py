@@ -20,8 +20,10 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import ActivityConfig, Config, PgLogsConfig
 from monitor.errors import ConfigError, PgwardenError, StoreCannotWrite
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
-from monitor.sources.targets import Target, collect_targets, save_targets
+from monitor.sources.targets import Target, collect_targets
+from monitor.store import outbox
 from monitor.store.sqlite import Store
+from monitor.store.targets import save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
@@ -475,9 +477,7 @@ def alerts_stage(ctx: StageContext) -> StageReport:
     columns = ("sink", "sent", "digested", "pending", "error")
     slack = ctx.config.alerts.slack
     if not slack.enabled:
-        pending = ctx.store.conn.execute(
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
-        ).fetchall()[0][0]
+        pending = outbox.pending_count(ctx.store)
         return StageReport("alerts", columns, [("slack (disabled)", "0", "0", str(pending), "")])
     sink = make_sink(slack, ctx.aws().resolve_secret)
     summary = deliver(ctx.store, sink, ctx.clock.now(), Limits.of(slack))

@@ -135,7 +135,7 @@ def _upsert(
         status = "acknowledged"
     elif _rank(finding.severity) < _rank(row.severity):
         kind = "repeat"  # it got worse: say so now, whatever the re-alert interval
-    elif row.last_alerted_at is None or datetime.fromisoformat(row.last_alerted_at) + realert <= now:
+    elif (last := row.last_alerted_at) is None or datetime.fromisoformat(last) + realert <= now:
         kind = "repeat"
     else:
         kind = None

@@ -39,18 +39,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from monitor import sql
 from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.pipeline import StageReport
-from monitor.store.sqlite import Store, to_text
+from monitor.store.metrics import sample
+from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-# name, help, labels, and the query (queries/store/<query>.sql): each row is the label
+# name, help, labels, and the store query (monitor/store/metrics.py): each row is the label
 # values, then the value.
 _STORE_METRICS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("pgwarden_target_up", "1 if the target's last poll succeeded, else 0.", ("target",),
@@ -91,12 +91,12 @@ class StoreCollector(Collector):
             # Before the first run there is no store: the scrape shows job metrics only.
             log.warning("metrics: %s", exc)
             return
-        now = {"now": to_text(self.clock.now())}
+        now = self.clock.now()
         with store:
             for name, text, labels, query in _STORE_METRICS:
                 family = self._family(name, text, labels)
-                for *values, value in store.conn.execute(sql.load(f"store/{query}"), now):
-                    family.add_metric([str(v) for v in values], float(value))
+                for values, value in sample(store, query, now):
+                    family.add_metric(values, value)
                 yield family
 
     @staticmethod

@@ -18,8 +18,8 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from monitor.sources.activity import PollResult, RoleRow, SessionRow
 from monitor import sql
+from monitor.sources.activity import PollResult, RoleRow, SessionRow
 from monitor.store.sqlite import Conn, to_text
 
 Key = tuple[int, datetime]
@@ -86,7 +86,8 @@ class SessionRecorder:
         for key, row in current.items():
             entry = known.get(key)
             if entry is None:
-                cursor = conn.execute(sql.load("store/session_insert"), _insert_params(result.target, now, row))
+                params = _insert_params(result.target, now, row)
+                cursor = conn.execute(sql.load("store/session_insert"), params)
                 assert cursor.lastrowid is not None
                 known[key] = (cursor.lastrowid, row)
             elif entry[1] != row:

@@ -297,17 +297,33 @@ def _take_writer_lock(path: Path) -> FileLock:
     return lock
 
 
+class NotAStore(StoreError):
+    """SQLite cannot read the file as a database."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: not a pgwarden store ({reason})")
+        self.reason = reason
+
+
+def file_schema_version(path: Path) -> int:
+    """The schema version of the store file at `path`, read-only, without its locks."""
+    uri = f"file:{path}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            return int(conn.execute("PRAGMA user_version").fetchall()[0][0])
+    except sqlite3.Error as exc:
+        raise NotAStore(path, str(exc)) from None
+
+
 def check_store_path(path: Path) -> None:
     """Without creating anything: can a writer use `path`, and is its schema one we know?"""
     if path.exists():
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreError(f"{path}: store file is not writable; fix its owner or mode")
-        uri = f"file:{path}?mode=ro"
         try:
-            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-                version = int(conn.execute("PRAGMA user_version").fetchall()[0][0])
-        except sqlite3.Error as exc:
-            raise StoreError(f"{path}: not a pgwarden store ({exc})") from None
+            version = file_schema_version(path)
+        except NotAStore as exc:
+            raise StoreError(f"{path}: not a pgwarden store ({exc.reason})") from None
         latest = migrations()[-1][0]
         if version > latest:
             raise StoreError(

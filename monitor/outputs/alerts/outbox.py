@@ -33,8 +33,8 @@ from monitor.outputs.alerts import parking
 from monitor.outputs.alerts.budget import Limits, budget
 from monitor.outputs.alerts.render import Message, render_digest, render_finding
 from monitor.outputs.alerts.slack import Sink
-from monitor.store.locks import FileLock
 from monitor.store import outbox
+from monitor.store.locks import FileLock
 from monitor.store.outbox import OutboxRow
 from monitor.store.sqlite import Store
 

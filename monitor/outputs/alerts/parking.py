@@ -49,7 +49,7 @@ def retry_command(channel: str) -> str:
 
 
 def parked(store: Store) -> dict[str, ParkedChannel]:
-    return _channels(outbox.parked(store.conn))
+    return _channels(outbox.parked_channels(store))
 
 
 def _channels(rows: dict[str, outbox.ParkedRow]) -> dict[str, ParkedChannel]:

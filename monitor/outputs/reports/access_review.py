@@ -274,9 +274,7 @@ def _daily(data: ReviewSnapshot, review: Review) -> None:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _write(
-    rows: Iterator[Record], columns: Sequence[str], path: Path | None, mode: int
-) -> None:
+def _write(rows: Iterator[Record], columns: Sequence[str], path: Path | None, mode: int) -> None:
     """RFC 4180 CSV through monitor.outputs.formats; without a path, the rows are only consumed."""
     if path is None:
         for _ in rows:
