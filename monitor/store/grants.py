@@ -101,3 +101,8 @@ def resources(store: Store) -> list[DbResource]:
     """The targets whose resource id is known (discovery fills `resource_id`)."""
     rows = store.conn.execute(sql.load("store/target_resources")).fetchall()
     return [DbResource(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def granting_roles(store: Store) -> set[str]:
+    """Roles that may rds-db:connect somewhere, by the grants not withdrawn."""
+    return {r for (r,) in store.conn.execute(sql.load("store/granting_roles"))}
