@@ -11,19 +11,17 @@ Needs: auth events from the PostgreSQL logs (log_connections on).
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.detectors.windows import densest
-from monitor.judge.linking import LinkData, link, load_links
+from monitor.judge.linking import link
 from monitor.models import EvidenceItem, Finding
-from monitor.store.sqlite import to_text
+from monitor.store import evidence
+from monitor.store.evidence import Attempt, AuthHistory
 
 
 class FailureBurstOptions(DetectorOptions):
@@ -32,33 +30,7 @@ class FailureBurstOptions(DetectorOptions):
     lookback_hours: float = Field(default=24, gt=0)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    target: str
-    user: str
-    host: str | None
-    time: datetime
-
-
-@dataclass(frozen=True)
-class AuthHistory:
-    failures: list[Attempt]
-    successes: list[Attempt]
-    links: LinkData = field(default_factory=LinkData)
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: FailureBurstOptions) -> AuthHistory:
-    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
-
-    def rows(name: str) -> list[Attempt]:
-        cursor = conn.execute(sql.load(name), since)
-        return [Attempt(t, u or "", h, datetime.fromisoformat(ts)) for t, u, h, ts in cursor]
-
-    links = load_links(conn, now - timedelta(hours=opts.lookback_hours))
-    return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"), links)
-
-
-@register("failure-burst", FailureBurstOptions, load)
+@register("failure-burst", FailureBurstOptions, evidence.auth_history)
 def detect(data: AuthHistory, now: datetime, opts: FailureBurstOptions) -> list[Finding]:
     window = timedelta(minutes=opts.window_minutes)
     groups: dict[tuple[str, str, str], list[Attempt]] = defaultdict(list)

@@ -13,17 +13,15 @@ Needs: the database roles inventory, auth events, sessions.
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.remedy import quote_ident
 from monitor.models import EvidenceItem, Finding, Severity
-from monitor.store.sqlite import from_text
+from monitor.store import usage
+from monitor.store.usage import IamRole
 
 # A role first seen this long after the target was is one created while we watched.
 CREATED_WHILE_WATCHED = timedelta(days=1)
@@ -33,32 +31,7 @@ class UnusedDbUserOptions(DetectorOptions):
     days: int = Field(default=90, ge=1)
 
 
-@dataclass(frozen=True)
-class IamRole:
-    target: str
-    user: str
-    first_seen: datetime
-    watched_since: datetime
-    last_used: datetime | None
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: UnusedDbUserOptions) -> list[IamRole]:
-    roles = []
-    for target, user, first, watched, login, session, poll in conn.execute(
-        sql.load("store/iam_login_roles")
-    ):
-        last = max(
-            (t for t in (from_text(login), from_text(session), from_text(poll)) if t), default=None
-        )
-        roles.append(
-            IamRole(
-                target, user, datetime.fromisoformat(first), datetime.fromisoformat(watched), last
-            )
-        )
-    return roles
-
-
-@register("unused-db-user", UnusedDbUserOptions, load)
+@register("unused-db-user", UnusedDbUserOptions, usage.iam_roles)
 def detect(data: list[IamRole], now: datetime, opts: UnusedDbUserOptions) -> list[Finding]:
     period = timedelta(days=opts.days)
     findings = []

@@ -12,17 +12,16 @@ Needs: CloudTrail AssumeRole events, the grants inventory (trust and RoleLastUse
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.config import Config
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.models import EvidenceItem, Finding
+from monitor.store import usage
+from monitor.store.usage import RoleUse
 
 
 class UnusedRoleOptions(DetectorOptions):
@@ -35,26 +34,7 @@ class UnusedRoleOptions(DetectorOptions):
         return {"watched_roles": sorted({*monitor_roles, *config.cloudtrail.watched_roles})}
 
 
-@dataclass(frozen=True)
-class RoleUse:
-    roles: set[str]
-    last_assumed: dict[str, datetime]
-    history_start: datetime | None
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: UnusedRoleOptions) -> RoleUse:
-    granting = {r for (r,) in conn.execute(sql.load("store/granting_roles"))}
-    last: dict[str, datetime] = {}
-    for name in ("store/role_last_used", "store/role_last_assumed"):
-        for arn, when in conn.execute(sql.load(name)):
-            moment = datetime.fromisoformat(when)
-            last[arn] = max(moment, last.get(arn, moment))
-    (start,) = conn.execute(sql.load("store/trail_history_start")).fetchall()[0]
-    history = datetime.fromisoformat(start) if start else None
-    return RoleUse({*opts.watched_roles, *granting}, last, history)
-
-
-@register("unused-role", UnusedRoleOptions, load)
+@register("unused-role", UnusedRoleOptions, usage.role_use)
 def detect(data: RoleUse, now: datetime, opts: UnusedRoleOptions) -> list[Finding]:
     period = timedelta(days=opts.days)
     observed = now - data.history_start if data.history_start else timedelta(0)
