@@ -39,7 +39,7 @@ def run_detectors(
         opts = spec.options.from_config(config, name)
         if not opts.enabled or (only and name not in only):
             continue
-        found = spec.detect(spec.load(store.conn, now, opts), now, opts)
+        found = spec.detect(store.load_evidence(spec.load, now, opts), now, opts)
         found = [
             f
             if f.account or not f.target

@@ -14,11 +14,11 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from monitor import sql
 from monitor.errors import StoreError, StoreLocked
@@ -34,6 +34,8 @@ MIN_START_FREE_BYTES = 256 << 10
 
 # The connection the store's modules run their queries on, and that `transaction()` yields.
 Conn = sqlite3.Connection
+EvidenceT = TypeVar("EvidenceT")
+OptionsT = TypeVar("OptionsT")
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -181,6 +183,15 @@ class Store:
             sql.load("store/cursor_set"),
             (source, key, json.dumps(value, sort_keys=True), to_text(now)),
         )
+
+    def load_evidence(
+        self,
+        loader: Callable[[Conn, datetime, OptionsT], EvidenceT],
+        now: datetime,
+        opts: OptionsT,
+    ) -> EvidenceT:
+        """A detector's evidence, read by its loader (monitor/store/evidence.py, usage.py)."""
+        return loader(self.conn, now, opts)
 
     def _migrate(self, *, writer: bool) -> None:
         known = migrations()
