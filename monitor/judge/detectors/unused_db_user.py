@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.detectors.unused import Unused
 from monitor.judge.remedy import quote_ident
-from monitor.models import EvidenceItem, Finding, Severity
+from monitor.models import EvidenceItem, Finding
 from monitor.store import usage
 from monitor.store.usage import IamRole
 
@@ -35,24 +36,20 @@ class UnusedDbUserOptions(DetectorOptions):
 def detect(data: list[IamRole], now: datetime, opts: UnusedDbUserOptions) -> list[Finding]:
     period = timedelta(days=opts.days)
     findings = []
-    severity: Severity
     for role in data:
         if role.last_used and role.last_used >= now - period:
             continue
         created_later = role.first_seen - role.watched_since > CREATED_WHILE_WATCHED
-        observed = now - (role.first_seen if created_later else role.watched_since)
-        if observed >= period:
-            severity, span = "medium", f"{opts.days} days"
-        elif created_later:
+        unused = Unused(opts.days, now - (role.first_seen if created_later else role.watched_since))
+        if created_later and not unused.full:
             continue  # a new role: give it the whole period before calling it unused
-        else:
-            severity, span = "low", f"the {observed.days} days observed"
+        span = unused.span
         last = f"last used {role.last_used:%Y-%m-%d}" if role.last_used else "never seen in use"
         findings.append(
             Finding(
                 detector="unused-db-user",
                 subject=f"{role.target}/{role.user}",
-                severity=severity,
+                severity=unused.severity,
                 title=f"{role.user} on {role.target}: not seen in {span}",
                 why=(
                     f"{role.user} holds rds_iam and may log in with an IAM token, but no login"
@@ -69,7 +66,7 @@ def detect(data: list[IamRole], now: datetime, opts: UnusedDbUserOptions) -> lis
                     if role.last_used
                     else ()
                 ),
-                details={"observed_days": observed.days, "last_used": last},
+                details={"observed_days": unused.observed.days, "last_used": last},
             )
         )
     return findings

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.detectors.unused import Unused
 from monitor.models import EvidenceItem, Finding
 from monitor.store import usage
 from monitor.store.usage import GrantUse
@@ -36,14 +37,14 @@ def detect(data: GrantUse, now: datetime, opts: UnusedIamGrantOptions) -> list[F
         if any(t >= now - period for t in signs):
             continue
         since = min(t for t in (grant.first_observed, data.history_start) if t)
-        full = now - since >= period
-        span = f"{opts.days} days" if full else f"the {(now - since).days} days observed"
+        unused = Unused(opts.days, now - since)
+        span = unused.span
         name = grant.principal.rsplit("/", 1)[-1]
         findings.append(
             Finding(
                 detector="unused-iam-grant",
                 subject=f"{grant.principal}/{grant.target}/{grant.db_user}",
-                severity="medium" if full else "low",
+                severity=unused.severity,
                 title=f"{name} may connect as {grant.db_user} on {grant.target}, unused in {span}",
                 why=(
                     f"{grant.principal} is allowed rds-db:connect as {grant.db_user} on "

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from monitor.config import Config
 from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.detectors.unused import Unused
 from monitor.models import EvidenceItem, Finding
 from monitor.store import usage
 from monitor.store.usage import RoleUse
@@ -37,20 +38,19 @@ class UnusedRoleOptions(DetectorOptions):
 @register("unused-role", UnusedRoleOptions, usage.role_use)
 def detect(data: RoleUse, now: datetime, opts: UnusedRoleOptions) -> list[Finding]:
     period = timedelta(days=opts.days)
-    observed = now - data.history_start if data.history_start else timedelta(0)
+    unused = Unused(opts.days, now - data.history_start if data.history_start else timedelta(0))
     findings = []
     for role in sorted(data.roles):
         last = data.last_assumed.get(role)
         if last and last >= now - period:
             continue
-        full = observed >= period
-        span = f"{opts.days} days" if full else f"the {observed.days} days of CloudTrail held"
+        span = unused.span
         account = role.split(":")[4] if role.count(":") >= 5 else None
         findings.append(
             Finding(
                 detector="unused-role",
                 subject=role,
-                severity="medium" if full else "low",
+                severity=unused.severity,
                 title=f"{role.rsplit('/', 1)[-1]} not assumed in {span}",
                 why=(
                     f"The role can reach databases (rds-db:connect or the monitor role), but "
