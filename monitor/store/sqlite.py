@@ -175,7 +175,7 @@ class Store:
         rows = self.conn.execute(sql.load("store/cursor_get"), (source, key)).fetchall()
         return json.loads(rows[0][0]) if rows else None
 
-    def set_cursor(self, source: str, key: str, value: Any, now: datetime) -> None:
+    def set_cursor(self, source: str, key: str, value: object, now: datetime) -> None:
         """Move a watermark. Only inside `transaction()`, with the data it covers."""
         if not self.conn.in_transaction:
             raise StoreError("set_cursor must run inside Store.transaction(), with its data")

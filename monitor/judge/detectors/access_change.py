@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field
 
@@ -135,7 +134,7 @@ def _finding(event: AccessChangeEvent, found: list[Change]) -> Finding:
     )
 
 
-def _shown(fields: Mapping[str, Any]) -> str:
+def _shown(fields: Mapping[str, object]) -> str:
     """The request fields in one line, cut short for a message (the details keep them all)."""
     text = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"

@@ -15,7 +15,6 @@ Needs: poll outcomes, auth events, sessions and the sources' cursors.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import Field
 
@@ -35,7 +34,7 @@ class MonitoringGapOptions(DetectorOptions):
     check_cloudtrail: bool = True
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         return {
             "poll_interval_s": config.activity.interval_s,
             "check_logs": config.pglogs.enabled,

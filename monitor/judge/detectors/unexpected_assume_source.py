@@ -20,7 +20,6 @@ from __future__ import annotations
 import fnmatch
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import Field
 
@@ -41,7 +40,7 @@ class UnexpectedAssumeSourceOptions(DetectorOptions):
     denied_window_minutes: float = Field(default=15, gt=0)
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
         return {
             "allowed_source_accounts": tuple(config.aws.management_accounts),

@@ -13,7 +13,6 @@ Needs: CloudTrail AssumeRole events, the grants inventory (trust and RoleLastUse
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import Field
 
@@ -30,7 +29,7 @@ class UnusedRoleOptions(DetectorOptions):
     watched_roles: tuple[str, ...] = ()
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
         return {"watched_roles": sorted({*monitor_roles, *config.cloudtrail.watched_roles})}
 
