@@ -17,7 +17,7 @@ from typing import Literal
 
 from monitor.errors import PgwardenError
 from monitor.models import SEVERITIES, Finding
-from monitor.store import findings as rows
+from monitor.store import findings as stored
 from monitor.store.findings import StoredState
 from monitor.store.sqlite import Conn, Store
 
@@ -58,10 +58,7 @@ class RecordSummary:
 
 
 def active_suppressions(store: Store, now: datetime) -> list[Suppression]:
-    return [
-        Suppression(r.detector, r.subject_glob, r.until, r.reason)
-        for r in rows.active_suppressions(store, now)
-    ]
+    return [Suppression(*row) for row in stored.active_suppressions(store, now)]
 
 
 def record(
@@ -77,7 +74,7 @@ def record(
     summary = RecordSummary()
     all_suppressions = [*suppressions, *active_suppressions(store, now)]
     with store.transaction() as tx:
-        existing = rows.detector_states(tx, detector)
+        existing = stored.detector_states(tx, detector)
         seen: set[str] = set()
         for finding in findings:
             if finding.detector != detector:
@@ -92,7 +89,7 @@ def record(
                 summary.suppressed += 1
             if kind is None:
                 continue
-            rows.enqueue_alert(tx, finding, kind, now)
+            stored.enqueue_alert(tx, finding, kind, now)
             summary.queued.append((fp, kind))
             if kind == "new":
                 summary.opened += 1
@@ -101,10 +98,10 @@ def record(
         for fp, state in existing.items():
             if fp in seen or state.status == "resolved":
                 continue
-            rows.resolve_finding(tx, fp, now)
+            stored.resolve_finding(tx, fp, now)
             summary.resolved += 1
             if state.status != "suppressed":
-                rows.enqueue_alert(tx, rows.stored_finding(tx, fp), "resolved", now)
+                stored.enqueue_alert(tx, stored.stored_finding(tx, fp), "resolved", now)
                 summary.queued.append((fp, "resolved"))
     log.info(
         "findings recorded",
@@ -124,7 +121,7 @@ def _upsert(
     """Write the finding; return the alert it calls for, if any."""
     status = "suppressed" if muted else "open"
     if row is None:
-        rows.insert_finding(tx, finding, status, now, alerted=not muted)
+        stored.insert_finding(tx, finding, status, now, alerted=not muted)
         return None if muted else "new"
     if muted:
         kind: AlertKind | None = None
@@ -139,7 +136,7 @@ def _upsert(
         kind = "repeat"
     else:
         kind = None
-    rows.update_finding(tx, finding, status, now, alerted=kind is not None)
+    stored.update_finding(tx, finding, status, now, alerted=kind is not None)
     return kind
 
 
@@ -149,14 +146,14 @@ def _rank(severity: str) -> int:
 
 def suppress(store: Store, fingerprint: str, until: datetime, reason: str, now: datetime) -> None:
     """Mute one finding until `until`: it stays recorded, but raises no alert."""
-    found = rows.finding_subject(store, fingerprint)
+    found = stored.finding_subject(store, fingerprint)
     if found is None:
         raise UnknownFinding(fingerprint)
     if until <= now:
         raise PgwardenError(f"--until {until.date()}: the date must be in the future")
     detector, subject = found
     with store.transaction() as tx:
-        rows.add_suppression(tx, detector, subject_glob(subject), until, reason, now)
+        stored.add_suppression(tx, detector, subject_glob(subject), until, reason, now)
 
 
 def subject_glob(subject: str) -> str:
@@ -166,7 +163,7 @@ def subject_glob(subject: str) -> str:
 
 def get_finding(store: Store, fingerprint: str) -> tuple[dict[str, object], Finding]:
     """One finding's lifecycle columns, and the finding itself with evidence and principals."""
-    found = rows.get_finding(store, fingerprint)
+    found = stored.get_finding(store, fingerprint)
     if found is None:
         raise UnknownFinding(fingerprint)
     return found
@@ -175,7 +172,7 @@ def get_finding(store: Store, fingerprint: str) -> tuple[dict[str, object], Find
 def acknowledge(store: Store, fingerprint: str) -> None:
     """Someone is on it: keep the finding open, but stop repeat alerts."""
     with store.transaction() as tx:
-        changed = rows.acknowledge(tx, fingerprint)
+        changed = stored.acknowledge(tx, fingerprint)
     if not changed:
         get_finding(store, fingerprint)  # raises UnknownFinding when it does not exist
         raise PgwardenError(f"{fingerprint}: only an open finding can be acknowledged")

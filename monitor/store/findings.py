@@ -35,17 +35,10 @@ class StoredState:
     last_alerted_at: str | None
 
 
-@dataclass(frozen=True)
-class SuppressionRow:
-    detector: str
-    subject_glob: str
-    until: datetime
-    reason: str
-
-
-def active_suppressions(store: Store, now: datetime) -> list[SuppressionRow]:
+def active_suppressions(store: Store, now: datetime) -> list[tuple[str, str, datetime, str]]:
+    """(detector, subject glob, until, reason) of the suppressions not yet expired."""
     rows = store.conn.execute(sql.load("store/suppressions_active"), (to_text(now),)).fetchall()
-    return [SuppressionRow(d, g, datetime.fromisoformat(u), r) for d, g, u, r in rows]
+    return [(d, g, datetime.fromisoformat(u), r) for d, g, u, r in rows]
 
 
 def detector_states(tx: Conn, detector: str) -> dict[str, StoredState]:

@@ -33,7 +33,7 @@ from monitor.outputs.alerts import parking
 from monitor.outputs.alerts.budget import Limits, budget
 from monitor.outputs.alerts.render import Message, render_digest, render_finding
 from monitor.outputs.alerts.slack import Sink
-from monitor.store import outbox
+from monitor.store import outbox as stored
 from monitor.store.locks import FileLock
 from monitor.store.outbox import OutboxRow
 from monitor.store.sqlite import Store
@@ -76,7 +76,7 @@ def plan(store: Store, sink: Sink, now: datetime, limits: Limits) -> tuple[list[
 
     Rows for a parked channel are left out: they wait, and hold up no other channel.
     """
-    rows = outbox.pending(store)
+    rows = stored.pending(store)
     stuck = parking.parked(store)
     active = [r for r in rows if sink.channel(r.finding.severity) not in stuck]
     # _back_off delays the head of this queue: while it waits, everything behind it does.
@@ -104,7 +104,7 @@ def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> Delivery
     """
     with _deliverer(store) as held:
         if not held:
-            return DeliverySummary(pending=len(outbox.pending(store)), busy=True)
+            return DeliverySummary(pending=len(stored.pending(store)), busy=True)
         summary = DeliverySummary()
         try:
             summary.found = _settle(store, sink, now)
@@ -126,7 +126,7 @@ def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> Delivery
         except AlertDeliveryFailed as exc:
             summary.error = str(exc)
             _back_off(store, sink, str(exc), now)
-        summary.pending = len(outbox.pending(store))
+        summary.pending = len(stored.pending(store))
         summary.parked = sum(_waiting(store, sink).values())
         return summary
 
@@ -156,7 +156,7 @@ def _waiting(store: Store, sink: Sink) -> dict[str, int]:
     """Pending rows per parked channel."""
     stuck = parking.parked(store)
     counts: dict[str, int] = {}
-    for row in outbox.pending(store):
+    for row in stored.pending(store):
         channel = sink.channel(row.finding.severity)
         if channel in stuck:
             counts[channel] = counts.get(channel, 0) + 1
@@ -168,12 +168,12 @@ def _thread_for(store: Store, batch: Batch) -> str | None:
     head = batch.rows[0]
     if batch.digest or head.kind == "new":
         return None
-    return outbox.thread_ts(store, head.fingerprint)
+    return stored.thread_ts(store, head.fingerprint)
 
 
 def _claim_key(store: Store, claim_id: int) -> str:
     """What the message's metadata carries: this store's identity and the claim."""
-    return f"{outbox.identity(store)}.{claim_id}"
+    return f"{stored.identity(store)}.{claim_id}"
 
 
 def _settle(store: Store, sink: Sink, now: datetime) -> int:
@@ -182,7 +182,7 @@ def _settle(store: Store, sink: Sink, now: datetime) -> int:
     Returns how many were found in Slack. Slack unreachable raises AlertDeliveryFailed.
     """
     claims: dict[int, list[OutboxRow]] = {}
-    for row in outbox.pending(store):
+    for row in stored.pending(store):
         if row.claim_id is not None:
             claims.setdefault(row.claim_id, []).append(row)
     found = 0
@@ -238,31 +238,31 @@ def _send(store: Store, sink: Sink, batch: Batch, now: datetime) -> None:
 
 def _claim(store: Store, batch: Batch, now: datetime) -> str:
     """Claim the batch's rows in the store before the post; raises if the store can't."""
-    claim_id = outbox.claim(store, [r.id for r in batch.rows], batch.digest, now)
+    claim_id = stored.claim(store, [r.id for r in batch.rows], batch.digest, now)
     return _claim_key(store, claim_id)
 
 
 def _mark(store: Store, batch: Batch, ts: str | None, now: datetime) -> None:
-    ts = None if batch.digest else ts
-    outbox.mark_sent(store, [r.id for r in batch.rows], ts, batch.digest, now)
+    ts = None if batch.digest else ts  # a digest is no thread for later alerts
+    stored.mark_sent(store, [r.id for r in batch.rows], ts, batch.digest, now)
 
 
 def _release(store: Store, rows: list[OutboxRow]) -> None:
     """Slack does not have these: they may be claimed and posted again."""
-    outbox.release(store, [r.id for r in rows])
+    stored.release(store, [r.id for r in rows])
 
 
 def _back_off(store: Store, sink: Sink, error: str, now: datetime) -> None:
     """Delay the head of the queue (parked channels aside); everything behind it waits."""
     stuck = parking.parked(store)
-    rows = [r for r in outbox.pending(store) if sink.channel(r.finding.severity) not in stuck]
+    rows = [r for r in stored.pending(store) if sink.channel(r.finding.severity) not in stuck]
     if not rows:
         return
     head = rows[0]
     attempts = head.attempts + 1
     # The exponent is bounded too: 5 s * 2**50 overflows timedelta after a long outage.
     retry_at = now + min(BACKOFF_BASE * 2 ** min(attempts - 1, 16), BACKOFF_MAX)
-    outbox.back_off(store, head.id, attempts, error, retry_at)
+    stored.back_off(store, head.id, attempts, error, retry_at)
     log.warning(
         "%s; %d alerts wait in the outbox, next try at %s",
         error,

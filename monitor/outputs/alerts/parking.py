@@ -20,7 +20,7 @@ from pathlib import Path
 from monitor.errors import ChannelUnusable, StoreError
 from monitor.outputs.alerts.render import render_parked
 from monitor.outputs.alerts.slack import Sink
-from monitor.store import outbox
+from monitor.store import outbox as stored
 from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,10 @@ def retry_command(channel: str) -> str:
 
 
 def parked(store: Store) -> dict[str, ParkedChannel]:
-    return _channels(outbox.parked_channels(store))
+    return _channels(stored.parked_channels(store))
 
 
-def _channels(rows: dict[str, outbox.ParkedRow]) -> dict[str, ParkedChannel]:
+def _channels(rows: dict[str, stored.ParkedRow]) -> dict[str, ParkedChannel]:
     return {
         name: ParkedChannel(row.channel, row.error, row.parked_at, row.alerted_at)
         for name, row in rows.items()
@@ -60,7 +60,7 @@ def _channels(rows: dict[str, outbox.ParkedRow]) -> dict[str, ParkedChannel]:
 
 
 def park(store: Store, exc: ChannelUnusable, now: datetime) -> None:
-    outbox.park(store, exc.channel, exc.error, now)
+    stored.park(store, exc.channel, exc.error, now)
     log.error(
         "%s: channel parked; its alerts wait until `pgwarden alerts retry-parked --channel %s`",
         exc,
@@ -71,7 +71,7 @@ def park(store: Store, exc: ChannelUnusable, now: datetime) -> None:
 
 def resume(store: Store, channels: Sequence[str] = ()) -> list[str]:
     """Unpark `channels` (all when empty); returns the ones that were parked."""
-    chosen = outbox.unpark(store, channels)
+    chosen = stored.unpark(store, channels)
     for channel in chosen:
         log.info("channel %s resumed: its alerts go out at the next delivery", channel)
     return chosen
@@ -96,7 +96,7 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
             except ChannelUnusable as exc:
                 park(store, exc, now)
                 continue
-            outbox.parked_alerted(store, entry.channel, now)
+            stored.parked_alerted(store, entry.channel, now)
             break
         else:
             # Every channel is parked: nothing can say so until one is resumed; the parking
@@ -111,7 +111,7 @@ def parked_in(path: Path, busy_timeout_ms: int) -> list[ParkedChannel]:
     except StoreError:
         return []  # no store yet: nothing can be parked
     with store:
-        return list(_channels(outbox.parked_if_migrated(store)).values())
+        return list(_channels(stored.parked_if_migrated(store)).values())
 
 
 def readiness(path: Path, busy_timeout_ms: int) -> list[str]:
