@@ -38,6 +38,7 @@ from monitor.parsing.policy import (
     trusted_principals,
 )
 from monitor.store import grants as stored_grants
+from monitor.store.grants import GrantRow
 from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ def ingest(
 
 def current_grants(
     store: Store, *, target: str | None = None, db_user: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[GrantRow]:
     """Grants not withdrawn, optionally only those letting someone in as `db_user` on `target`.
 
     A grant whose db_user is a pattern (`*`, `pg*`) matches every user it covers.

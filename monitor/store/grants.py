@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from monitor import sql
 from monitor.parsing.policy import ConnectGrant, DbResource
@@ -85,16 +85,39 @@ def _trust_row(trust: RoleTrust, observed: str) -> dict[str, object]:
     }
 
 
-def current_grants(store: Store, target: str | None = None) -> list[dict[str, Any]]:
-    """Grants not withdrawn (on `target`, if given), every column, notes and conditions
-    decoded."""
+class GrantRow(TypedDict):
+    """A grant as stored, its JSON columns decoded."""
+
+    id: int
+    account_id: str
+    principal_arn: str
+    principal_type: str
+    via: str
+    target: str | None
+    resource_id: str
+    db_user: str
+    policy: str
+    statement: str
+    resource_pattern: str
+    conditions: dict[str, object] | None
+    notes: list[str]
+    first_observed: str
+    observed_at: str
+    removed_at: str | None
+
+
+def current_grants(store: Store, target: str | None = None) -> list[GrantRow]:
+    """Grants not withdrawn (on `target`, if given)."""
     cursor = store.conn.execute(sql.load("store/grants_current"), {"target": target})
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    for row in rows:
-        row["notes"] = json.loads(row["notes"])
-        row["conditions"] = json.loads(row["conditions"]) if row["conditions"] else None
-    return rows
+    return [
+        GrantRow(
+            id=r[0], account_id=r[1], principal_arn=r[2], principal_type=r[3], via=r[4],
+            target=r[5], resource_id=r[6], db_user=r[7], policy=r[8], statement=r[9],
+            resource_pattern=r[10], conditions=json.loads(r[11]) if r[11] else None,
+            notes=json.loads(r[12]), first_observed=r[13], observed_at=r[14], removed_at=r[15],
+        )
+        for r in cursor.fetchall()
+    ]  # fmt: skip
 
 
 def resources(store: Store) -> list[DbResource]:
