@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -28,7 +27,6 @@ from monitor.store.targets import save_targets
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
     from monitor.sources.activity_poller import ActivityPoller
-    from monitor.sources.cloudtrail import TrailEngine
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +313,7 @@ def pglogs_stage(ctx: StageContext) -> StageReport:
     """
     from monitor.sources.pglogs import ingest
     from monitor.sources.pglogs_athena import open_log_query
+    from monitor.sources.trail_query import athena_connect_kwargs
 
     columns = ("target", "source", "status", "records", "events", "new", "unparsed", "suspicious")
     opts = ctx.config.pglogs
@@ -389,6 +388,7 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
     monitor/sources/cloudtrail.py. A file skipped, whole or in part, gets a row of its own,
     and so do stray paths in the trail tree: each is a partial read (`once` exits 1)."""
     from monitor.sources.cloudtrail import ingest
+    from monitor.sources.trail_query import trail_engine
 
     columns = ("engine", "status", "assume-role", "new", "access changes", "new", "files", "error")
     trail = ctx.config.cloudtrail
@@ -422,30 +422,6 @@ def cloudtrail_stage(ctx: StageContext) -> StageReport:
     return StageReport("cloudtrail", columns, rows, failures, bytes_scanned=summary.bytes_scanned)
 
 
-def trail_engine(config: Config, local_dir: Path | None = None) -> TrailEngine:
-    """The engine `[cloudtrail]` names (`local_dir` forces the local one), with `[aws]`'s
-    endpoint (a VPC endpoint or a sandbox) and profile for Athena."""
-    from monitor.sources.cloudtrail import open_engine
-
-    return open_engine(
-        config.cloudtrail,
-        local_dir=local_dir,
-        default_region=config.aws.region,
-        **athena_connect_kwargs(config),
-    )
-
-
-def athena_connect_kwargs(config: Config) -> dict[str, Any]:
-    """pyathena's connection arguments from `[aws]`: Athena runs with pgwarden's own role."""
-    aws = config.aws
-    athena: dict[str, Any] = {}
-    if aws.endpoint_url:
-        athena["endpoint_url"] = aws.endpoint_url
-    if aws.credential_source == "profile" and aws.profile:
-        athena["profile_name"] = aws.profile
-    return athena
-
-
 # -- findings and alerts -----------------------------------------------------------------------
 
 
@@ -470,8 +446,7 @@ def detect_stage(ctx: StageContext) -> StageReport:
 )
 def alerts_stage(ctx: StageContext) -> StageReport:
     """Deliver the outbox to Slack; see monitor/outputs/alerts/outbox.py."""
-    from monitor.outputs.alerts.budget import Limits
-    from monitor.outputs.alerts.outbox import deliver
+    from monitor.outputs.alerts.delivery import deliver_alerts
     from monitor.outputs.alerts.slack import make_sink
 
     columns = ("sink", "sent", "digested", "pending", "error")
@@ -480,7 +455,7 @@ def alerts_stage(ctx: StageContext) -> StageReport:
         pending = outbox.pending_count(ctx.store)
         return StageReport("alerts", columns, [("slack (disabled)", "0", "0", str(pending), "")])
     sink = make_sink(slack, ctx.aws().resolve_secret)
-    summary = deliver(ctx.store, sink, ctx.clock.now(), Limits.of(slack))
+    summary = deliver_alerts(ctx.store, sink, slack, ctx.clock.now())
     row = (
         f"slack ({slack.mode})", str(summary.sent), str(summary.digested), str(summary.pending),
         summary.error or "",
