@@ -19,8 +19,10 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import ActivityConfig, Config, PgLogsConfig
 from monitor.errors import ConfigError, PgwardenError, StoreCannotWrite
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
-from monitor.sources.targets import Target, collect_targets, save_targets
+from monitor.sources.targets import Target, collect_targets
+from monitor.store import outbox
 from monitor.store.sqlite import Store
+from monitor.store.targets import save_targets
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
@@ -247,7 +249,7 @@ def activity_stage(ctx: StageContext) -> StageReport:
         capture_query_text = "none"
     """
     from monitor.sources.activity_poller import ActivityPoller
-    from monitor.sources.activity_store import SessionRecorder
+    from monitor.store.sessions import SessionRecorder
 
     columns = ("target", "status", "sessions", "duration", "error")
     if not ctx.config.activity.enabled:
@@ -450,9 +452,7 @@ def alerts_stage(ctx: StageContext) -> StageReport:
     columns = ("sink", "sent", "digested", "pending", "error")
     slack = ctx.config.alerts.slack
     if not slack.enabled:
-        pending = ctx.store.conn.execute(
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
-        ).fetchall()[0][0]
+        pending = outbox.pending_count(ctx.store)
         return StageReport("alerts", columns, [("slack (disabled)", "0", "0", str(pending), "")])
     sink = make_sink(slack, ctx.aws().resolve_secret)
     summary = deliver_alerts(ctx.store, sink, slack, ctx.clock.now())

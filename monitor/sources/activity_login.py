@@ -12,6 +12,7 @@ from typing import TypedDict
 import psycopg
 from psycopg.rows import TupleRow
 
+from monitor import sql
 from monitor.config import ActivityConfig
 from monitor.sources.targets import Target
 
@@ -68,12 +69,7 @@ async def connect(
     try:
         # Session settings by set_config, not the `options` startup parameter, which
         # RDS Proxy does not pass through. UTC keeps stored times comparable as text.
-        cur = await conn.execute(
-            "SELECT set_config('statement_timeout', %s, false),"
-            " set_config('TimeZone', 'UTC', false),"
-            " pg_has_role('pg_read_all_stats', 'USAGE')",
-            (str(options.statement_timeout_ms),),
-        )
+        cur = await conn.execute(sql.load("activity/session"), (str(options.statement_timeout_ms),))
         row = await cur.fetchone()
     except BaseException:
         await conn.close()

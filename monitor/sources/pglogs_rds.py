@@ -14,8 +14,9 @@ from typing import Any
 from monitor.config import PgLogsConfig
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser
-from monitor.sources.pglogs import MAX_PAGES, ReadResult, save
+from monitor.sources.pglogs import MAX_PAGES, ReadResult
 from monitor.sources.targets import Target
+from monitor.store.events import save_auth_events
 from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def read_rds_api(
             value = {n: v for n, v in cursor.items() if n in listed_names}
             cursors = [(CURSOR, key, value)]
             suspicious = parser.take_suspicious()
-            stored = save(
+            stored = save_auth_events(
                 store, target.name, source, events, parser.stats, cursors, now, suspicious
             )
             results.append(
