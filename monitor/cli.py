@@ -159,7 +159,7 @@ def once(obj: Obj, stages: tuple[str, ...]) -> None:
 
     Exits 1 when a stage reports a failure (e.g. a target is down), 2 on a user error.
     """
-    from monitor.pipeline import run_once
+    from monitor.stages import run_once
 
     reports = run_once(obj.config(), stages)
     for report in reports:
@@ -573,7 +573,7 @@ def _trail_listing(
 
 
 def _trail_engine(config: Config | None, local_dir: Path | None) -> TrailEngine:
-    from monitor.pipeline import trail_engine
+    from monitor.stages.grants import trail_engine
 
     if config is None:  # --local without a config file
         from monitor.config import CloudTrailConfig
@@ -771,16 +771,16 @@ def alerts_deliver(obj: Obj, dry_run: bool) -> None:
     from monitor.clock import SystemClock
     from monitor.outputs.alerts.budget import Limits
     from monitor.outputs.alerts.outbox import deliver, preview
-    from monitor.outputs.alerts.slack import ConsoleSink, make_sink
+    from monitor.outputs.alerts.sinks import SINKS, make_sink
 
     config = obj.config()
     slack = config.alerts.slack
     limits = Limits.of(slack)
     now = SystemClock().now()
     if dry_run:
-        channels = {str(k): v for k, v in slack.channels.items()}
+        console = SINKS["console"].make(slack, AwsSessions.from_config(config).resolve_secret)
         with _open_store(obj) as store:
-            count = preview(store, ConsoleSink(channels, slack.channel), now, limits)
+            count = preview(store, console, now, limits)
         click.echo(f"{count} messages would be sent; nothing was marked sent", err=True)
         return
     if not slack.enabled:
@@ -841,7 +841,8 @@ def alerts_test(obj: Obj) -> None:
     """Send a test message to every configured channel and report each result."""
     from monitor.aws import AwsSessions
     from monitor.outputs.alerts.render import render_test
-    from monitor.outputs.alerts.slack import configured_channels, make_sink
+    from monitor.outputs.alerts.sinks import make_sink
+    from monitor.outputs.alerts.slack import configured_channels
 
     config = obj.config()
     slack = config.alerts.slack
@@ -944,7 +945,7 @@ def report_access_review(
     from monitor.clock import SystemClock
     from monitor.outputs.reports.access_review import parse_formats, stage_report, write_report
     from monitor.outputs.reports.period import choose
-    from monitor.pipeline import StageContext
+    from monitor.stages.base import StageContext
 
     config = obj.config()
     clock = SystemClock()

@@ -29,8 +29,9 @@ from typing import Any
 
 from monitor.config import Config
 from monitor.errors import PgwardenError
-from monitor.pipeline import ATHENA_ACTIONS, stage_specs
+from monitor.registry import ATHENA_ACTIONS
 from monitor.sources.targets import Target, attach_logs, configured_targets
+from monitor.stages import stage_specs
 
 EXTERNAL_ID_PLACEHOLDER = "REPLACE-WITH-THE-EXTERNAL-ID"  # the secret never goes in a file
 _ANY = ("*",)  # list and describe calls that IAM authorises on no particular resource

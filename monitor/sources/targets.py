@@ -22,8 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from monitor.config import AccountConfig, Config, PgLogsConfig
+from monitor.config import AccountConfig, Config
 from monitor.errors import AwsError
+from monitor.sources.pglogs import PgLogsConfig
 from monitor.store.sqlite import Store, to_text
 
 if TYPE_CHECKING:

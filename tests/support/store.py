@@ -20,7 +20,7 @@ from monitor.sources.activity import RoleRow
 from monitor.sources.activity_store import record_roles
 from monitor.sources.cloudtrail import store_assume_role_events
 from monitor.sources.iam import Inventory, store_inventory
-from monitor.sources.pglogs import save
+from monitor.sources.pglogs.ingest import save
 from monitor.sources.targets import Target, save_targets
 from monitor.store.sqlite import Store, to_text
 

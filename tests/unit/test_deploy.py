@@ -17,8 +17,9 @@ from monitor.config import load_config, validate
 from monitor.doctor.checks import groups as doctor_groups
 from monitor.errors import PgwardenError
 from monitor.outputs.policies import documents, render
-from monitor.pipeline import ATHENA_ACTIONS, stage_specs
+from monitor.registry import ATHENA_ACTIONS
 from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
+from monitor.stages import stage_specs
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]

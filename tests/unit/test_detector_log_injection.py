@@ -12,7 +12,7 @@ from monitor.judge.detectors.log_injection import LogInjectionOptions, detect, l
 from monitor.outputs.alerts.render import render_finding
 from monitor.outputs.formats import write_table
 from monitor.parsing.pglog import LogParser
-from monitor.sources.pglogs import save
+from monitor.sources.pglogs.ingest import save
 from monitor.store.sqlite import Store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"

@@ -45,7 +45,7 @@ from monitor.outputs.reports.summary import Review
 from monitor.store.sqlite import Store, to_text
 
 if TYPE_CHECKING:
-    from monitor.pipeline import StageContext, StageReport
+    from monitor.stages.base import StageContext, StageReport
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def weekly_report(ctx: StageContext) -> StageReport:
 
 
 def stage_report(files: Sequence[ReportFile]) -> StageReport:
-    from monitor.pipeline import StageReport
+    from monitor.stages.base import StageReport
 
     rows: list[tuple[str, ...]] = [
         (f.kind, str(f.path), str(f.rows), f.s3_uri or "-") for f in files

@@ -1,82 +1,45 @@
-"""PostgreSQL logs into `auth_events`: CloudWatch Logs, the RDS API, Athena, local files.
+"""What the log sources share: a read's result, storing events with their cursor, the
+record window, the log source registry, and one pass over every target (`ingest`).
 
 Edge code: it holds clients and reads the clock; the parsing is `monitor.parsing.pglog`.
 Each read stores its events and moves its cursor in one transaction, so a crash never
 skips a line and never stores one twice (rows are also unique by `AuthEvent.dedup_key`).
 
-Every read is for one resolved target (monitor/sources/targets.py), configured or discovered, and
-its events carry that target's name. Silence is never taken for quiet: a target whose log
-group is missing or has no streams, whose files are gone, or that no source reads at all,
-comes back as a `ReadResult` with a `problem`; the stage reports it and `once` exits 1.
-
-Contract (STYLE.md rule 4). TOML:
-
-    [pglogs]
-    sources = ["cloudwatch", "rds-api", "files"]
-    log_line_prefix = "%t:%r:%u@%d:[%p]:"
-
-    [[pglogs.files]]
-    target = "orders"
-    paths = ["/var/log/postgresql"]
-
-IAM actions, per source (`SOURCE_IAM_ACTIONS`, monitor role): CloudWatch Logs reads on the
-targets' log groups (cloudwatch); the RDS log file API (rds-api). The athena source runs
-with pgwarden's own role (`pipeline.ATHENA_ACTIONS`); files need none.
+Every read is for one resolved target (monitor/sources/targets.py), configured or
+discovered, and its events carry that target's name. Silence is never taken for quiet: a
+target whose log group is missing or has no streams, whose files are gone, or that no
+source reads at all, comes back as a `ReadResult` with a `problem`; the stage reports it
+and `once` exits 1.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
 
 from monitor.clock import Clock
-from monitor.config import PgLogsConfig
 from monitor.errors import AwsError
 from monitor.models import AuthEvent, SuspiciousEntry
 from monitor.parsing.pglog import LogParser, parse_messages
 from monitor.parsing.pglog_stats import ParseStats
-from monitor.sources.targets import Target
+from monitor.registry import Access, Registry
 from monitor.sql import load
 from monitor.store.sqlite import Store, to_text
 
+if TYPE_CHECKING:
+    from monitor.sources.pglogs import PgLogsConfig
+    from monitor.sources.targets import Target
+
 log = logging.getLogger(__name__)
 
-# What the monitor role needs for each source; policies.py grants only enabled sources'.
-SOURCE_IAM_ACTIONS: dict[str, tuple[str, ...]] = {
-    "cloudwatch": ("logs:FilterLogEvents", "logs:DescribeLogStreams"),
-    "rds-api": (
-        "rds:DescribeDBClusters",
-        "rds:DescribeDBLogFiles",
-        "rds:DownloadDBLogFilePortion",
-    ),
-    "athena": (),
-    "files": (),
-}
-
-# CloudWatch Logs filter pattern: only connection and auth lines leave AWS. `?` ORs terms;
-# "Connection matched" keeps the DETAIL that follows an authentication failure.
-FILTER_PATTERN = " ".join(
-    f'?"{term}"'
-    for term in (
-        "connection received",
-        "connection authenticated",
-        "connection authorized",
-        "disconnection",
-        "pam_authenticate",
-        "authentication failed",
-        "pg_hba.conf",
-        "Connection matched",
-        "does not exist",
-        "not permitted to log in",
-        "too many",
-        "reserved for",
-        "Failed to authenticate",
-    )
-)
 # CloudWatch Logs may deliver an event minutes after its timestamp. Each read starts this
 # far before the cursor and skips the event ids it has already seen in that window.
 INGESTION_DELAY = timedelta(minutes=5)
@@ -90,7 +53,7 @@ class PgLogClients(Protocol):
 
 
 # The athena source's query, given its parameters -> rows: Athena through pyathena, or
-# DuckDB over a local copy (pglogs_athena.open_log_query).
+# DuckDB over a local copy (athena.open_log_query).
 LogQuery = Callable[[Sequence[Any]], list[tuple[Any, ...]]]
 
 
@@ -111,6 +74,48 @@ class ReadResult:
     def kind(self) -> str:
         """The source's name (cloudwatch, rds-api, athena, files), for metrics."""
         return self.source.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """What a log source reads with, for one pass: the store, the options, the clients,
+    the time, and the athena source's query when its engine is open."""
+
+    store: Store
+    opts: PgLogsConfig
+    clients: PgLogClients
+    now: datetime
+    athena: LogQuery | None = None
+
+
+Reader = Callable[[SourceRun, "Target"], list[ReadResult]]
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """A log source: its name in `[pglogs] sources`, its options (keys of `[pglogs]`), how
+    it reads one target, and the access it needs (`needs_of`: for one config, when that is
+    less than all it declares)."""
+
+    name: str
+    options: type[BaseModel]
+    read: Reader
+    access: Access
+    needs_of: Callable[[PgLogsConfig], Access] | None = None
+    section = "pglogs"
+
+    @property
+    def doc(self) -> str:
+        """Its module's docstring, which carries its TOML example."""
+        return inspect.getdoc(sys.modules[self.read.__module__]) or ""
+
+    def needs(self, opts: PgLogsConfig) -> Access:
+        return self.needs_of(opts) if self.needs_of is not None else self.access
+
+
+# Registration order (monitor/sources/pglogs/__init__.py) is the order a target's sources
+# are read in.
+LOG_SOURCES: Registry[LogSource] = Registry("log source")
 
 
 def save(
@@ -241,85 +246,6 @@ def store_records(
     return ReadResult(source, target.name, len(records), len(events), stored, parser.stats)
 
 
-def read_cloudwatch(
-    store: Store,
-    logs: Any,
-    target: Target,
-    opts: PgLogsConfig,
-    now: datetime,
-    page_size: int | None = None,
-) -> list[ReadResult]:
-    """`filter_log_events` on each of the target's log groups since its cursor; one
-    transaction per group.
-
-    The cursor is the newest event timestamp read, plus the ids of the events read within
-    INGESTION_DELAY before it: the next read starts that far back and skips those ids,
-    so late arrivals are read once and nothing is read twice.
-    """
-    results = []
-    for group in target.log_groups:
-        key = f"{target.name}:{group}"
-        window = RecordWindow.load(store, "pglogs.cloudwatch", key)
-        kwargs: dict[str, Any] = {
-            "logGroupName": group,
-            "startTime": window.start_ms(now, opts.initial_lookback_hours),
-            "endTime": int(now.timestamp() * 1000),
-            "filterPattern": FILTER_PATTERN,
-        }
-        if page_size:
-            kwargs["limit"] = page_size
-        records = _filter_events(logs, kwargs)
-        source = f"cloudwatch:{group}"
-        problem = _silence(logs, group, records, ever_read=bool(window.newest))
-        if problem is not None and group.endswith("/postgresql"):
-            results.append(ReadResult(source, target.name, problem=problem))
-            continue
-        if problem is not None:  # only clusters that export it have one; doctor says so
-            log.info("pglogs %s: %s", target.name, problem, extra={"target": target.name})
-        fresh = window.take(records or [])
-        cursor = ("pglogs.cloudwatch", key, window)
-        results.append(store_records(store, target, group, source, cursor, fresh, opts, now))
-    return results
-
-
-def _filter_events(logs: Any, kwargs: dict[str, Any]) -> list[tuple[str, int, str]] | None:
-    """Every page of `filter_log_events`; None when the log group does not exist."""
-    records: list[tuple[str, int, str]] = []
-    for _ in range(MAX_PAGES):
-        try:
-            page = logs.filter_log_events(**kwargs)
-        except logs.exceptions.ResourceNotFoundException:
-            return None
-        # Event ids are unique in a log group on AWS; with the stream name in front
-        # they stay unique where a service numbers them per stream (moto does).
-        records += [
-            (f"{e.get('logStreamName', '')}/{e['eventId']}", int(e["timestamp"]), e["message"])
-            for e in page.get("events", [])
-        ]
-        token = page.get("nextToken")
-        if not token:
-            break
-        kwargs["nextToken"] = token
-    return records
-
-
-def _silence(
-    logs: Any, group: str, records: list[tuple[str, int, str]] | None, *, ever_read: bool
-) -> str | None:
-    """Why a read that found nothing is not a quiet database, or None if it may be."""
-    kind = group.rsplit("/", 1)[-1]
-    if records is None:
-        return f"no log group {group}: RDS does not export the {kind} log (see pgwarden doctor)"
-    if records or ever_read or kind != "postgresql":
-        return None
-    # Nothing read yet: a quiet database, or a group nothing has ever written to. Asked
-    # only until the first event (DescribeLogStreams has a low per-account rate quota).
-    streams = logs.describe_log_streams(logGroupName=group, limit=1).get("logStreams", [])
-    if not streams:
-        return f"log group {group} has no streams: RDS has written no log there yet"
-    return None
-
-
 def ingest(
     store: Store,
     targets: Sequence[Target],
@@ -329,17 +255,17 @@ def ingest(
     athena: LogQuery | None = None,
 ) -> list[ReadResult]:
     """Read each target's log sources once (the scheduler's job). `athena` runs the
-    athena source's query (pglogs_athena.open_log_query); without it that source is
-    reported unread."""
+    athena source's query (athena.open_log_query); without it that source is reported
+    unread."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    now = clock.now()
     results: list[ReadResult] = []
     if not opts.enabled:
         return results
+    run = SourceRun(store, opts, clients, clock.now(), athena)
     for target in targets:
         try:
-            results += _read_target(store, target, opts, clients, now, athena)
+            results += _read_target(run, target)
         except (AwsError, ClientError, BotoCoreError) as exc:
             # One account's denial or outage must not silence the other targets' logs.
             reason = " ".join(str(exc).split())[:200]
@@ -359,14 +285,7 @@ def ingest(
     return results
 
 
-def _read_target(
-    store: Store,
-    target: Target,
-    opts: PgLogsConfig,
-    clients: PgLogClients,
-    now: datetime,
-    athena: LogQuery | None,
-) -> list[ReadResult]:
+def _read_target(run: SourceRun, target: Target) -> list[ReadResult]:
     if not target.log_sources:
         if not target.expects_logs:
             return []
@@ -376,21 +295,7 @@ def _read_target(
         )
         return [ReadResult("-", target.name, problem=problem)]
     results: list[ReadResult] = []
-    if "cloudwatch" in target.log_sources:
-        results += read_cloudwatch(store, clients.client("logs", target), target, opts, now)
-    if "rds-api" in target.log_sources:
-        from monitor.sources.pglogs_rds import read_rds_api
-
-        results += read_rds_api(store, clients.client("rds", target), target, opts, now)
-    if "athena" in target.log_sources:
-        from monitor.sources.pglogs_athena import read_athena
-
-        if athena is None:
-            results.append(ReadResult("athena", target.name, problem="no Athena engine open"))
-        else:
-            results += read_athena(store, athena, target, opts, now)
-    if "files" in target.log_sources:
-        from monitor.sources.logfiles import read_files
-
-        results += read_files(store, target, opts, now)
+    for source in LOG_SOURCES:
+        if source.name in target.log_sources:
+            results += source.read(run, target)
     return results

@@ -1,4 +1,5 @@
-"""PostgreSQL logs in S3 (CloudWatch Logs -> Firehose -> S3) through Athena. Edge code.
+"""athena: PostgreSQL logs in S3 (CloudWatch Logs -> Firehose -> S3) through Athena. Edge
+code.
 
 The SQL is `queries/athena/pglogs_auth_lines.sql`, in Athena's dialect. It filters to the
 auth and connection lines inside Athena and prunes by the hourly `dt` partition. Each
@@ -11,9 +12,21 @@ Two engines, as for CloudTrail (`[pglogs.athena] engine`):
 - `local`, the embedded default: sqlglot transpiles the same text for DuckDB, which reads a
   local copy in Firehose's layout (`<local_dir>/YYYY/MM/DD/HH/*.gz`, newline-delimited JSON).
 
-Needs with the athena engine (management role, `pipeline.ATHENA_ACTIONS`): Athena on the
+Example:
+    [pglogs]
+    sources = ["athena"]
+
+    [pglogs.athena]
+    engine = "athena"
+    database = "default"
+    table = "pgwarden_rds_logs"
+    workgroup = "primary"
+    output_location = "s3://pgwarden-athena-results/pglogs/"
+    logs_location = "s3://org-rds-logs/firehose/"
+
+Needs with the athena engine (management role, `registry.ATHENA_ACTIONS`): Athena on the
 workgroup, Glue on the table, S3 read on `logs_location` and read/write on the results
-location.
+location. The local engine needs none.
 """
 
 from __future__ import annotations
@@ -23,18 +36,59 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from monitor.config import AwsConfig, PgLogsAthenaConfig, PgLogsConfig
+from pydantic import BaseModel, Field
+
+from monitor.config.fields import SECTION, Region, S3Uri
 from monitor.errors import PgwardenError
-from monitor.sources.pglogs import LogQuery, ReadResult, RecordWindow, store_records
-from monitor.sources.targets import Target
+from monitor.registry import ATHENA_ACTIONS, Access
+from monitor.sources.pglogs.ingest import (
+    LOG_SOURCES,
+    LogQuery,
+    LogSource,
+    ReadResult,
+    RecordWindow,
+    SourceRun,
+    store_records,
+)
 from monitor.sql import load
 from monitor.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from monitor.config import AwsConfig
+    from monitor.sources.pglogs import PgLogsConfig
+    from monitor.sources.targets import Target
 
 TABLE = "pgwarden_rds_logs"
 CURSOR = "pglogs.athena"
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+class PgLogsAthenaConfig(BaseModel):
+    """`[pglogs.athena]`: Firehose-delivered logs in S3, read through Athena, or DuckDB over
+    a local copy of them (`engine = "local"`, the embedded default)."""
+
+    model_config = SECTION
+
+    engine: Literal["local", "athena"] = "local"
+    local_dir: Path | None = None
+    database: str = "default"
+    table: str = "pgwarden_rds_logs"
+    workgroup: str = "primary"
+    output_location: S3Uri | None = None
+    # Where Firehose delivers the logs (the table's LOCATION): the policy grants reading it.
+    logs_location: S3Uri | None = None
+    region: Region | None = None
+    query_deadline_s: float = Field(default=300, gt=0)
+
+
+class AthenaOptions(BaseModel):
+    """`[pglogs]` keys of the athena source."""
+
+    model_config = SECTION
+
+    athena: PgLogsAthenaConfig = PgLogsAthenaConfig()
 
 
 class AthenaTableError(PgwardenError):
@@ -164,3 +218,18 @@ def read_athena(
             )
         )
     return results
+
+
+def _read(run: SourceRun, target: Target) -> list[ReadResult]:
+    if run.athena is None:
+        return [ReadResult("athena", target.name, problem="no Athena engine open")]
+    return read_athena(run.store, run.athena, target, run.opts, run.now)
+
+
+def _needs(opts: PgLogsConfig) -> Access:
+    return Access(management=ATHENA_ACTIONS) if opts.athena.engine == "athena" else Access()
+
+
+SOURCE = LOG_SOURCES.add(
+    LogSource("athena", AthenaOptions, _read, Access(management=ATHENA_ACTIONS), _needs)
+)

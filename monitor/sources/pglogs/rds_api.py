@@ -1,26 +1,52 @@
-"""RDS API log files: `describe_db_log_files` + `download_db_log_file_portion`. Edge code.
+"""rds-api: the RDS API's log files, `describe_db_log_files` and
+`download_db_log_file_portion`. Edge code. It has no options of its own.
 
 For a cluster, the log files live on each member instance. The cursor per instance holds,
 per log file, the Marker to resume from and the LastWritten time already read; a file is
 read to its current end, then its events and its new Marker commit together.
+
+Example:
+    [pglogs]
+    sources = ["rds-api"]
+
+IAM (monitor role): the RDS log file API, and the cluster's members.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import PgLogsConfig
+from pydantic import BaseModel
+
+from monitor.config.fields import SECTION
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser
-from monitor.sources.pglogs import MAX_PAGES, ReadResult, save
-from monitor.sources.targets import Target
+from monitor.registry import Access
+from monitor.sources.pglogs.ingest import (
+    LOG_SOURCES,
+    MAX_PAGES,
+    LogSource,
+    ReadResult,
+    SourceRun,
+    save,
+)
 from monitor.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from monitor.sources.pglogs import PgLogsConfig
+    from monitor.sources.targets import Target
 
 log = logging.getLogger(__name__)
 
 CURSOR = "pglogs.rds-api"
+
+
+class RdsApiOptions(BaseModel):
+    """`[pglogs]` keys of the rds-api source: none of its own."""
+
+    model_config = SECTION
 
 
 def instances(rds: Any, target: Target) -> list[str]:
@@ -100,3 +126,23 @@ def read_rds_api(
                 )
             )
     return results
+
+
+def _read(run: SourceRun, target: Target) -> list[ReadResult]:
+    return read_rds_api(run.store, run.clients.client("rds", target), target, run.opts, run.now)
+
+
+SOURCE = LOG_SOURCES.add(
+    LogSource(
+        "rds-api",
+        RdsApiOptions,
+        _read,
+        Access(
+            monitor=(
+                "rds:DescribeDBClusters",
+                "rds:DescribeDBLogFiles",
+                "rds:DownloadDBLogFilePortion",
+            )
+        ),
+    )
+)

@@ -1,0 +1,100 @@
+"""The detect and alerts stages: findings from the store, and their delivery to Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from monitor.registry import Access
+from monitor.stages.base import Rows, StageContext, column, stage
+
+
+@dataclass(frozen=True)
+class DetectorRun:
+    detector: str
+    opened: int
+    repeated: int
+    resolved: int
+    suppressed: int
+
+
+@dataclass(frozen=True)
+class DetectResult(Rows):
+    row = DetectorRun
+    name = "detect"
+    detectors: tuple[DetectorRun, ...] = ()
+
+    def entries(self) -> Sequence[DetectorRun]:
+        return self.detectors
+
+
+@stage("detect", idle=DetectResult, job="detect", every=lambda c: c.scheduler.detect_interval_s)
+def detect_stage(ctx: StageContext) -> DetectResult:
+    """Every enabled detector over the store; see monitor/judge/detection.py."""
+    from monitor.judge.detection import run_detectors
+
+    summaries = run_detectors(ctx.store, ctx.config, ctx.clock.now())
+    return DetectResult(
+        tuple(
+            DetectorRun(name, s.opened, s.repeated, s.resolved, s.suppressed)
+            for name, s in summaries.items()
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    sink: str
+    sent: int
+    digested: int
+    pending: int
+    error: str | None = field(default=None, metadata=column("error", none=""))
+
+
+@dataclass(frozen=True)
+class AlertsResult(Rows):
+    row = Delivery
+    name = "alerts"
+    deliveries: tuple[Delivery, ...] = ()
+
+    def entries(self) -> Sequence[Delivery]:
+        return self.deliveries
+
+    @property
+    def failures(self) -> int:
+        return sum(d.error is not None for d in self.deliveries)
+
+
+SECRETS = ("secretsmanager:GetSecretValue",)
+
+
+@stage(
+    "alerts",
+    idle=AlertsResult,
+    job="deliver-alerts",
+    every=lambda c: c.scheduler.alerts_interval_s,
+    access=Access(management=SECRETS),
+    needs=lambda c: Access(management=SECRETS * c.alerts.slack.enabled),
+)
+def alerts_stage(ctx: StageContext) -> AlertsResult:
+    """Deliver the outbox to Slack; see monitor/outputs/alerts/outbox.py."""
+    from monitor.outputs.alerts.budget import Limits
+    from monitor.outputs.alerts.outbox import deliver
+    from monitor.outputs.alerts.sinks import make_sink
+
+    slack = ctx.config.alerts.slack
+    if not slack.enabled:
+        pending = ctx.store.conn.execute(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+        ).fetchall()[0][0]
+        return AlertsResult((Delivery("slack (disabled)", 0, 0, int(pending)),))
+    sink = make_sink(slack, ctx.aws().resolve_secret)
+    summary = deliver(ctx.store, sink, ctx.clock.now(), Limits.of(slack))
+    return AlertsResult(
+        (
+            Delivery(
+                f"slack ({slack.mode})", summary.sent, summary.digested, summary.pending,
+                summary.error,
+            ),
+        )
+    )  # fmt: skip
