@@ -59,7 +59,7 @@ from monitor.outputs.metrics import Health, Metrics, MetricsServer
 from monitor.outputs.reports import access_review
 from monitor.reload import reload_problems
 from monitor.stages import run_stage, stage_specs
-from monitor.stages.base import JobSpec, Stage, StageContext, StageReport, StageResult
+from monitor.stages.base import KINDS, JobSpec, Stage, StageContext, StageReport, StageResult
 from monitor.store.sqlite import MIN_START_FREE_BYTES, Store, free_bytes
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,10 @@ READY_MISSED_RUNS = 3
 
 
 # One job per registered stage: its id, interval and readiness come with the stage
-# (monitor/stages/), in pipeline order.
-JOBS: tuple[JobSpec, ...] = tuple(spec.job for spec in stage_specs())
+# (monitor/stages/); listed by what the stage does (KINDS), then in pipeline order.
+JOBS: tuple[JobSpec, ...] = tuple(
+    spec.job for spec in sorted(stage_specs(), key=lambda spec: KINDS.index(spec.kind))
+)
 WEEKLY_REPORT = "weekly-report"
 POLL_JOB = "poll-activity"  # also: its report's failures are the targets down
 

@@ -46,7 +46,7 @@ class ActivityResult(Rows):
     idle=ActivityResult,
     job="poll-activity",
     every=lambda c: c.activity.interval_s,
-    source=True,
+    kind="events",
     section="activity",
     options=ActivityConfig,
     access=Access(

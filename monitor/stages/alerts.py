@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from monitor.config import Config
+from monitor.outputs.alerts.sinks import SECRET_ACCESS, make_sink, slack_sink
 from monitor.registry import Access
 from monitor.stages.base import Rows, StageContext, column, stage
 
@@ -65,7 +67,10 @@ class AlertsResult(Rows):
         return sum(d.error is not None for d in self.deliveries)
 
 
-SECRETS = ("secretsmanager:GetSecretValue",)
+def _needs(config: Config) -> Access:
+    """What the configured Slack sink needs (monitor/outputs/alerts/sinks.py)."""
+    slack = config.alerts.slack
+    return slack_sink(slack).access if slack.enabled else Access()
 
 
 @stage(
@@ -73,14 +78,13 @@ SECRETS = ("secretsmanager:GetSecretValue",)
     idle=AlertsResult,
     job="deliver-alerts",
     every=lambda c: c.scheduler.alerts_interval_s,
-    access=Access(management=SECRETS),
-    needs=lambda c: Access(management=SECRETS * c.alerts.slack.enabled),
+    access=SECRET_ACCESS,
+    needs=_needs,
 )
 def alerts_stage(ctx: StageContext) -> AlertsResult:
     """Deliver the outbox to Slack; see monitor/outputs/alerts/outbox.py."""
     from monitor.outputs.alerts.budget import Limits
     from monitor.outputs.alerts.outbox import deliver
-    from monitor.outputs.alerts.sinks import make_sink
 
     slack = ctx.config.alerts.slack
     if not slack.enabled:

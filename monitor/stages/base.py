@@ -12,7 +12,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypedDict
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypedDict
 
 from pydantic import BaseModel
 
@@ -204,6 +204,12 @@ class JobSpec:
     source: bool = False  # a source: /readyz wants a recent success
 
 
+# What a stage does, in the order `pgwarden run` lists its jobs: events read from the
+# sources, inventories refreshed, findings made and delivered.
+Kind = Literal["events", "inventory", "findings"]
+KINDS: tuple[Kind, ...] = ("events", "inventory", "findings")
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """A stage and its contract: the config section it reads, its job, and its access.
@@ -221,11 +227,12 @@ class StageSpec:
     idle: Callable[[], StageResult]  # the result of a run while the stage is disabled
     job_id: str
     every: Callable[[Config], float]  # seconds between its job's runs
-    source: bool = False  # a source: /readyz wants a recent success
+    kind: Kind = "findings"
     section: str | None = None
     options: type[BaseModel] | None = None
     access: Access = NO_ACCESS
     needs_of: Callable[[Config], Access] | None = None
+    toggle: str | None = None  # the section whose `enabled` switches it; default: `section`
 
     @property
     def doc(self) -> str:
@@ -240,12 +247,18 @@ class StageSpec:
         return self.access.pg
 
     @property
+    def source(self) -> bool:
+        """A source: /readyz wants a recent success."""
+        return self.kind != "findings"
+
+    @property
     def job(self) -> JobSpec:
         return JobSpec(self.job_id, self.name, self.interval, self.source)
 
     def enabled(self, config: Config) -> bool:
         """Whether the stage runs under this config (its section's `enabled`)."""
-        section = getattr(config, self.section) if self.section else None
+        name = self.toggle or self.section
+        section = getattr(config, name) if name else None
         return bool(getattr(section, "enabled", True))
 
     def interval(self, config: Config) -> float | None:
@@ -268,17 +281,22 @@ def stage(
     idle: Callable[[], StageResult],
     job: str,
     every: Callable[[Config], float],
-    source: bool = False,
+    kind: Kind = "findings",
     section: str | None = None,
     options: type[BaseModel] | None = None,
     access: Access = NO_ACCESS,
     needs: Callable[[Config], Access] | None = None,
+    toggle: str | None = None,
 ) -> Callable[[Stage], Stage]:
     """Register a stage under `name` (kebab-case, the name `--only` takes); registration
     order (monitor/stages/__init__.py) is run order. `every` is its job's interval."""
 
     def register(fn: Stage) -> Stage:
-        STAGES.add(StageSpec(name, fn, idle, job, every, source, section, options, access, needs))
+        STAGES.add(
+            StageSpec(
+                name, fn, idle, job, every, kind, section, options, access, needs, toggle
+            )
+        )  # fmt: skip
         return fn
 
     return register

@@ -48,7 +48,7 @@ class GrantsResult(Rows):
     idle=GrantsResult,
     job="refresh-grants",
     every=lambda c: c.scheduler.grants_interval_s,
-    source=True,
+    kind="inventory",
     access=Access(
         monitor=("iam:GetAccountAuthorizationDetails", "iam:GetRole"),
         management=("sts:AssumeRole",),
@@ -119,8 +119,8 @@ def _trail_needs(config: Config) -> Access:
     idle=TrailResult,
     job="ingest-cloudtrail",
     every=lambda c: c.cloudtrail.interval_s,
-    source=True,
-    section="cloudtrail",
+    kind="events",
+    toggle="cloudtrail",
     access=Access(management=ATHENA_ACTIONS),
     needs=_trail_needs,
 )

@@ -90,7 +90,7 @@ def _all_access() -> Access:
     idle=PgLogsResult,
     job="ingest-logs",
     every=lambda c: c.pglogs.interval_s,
-    source=True,
+    kind="events",
     section="pglogs",
     options=PgLogsConfig,
     access=_all_access(),

@@ -134,6 +134,11 @@ SINKS.add(SinkSpec("slack-webhook", SlackWebhookOptions, _slack_webhook, SECRET_
 SINKS.add(SinkSpec("console", ConsoleOptions, _console))
 
 
+def slack_sink(config: SlackConfig) -> SinkSpec:
+    """The Slack sink `[alerts.slack] mode` names."""
+    return SINKS[f"slack-{config.mode}"]
+
+
 def make_sink(config: SlackConfig, resolve_secret: SecretResolver) -> Sink:
-    """The Slack sink `[alerts.slack] mode` names; secrets resolved from their references."""
-    return SINKS[f"slack-{config.mode}"].make(config, resolve_secret)
+    """The Slack sink `[alerts.slack]` describes; secrets resolved from their references."""
+    return slack_sink(config).make(config, resolve_secret)
