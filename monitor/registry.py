@@ -97,10 +97,14 @@ class UnknownName(KeyError):
 
 
 class Registry(Generic[P]):
-    """Entries of one kind by name, in registration order (the stages' run order)."""
+    """Entries of one kind by name, in registration order (the stages' run order).
 
-    def __init__(self, kind: str) -> None:
+    `ordered`: the order means something (it is run order), so an error lists the known
+    names in it; otherwise they are listed sorted."""
+
+    def __init__(self, kind: str, *, ordered: bool = False) -> None:
         self.kind = kind
+        self.ordered = ordered
         self._entries: dict[str, P] = {}
 
     def add(self, entry: P) -> P:
@@ -119,7 +123,8 @@ class Registry(Generic[P]):
         return self._entries[name]
 
     def unknown(self, name: str, where: str) -> str:
-        known = ", ".join(sorted(self._entries)) or "none yet"
+        names = list(self._entries) if self.ordered else sorted(self._entries)
+        known = ", ".join(names) or "none yet"
         return f"{where}: unknown {self.kind}; known: {known}"
 
     def names(self) -> list[str]:

@@ -158,7 +158,7 @@ class GroupSpec:
 
 # Registration order (monitor/doctor/__init__.py) is run order: what later groups depend
 # on comes first.
-GROUPS: Registry[GroupSpec] = Registry("doctor group")
+GROUPS: Registry[GroupSpec] = Registry("doctor group", ordered=True)
 
 
 def group(

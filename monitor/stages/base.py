@@ -272,7 +272,7 @@ class StageSpec:
         return self.needs_of(config) if self.needs_of is not None else self.access
 
 
-STAGES: Registry[StageSpec] = Registry("stage")
+STAGES: Registry[StageSpec] = Registry("stage", ordered=True)
 
 
 def stage(
