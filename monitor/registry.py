@@ -15,6 +15,7 @@ tests/unit/test_registries.py walks every registry and holds each entry to that,
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -89,11 +90,22 @@ class Plugin(Protocol):
 P = TypeVar("P", bound=Plugin)
 
 
-class UnknownName(KeyError):
-    """A name no entry is registered under; the message lists the known ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+def toml_example(doc: str) -> str | None:
+    """The TOML example in a docstring: the indented block that starts with a `[table]`
+    line (after `Example:` where there is one), dedented; None if there is none."""
+    lines = doc.split("Example:", 1)[-1].splitlines()
+    start = next(
+        (i for i, line in enumerate(lines) if line.startswith(" ") and line.strip()[:1] == "["),
+        None,
+    )
+    if start is None:
+        return None
+    block: list[str] = []
+    for line in lines[start:]:
+        if line.strip() and not line.startswith(" "):
+            break
+        block.append(line)
+    return textwrap.dedent("\n".join(block)).strip() + "\n"
 
 
 class Registry(Generic[P]):
@@ -115,14 +127,9 @@ class Registry(Generic[P]):
         self._entries[entry.name] = entry
         return entry
 
-    def get(self, name: str, where: str) -> P:
-        """The entry named `name`; `where` (a dotted config path, `--only`) starts the
-        error that lists the known names."""
-        if name not in self._entries:
-            raise UnknownName(self.unknown(name, where))
-        return self._entries[name]
-
     def unknown(self, name: str, where: str) -> str:
+        """The error for a name nothing is registered under: `where` (a dotted config path,
+        `--only NAME`) and the known names."""
         names = list(self._entries) if self.ordered else sorted(self._entries)
         known = ", ".join(names) or "none yet"
         return f"{where}: unknown {self.kind}; known: {known}"

@@ -24,7 +24,7 @@ Example:
     output_location = "s3://pgwarden-athena-results/pglogs/"
     logs_location = "s3://org-rds-logs/firehose/"
 
-Needs with the athena engine (management role, `registry.ATHENA_ACTIONS`): Athena on the
+IAM with the athena engine (management role, `registry.ATHENA_ACTIONS`): Athena on the
 workgroup, Glue on the table, S3 read on `logs_location` and read/write on the results
 location. The local engine needs none.
 """

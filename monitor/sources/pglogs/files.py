@@ -9,7 +9,7 @@ Example:
     target = "orders"
     paths = ["/var/log/postgresql"]
 
-It reads files on pgwarden's own host: no IAM action and no database privilege.
+IAM: none, and no database privilege: it reads files on pgwarden's own host.
 """
 
 from __future__ import annotations
