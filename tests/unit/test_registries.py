@@ -139,3 +139,33 @@ def test_registry_unknown_log_source_lists_known() -> None:
     assert info.value.problems == [
         'pglogs.sources[1]: "s3": unknown log source; known: athena, cloudwatch, files, rds-api'
     ]
+
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_reference_tables_are_the_registries() -> None:
+    from monitor.outputs.reference import update
+
+    assert update(README) == README, (
+        "README.md's reference tables are stale: python -m monitor.outputs.reference README.md"
+    )
+
+
+def _first_column(section: str, header: str) -> list[str]:
+    """The first cells of the table under `header` in the README section `section`."""
+    text = README.split(section, 1)[1]
+    rows = text.split(header, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    return [row.split("|")[1].strip().strip("`") for row in rows]
+
+
+def test_readme_hand_written_tables_name_every_entry() -> None:
+    from monitor.doctor.checks import groups
+    from monitor.scheduler import JOBS, WEEKLY_REPORT
+
+    jobs = _first_column("#### The daemon: `pgwarden run`", "| job | stage |")
+    assert jobs == [j.id for j in JOBS] + [WEEKLY_REPORT]
+    findings = _first_column("## Findings: what they mean", "| finding |")
+    assert sorted(findings) == sorted(detectors())
+    doctor = [g for g in _first_column("## pgwarden doctor", "| group | check |") if g]
+    assert doctor == [g.name for g in groups()]
