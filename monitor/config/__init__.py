@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -211,7 +211,7 @@ class Config(Section):
     activity: ActivityConfig = ActivityConfig()
     pglogs: PgLogsConfig = PgLogsConfig()
     cloudtrail: CloudTrailConfig = CloudTrailConfig()
-    detectors: dict[str, dict[str, Any]] = {}
+    detectors: dict[str, dict[str, object]] = {}
     suppressions: list[SuppressionConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     reports: ReportsConfig = ReportsConfig()
@@ -258,7 +258,7 @@ def load_config(path: Path) -> Config:
     return resolve_paths(validate(raw), path.resolve().parent)
 
 
-def validate(raw: Mapping[str, Any]) -> Config:
+def validate(raw: Mapping[str, object]) -> Config:
     """Validate a parsed document; raise `ConfigError` listing every problem."""
     problems: list[str] = []
     config: Config | None = None

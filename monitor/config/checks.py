@@ -4,19 +4,19 @@ read the raw document, so they run even where fields fail to validate."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TypeGuard
 
 from pydantic import ValidationError
 
 from monitor.config.fields import ROLE_ARN, describe
 
 
-def cross_checks(raw: Mapping[str, Any]) -> list[str]:
+def cross_checks(raw: Mapping[str, object]) -> list[str]:
     """Checks across sections. They read the raw document so they run even when fields fail."""
     return _account_checks(raw) + _section_checks(raw)
 
 
-def _account_checks(raw: Mapping[str, Any]) -> list[str]:
+def _account_checks(raw: Mapping[str, object]) -> list[str]:
     """Accounts, and the targets that name them."""
     problems: list[str] = []
     accounts = _list_of_tables(raw.get("accounts"))
@@ -57,15 +57,12 @@ def _account_checks(raw: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _section_checks(raw: Mapping[str, Any]) -> list[str]:
+def _section_checks(raw: Mapping[str, object]) -> list[str]:
     """Options of one section that hold only together."""
     problems: list[str] = []
     activity = _table(raw, "activity")
     interval, deadline = activity.get("interval_s", 10), activity.get("poll_deadline_s", 8)
-    numbers = all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (interval, deadline)
-    )
-    if numbers and deadline >= interval:
+    if _number(interval) and _number(deadline) and deadline >= interval:
         # A poll that may outlast its interval would push every later poll back.
         problems.append(
             f"activity.poll_deadline_s: {deadline} must be shorter than interval_s ({interval})"
@@ -93,19 +90,23 @@ def _section_checks(raw: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _table(raw: Mapping[str, object], key: str) -> Mapping[str, object]:
     value = raw.get(key)
     return value if isinstance(value, dict) else {}
 
 
-def _list_of_tables(value: object) -> list[tuple[int, dict[str, Any]]]:
+def _list_of_tables(value: object) -> list[tuple[int, dict[str, object]]]:
     if not isinstance(value, list):
         return []
     return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
 
 
 def _duplicates(
-    problems: list[str], section: str, items: list[tuple[int, dict[str, Any]]], key: str
+    problems: list[str], section: str, items: list[tuple[int, dict[str, object]]], key: str
 ) -> None:
     first: dict[object, int] = {}
     for i, item in items:
@@ -144,13 +145,13 @@ def suppression_checks(raw: object) -> list[str]:
 
     known = detectors()
     return [
-        DETECTORS.unknown(item["detector"], f"suppressions[{i}].detector")
+        DETECTORS.unknown(name, f"suppressions[{i}].detector")
         for i, item in _list_of_tables(raw)
-        if isinstance(item.get("detector"), str) and item["detector"] not in known
+        if isinstance(name := item.get("detector"), str) and name not in known
     ]
 
 
-def moved_pglogs_keys(raw: Mapping[str, Any]) -> dict[str, str]:
+def moved_pglogs_keys(raw: Mapping[str, object]) -> dict[str, str]:
     """Keys of `[pglogs]` written the old way: the dotted prefix, and how to write it now."""
     pglogs = _table(raw, "pglogs")
     moved: dict[str, str] = {}
@@ -166,7 +167,7 @@ def moved_pglogs_keys(raw: Mapping[str, Any]) -> dict[str, str]:
     return moved
 
 
-def pglogs_checks(raw: Mapping[str, Any]) -> list[str]:
+def pglogs_checks(raw: Mapping[str, object]) -> list[str]:
     """Which targets file lists name, and what the Athena log source needs."""
     problems: list[str] = []
     pglogs = _table(raw, "pglogs")

@@ -24,9 +24,8 @@ the documents, and deploy/ ships those generated from config.example.toml.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from monitor.config import Config
 from monitor.errors import PgwardenError
@@ -34,6 +33,7 @@ from monitor.registry import ATHENA_ACTIONS
 from monitor.sources.targets import Target, attach_logs, configured_targets
 from monitor.stages import stage_specs
 
+Document = dict[str, object]  # an IAM policy document, as JSON
 EXTERNAL_ID_PLACEHOLDER = "REPLACE-WITH-THE-EXTERNAL-ID"  # the secret never goes in a file
 _ANY = ("*",)  # list and describe calls that IAM authorises on no particular resource
 
@@ -246,15 +246,15 @@ def needed_actions(config: Config) -> tuple[set[str], set[str]]:
     return monitor, management
 
 
-def management_policy(config: Config) -> dict[str, Any]:
+def management_policy(config: Config) -> Document:
     return _policy(config, needed_actions(config)[1])
 
 
-def monitor_policy(config: Config) -> dict[str, Any]:
+def monitor_policy(config: Config) -> Document:
     return _policy(config, needed_actions(config)[0])
 
 
-def trust_policy(config: Config) -> dict[str, Any]:
+def trust_policy(config: Config) -> Document:
     """Only pgwarden's runner role may assume a monitor role, and only with the ExternalId.
 
     Naming the role, not `arn:aws:iam::<mgmt>:root`, keeps every other principal of the
@@ -287,7 +287,7 @@ def trust_policy(config: Config) -> dict[str, Any]:
     }
 
 
-def documents(config: Config) -> dict[str, dict[str, Any]]:
+def documents(config: Config) -> dict[str, Document]:
     """Every document by its file stem (deploy/iam-<stem>.json)."""
     return {
         "management-policy": management_policy(config),
@@ -296,11 +296,11 @@ def documents(config: Config) -> dict[str, dict[str, Any]]:
     }
 
 
-def render(document: dict[str, Any]) -> str:
+def render(document: Mapping[str, object]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def _policy(config: Config, actions: Iterable[str]) -> dict[str, Any]:
+def _policy(config: Config, actions: Iterable[str]) -> Document:
     """One statement per set of resources, actions sorted: stable output to diff and test."""
     rules = _rules(config)
     grouped: dict[tuple[str, ...], list[str]] = {}

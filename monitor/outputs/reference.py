@@ -72,7 +72,7 @@ def tables() -> str:
         ("detector", "options beside `enabled`, `realert_hours`"),
         (
             (f"`{d.name}`", _keys(d.options, DetectorOptions.model_fields))
-            for d in detectors().values()
+            for _, d in sorted(detectors().items())
         ),
     )
     out += ["", "#### Doctor groups", ""]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, overload
 
 from monitor.config import Config
 from monitor.registry import Access
@@ -13,6 +13,9 @@ from monitor.sources.pglogs.ingest import LOG_SOURCES
 from monitor.stages.base import LogSourceUp, Rows, StageContext, athena_connect, column, stage
 
 if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_rds import RDSClient
+
     from monitor.sources.targets import Target
 
 
@@ -63,8 +66,19 @@ class _TargetClients:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
 
-    def client(self, service: str, target: Target) -> Any:
-        return self.ctx.aws().client(service, region=target.region, account_id=target.account_id)
+    @overload
+    def client(self, service: Literal["logs"], target: Target) -> CloudWatchLogsClient: ...
+    @overload
+    def client(self, service: Literal["rds"], target: Target) -> RDSClient: ...
+
+    def client(
+        self, service: Literal["logs", "rds"], target: Target
+    ) -> CloudWatchLogsClient | RDSClient:
+        aws = self.ctx.aws()
+        client: CloudWatchLogsClient | RDSClient = aws.client(
+            service, region=target.region, account_id=target.account_id
+        )
+        return client
 
 
 def _needs(config: Config) -> Access:

@@ -39,7 +39,7 @@ class DetectorOptions(BaseModel):
     realert_hours: float = Field(default=24, gt=0)
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         """Defaults that come from elsewhere in the config (the file's own values win)."""
         return {}
 

@@ -56,9 +56,12 @@ from monitor.sql import load
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
     from monitor.config import AwsConfig
     from monitor.sources.pglogs import PgLogsConfig
     from monitor.sources.targets import Target
+    from monitor.sources.trail_athena import AthenaTrail
 
 TABLE = "pgwarden_rds_logs"
 CURSOR = "pglogs.athena"
@@ -151,31 +154,32 @@ def open_log_query(
     )
 
 
-def duckdb_query(con: Any, sql: str) -> LogQuery:
-    def run(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def duckdb_query(con: DuckDBPyConnection, sql: str) -> LogQuery:
+    def run(params: Sequence[str | int]) -> list[tuple[str, int, str]]:
         # fetchall, not fetchone: duckdb 2.0 can leave a half-read result blocking `con`.
-        return list(con.execute(sql, list(params)).fetchall())
+        rows = con.execute(sql, list(params)).fetchall()
+        return [(str(ident), int(ts), str(message)) for ident, ts, message in rows]
 
     return run
 
 
-def athena_query(engine: Any, sql: str) -> LogQuery:
-    """`engine` is an `AthenaTrail`; parameters become Athena execution parameters, which
-    Athena takes as SQL literals."""
+def athena_query(engine: AthenaTrail, sql: str) -> LogQuery:
+    """Parameters become Athena execution parameters, which Athena takes as SQL literals."""
 
-    def literal(value: Any) -> str:
+    def literal(value: str | int) -> str:
         if isinstance(value, int):
             return str(value)
         return "'" + str(value).replace("'", "''") + "'"
 
-    def run(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def run(params: Sequence[str | int]) -> list[tuple[str, int, str]]:
         result = engine.execute("pglogs_auth_lines", sql, [literal(p) for p in params])
-        return [tuple(row[c] for c in result.columns) for row in result.rows]
+        ident, ts, message = result.columns
+        return [(str(row[ident]), int(row[ts]), str(row[message])) for row in result.rows]
 
     return run
 
 
-def create_duckdb_table(con: Any, root: Path) -> None:
+def create_duckdb_table(con: DuckDBPyConnection, root: Path) -> None:
     """A DuckDB view named like the Athena table over Firehose files under `root`.
 
     The hourly partition comes from the file path, as Athena's projection takes it from
@@ -211,7 +215,7 @@ def read_athena(
         start_ms = window.start_ms(now, opts.initial_lookback_hours)
         last_hour = _hour(int((now + timedelta(hours=1)).timestamp() * 1000))
         rows = query([_hour(start_ms), last_hour, group, start_ms])
-        fresh = window.take((str(r[0]), int(r[1]), str(r[2])) for r in rows)
+        fresh = window.take(rows)
         results.append(
             store_records(
                 store, target, group, f"athena:{group}", (CURSOR, key, window), fresh, opts, now

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -31,6 +31,9 @@ from monitor.sources.pglogs.ingest import (
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_logs.type_defs import FilterLogEventsRequestTypeDef
+
     from monitor.sources.pglogs import PgLogsConfig
     from monitor.sources.targets import Target
 
@@ -67,7 +70,7 @@ FILTER_PATTERN = " ".join(
 
 def read_cloudwatch(
     store: Store,
-    logs: Any,
+    logs: CloudWatchLogsClient,
     target: Target,
     opts: PgLogsConfig,
     now: datetime,
@@ -84,7 +87,7 @@ def read_cloudwatch(
     for group in target.log_groups:
         key = f"{target.name}:{group}"
         window = RecordWindow.load(store, "pglogs.cloudwatch", key)
-        kwargs: dict[str, Any] = {
+        kwargs: FilterLogEventsRequestTypeDef = {
             "logGroupName": group,
             "startTime": window.start_ms(now, opts.initial_lookback_hours),
             "endTime": int(now.timestamp() * 1000),
@@ -106,7 +109,9 @@ def read_cloudwatch(
     return results
 
 
-def _filter_events(logs: Any, kwargs: dict[str, Any]) -> list[tuple[str, int, str]] | None:
+def _filter_events(
+    logs: CloudWatchLogsClient, kwargs: FilterLogEventsRequestTypeDef
+) -> list[tuple[str, int, str]] | None:
     """Every page of `filter_log_events`; None when the log group does not exist."""
     records: list[tuple[str, int, str]] = []
     for _ in range(MAX_PAGES):
@@ -128,7 +133,11 @@ def _filter_events(logs: Any, kwargs: dict[str, Any]) -> list[tuple[str, int, st
 
 
 def _silence(
-    logs: Any, group: str, records: list[tuple[str, int, str]] | None, *, ever_read: bool
+    logs: CloudWatchLogsClient,
+    group: str,
+    records: list[tuple[str, int, str]] | None,
+    *,
+    ever_read: bool,
 ) -> str | None:
     """Why a read that found nothing is not a quiet database, or None if it may be."""
     kind = group.rsplit("/", 1)[-1]

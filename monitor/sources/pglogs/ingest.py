@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from pydantic import BaseModel
 
@@ -35,6 +35,9 @@ from monitor.sql import load
 from monitor.store.sqlite import Store, to_text
 
 if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_rds import RDSClient
+
     from monitor.sources.pglogs import PgLogsConfig
     from monitor.sources.targets import Target
 
@@ -49,12 +52,15 @@ MAX_PAGES = 1000  # per log group and read: a bound, not an expected number
 class PgLogClients(Protocol):
     """Where boto3 clients come from (monitor/aws.py in production, moto in tests)."""
 
-    def client(self, service: str, target: Target) -> Any: ...
+    @overload
+    def client(self, service: Literal["logs"], target: Target) -> CloudWatchLogsClient: ...
+    @overload
+    def client(self, service: Literal["rds"], target: Target) -> RDSClient: ...
 
 
-# The athena source's query, given its parameters -> rows: Athena through pyathena, or
-# DuckDB over a local copy (athena.open_log_query).
-LogQuery = Callable[[Sequence[Any]], list[tuple[Any, ...]]]
+# The athena source's query, given its parameters -> (id, timestamp in ms, message) rows:
+# Athena through pyathena, or DuckDB over a local copy (athena.open_log_query).
+LogQuery = Callable[[Sequence[str | int]], list[tuple[str, int, str]]]
 
 
 @dataclass
@@ -124,7 +130,7 @@ def save(
     source: str,
     events: Sequence[AuthEvent],
     stats: ParseStats,
-    cursors: Iterable[tuple[str, str, Any]],
+    cursors: Iterable[tuple[str, str, object]],
     now: datetime,
     suspicious: Sequence[SuspiciousEntry] = (),
 ) -> int:
@@ -213,7 +219,7 @@ class RecordWindow:
             self.newest = max(self.newest, *self.seen.values())
         return fresh
 
-    def value(self) -> dict[str, Any]:
+    def value(self) -> dict[str, object]:
         horizon = self.newest - int(INGESTION_DELAY.total_seconds() * 1000)
         return {"ts": self.newest, "seen": {i: t for i, t in self.seen.items() if t >= horizon}}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -35,6 +35,12 @@ from monitor.sources.pglogs.ingest import (
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import (
+        DescribeDBLogFilesDetailsTypeDef,
+        DescribeDBLogFilesMessageTypeDef,
+    )
+
     from monitor.sources.pglogs import PgLogsConfig
     from monitor.sources.targets import Target
 
@@ -49,7 +55,7 @@ class RdsApiOptions(BaseModel):
     model_config = SECTION
 
 
-def instances(rds: Any, target: Target) -> list[str]:
+def instances(rds: RDSClient, target: Target) -> list[str]:
     """The instance ids whose logs hold the target's connections."""
     if target.instance_id:
         return [target.instance_id]
@@ -61,9 +67,14 @@ def instances(rds: Any, target: Target) -> list[str]:
     )
 
 
-def _log_files(rds: Any, instance: str, since_ms: int) -> list[dict[str, Any]]:
-    files: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"DBInstanceIdentifier": instance, "FileLastWritten": since_ms}
+def _log_files(
+    rds: RDSClient, instance: str, since_ms: int
+) -> list[DescribeDBLogFilesDetailsTypeDef]:
+    files: list[DescribeDBLogFilesDetailsTypeDef] = []
+    kwargs: DescribeDBLogFilesMessageTypeDef = {
+        "DBInstanceIdentifier": instance,
+        "FileLastWritten": since_ms,
+    }
     for _ in range(MAX_PAGES):
         page = rds.describe_db_log_files(**kwargs)
         files.extend(page.get("DescribeDBLogFiles", []))
@@ -75,7 +86,7 @@ def _log_files(rds: Any, instance: str, since_ms: int) -> list[dict[str, Any]]:
 
 
 def read_rds_api(
-    store: Store, rds: Any, target: Target, opts: PgLogsConfig, now: datetime
+    store: Store, rds: RDSClient, target: Target, opts: PgLogsConfig, now: datetime
 ) -> list[ReadResult]:
     members = instances(rds, target)
     if not members:
@@ -84,7 +95,7 @@ def read_rds_api(
     results = []
     for instance in members:
         key = f"{target.name}:{instance}"
-        cursor: dict[str, dict[str, Any]] = store.get_cursor(CURSOR, key) or {}
+        cursor: dict[str, dict[str, int | str]] = store.get_cursor(CURSOR, key) or {}
         if cursor:
             since = min(int(f.get("last_written", 0)) for f in cursor.values())
         else:
