@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from monitor.config import ActivityConfig
 from monitor.registry import Access
-from monitor.stages.base import Millis, Rows, StageContext, column, stage
+from monitor.stages.base import Millis, StageContext, TypedResult, column, stage
 
 if TYPE_CHECKING:
     from monitor.sources.activity import Status
@@ -24,7 +24,7 @@ class TargetPoll:
 
 
 @dataclass(frozen=True)
-class ActivityResult(Rows):
+class ActivityResult(TypedResult):
     row = TargetPoll
     name = "activity"
     polls: tuple[TargetPoll, ...] = ()

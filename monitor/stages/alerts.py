@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from monitor.config import Config
 from monitor.outputs.alerts.sinks import SECRET_ACCESS, make_sink, slack_sink
 from monitor.registry import Access
-from monitor.stages.base import Rows, StageContext, column, stage
+from monitor.stages.base import StageContext, TypedResult, column, stage
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class DetectorRun:
 
 
 @dataclass(frozen=True)
-class DetectResult(Rows):
+class DetectResult(TypedResult):
     row = DetectorRun
     name = "detect"
     detectors: tuple[DetectorRun, ...] = ()
@@ -54,7 +54,7 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class AlertsResult(Rows):
+class AlertsResult(TypedResult):
     row = Delivery
     name = "alerts"
     deliveries: tuple[Delivery, ...] = ()

@@ -78,8 +78,10 @@ class Millis(float):
         return f"{self:.0f} ms"
 
 
-class Rows:
-    """Base of the typed results: `entries`, each an instance of the dataclass `row`."""
+class TypedResult:
+    """Base of the stages' typed results: `entries()` are instances of the dataclass `row`,
+    one per row of the table; subclasses derive `failures` and the metrics' figures from
+    their typed fields."""
 
     row: ClassVar[type[DataclassInstance]]
     name: ClassVar[str]
@@ -120,19 +122,17 @@ class Rows:
         return ()
 
 
-def table(result: Rows) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """The one renderer: a typed result as the terminal's table (a field's metadata may
-    name its column and say what None shows; other values show as `str()`)."""
+def table(result: TypedResult) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The one renderer: a typed result as the terminal's table. A field's metadata may
+    name its column and say what None shows (`column`); other values show as `str()`."""
     fields = dataclasses.fields(result.row)
     columns = tuple(f.metadata.get("column", f.name) for f in fields)
-    rows = [
-        tuple(
-            f.metadata.get("none", "-") if value is None else str(value)
-            for f, value in ((f, getattr(entry, f.name)) for f in fields)
-        )
-        for entry in result.entries()
-    ]
+    rows = [tuple(_cell(f, getattr(entry, f.name)) for f in fields) for entry in result.entries()]
     return columns, rows
+
+
+def _cell(f: dataclasses.Field[object], value: object) -> str:
+    return str(f.metadata.get("none", "-")) if value is None else str(value)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from monitor.config import Config
 from monitor.registry import ATHENA_ACTIONS, Access
-from monitor.stages.base import Rows, StageContext, athena_connect, column, stage
+from monitor.stages.base import StageContext, TypedResult, athena_connect, column, stage
 
 if TYPE_CHECKING:
     from monitor.sources.cloudtrail import TrailEngine
@@ -30,7 +30,7 @@ class AccountGrants:
 
 
 @dataclass(frozen=True)
-class GrantsResult(Rows):
+class GrantsResult(TypedResult):
     row = AccountGrants
     name = "grants"
     accounts: tuple[AccountGrants, ...] = ()
@@ -90,7 +90,7 @@ class TrailRead:
 
 
 @dataclass(frozen=True)
-class TrailResult(Rows):
+class TrailResult(TypedResult):
     row = TrailRead
     name = "cloudtrail"
     reads: tuple[TrailRead, ...] = ()

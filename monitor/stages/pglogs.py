@@ -10,7 +10,14 @@ from monitor.config import Config
 from monitor.registry import Access
 from monitor.sources.pglogs import PgLogsConfig
 from monitor.sources.pglogs.ingest import LOG_SOURCES
-from monitor.stages.base import LogSourceUp, Rows, StageContext, athena_connect, column, stage
+from monitor.stages.base import (
+    LogSourceUp,
+    StageContext,
+    TypedResult,
+    athena_connect,
+    column,
+    stage,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -38,7 +45,7 @@ class LogRead:
 
 
 @dataclass(frozen=True)
-class PgLogsResult(Rows):
+class PgLogsResult(TypedResult):
     row = LogRead
     name = "pglogs"
     reads: tuple[LogRead, ...] = ()
