@@ -19,11 +19,11 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from monitor.errors import PgwardenError
@@ -31,6 +31,8 @@ from monitor.sandbox.story import MGMT
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.sandbox.aws import MotoSandbox
+    from monitor.sandbox.story import BuiltAccount
 
 EXTERNAL_ID_ENV = "PGWARDEN_DEMO_EXTERNAL_ID"
 SLACK_TOKEN_ENV = "PGWARDEN_DEMO_SLACK_TOKEN"  # noqa: S105 - the name of a variable
@@ -50,7 +52,7 @@ class DemoRun:
     notes: list[str] = field(default_factory=list)
     summary: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
-    slack_messages: list[dict[str, Any]] = field(default_factory=list)
+    slack_messages: list[dict[str, object]] = field(default_factory=list)
 
 
 def run_demo(out: Path, *, keep: bool = False, pam: bool = True, echo: Echo = print) -> DemoRun:
@@ -102,17 +104,8 @@ def _run(
     if missing is None and not built_with(bindir, "pam"):
         missing = f"the PostgreSQL in {bindir} is built without PAM"
     run = DemoRun(out, workdir, workdir / "pgwarden.toml", iam_checked=tls and missing is None)
+    run.notes += _limits(bindir, tls, missing)
     step(f"PostgreSQL from {bindir}; work directory {workdir}")
-    if not tls:
-        run.notes.append(
-            f"the PostgreSQL in {bindir} is built without SSL, and pgwarden connects only with "
-            "TLS: the targets will show as down. Install Debian's PostgreSQL for the full demo."
-        )
-    elif missing:
-        run.notes.append(
-            f"IAM tokens are generated but NOT checked ({missing}): as root with libpam-python, "
-            "PostgreSQL checks each token's SigV4 signature through PAM, as RDS does."
-        )
     for note in run.notes:
         step(f"note: {note}")
 
@@ -150,7 +143,22 @@ def _run(
     return run
 
 
-def _use_management_account(moto: Any) -> None:
+def _limits(bindir: Path, tls: bool, missing: str | None) -> list[str]:
+    """What this host's PostgreSQL and PAM leave out of the demo, said up front."""
+    if not tls:
+        return [
+            f"the PostgreSQL in {bindir} is built without SSL, and pgwarden connects only with "
+            "TLS: the targets will show as down. Install Debian's PostgreSQL for the full demo."
+        ]
+    if missing:
+        return [
+            f"IAM tokens are generated but NOT checked ({missing}): as root with libpam-python, "
+            "PostgreSQL checks each token's SigV4 signature through PAM, as RDS does."
+        ]
+    return []
+
+
+def _use_management_account(moto: MotoSandbox) -> None:
     """pgwarden's source credentials: a role session in the management account, through the
     environment as boto3's default chain reads it (never the user's own AWS credentials)."""
     from monitor.sandbox.aws import role_arn
@@ -296,12 +304,12 @@ def write_config(
     path: Path,
     moto_url: str,
     slack_url: str,
-    targets: list[Any],
+    targets: list[BuiltAccount],
     trail_dir: Path,
     out: Path,
 ) -> None:
     """A real pgwarden.toml aimed at the sandbox's endpoints."""
-    doc: dict[str, Any] = {
+    doc: dict[str, object] = {
         "store": {"path": "pgwarden.db"},
         "aws": {
             "region": "us-east-1",
@@ -353,7 +361,7 @@ def write_config(
     )
 
 
-def _toml(doc: dict[str, Any], prefix: str = "") -> Iterator[str]:
+def _toml(doc: Mapping[str, object], prefix: str = "") -> Iterator[str]:
     """TOML for the shapes above: scalars and lists first, then tables, arrays of tables."""
     tables = {k: v for k, v in doc.items() if isinstance(v, dict)}
     arrays = {k: v for k, v in doc.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
@@ -375,7 +383,7 @@ def _key(key: str) -> str:
     return key if key.replace("-", "").replace("_", "").isalnum() else json.dumps(key)
 
 
-def _value(value: Any) -> str:
+def _value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -226,14 +226,18 @@ class Config(Section):
         raise KeyError(ref)
 
 
+def named_config(explicit: Path | None) -> tuple[Path, str] | None:
+    """The config file named by `--config`, then `$PGWARDEN_CONFIG`, and which named it."""
+    if explicit is not None:
+        return explicit, "--config"
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]), f"${CONFIG_ENV}"
+    return None
+
+
 def find_config(explicit: Path | None) -> Path:
     """`--config`, then `$PGWARDEN_CONFIG`, then `./pgwarden.toml`."""
-    if explicit is not None:
-        candidate, origin = explicit, "--config"
-    elif os.environ.get(CONFIG_ENV):
-        candidate, origin = Path(os.environ[CONFIG_ENV]), f"${CONFIG_ENV}"
-    else:
-        candidate, origin = DEFAULT_CONFIG, "the default"
+    candidate, origin = named_config(explicit) or (DEFAULT_CONFIG, "the default")
     if not candidate.is_file():
         raise ConfigError(
             [

@@ -131,7 +131,7 @@ def sync_fix(trail: CloudTrailConfig) -> str:
 
 def probe(ctx: DoctorContext) -> Outcome:
     """The stage's AssumeRole query over the last hour, through the configured engine."""
-    from monitor.stages.grants import trail_engine
+    from monitor.sources.trail_query import trail_engine
 
     trail = ctx.config.cloudtrail
     until = ctx.clock.now().astimezone(UTC).replace(microsecond=0)

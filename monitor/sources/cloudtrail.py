@@ -47,6 +47,7 @@ from monitor.parsing.cloudtrail import (
     parse_assume_role,
     parse_time,
 )
+from monitor.progress import OnProgress, no_progress
 from monitor.sources.trail_files import ORG, REGION, BadFile
 from monitor.sources.trail_local import TrailResult
 from monitor.sources.trailsql import ParamValue, check_identifier
@@ -180,9 +181,11 @@ def open_engine(
     *,
     local_dir: Path | None = None,
     default_region: str = "us-east-1",
+    progress: OnProgress = no_progress,
     **athena_connect: Any,
 ) -> TrailEngine:
-    """The engine the config asks for; `local_dir` forces the local engine."""
+    """The engine the config asks for; `local_dir` forces the local engine, whose
+    `progress` is the files it has checked."""
     from monitor.sources.trail_athena import AthenaSettings, AthenaTrail
     from monitor.sources.trail_local import LocalTrail
 
@@ -190,7 +193,7 @@ def open_engine(
         directory = local_dir or trail.local_dir
         if directory is None:
             raise ConfigError(["cloudtrail.local_dir: required with engine = local (or --local)"])
-        return LocalTrail(directory)
+        return LocalTrail(directory, progress=progress)
     if trail.output_location is None:
         raise ConfigError(["cloudtrail.output_location: required when engine is athena"])
     settings = AthenaSettings(

@@ -27,6 +27,7 @@ from typing import Any
 
 from monitor import sql
 from monitor.errors import PgwardenError
+from monitor.progress import OnProgress, no_progress
 from monitor.sources.trail_files import BadFile, FileCheck, check_file, find_files
 from monitor.sources.trailsql import ParamValue, render
 
@@ -59,10 +60,13 @@ class TrailResult:
 class LocalTrail:
     """Runs the Athena queries on DuckDB over local files. One DuckDB connection per engine."""
 
-    def __init__(self, root: Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self, root: Path, *, threads: int | None = None, progress: OnProgress = no_progress
+    ) -> None:
         import duckdb
 
         self.root = root
+        self._progress = progress  # files checked, of those a query reads
         self._con = duckdb.connect()
         if threads is not None:
             self._con.execute(f"SET threads = {int(threads)}")
@@ -90,7 +94,7 @@ class LocalTrail:
         text = f"WITH cloudtrail AS (\n{self._records}\n)\n{text}"
         result = TrailResult([], [], unexpected=found.unexpected)
         good: list[str] = []
-        for path in found.files:
+        for done, path in enumerate(found.files, 1):
             check = self._check(path, full=found.exported)
             if check.reason:
                 result.bad_files.append(BadFile(str(path), check.reason))
@@ -100,6 +104,7 @@ class LocalTrail:
                     # Counted once per engine: the stage's two queries read the same files.
                     self._counted.add(path)
                     result.bad_records[str(path)] = check.without_time
+            self._progress(done, len(found.files))
         result.columns, result.rows, read = self._read(text, bound, good, result.bad_files)
         result.files_read = len(read)
         # Bad files and records are named by the caller (the CLI, the stage), once each.

@@ -83,8 +83,7 @@ def _needs(config: Config) -> Access:
 )
 def alerts_stage(ctx: StageContext) -> AlertsResult:
     """Deliver the outbox to Slack; see monitor/outputs/alerts/outbox.py."""
-    from monitor.outputs.alerts.budget import Limits
-    from monitor.outputs.alerts.outbox import deliver
+    from monitor.outputs.alerts.delivery import deliver_alerts
 
     slack = ctx.config.alerts.slack
     if not slack.enabled:
@@ -93,7 +92,7 @@ def alerts_stage(ctx: StageContext) -> AlertsResult:
         ).fetchall()[0][0]
         return AlertsResult((Delivery("slack (disabled)", 0, 0, int(pending)),))
     sink = make_sink(slack, ctx.aws().resolve_secret)
-    summary = deliver(ctx.store, sink, ctx.clock.now(), Limits.of(slack))
+    summary = deliver_alerts(ctx.store, sink, slack, ctx.clock.now())
     return AlertsResult(
         (
             Delivery(

@@ -12,7 +12,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -174,24 +174,6 @@ class StageContext:
 
 
 Stage = Callable[[StageContext], StageResult]
-
-
-class AthenaConnect(TypedDict, total=False):
-    """pyathena's connection arguments that come from `[aws]`."""
-
-    endpoint_url: str
-    profile_name: str
-
-
-def athena_connect(config: Config) -> AthenaConnect:
-    """pyathena's connection arguments from `[aws]`: Athena runs with pgwarden's own role."""
-    aws = config.aws
-    athena = AthenaConnect()
-    if aws.endpoint_url:
-        athena["endpoint_url"] = aws.endpoint_url
-    if aws.credential_source == "profile" and aws.profile:
-        athena["profile_name"] = aws.profile
-    return athena
 
 
 @dataclass(frozen=True)

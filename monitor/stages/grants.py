@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from monitor.config import Config
 from monitor.registry import ATHENA_ACTIONS, Access
-from monitor.stages.base import StageContext, TypedResult, athena_connect, column, stage
+from monitor.stages.base import StageContext, TypedResult, column, stage
 
 if TYPE_CHECKING:
-    from monitor.sources.cloudtrail import TrailEngine
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +128,7 @@ def cloudtrail_stage(ctx: StageContext) -> TrailResult:
     monitor/sources/cloudtrail.py. A file skipped, whole or in part, gets a row of its own,
     and so do stray paths in the trail tree: each is a partial read (`once` exits 1)."""
     from monitor.sources.cloudtrail import ingest
+    from monitor.sources.trail_query import trail_engine
 
     engine_name = ctx.config.cloudtrail.engine
     engine = trail_engine(ctx.config)
@@ -156,16 +156,3 @@ def cloudtrail_stage(ctx: StageContext) -> TrailResult:
         for path, reason in skipped
     ]
     return TrailResult(tuple(reads), summary.bytes_scanned)
-
-
-def trail_engine(config: Config, local_dir: Path | None = None) -> TrailEngine:
-    """The engine `[cloudtrail]` names (`local_dir` forces the local one), with `[aws]`'s
-    endpoint (a VPC endpoint or a sandbox) and profile for Athena."""
-    from monitor.sources.cloudtrail import open_engine
-
-    return open_engine(
-        config.cloudtrail,
-        local_dir=local_dir,
-        default_region=config.aws.region,
-        **athena_connect(config),
-    )

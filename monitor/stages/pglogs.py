@@ -14,7 +14,6 @@ from monitor.stages.base import (
     LogSourceUp,
     StageContext,
     TypedResult,
-    athena_connect,
     column,
     stage,
 )
@@ -128,12 +127,13 @@ def pglogs_stage(ctx: StageContext) -> PgLogsResult:
     """
     from monitor.sources.pglogs.athena import open_log_query
     from monitor.sources.pglogs.ingest import ingest
+    from monitor.sources.trail_query import athena_connect_kwargs
 
     opts = ctx.config.pglogs
     targets = ctx.targets()
     clients = _TargetClients(ctx)
     if "athena" in opts.sources:
-        with open_log_query(opts.athena, ctx.config.aws, **athena_connect(ctx.config)) as q:
+        with open_log_query(opts.athena, ctx.config.aws, **athena_connect_kwargs(ctx.config)) as q:
             results = ingest(ctx.store, targets, opts, clients, ctx.clock, q)
     else:
         results = ingest(ctx.store, targets, opts, clients, ctx.clock)

@@ -123,10 +123,15 @@ def _slack_webhook(config: SlackConfig, resolve_secret: SecretResolver) -> Sink:
     return SlackWebhookSink(make_webhook_client(url))
 
 
-def _console(config: SlackConfig, resolve_secret: SecretResolver) -> Sink:
+def console_sink(config: SlackConfig) -> Sink:
+    """The console sink, which reads no secret (`alerts deliver --dry-run`)."""
     from monitor.outputs.alerts.slack import ConsoleSink
 
     return ConsoleSink({str(k): v for k, v in config.channels.items()}, config.channel)
+
+
+def _console(config: SlackConfig, resolve_secret: SecretResolver) -> Sink:
+    return console_sink(config)
 
 
 SINKS.add(SinkSpec("slack-bot", SlackBotOptions, _slack_bot, SECRET_ACCESS))
