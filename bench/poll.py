@@ -42,8 +42,8 @@ from monitor.config import ActivityConfig
 from monitor.sandbox.pg import PgServer, find_pg_bindir
 from monitor.sandbox.tls import FAKE_RDS_HOSTS, make_pki
 from monitor.sources.activity import ActivitySource, PollResult
-from monitor.sources.activity_store import SessionRecorder
 from monitor.sources.targets import Target
+from monitor.store.sessions import SessionRecorder
 from monitor.store.sqlite import Store
 
 TICK = os.sysconf("SC_CLK_TCK")

@@ -234,33 +234,23 @@ def _access_review(config: Config, echo: Echo) -> list[Path]:
 
 
 def _store_counts(path: Path) -> list[tuple[str, str]]:
+    from monitor.store.findings import open_by_severity
+    from monitor.store.metrics import row_counts
     from monitor.store.sqlite import Store
 
     with Store.open(path, writer=False) as store:
-
-        def count(sql: str) -> int:
-            return int(store.conn.execute(sql).fetchall()[0][0])
-
-        rows = [
-            ("sessions", count("SELECT count(*) FROM sessions")),
-            ("auth events", count("SELECT count(*) FROM auth_events")),
-            ("assume-role events", count("SELECT count(*) FROM assume_role_events")),
-        ]
-        by_severity = dict(
-            store.conn.execute(
-                "SELECT severity, count(*) FROM findings WHERE status = 'open' GROUP BY severity"
-            ).fetchall()
-        )
+        rows = row_counts(store)
+        by_severity = open_by_severity(store)
     found = [
         (f"findings: {s}", by_severity.get(s, 0))
         for s in ("critical", "high", "medium", "low", "info")
     ]
-    return [(label, str(value)) for label, value in (*rows, *found)]
+    return [(label, str(value)) for label, value in (*rows.items(), *found)]
 
 
 def _write_findings_csv(path: Path, dest: Path) -> list[Path]:
-    from monitor.judge.findings import FINDING_COLUMNS, list_findings
     from monitor.outputs.formats import write
+    from monitor.store.findings import FINDING_COLUMNS, list_findings
     from monitor.store.sqlite import Store
 
     with Store.open(path, writer=False) as store:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -60,7 +59,7 @@ from monitor.outputs.reports import access_review
 from monitor.reload import reload_problems
 from monitor.stages import run_stage, stage_specs
 from monitor.stages.base import KINDS, JobSpec, Stage, StageContext, StageReport, StageResult
-from monitor.store.sqlite import MIN_START_FREE_BYTES, Store, free_bytes
+from monitor.store.sqlite import MIN_START_FREE_BYTES, Conn, Store, free_bytes
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class _JobStore(Store):
     written: Callable[[str | None], None]
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Conn]:
         with self.gate:
             try:
                 with super().transaction() as conn:

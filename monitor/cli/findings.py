@@ -43,8 +43,8 @@ def findings() -> None:
 @pass_obj
 def findings_list(obj: Obj, status: str, detector: str | None, fmt: str) -> None:
     """List findings, worst and newest first."""
-    from monitor.judge.findings import FINDING_COLUMNS, list_findings
     from monitor.outputs.formats import write
+    from monitor.store.findings import FINDING_COLUMNS, list_findings
 
     with open_store(obj) as store:
         rows = list_findings(store, None if status == "all" else status, detector)

@@ -82,8 +82,7 @@ def log_in(ctx: DoctorContext, target: Target, found: list[ServerFacts]) -> Outc
     try:
         with psycopg.connect(autocommit=True, **params) as conn:
             conn.execute(
-                "SELECT set_config('statement_timeout', %s, false)",
-                (str(ctx.config.activity.statement_timeout_ms),),
+                sql.load("doctor/session"), (str(ctx.config.activity.statement_timeout_ms),)
             )
             row = conn.execute(sql.load("doctor/database")).fetchall()[0]
     except psycopg.OperationalError as exc:

@@ -6,16 +6,20 @@ Nothing here creates or migrates the store: the doctor only looks.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import sqlite3
 import stat
 from pathlib import Path
 
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import StoreError
-from monitor.store.sqlite import check_store_path, free_bytes, migrations
+from monitor.store.sqlite import (
+    NotAStore,
+    check_store_path,
+    file_schema_version,
+    free_bytes,
+    migrations,
+)
 
 CHECKS = ("writable", "space", "mode", "schema")
 
@@ -93,12 +97,10 @@ def mode(path: Path) -> Outcome:
 
 def schema(path: Path) -> Outcome:
     latest = migrations()[-1][0]
-    uri = f"file:{path}?mode=ro"
     try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-            version = int(conn.execute("PRAGMA user_version").fetchall()[0][0])
-    except sqlite3.Error as exc:
-        return fail(f"not a pgwarden store: {exc}", "point [store] path at another file")
+        version = file_schema_version(path)
+    except NotAStore as exc:
+        return fail(f"not a pgwarden store: {exc.reason}", "point [store] path at another file")
     if version < latest:
         return fail(
             f"schema version {version}, this pgwarden needs {latest}",

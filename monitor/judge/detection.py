@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from monitor.config import Config
 from monitor.judge.detectors.registry import detectors
 from monitor.judge.findings import RecordSummary, Suppression, record
+from monitor.store import targets
 from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,13 @@ def run_detectors(
 ) -> dict[str, RecordSummary]:
     """One full pass. A finding a detector no longer returns is resolved."""
     suppressions = config_suppressions(config)
-    accounts = dict(store.conn.execute("SELECT name, account_id FROM targets").fetchall())
+    accounts = targets.accounts(store)
     summaries = {}
     for name, spec in sorted(detectors().items()):
         opts = spec.options.from_config(config, name)
         if not opts.enabled or (only and name not in only):
             continue
-        found = spec.detect(spec.load(store.conn, now, opts), now, opts)
+        found = spec.detect(store.load_evidence(spec.load, now, opts), now, opts)
         found = [
             f
             if f.account or not f.target

@@ -3,28 +3,27 @@
 A detector pass hands its findings to `record`. In one transaction it opens new findings,
 updates the ones that still hold, resolves those that no longer do, and puts the alerts
 they call for in the outbox. So an alert can never be lost between a finding and Slack.
+The rows are read and written by monitor/store/findings.py.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from monitor.errors import PgwardenError
 from monitor.models import SEVERITIES, Finding
-from monitor.store.sqlite import Store, to_text
+from monitor.store import findings as stored
+from monitor.store.findings import StoredState
+from monitor.store.sqlite import Conn, Store
 
 log = logging.getLogger(__name__)
 
 AlertKind = Literal["new", "repeat", "resolved"]
-# Evidence kept with a finding in the store; the message shows fewer.
-EVIDENCE_CAP = 20
 
 
 class UnknownFinding(PgwardenError):
@@ -59,11 +58,7 @@ class RecordSummary:
 
 
 def active_suppressions(store: Store, now: datetime) -> list[Suppression]:
-    rows = store.conn.execute(
-        "SELECT detector, subject_glob, until, reason FROM suppressions WHERE until > ?",
-        (to_text(now),),
-    ).fetchall()
-    return [Suppression(d, g, datetime.fromisoformat(u), r) for d, g, u, r in rows]
+    return [Suppression(*row) for row in stored.active_suppressions(store, now)]
 
 
 def record(
@@ -79,14 +74,7 @@ def record(
     summary = RecordSummary()
     all_suppressions = [*suppressions, *active_suppressions(store, now)]
     with store.transaction() as tx:
-        existing = {
-            row[0]: row
-            for row in tx.execute(
-                "SELECT fingerprint, status, severity, last_alerted_at FROM findings"
-                " WHERE detector = ?",
-                (detector,),
-            )
-        }
+        existing = stored.detector_states(tx, detector)
         seen: set[str] = set()
         for finding in findings:
             if finding.detector != detector:
@@ -101,23 +89,19 @@ def record(
                 summary.suppressed += 1
             if kind is None:
                 continue
-            _enqueue(tx, finding, kind, now)
+            stored.enqueue_alert(tx, finding, kind, now)
             summary.queued.append((fp, kind))
             if kind == "new":
                 summary.opened += 1
             else:
                 summary.repeated += 1
-        for fp, status, _severity, _alerted in existing.values():
-            if fp in seen or status == "resolved":
+        for fp, state in existing.items():
+            if fp in seen or state.status == "resolved":
                 continue
-            tx.execute(
-                "UPDATE findings SET status = 'resolved', resolved_at = ? WHERE fingerprint = ?",
-                (to_text(now), fp),
-            )
+            stored.resolve_finding(tx, fp, now)
             summary.resolved += 1
-            if status != "suppressed":
-                finding = Finding.from_json(_stored_finding(tx, fp))
-                _enqueue(tx, finding, "resolved", now)
+            if state.status != "suppressed":
+                stored.enqueue_alert(tx, stored.stored_finding(tx, fp), "resolved", now)
                 summary.queued.append((fp, "resolved"))
     log.info(
         "findings recorded",
@@ -127,53 +111,32 @@ def record(
 
 
 def _upsert(
-    tx: sqlite3.Connection,
+    tx: Conn,
     finding: Finding,
-    row: tuple[str, str, str, str | None] | None,
+    row: StoredState | None,
     muted: bool,
     now: datetime,
     realert: timedelta,
 ) -> AlertKind | None:
     """Write the finding; return the alert it calls for, if any."""
-    stamp = to_text(now)
-    evidence = json.dumps(finding.to_json()["evidence"][:EVIDENCE_CAP])
-    details = json.dumps(finding.to_json(), default=str)
     status = "suppressed" if muted else "open"
     if row is None:
-        tx.execute(
-            "INSERT INTO findings (fingerprint, detector, subject, severity, title, status,"
-            " first_seen, last_seen, count, evidence, details, last_alerted_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-            (
-                finding.fingerprint, finding.detector, finding.subject, finding.severity,
-                finding.title, status, stamp, stamp, evidence, details,
-                None if muted else stamp,
-            ),
-        )  # fmt: skip
+        stored.insert_finding(tx, finding, status, now, alerted=not muted)
         return None if muted else "new"
-    _fp, old_status, old_severity, last_alerted = row
     if muted:
         kind: AlertKind | None = None
-    elif old_status in ("resolved", "suppressed"):
+    elif row.status in ("resolved", "suppressed"):
         kind = "new"
-    elif old_status == "acknowledged":
+    elif row.status == "acknowledged":
         kind = None
         status = "acknowledged"
-    elif _rank(finding.severity) < _rank(old_severity):
+    elif _rank(finding.severity) < _rank(row.severity):
         kind = "repeat"  # it got worse: say so now, whatever the re-alert interval
-    elif last_alerted is None or datetime.fromisoformat(last_alerted) + realert <= now:
+    elif (last := row.last_alerted_at) is None or datetime.fromisoformat(last) + realert <= now:
         kind = "repeat"
     else:
         kind = None
-    tx.execute(
-        "UPDATE findings SET severity = ?, title = ?, status = ?, last_seen = ?,"
-        " count = count + 1, evidence = ?, details = ?, resolved_at = NULL,"
-        " last_alerted_at = COALESCE(?, last_alerted_at) WHERE fingerprint = ?",
-        (
-            finding.severity, finding.title, status, stamp, evidence, details,
-            stamp if kind else None, finding.fingerprint,
-        ),
-    )  # fmt: skip
+    stored.update_finding(tx, finding, status, now, alerted=kind is not None)
     return kind
 
 
@@ -181,36 +144,16 @@ def _rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
-def _stored_finding(tx: sqlite3.Connection, fingerprint: str) -> dict[str, Any]:
-    row = tx.execute("SELECT details FROM findings WHERE fingerprint = ?", (fingerprint,))
-    data: dict[str, Any] = json.loads(row.fetchall()[0][0])
-    return data
-
-
-def _enqueue(tx: sqlite3.Connection, finding: Finding, kind: AlertKind, now: datetime) -> None:
-    count = tx.execute(
-        "SELECT count, first_seen FROM findings WHERE fingerprint = ?", (finding.fingerprint,)
-    ).fetchall()[0]
-    payload = {"finding": finding.to_json(), "count": count[0], "first_seen": count[1]}
-    tx.execute(
-        "INSERT INTO outbox (fingerprint, kind, payload, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (finding.fingerprint, kind, json.dumps(payload, default=str), to_text(now), to_text(now)),
-    )
-
-
 def suppress(store: Store, fingerprint: str, until: datetime, reason: str, now: datetime) -> None:
     """Mute one finding until `until`: it stays recorded, but raises no alert."""
-    rows = store.conn.execute(
-        "SELECT detector, subject FROM findings WHERE fingerprint = ?", (fingerprint,)
-    ).fetchall()
-    if not rows:
+    found = stored.finding_subject(store, fingerprint)
+    if found is None:
         raise UnknownFinding(fingerprint)
     if until <= now:
         raise PgwardenError(f"--until {until.date()}: the date must be in the future")
-    detector, subject = rows[0]
+    detector, subject = found
     with store.transaction() as tx:
-        add_suppression(tx, detector, subject_glob(subject), until, reason, now)
+        stored.add_suppression(tx, detector, subject_glob(subject), until, reason, now)
 
 
 def subject_glob(subject: str) -> str:
@@ -218,65 +161,18 @@ def subject_glob(subject: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in subject)
 
 
-def add_suppression(
-    tx: sqlite3.Connection, detector: str, glob: str, until: datetime, reason: str, now: datetime
-) -> int:
-    """Mute `detector`'s findings whose subject matches `glob` until `until`, from now on and
-    those already recorded; returns how many recorded findings it muted."""
-    tx.execute(
-        "INSERT INTO suppressions (detector, subject_glob, until, reason, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (detector, glob, to_text(until), reason, to_text(now)),
-    )
-    # SQLite's GLOB and fnmatchcase agree on *, ? and [c], which is all subject_glob makes.
-    return tx.execute(
-        "UPDATE findings SET status = 'suppressed' WHERE detector = ? AND subject GLOB ?"
-        " AND status != 'resolved'",
-        (detector, glob),
-    ).rowcount
-
-
-FINDING_COLUMNS = (
-    "fingerprint", "detector", "severity", "status", "title", "subject",
-    "first_seen", "last_seen", "count",
-)  # fmt: skip
-
-
-def list_findings(
-    store: Store, status: str | None = None, detector: str | None = None
-) -> list[dict[str, Any]]:
-    """Findings, worst and newest first."""
-    cursor = store.conn.execute(
-        f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings"  # noqa: S608 - fixed column names
-        " WHERE (:status IS NULL OR status = :status)"
-        " AND (:detector IS NULL OR detector = :detector)"
-        " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
-        " WHEN 'low' THEN 3 ELSE 4 END, last_seen DESC",
-        {"status": status, "detector": detector},
-    )
-    return [dict(zip(FINDING_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
-
-
-def get_finding(store: Store, fingerprint: str) -> tuple[dict[str, Any], Finding]:
+def get_finding(store: Store, fingerprint: str) -> tuple[dict[str, object], Finding]:
     """One finding's lifecycle columns, and the finding itself with evidence and principals."""
-    rows = store.conn.execute(
-        f"SELECT {', '.join(FINDING_COLUMNS)}, details FROM findings"  # noqa: S608
-        " WHERE fingerprint = ?",
-        (fingerprint,),
-    ).fetchall()
-    if not rows:
+    found = stored.get_finding(store, fingerprint)
+    if found is None:
         raise UnknownFinding(fingerprint)
-    *columns, details = rows[0]
-    return dict(zip(FINDING_COLUMNS, columns, strict=True)), Finding.from_json(json.loads(details))
+    return found
 
 
 def acknowledge(store: Store, fingerprint: str) -> None:
     """Someone is on it: keep the finding open, but stop repeat alerts."""
     with store.transaction() as tx:
-        changed = tx.execute(
-            "UPDATE findings SET status = 'acknowledged' WHERE fingerprint = ? AND status = 'open'",
-            (fingerprint,),
-        ).rowcount
+        changed = stored.acknowledge(tx, fingerprint)
     if not changed:
         get_finding(store, fingerprint)  # raises UnknownFinding when it does not exist
         raise PgwardenError(f"{fingerprint}: only an open finding can be acknowledged")

@@ -8,54 +8,21 @@ candidates for a login as db user U on target T at time t are:
 - from where: the assumption came from the login's client address (or a VPC endpoint).
 
 Each link carries its confidence and the reason. It is a lead for a person, never a fact.
-Pure: the loader reads the store, `link` only compares.
+Pure: the loader (monitor/store/evidence.py) reads the store, `link` only compares.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import sqlite3
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from monitor import sql
 from monitor.models import LinkedPrincipal
-from monitor.store.sqlite import to_text
+from monitor.store.evidence import MAX_LIFETIME, Assumption, LinkData
 
-# The longest an AssumeRole session can last; the default (and the usual) is one hour.
-MAX_LIFETIME = timedelta(hours=12)
 USUAL_LIFETIME = timedelta(hours=1)
 SHOWN = 3
-
-
-@dataclass(frozen=True)
-class Assumption:
-    time: datetime
-    source_ip: str | None
-    vpc_endpoint: str | None
-    caller: str | None
-
-
-@dataclass(frozen=True)
-class LinkData:
-    """Grants by target, and each role's assumptions in time order."""
-
-    grants: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
-    assumptions: dict[str, list[Assumption]] = field(default_factory=dict)
-
-
-def load_links(conn: sqlite3.Connection, since: datetime) -> LinkData:
-    grants: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for principal, kind, target, db_user in conn.execute(sql.load("store/link_grants")):
-        grants[target].append((principal, kind, db_user))
-    assumptions: dict[str, list[Assumption]] = defaultdict(list)
-    params = {"since": to_text(since - MAX_LIFETIME)}
-    for role, when, ip, vpce, caller in conn.execute(sql.load("store/link_assumptions"), params):
-        assumptions[role].append(Assumption(datetime.fromisoformat(when), ip, vpce, caller))
-    return LinkData(dict(grants), dict(assumptions))
 
 
 def link(

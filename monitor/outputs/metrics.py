@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
@@ -39,18 +39,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from monitor import sql
 from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.stages.base import StageResult
-from monitor.store.sqlite import Store, to_text
+from monitor.store.metrics import sample
+from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# What socketserver hands a TCP server per connection (typeshed: _RequestType).
+Request = socket.socket | tuple[bytes, socket.socket]
 
 
-# name, help, labels, and the query (queries/store/<query>.sql): each row is the label
+# name, help, labels, and the store query (monitor/store/metrics.py): each row is the label
 # values, then the value.
 _STORE_METRICS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("pgwarden_target_up", "1 if the target's last poll succeeded, else 0.", ("target",),
@@ -91,12 +93,12 @@ class StoreCollector(Collector):
             # Before the first run there is no store: the scrape shows job metrics only.
             log.warning("metrics: %s", exc)
             return
-        now = {"now": to_text(self.clock.now())}
+        now = self.clock.now()
         with store:
             for name, text, labels, query in _STORE_METRICS:
                 family = self._family(name, text, labels)
-                for *values, value in store.conn.execute(sql.load(f"store/{query}"), now):
-                    family.add_metric([str(v) for v in values], float(value))
+                for values, value in sample(store, query, now):
+                    family.add_metric(values, value)
                 yield family
 
     @staticmethod
@@ -283,14 +285,14 @@ class _BoundedServer(HTTPServer):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metrics-http")
         self._room = threading.BoundedSemaphore(workers + queued)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
+    def process_request(self, request: Request, client_address: object) -> None:
         if not self._room.acquire(blocking=False):
             log.debug("metrics http: too many connections; closing one from %s", client_address)
             self.shutdown_request(request)
             return
         self._pool.submit(self._serve, request, client_address)
 
-    def _serve(self, request: Any, client_address: Any) -> None:
+    def _serve(self, request: Request, client_address: object) -> None:
         try:
             self.finish_request(request, client_address)
         except Exception:  # noqa: BLE001 - the job boundary of one connection
@@ -299,7 +301,7 @@ class _BoundedServer(HTTPServer):
             self.shutdown_request(request)
             self._room.release()
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: Request, client_address: object) -> None:
         # socketserver would print the traceback to stderr, i.e. into the daemon's log.
         log.debug("metrics http: client %s: %s", client_address, sys.exc_info()[1])
 

@@ -313,10 +313,7 @@ class ActivitySource:
             # Session settings by set_config, not the `options` startup parameter, which
             # RDS Proxy does not pass through. UTC keeps stored times comparable as text.
             cur = await conn.execute(
-                "SELECT set_config('statement_timeout', %s, false),"
-                " set_config('TimeZone', 'UTC', false),"
-                " pg_has_role('pg_read_all_stats', 'USAGE')",
-                (str(self.options.statement_timeout_ms),),
+                sql.load("activity/session"), (str(self.options.statement_timeout_ms),)
             )
             row = await cur.fetchone()
             state.sees_all = bool(row and row[2])

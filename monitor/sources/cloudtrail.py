@@ -25,10 +25,9 @@ Example config:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -51,7 +50,9 @@ from monitor.progress import OnProgress, no_progress
 from monitor.sources.trail_files import ORG, REGION, BadFile
 from monitor.sources.trail_local import TrailResult
 from monitor.sources.trailsql import ParamValue, check_identifier
-from monitor.store.sqlite import Store, to_text
+from monitor.store.events import store_access_changes, store_assume_role_events
+from monitor.store.grants import granting_roles
+from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
@@ -266,11 +267,7 @@ def watched_roles(config: Config, store: Store | None = None) -> list[str]:
     roles = {a.role_arn for a in config.accounts if a.role_arn}
     roles.update(config.cloudtrail.watched_roles)
     if store is not None:
-        rows = store.conn.execute(
-            "SELECT DISTINCT principal_arn FROM grants"
-            " WHERE principal_type = 'role' AND removed_at IS NULL"
-        ).fetchall()
-        roles.update(r[0] for r in rows)
+        roles.update(granting_roles(store))
     return sorted(roles)
 
 
@@ -341,33 +338,6 @@ def ingest(store: Store, config: Config, engine: TrailEngine, clock: Clock) -> I
         },
     )
     return summary
-
-
-def store_assume_role_events(conn: Any, events: Iterable[AssumeRoleEvent], now: datetime) -> int:
-    """Insert events not stored yet (by eventID); the number inserted."""
-    inserted = 0
-    text = sql.load("store/insert_assume_role_event")
-    for event in events:
-        row = event.as_dict()
-        row["event_time"] = to_text(event.event_time)
-        row["external_id_present"] = int(event.external_id_present)
-        row["hidden"] = json.dumps(list(event.hidden))
-        row["ingested_at"] = to_text(now)
-        inserted += conn.execute(text, row).rowcount
-    return inserted
-
-
-def store_access_changes(conn: Any, events: Iterable[AccessChangeEvent], now: datetime) -> int:
-    inserted = 0
-    text = sql.load("store/insert_access_change_event")
-    for event in events:
-        row = event.as_dict()
-        row["event_time"] = to_text(event.event_time)
-        row["iam_auth"] = None if event.iam_auth is None else int(event.iam_auth)
-        row["hidden"] = json.dumps(list(event.hidden))
-        row["ingested_at"] = to_text(now)
-        inserted += conn.execute(text, row).rowcount
-    return inserted
 
 
 def ddl(config: Config, start_day: date) -> str:

@@ -16,14 +16,12 @@ Example config: nothing of its own; it uses [[accounts]] and the targets' resour
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor import sql
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.errors import AwsError
@@ -39,7 +37,9 @@ from monitor.parsing.policy import (
     statements,
     trusted_principals,
 )
-from monitor.store.sqlite import Store, to_text
+from monitor.store import grants as stored_grants
+from monitor.store.grants import GrantRow
+from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
@@ -189,30 +189,11 @@ def _trust(iam: Any, role: Mapping[str, Any], account_id: str) -> RoleTrust:
 def store_inventory(store: Store, found: Inventory, now: datetime) -> GrantChanges:
     """Upsert the account's grants and trust; mark grants not seen now as removed."""
     changes = GrantChanges(found.account_id, current=len(found.grants))
-    observed = to_text(now)
-    upsert = sql.load("store/upsert_grant")
-    with store.transaction() as conn:
-        for grant in found.grants:
-            row = _grant_row(grant, found.account_id, observed)
-            conn.execute(upsert, row)
-            first = conn.execute(
-                "SELECT first_observed FROM grants WHERE principal_arn = :principal_arn"
-                " AND via = :via AND resource_id = :resource_id AND db_user = :db_user"
-                " AND policy = :policy AND statement = :statement"
-                " AND resource_pattern = :resource_pattern",
-                row,
-            ).fetchall()[0][0]
-            if first == observed:
-                changes.added.append(_describe(grant))
-        gone = conn.execute(
-            "UPDATE grants SET removed_at = :now WHERE account_id = :account"
-            " AND removed_at IS NULL AND observed_at < :now"
-            " RETURNING principal_arn, target, resource_id, db_user, policy",
-            {"now": observed, "account": found.account_id},
-        ).fetchall()
-        changes.removed.extend(f"{p} -> {t or r} as {u} via {pol}" for p, t, r, u, pol in gone)
-        for trust in found.trust:
-            conn.execute(sql.load("store/upsert_role_trust"), _trust_row(trust, observed))
+    added, gone = stored_grants.save_inventory(
+        store, found.account_id, found.grants, found.trust, now
+    )
+    changes.added.extend(_describe(g) for g in added)
+    changes.removed.extend(f"{p} -> {t or r} as {u} via {pol}" for p, t, r, u, pol in gone)
     for line in changes.added:
         log.info("new connect grant: %s", line, extra={"account": found.account_id})
     for line in changes.removed:
@@ -225,47 +206,6 @@ def _describe(grant: ConnectGrant) -> str:
         f"{grant.principal_arn} -> {grant.target or grant.resource_id} as {grant.db_user}"
         f" via {grant.policy}"
     )
-
-
-def _grant_row(grant: ConnectGrant, account_id: str, observed: str) -> dict[str, Any]:
-    return {
-        "account_id": account_id,
-        "principal_arn": grant.principal_arn,
-        "principal_type": grant.principal_type,
-        "via": grant.via,
-        "target": grant.target,
-        "resource_id": grant.resource_id,
-        "db_user": grant.db_user,
-        "policy": grant.policy,
-        "statement": grant.statement,
-        "resource_pattern": grant.resource_pattern,
-        "conditions": json.dumps(grant.conditions, sort_keys=True) if grant.conditions else None,
-        "notes": json.dumps(list(grant.notes)),
-        "observed_at": observed,
-    }
-
-
-def _trust_row(trust: RoleTrust, observed: str) -> dict[str, Any]:
-    trusted = [
-        {
-            "kind": t.kind,
-            "principal": t.principal,
-            "account_id": t.account_id,
-            "effect": t.effect,
-            "external_id_required": t.external_id_required,
-            "conditions": t.conditions,
-        }
-        for t in trust.trusted
-    ]
-    return {
-        "role_arn": trust.role_arn,
-        "account_id": trust.account_id,
-        "trust_policy": json.dumps(trust.trust_policy, sort_keys=True),
-        "trusted_principals": json.dumps(trusted, sort_keys=True),
-        "last_used_at": to_text(trust.last_used_at) if trust.last_used_at else None,
-        "last_used_region": trust.last_used_region,
-        "observed_at": observed,
-    }
 
 
 @dataclass
@@ -288,7 +228,7 @@ def ingest(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    resources = resources_from_store(store)
+    resources = stored_grants.resources(store)
     monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
     results = []
     for account in config.accounts:
@@ -313,32 +253,14 @@ def ingest(
     return results
 
 
-def resources_from_store(store: Store) -> list[DbResource]:
-    """The targets whose resource id is known (issue 3's discovery fills `resource_id`)."""
-    rows = store.conn.execute(
-        "SELECT resource_id, region, account_id, name FROM targets WHERE resource_id IS NOT NULL"
-    ).fetchall()
-    return [DbResource(r[0], r[1], r[2], r[3]) for r in rows]
-
-
 def current_grants(
     store: Store, *, target: str | None = None, db_user: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[GrantRow]:
     """Grants not withdrawn, optionally only those letting someone in as `db_user` on `target`.
 
     A grant whose db_user is a pattern (`*`, `pg*`) matches every user it covers.
     """
-    cursor = store.conn.execute(
-        "SELECT * FROM grants WHERE removed_at IS NULL"
-        " AND (:target IS NULL OR target = :target)"
-        " ORDER BY target, db_user, principal_arn, policy, statement",
-        {"target": target},
-    )
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    rows = stored_grants.current_grants(store, target)
     if db_user is not None:
         rows = [r for r in rows if glob_match(r["db_user"], db_user)]
-    for row in rows:
-        row["notes"] = json.loads(row["notes"])
-        row["conditions"] = json.loads(row["conditions"]) if row["conditions"] else None
     return rows

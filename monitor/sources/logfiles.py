@@ -142,7 +142,8 @@ def _read_file(
 ) -> ReadResult | None:
     """One file since its cursor; None if nothing was added since."""
     from monitor.parsing.pglog import CHUNK_SIZE, LogParser
-    from monitor.sources.pglogs.ingest import ReadResult, save
+    from monitor.sources.pglogs.ingest import ReadResult
+    from monitor.store.events import save_auth_events
 
     ident = _identity(name)
     done = store.get_cursor(CURSOR, name) or {}
@@ -174,7 +175,7 @@ def _read_file(
     value = {**ident, "offset": offset}
     cursors = [(CURSOR, name, value)]
     suspicious = parser.take_suspicious()
-    stored = save(store, target, name, events, parser.stats, cursors, now, suspicious)
+    stored = save_auth_events(store, target, name, events, parser.stats, cursors, now, suspicious)
     return ReadResult(
         f"files:{name}", target, parser.stats.lines, len(events), stored, parser.stats
     )

@@ -14,18 +14,16 @@ too, and its log lines are that target's; an RDS Proxy writes no PostgreSQL log.
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import AwsError
 from monitor.sources.pglogs import PgLogsConfig
-from monitor.store.sqlite import Store, to_text
+from monitor.store import targets as stored
+from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
     from monitor.aws import AwsSessions
@@ -171,45 +169,6 @@ def attach_logs(targets: list[Target], pglogs: PgLogsConfig) -> list[Target]:
     return out
 
 
-def save_targets(conn: sqlite3.Connection, targets: list[Target], now: datetime) -> None:
-    """Upsert the targets table; call inside `Store.transaction()`."""
-    stamp = to_text(now)
-    conn.executemany(
-        "INSERT INTO targets (name, account_id, region, endpoint, endpoint_type, port, database,"
-        " db_user, cluster_id, instance_id, proxy_name, resource_id, discovered, tags,"
-        " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET account_id = excluded.account_id,"
-        " region = excluded.region, endpoint = excluded.endpoint,"
-        " endpoint_type = excluded.endpoint_type, port = excluded.port,"
-        " database = excluded.database, db_user = excluded.db_user,"
-        " cluster_id = excluded.cluster_id, instance_id = excluded.instance_id,"
-        " proxy_name = excluded.proxy_name,"
-        " resource_id = COALESCE(excluded.resource_id, targets.resource_id),"
-        " discovered = excluded.discovered, tags = excluded.tags, last_seen = excluded.last_seen",
-        [
-            (
-                t.name,
-                t.account_id,
-                t.region,
-                t.endpoint,
-                t.endpoint_type,
-                t.port,
-                t.database,
-                t.db_user,
-                t.cluster_id,
-                t.instance_id,
-                t.proxy_name,
-                t.resource_id,
-                int(t.discovered),
-                json.dumps(t.tags, sort_keys=True),
-                stamp,
-                stamp,
-            )
-            for t in targets
-        ],
-    )
-
-
 def collect_targets(
     config: Config, aws: AwsSessions, store: Store | None = None, *, discover: bool = True
 ) -> list[Target]:
@@ -236,26 +195,22 @@ def collect_targets(
 
 def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Target]:
     account = next(a for a in config.accounts if a.id == account_id)
-    rows = store.conn.execute(
-        "SELECT name, region, endpoint, endpoint_type, port, database, db_user, cluster_id,"
-        " instance_id, resource_id FROM targets WHERE account_id = ? AND discovered = 1",
-        (account_id,),
-    ).fetchall()
+    rows = stored.discovered(store, account_id)
     return [
         Target(
-            name=r[0],
+            name=r.name,
             account_id=account_id,
             account_name=account.name,
-            region=r[1],
-            endpoint=r[2],
-            endpoint_type=r[3],
-            port=r[4],
-            database=r[5],
-            db_user=r[6],
+            region=r.region,
+            endpoint=r.endpoint,
+            endpoint_type=r.endpoint_type,
+            port=r.port,
+            database=r.database,
+            db_user=r.db_user,
             ca_bundle=config.activity.ca_bundle,
-            cluster_id=r[7],
-            instance_id=r[8],
-            resource_id=r[9],
+            cluster_id=r.cluster_id,
+            instance_id=r.instance_id,
+            resource_id=r.resource_id,
             discovered=True,
         )
         for r in rows

@@ -68,7 +68,7 @@ def activity_stage(ctx: StageContext) -> ActivityResult:
         capture_query_text = "none"
     """
     from monitor.sources.activity_poller import ActivityPoller
-    from monitor.sources.activity_store import SessionRecorder
+    from monitor.store.sessions import SessionRecorder
 
     targets = ctx.targets()
     if ctx.activity is None:

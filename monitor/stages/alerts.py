@@ -9,6 +9,7 @@ from monitor.config import Config
 from monitor.outputs.alerts.sinks import SECRET_ACCESS, make_sink, slack_sink
 from monitor.registry import Access
 from monitor.stages.base import StageContext, TypedResult, column, stage
+from monitor.store import outbox
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,8 @@ def alerts_stage(ctx: StageContext) -> AlertsResult:
 
     slack = ctx.config.alerts.slack
     if not slack.enabled:
-        pending = ctx.store.conn.execute(
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
-        ).fetchall()[0][0]
-        return AlertsResult((Delivery("slack (disabled)", 0, 0, int(pending)),))
+        pending = outbox.pending_count(ctx.store)
+        return AlertsResult((Delivery("slack (disabled)", 0, 0, pending),))
     sink = make_sink(slack, ctx.aws().resolve_secret)
     summary = deliver_alerts(ctx.store, sink, slack, ctx.clock.now())
     return AlertsResult(

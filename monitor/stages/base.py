@@ -158,7 +158,8 @@ class StageContext:
         """The targets the stages work on, saved to the store (grants and reports read them
         there); resolved once per cycle (see `run_once`)."""
         if self.resolved is None:
-            from monitor.sources.targets import collect_targets, save_targets
+            from monitor.sources.targets import collect_targets
+            from monitor.store.targets import save_targets
 
             targets = collect_targets(self.config, self.aws(), self.store)
             with self.store.transaction() as conn:

@@ -1,3 +1,4 @@
+from monitor.store.protocol import StoreBackend
 from monitor.store.sqlite import Store
 
-__all__ = ["Store"]
+__all__ = ["Store", "StoreBackend"]

@@ -14,12 +14,13 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
+from monitor import sql
 from monitor.errors import StoreError, StoreLocked
 from monitor.store.locks import FileLock, cannot_write, resolved, volume_problem
 
@@ -30,6 +31,11 @@ _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 WAL_LIMIT_BYTES = 1 << 20
 # A writer does not start with less free space than this: it could not even migrate.
 MIN_START_FREE_BYTES = 256 << 10
+
+# The connection the store's modules run their queries on, and that `transaction()` yields.
+Conn = sqlite3.Connection
+EvidenceT = TypeVar("EvidenceT")
+OptionsT = TypeVar("OptionsT")
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -166,21 +172,26 @@ class Store:
 
     def get_cursor(self, source: str, key: str) -> Any:
         """The stored watermark of `source`/`key`, or None before the first run."""
-        rows = self.conn.execute(
-            "SELECT value FROM cursors WHERE source = ? AND key = ?", (source, key)
-        ).fetchall()
+        rows = self.conn.execute(sql.load("store/cursor_get"), (source, key)).fetchall()
         return json.loads(rows[0][0]) if rows else None
 
-    def set_cursor(self, source: str, key: str, value: Any, now: datetime) -> None:
+    def set_cursor(self, source: str, key: str, value: object, now: datetime) -> None:
         """Move a watermark. Only inside `transaction()`, with the data it covers."""
         if not self.conn.in_transaction:
             raise StoreError("set_cursor must run inside Store.transaction(), with its data")
         self.conn.execute(
-            "INSERT INTO cursors (source, key, value, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (source, key) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
+            sql.load("store/cursor_set"),
             (source, key, json.dumps(value, sort_keys=True), to_text(now)),
         )
+
+    def load_evidence(
+        self,
+        loader: Callable[[Conn, datetime, OptionsT], EvidenceT],
+        now: datetime,
+        opts: OptionsT,
+    ) -> EvidenceT:
+        """A detector's evidence, read by its loader (monitor/store/evidence.py, usage.py)."""
+        return loader(self.conn, now, opts)
 
     def _migrate(self, *, writer: bool) -> None:
         known = migrations()
@@ -297,17 +308,33 @@ def _take_writer_lock(path: Path) -> FileLock:
     return lock
 
 
+class NotAStore(StoreError):
+    """SQLite cannot read the file as a database."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: not a pgwarden store ({reason})")
+        self.reason = reason
+
+
+def file_schema_version(path: Path) -> int:
+    """The schema version of the store file at `path`, read-only, without its locks."""
+    uri = f"file:{path}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            return int(conn.execute("PRAGMA user_version").fetchall()[0][0])
+    except sqlite3.Error as exc:
+        raise NotAStore(path, str(exc)) from None
+
+
 def check_store_path(path: Path) -> None:
     """Without creating anything: can a writer use `path`, and is its schema one we know?"""
     if path.exists():
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreError(f"{path}: store file is not writable; fix its owner or mode")
-        uri = f"file:{path}?mode=ro"
         try:
-            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-                version = int(conn.execute("PRAGMA user_version").fetchall()[0][0])
-        except sqlite3.Error as exc:
-            raise StoreError(f"{path}: not a pgwarden store ({exc})") from None
+            version = file_schema_version(path)
+        except NotAStore as exc:
+            raise StoreError(f"{path}: not a pgwarden store ({exc.reason})") from None
         latest = migrations()[-1][0]
         if version > latest:
             raise StoreError(

@@ -11,7 +11,8 @@ from typing import Any
 
 from monitor.outputs.alerts.budget import Limits
 from monitor.outputs.alerts.outbox import BACKOFF_MAX, deliver
-from monitor.outputs.alerts.parking import parked, readiness, resume
+from monitor.outputs.alerts.parking import readiness, resume
+from monitor.store.outbox import parked
 from monitor.store.sqlite import Store
 from tests.conftest import SlackApi
 from tests.integration.test_slack_delivery import bot, queue, slack, store

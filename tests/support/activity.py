@@ -11,8 +11,8 @@ from monitor.clock import Clock
 from monitor.config import Config, validate
 from monitor.sandbox.pam import IamPg
 from monitor.sources.activity import ActivitySource, PollResult
-from monitor.sources.activity_store import SessionRecorder
 from monitor.sources.targets import configured_targets
+from monitor.store.sessions import SessionRecorder
 from monitor.store.sqlite import Store
 
 ACCOUNT_A = "222222222222"

@@ -17,12 +17,13 @@ from monitor.parsing.cloudtrail import AssumeRoleEvent
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.parsing.policy import ConnectGrant
 from monitor.sources.activity import RoleRow
-from monitor.sources.activity_store import record_roles
-from monitor.sources.cloudtrail import store_assume_role_events
 from monitor.sources.iam import Inventory, store_inventory
-from monitor.sources.pglogs.ingest import save
-from monitor.sources.targets import Target, save_targets
+from monitor.sources.targets import Target
+from monitor.store.events import save_auth_events as save
+from monitor.store.events import store_assume_role_events
+from monitor.store.sessions import record_roles
 from monitor.store.sqlite import Store, to_text
+from monitor.store.targets import save_targets
 
 ACCOUNT = "222222222222"
 

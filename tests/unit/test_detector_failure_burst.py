@@ -7,7 +7,8 @@ import pytest
 
 from monitor.config import validate
 from monitor.judge.detection import run_detectors
-from monitor.judge.detectors.failure_burst import Attempt, AuthHistory, FailureBurstOptions, detect
+from monitor.judge.detectors.failure_burst import FailureBurstOptions, detect
+from monitor.store.evidence import Attempt, AuthHistory
 from monitor.store.sqlite import Store, to_text
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -8,11 +8,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.judge.detectors.log_injection import LogInjectionOptions, detect, load
+from monitor.judge.detectors.log_injection import LogInjectionOptions, detect
 from monitor.outputs.alerts.render import render_finding
 from monitor.outputs.formats import write_table
 from monitor.parsing.pglog import LogParser
-from monitor.sources.pglogs.ingest import save
+from monitor.store.events import save_auth_events as save
+from monitor.store.evidence import log_injections as load
 from monitor.store.sqlite import Store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"

@@ -4,12 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.judge.detectors.password_login import (
-    PasswordLogin,
-    PasswordLoginOptions,
-    PasswordLogins,
-    detect,
-)
+from monitor.judge.detectors.password_login import PasswordLoginOptions, detect
+from monitor.store.evidence import PasswordLogin, PasswordLogins
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 T = NOW - timedelta(hours=1)

@@ -13,6 +13,7 @@ from monitor.judge.detectors import (
     unexpected_assume_source,
 )
 from monitor.judge.detectors.hours import within
+from monitor.store import evidence, usage
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
 ROLE = "arn:aws:iam::222222222222:role/pg-monitor-role"
@@ -21,8 +22,8 @@ MGMT = "111111111111"
 
 def assume(
     src: str | None, minutes_ago: float, error: str | None = None, principal: str | None = None
-) -> unexpected_assume_source.Assumption:
-    return unexpected_assume_source.Assumption(
+) -> usage.Assumption:
+    return usage.Assumption(
         f"e{minutes_ago}", NOW - timedelta(minutes=minutes_ago), "AssumeRole", "222222222222", src,
         principal or f"arn:aws:iam::{src}:user/x", "IAMUser", "198.51.100.7", ROLE, error,
     )  # fmt: skip
@@ -47,7 +48,7 @@ UAS = unexpected_assume_source.UnexpectedAssumeSourceOptions(allowed_source_acco
     ],
 )
 def test_unexpected_assume_source_cases(
-    events: list[unexpected_assume_source.Assumption], expected: dict[str, str]
+    events: list[usage.Assumption], expected: dict[str, str]
 ) -> None:
     found = unexpected_assume_source.detect(events, NOW, UAS)
     assert {f.subject: f.severity for f in found} == expected
@@ -61,10 +62,8 @@ def test_unexpected_assume_source_principal_allow_list() -> None:
     assert [f.subject for f in found] == [f"{ROLE}/principal/arn:aws:iam::{MGMT}:user/mallory"]
 
 
-def priv(host: str | None, started: datetime) -> privileged_session.PrivilegedSession:
-    return privileged_session.PrivilegedSession(
-        "db1", "postgres", host, "psql", started, "superuser"
-    )
+def priv(host: str | None, started: datetime) -> evidence.PrivilegedSession:
+    return evidence.PrivilegedSession("db1", "postgres", host, "psql", started, "superuser")
 
 
 @pytest.mark.parametrize(
@@ -82,12 +81,12 @@ def priv(host: str | None, started: datetime) -> privileged_session.PrivilegedSe
     ],
 )
 def test_privileged_session_cases(
-    sessions: list[privileged_session.PrivilegedSession],
+    sessions: list[evidence.PrivilegedSession],
     opts: dict[str, object],
     expected: list[str],
 ) -> None:
     options = privileged_session.PrivilegedSessionOptions.model_validate(opts)
-    found = privileged_session.detect(privileged_session.PrivilegedSessions(sessions), NOW, options)
+    found = privileged_session.detect(evidence.PrivilegedSessions(sessions), NOW, options)
     assert [f.subject for f in found] == expected
     assert all("pg_terminate_backend" in f.remedy for f in found)
 
@@ -119,8 +118,8 @@ BERLIN = off_hours.OffHoursOptions(timezone="Europe/Berlin", working_hours="08:0
 )
 def test_off_hours_follows_daylight_saving(started: datetime, inside: bool) -> None:
     assert within(started, BERLIN.working_hours, BERLIN.working_days, BERLIN.timezone) is inside
-    session = off_hours.SessionStart("db1", "jane.doe@example.com", "10.0.0.1", "psql", started)
-    found = off_hours.detect(off_hours.SessionStarts([session]), NOW, BERLIN)
+    session = evidence.SessionStart("db1", "jane.doe@example.com", "10.0.0.1", "psql", started)
+    found = off_hours.detect(evidence.SessionStarts([session]), NOW, BERLIN)
     assert (found == []) is inside
 
 
@@ -135,11 +134,11 @@ def test_off_hours_wrapping_night_shift() -> None:
 
 def state(
     last_ok_min: float | None, last_log_min: float | None, last_session_min: float | None
-) -> monitoring_gap.TargetState:
+) -> usage.TargetState:
     def ago(m: float | None) -> datetime | None:
         return None if m is None else NOW - timedelta(minutes=m)
 
-    return monitoring_gap.TargetState(
+    return usage.TargetState(
         "db1", "ok", "connection refused", ago(0), ago(last_ok_min), ago(last_log_min),
         ago(last_session_min), NOW - timedelta(days=3),
     )  # fmt: skip
@@ -159,8 +158,8 @@ def state(
     ],
 )
 def test_monitoring_gap_cases(
-    target: monitoring_gap.TargetState, cursors: dict[str, datetime], expected: list[str]
+    target: usage.TargetState, cursors: dict[str, datetime], expected: list[str]
 ) -> None:
-    data = monitoring_gap.Health([target], cursors)
+    data = usage.Health([target], cursors)
     found = monitoring_gap.detect(data, NOW, monitoring_gap.MonitoringGapOptions())
     assert [f.subject for f in found] == expected

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.judge.detectors import new_source, unused_db_user, unused_iam_grant, unused_role
+from monitor.store import evidence, usage
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 D = timedelta(days=1)
 ROLE = "arn:aws:iam::222222222222:role/app-db"
 
 
-def role(first: datetime, watched: datetime, last: datetime | None) -> unused_db_user.IamRole:
-    return unused_db_user.IamRole("db1", "app", first, watched, last)
+def role(first: datetime, watched: datetime, last: datetime | None) -> usage.IamRole:
+    return usage.IamRole("db1", "app", first, watched, last)
 
 
 @pytest.mark.parametrize(
@@ -31,9 +32,7 @@ def role(first: datetime, watched: datetime, last: datetime | None) -> unused_db
         (role(NOW - 95 * D, NOW - 200 * D, None), ("medium", "not seen in 90 days")),
     ],
 )
-def test_unused_db_user_cases(
-    case: unused_db_user.IamRole, expected: tuple[str, str] | None
-) -> None:
+def test_unused_db_user_cases(case: usage.IamRole, expected: tuple[str, str] | None) -> None:
     found = unused_db_user.detect([case], NOW, unused_db_user.UnusedDbUserOptions())
     if expected is None:
         assert found == []
@@ -43,8 +42,8 @@ def test_unused_db_user_cases(
     assert finding.remedy.startswith('If nobody needs it: REVOKE rds_iam FROM "app";')
 
 
-def grant(first: datetime, login: datetime | None) -> unused_iam_grant.Grant:
-    return unused_iam_grant.Grant(
+def grant(first: datetime, login: datetime | None) -> usage.Grant:
+    return usage.Grant(
         ROLE, "role", "222222222222", "db1", "app", "arn:aws:iam::222222222222:policy/db",
         "AllowConnect", "cluster-ABC", first, login,
     )  # fmt: skip
@@ -62,12 +61,12 @@ def grant(first: datetime, login: datetime | None) -> unused_iam_grant.Grant:
     ],
 )
 def test_unused_iam_grant_cases(
-    grants: list[unused_iam_grant.Grant],
+    grants: list[usage.Grant],
     assumed: dict[str, datetime],
     history: datetime,
     expected: list[str],
 ) -> None:
-    data = unused_iam_grant.GrantUse(grants, assumed, history)
+    data = usage.GrantUse(grants, assumed, history)
     found = unused_iam_grant.detect(data, NOW, unused_iam_grant.UnusedIamGrantOptions())
     assert [f.severity for f in found] == expected
     for f in found:
@@ -87,7 +86,7 @@ def test_unused_iam_grant_cases(
 def test_unused_role_cases(
     last: dict[str, datetime], history: datetime | None, expected: list[str]
 ) -> None:
-    data = unused_role.RoleUse({ROLE}, last, history)
+    data = usage.RoleUse({ROLE}, last, history)
     found = unused_role.detect(data, NOW, unused_role.UnusedRoleOptions())
     assert [f.severity for f in found] == expected
     assert all(f.account == "222222222222" for f in found)
@@ -95,9 +94,9 @@ def test_unused_role_cases(
 
 def seen(
     attribute: str, value: str, first: datetime, subject: str = "db1/app"
-) -> new_source.FirstSeen:
+) -> evidence.FirstSeen:
     kind = "role" if subject.startswith("arn:") else "db"
-    return new_source.FirstSeen(kind, subject, attribute, value, first, 3)
+    return evidence.FirstSeen(kind, subject, attribute, value, first, 3)
 
 
 @pytest.mark.parametrize(
@@ -144,8 +143,8 @@ def seen(
         ),
     ],
 )
-def test_new_source_cases(history: list[new_source.FirstSeen], expected: list[str]) -> None:
-    found = new_source.detect(new_source.History(history), NOW, new_source.NewSourceOptions())
+def test_new_source_cases(history: list[evidence.FirstSeen], expected: list[str]) -> None:
+    found = new_source.detect(evidence.History(history), NOW, new_source.NewSourceOptions())
     assert [f.subject for f in found] == expected
     for f in found:
         assert f.severity == ("high" if "account" in f.subject else "medium")

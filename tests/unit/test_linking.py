@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.judge.detectors.failure_burst import Attempt, AuthHistory, FailureBurstOptions, detect
-from monitor.judge.linking import Assumption, LinkData, link
+from monitor.judge.detectors.failure_burst import FailureBurstOptions, detect
+from monitor.judge.linking import link
+from monitor.store.evidence import Assumption, Attempt, AuthHistory, LinkData
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 APP = "arn:aws:iam::222222222222:role/app-db"

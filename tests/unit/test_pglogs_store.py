@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser
-from monitor.sources.pglogs.ingest import save
+from monitor.store.events import save_auth_events as save
 from monitor.store.sqlite import Store
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from monitor.outputs.reports.access_review import write_report
 from monitor.outputs.reports.decisions import apply
 from monitor.outputs.reports.period import iso_week
 from monitor.sources.activity import RoleRow
-from monitor.sources.activity_store import record_roles
+from monitor.store.sessions import record_roles
 from monitor.store.sqlite import to_text
 from tests.support import review
 from tests.support.review import END, ODD, OLD_ROLE

@@ -35,20 +35,17 @@ Needs: the cloudtrail stage (access_change_events).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.models import EvidenceItem, Finding, LinkedPrincipal, Severity
 from monitor.parsing.access_change import Change, changes
 from monitor.parsing.cloudtrail import AccessChangeEvent
 from monitor.parsing.policy import glob_match
-from monitor.store.sqlite import to_text
+from monitor.store import usage
 
 _SEVERITY: dict[str, Severity] = {
     "blinds": "high",
@@ -66,37 +63,7 @@ class AccessChangeOptions(DetectorOptions):
     report_refused: bool = True
 
 
-def load(
-    conn: sqlite3.Connection, now: datetime, opts: AccessChangeOptions
-) -> list[AccessChangeEvent]:
-    since = {"since": to_text(now - timedelta(days=opts.lookback_days))}
-    out = []
-    for row in conn.execute(sql.load("store/access_changes_since"), since):
-        (event_id, when, source, name, account, region, principal, ip, agent, subject,
-         iam_auth, policy_arn, error_code, error_message, request) = row  # fmt: skip
-        out.append(
-            AccessChangeEvent(
-                event_id=event_id,
-                event_time=datetime.fromisoformat(when),
-                event_source=source,
-                event_name=name,
-                recipient_account=account,
-                aws_region=region,
-                principal_arn=principal,
-                source_ip=ip,
-                user_agent=agent,
-                subject=subject,
-                iam_auth=None if iam_auth is None else bool(iam_auth),
-                policy_arn=policy_arn,
-                error_code=error_code,
-                error_message=error_message,
-                request=request,
-            )
-        )
-    return out
-
-
-@register("access-change", AccessChangeOptions, load)
+@register("access-change", AccessChangeOptions, usage.access_changes)
 def detect(
     data: list[AccessChangeEvent], now: datetime, opts: AccessChangeOptions
 ) -> list[Finding]:
@@ -167,7 +134,7 @@ def _finding(event: AccessChangeEvent, found: list[Change]) -> Finding:
     )
 
 
-def _shown(fields: Mapping[str, Any]) -> str:
+def _shown(fields: Mapping[str, object]) -> str:
     """The request fields in one line, cut short for a message (the details keep them all)."""
     text = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"

@@ -11,19 +11,17 @@ Needs: auth events from the PostgreSQL logs (log_connections on).
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.detectors.windows import densest
-from monitor.judge.linking import LinkData, link, load_links
+from monitor.judge.linking import link
 from monitor.models import EvidenceItem, Finding
-from monitor.store.sqlite import to_text
+from monitor.store import evidence
+from monitor.store.evidence import Attempt, AuthHistory
 
 
 class FailureBurstOptions(DetectorOptions):
@@ -32,33 +30,7 @@ class FailureBurstOptions(DetectorOptions):
     lookback_hours: float = Field(default=24, gt=0)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    target: str
-    user: str
-    host: str | None
-    time: datetime
-
-
-@dataclass(frozen=True)
-class AuthHistory:
-    failures: list[Attempt]
-    successes: list[Attempt]
-    links: LinkData = field(default_factory=LinkData)
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: FailureBurstOptions) -> AuthHistory:
-    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
-
-    def rows(name: str) -> list[Attempt]:
-        cursor = conn.execute(sql.load(name), since)
-        return [Attempt(t, u or "", h, datetime.fromisoformat(ts)) for t, u, h, ts in cursor]
-
-    links = load_links(conn, now - timedelta(hours=opts.lookback_hours))
-    return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"), links)
-
-
-@register("failure-burst", FailureBurstOptions, load)
+@register("failure-burst", FailureBurstOptions, evidence.auth_history)
 def detect(data: AuthHistory, now: datetime, opts: FailureBurstOptions) -> list[Finding]:
     window = timedelta(minutes=opts.window_minutes)
     groups: dict[tuple[str, str, str], list[Attempt]] = defaultdict(list)
@@ -94,18 +66,6 @@ def _finding(
         if s.target == target and s.time >= start and s.host in hosts and s.user in users
     ]
     by_source = Counter((a.user, a.host) for a in burst)
-    evidence = [
-        EvidenceItem(
-            min(a.time for a in burst if (a.user, a.host) == source),
-            f"failed login as {source[0]}",
-            source[1],
-            count,
-        )
-        for source, count in by_source.most_common()
-    ]
-    evidence[:0] = [
-        EvidenceItem(s.time, f"then a successful login as {s.user}", s.host) for s in followed[:3]
-    ]
     who = f"as {key}" if axis == "user" else f"from {key}"
     title = f"{len(burst)} failed logins {who} on {target} within {opts.window_minutes:g} min"
     if followed:
@@ -126,19 +86,42 @@ def _finding(
                 else ""
             )
         ),
-        remedy=(
-            f"Find out who runs {', '.join(sorted(hosts)) or 'the client'}. If it is not expected,"
-            " block it at the security group, and review the sessions it opened "
-            "(pgwarden findings show, pg_stat_activity)."
-            if axis == "host" or hosts
-            else "Check the client's IAM token generation (host, port, region, user)."
-        ),
+        remedy=_remedy(axis, hosts),
         target=target,
         db_user=key if axis == "user" else (next(iter(users)) if len(users) == 1 else None),
-        evidence=tuple(evidence),
+        evidence=_evidence(burst, by_source, followed),
         details={
             "failures": len(burst),
             "first": start.isoformat(),
             "followed_by_success": bool(followed),
         },
     )
+
+
+def _evidence(
+    burst: list[Attempt], by_source: Counter[tuple[str, str | None]], followed: list[Attempt]
+) -> tuple[EvidenceItem, ...]:
+    """The first successes after the burst, then each source's failures, most first."""
+    successes = [
+        EvidenceItem(s.time, f"then a successful login as {s.user}", s.host) for s in followed[:3]
+    ]
+    failures = [
+        EvidenceItem(
+            min(a.time for a in burst if (a.user, a.host) == source),
+            f"failed login as {source[0]}",
+            source[1],
+            count,
+        )
+        for source, count in by_source.most_common()
+    ]
+    return (*successes, *failures)
+
+
+def _remedy(axis: str, hosts: set[str]) -> str:
+    if axis == "host" or hosts:
+        return (
+            f"Find out who runs {', '.join(sorted(hosts)) or 'the client'}. If it is not expected,"
+            " block it at the security group, and review the sessions it opened "
+            "(pgwarden findings show, pg_stat_activity)."
+        )
+    return "Check the client's IAM token generation (host, port, region, user)."

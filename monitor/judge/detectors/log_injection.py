@@ -15,17 +15,15 @@ the raw lines as evidence, escaped wherever they are shown. Needs: the PostgreSQ
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.models import EvidenceItem, Finding
 from monitor.outputs.formats import inert
-from monitor.store.sqlite import to_text
+from monitor.store import evidence
+from monitor.store.evidence import Suspicious
 
 # Evidence shows the start of each raw line: the forged part sits in the prefix.
 _LINE_SHOWN = 300
@@ -36,26 +34,7 @@ class LogInjectionOptions(DetectorOptions):
     evidence_lines: int = Field(default=5, ge=1, le=50)
 
 
-@dataclass(frozen=True)
-class Suspicious:
-    target: str
-    host: str | None
-    port: int | None
-    time: datetime
-    reason: str
-    line: str
-    source: str
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: LogInjectionOptions) -> list[Suspicious]:
-    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
-    return [
-        Suspicious(t or "", h, p, datetime.fromisoformat(ts), r, line, src)
-        for t, h, p, ts, r, line, src in conn.execute(sql.load("store/log_injections"), since)
-    ]
-
-
-@register("log-injection", LogInjectionOptions, load)
+@register("log-injection", LogInjectionOptions, evidence.log_injections)
 def detect(data: list[Suspicious], now: datetime, opts: LogInjectionOptions) -> list[Finding]:
     grouped: dict[tuple[str, str | None], list[Suspicious]] = {}
     for entry in data:

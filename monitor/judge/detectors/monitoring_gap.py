@@ -14,18 +14,15 @@ Needs: poll outcomes, auth events, sessions and the sources' cursors.
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.config import Config
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.models import EvidenceItem, Finding, Severity
-from monitor.store.sqlite import from_text
+from monitor.store import usage
+from monitor.store.usage import Health
 
 
 class MonitoringGapOptions(DetectorOptions):
@@ -37,7 +34,7 @@ class MonitoringGapOptions(DetectorOptions):
     check_cloudtrail: bool = True
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         return {
             "poll_interval_s": config.activity.interval_s,
             "check_logs": config.pglogs.enabled,
@@ -45,45 +42,7 @@ class MonitoringGapOptions(DetectorOptions):
         }
 
 
-@dataclass(frozen=True)
-class TargetState:
-    target: str
-    status: str | None
-    reason: str | None
-    polled_at: datetime | None
-    last_ok: datetime | None
-    last_log_event: datetime | None
-    last_session: datetime | None
-    watched_since: datetime
-
-
-@dataclass(frozen=True)
-class Health:
-    targets: list[TargetState]
-    cursors: dict[str, datetime]
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: MonitoringGapOptions) -> Health:
-    targets = [
-        TargetState(
-            n,
-            st,
-            r,
-            from_text(p),
-            from_text(ok),
-            from_text(log),
-            from_text(ses),
-            datetime.fromisoformat(f),
-        )
-        for n, st, r, p, ok, log, ses, f in conn.execute(sql.load("store/monitoring_state"))
-    ]
-    cursors = {
-        s: datetime.fromisoformat(t) for s, t in conn.execute(sql.load("store/cursor_updates"))
-    }
-    return Health(targets, cursors)
-
-
-@register("monitoring-gap", MonitoringGapOptions, load)
+@register("monitoring-gap", MonitoringGapOptions, usage.health)
 def detect(data: Health, now: datetime, opts: MonitoringGapOptions) -> list[Finding]:
     findings = []
     poll_gap = timedelta(seconds=opts.poll_interval_s * opts.missed_polls)

@@ -12,17 +12,15 @@ Needs: sessions, auth events, CloudTrail AssumeRole events.
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
-from monitor.judge.linking import LinkData, link, load_links
+from monitor.judge.linking import link
 from monitor.models import EvidenceItem, Finding, LinkedPrincipal, Severity
-from monitor.store.sqlite import to_text
+from monitor.store import evidence
+from monitor.store.evidence import History
 
 SEVERITY: dict[str, Severity] = {
     "source account": "high",
@@ -37,41 +35,7 @@ class NewSourceOptions(DetectorOptions):
     alert_days: float = Field(default=7, gt=0)
 
 
-@dataclass(frozen=True)
-class FirstSeen:
-    kind: str  # db | role
-    subject: str  # target/user, or a role ARN
-    attribute: str
-    value: str
-    first: datetime
-    seen: int
-
-
-@dataclass(frozen=True)
-class History:
-    """Recent values; `started` holds when each subject was first seen at all (the loader
-    gets it from the whole history; without it, the values themselves are the history)."""
-
-    values: list[FirstSeen]
-    links: LinkData = field(default_factory=LinkData)
-    started: dict[tuple[str, str], datetime] = field(default_factory=dict)
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: NewSourceOptions) -> History:
-    recent = {"recent": to_text(now - timedelta(days=opts.alert_days))}
-    values, started = [], {}
-    for kind, subject, attribute, value, first, seen, start in conn.execute(
-        sql.load("store/first_seen_values"), recent
-    ):
-        values.append(
-            FirstSeen(kind, subject, attribute, value, datetime.fromisoformat(first), seen)
-        )
-        started[(kind, subject)] = datetime.fromisoformat(start)
-    links = load_links(conn, now - timedelta(days=opts.alert_days))
-    return History(values, links, started)
-
-
-@register("new-source", NewSourceOptions, load)
+@register("new-source", NewSourceOptions, evidence.first_seen)
 def detect(data: History, now: datetime, opts: NewSourceOptions) -> list[Finding]:
     learning, alerting = timedelta(days=opts.learning_days), timedelta(days=opts.alert_days)
     started = dict(data.started)

@@ -13,21 +13,18 @@ Needs: sessions.
 
 from __future__ import annotations
 
-import fnmatch
-import sqlite3
 import zoneinfo
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from monitor import sql
 from monitor.judge.detectors.hours import DAYS, parse_span, within
 from monitor.judge.detectors.registry import DetectorOptions, register
-from monitor.judge.linking import LinkData, link, load_links
+from monitor.judge.linking import link
 from monitor.models import EvidenceItem, Finding
-from monitor.store.sqlite import to_text
+from monitor.store import evidence
+from monitor.store.evidence import SessionStart, SessionStarts
 
 
 class OffHoursOptions(DetectorOptions):
@@ -50,34 +47,7 @@ class OffHoursOptions(DetectorOptions):
         return value
 
 
-@dataclass(frozen=True)
-class SessionStart:
-    target: str
-    user: str
-    host: str | None
-    application: str | None
-    started: datetime
-
-
-@dataclass(frozen=True)
-class SessionStarts:
-    sessions: list[SessionStart]
-    links: LinkData = field(default_factory=LinkData)
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: OffHoursOptions) -> SessionStarts:
-    since = now - timedelta(days=opts.lookback_days)
-    sessions = [
-        SessionStart(t, u, h, a, datetime.fromisoformat(b))
-        for t, u, h, a, b in conn.execute(
-            sql.load("store/sessions_since"), {"since": to_text(since)}
-        )
-        if any(fnmatch.fnmatchcase(u, p) for p in opts.user_patterns)
-    ]
-    return SessionStarts(sessions, load_links(conn, since))
-
-
-@register("off-hours", OffHoursOptions, load)
+@register("off-hours", OffHoursOptions, evidence.session_starts)
 def detect(data: SessionStarts, now: datetime, opts: OffHoursOptions) -> list[Finding]:
     grouped: dict[tuple[str, str], list[SessionStart]] = defaultdict(list)
     for s in data.sessions:

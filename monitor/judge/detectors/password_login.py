@@ -12,18 +12,16 @@ database roles inventory.
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
-from monitor.judge.linking import LinkData, link, load_links
+from monitor.judge.linking import link
 from monitor.judge.remedy import quote_ident
 from monitor.models import EvidenceItem, Finding
-from monitor.store.sqlite import to_text
+from monitor.store import evidence
+from monitor.store.evidence import PasswordLogin, PasswordLogins
 
 
 class PasswordLoginOptions(DetectorOptions):
@@ -31,36 +29,7 @@ class PasswordLoginOptions(DetectorOptions):
     lookback_days: float = Field(default=7, gt=0)
 
 
-@dataclass(frozen=True)
-class PasswordLogin:
-    target: str
-    user: str
-    method: str
-    host: str | None
-    logins: int
-    first: datetime
-    last: datetime
-
-
-@dataclass(frozen=True)
-class PasswordLogins:
-    logins: list[PasswordLogin]
-    rds_iam: set[tuple[str, str]]
-    links: LinkData = field(default_factory=LinkData)
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: PasswordLoginOptions) -> PasswordLogins:
-    since = {"since": to_text(now - timedelta(days=opts.lookback_days))}
-    logins = [
-        PasswordLogin(t, u or "", m, h, n, datetime.fromisoformat(f), datetime.fromisoformat(lst))
-        for t, u, m, h, n, f, lst in conn.execute(sql.load("store/password_logins"), since)
-    ]
-    rds_iam = {(t, u) for t, u in conn.execute(sql.load("store/rds_iam_users"))}
-    links = load_links(conn, now - timedelta(days=opts.lookback_days))
-    return PasswordLogins(logins, rds_iam, links)
-
-
-@register("password-login", PasswordLoginOptions, load)
+@register("password-login", PasswordLoginOptions, evidence.password_logins)
 def detect(data: PasswordLogins, now: datetime, opts: PasswordLoginOptions) -> list[Finding]:
     grouped: dict[tuple[str, str, str], list[PasswordLogin]] = {}
     for login in data.logins:

@@ -17,21 +17,18 @@ Needs: sessions and the database roles inventory.
 from __future__ import annotations
 
 import ipaddress
-import json
-import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from monitor import sql
 from monitor.judge.detectors.hours import DAYS, parse_span, within
 from monitor.judge.detectors.registry import DetectorOptions, register
-from monitor.judge.linking import LinkData, link, load_links
+from monitor.judge.linking import link
 from monitor.judge.remedy import quote_ident, quote_literal
 from monitor.models import EvidenceItem, Finding
-from monitor.store.sqlite import to_text
+from monitor.store import evidence
+from monitor.store.evidence import PrivilegedSession, PrivilegedSessions
 
 
 class PrivilegedSessionOptions(DetectorOptions):
@@ -58,48 +55,6 @@ class PrivilegedSessionOptions(DetectorOptions):
         return value
 
 
-@dataclass(frozen=True)
-class PrivilegedSession:
-    target: str
-    user: str
-    host: str | None
-    application: str | None
-    started: datetime
-    why: str
-
-
-@dataclass(frozen=True)
-class PrivilegedSessions:
-    sessions: list[PrivilegedSession]
-    links: LinkData = field(default_factory=LinkData)
-
-
-def load(
-    conn: sqlite3.Connection, now: datetime, opts: PrivilegedSessionOptions
-) -> PrivilegedSessions:
-    params = {
-        "since": to_text(now - timedelta(hours=opts.lookback_hours)),
-        "masters": json.dumps(list(opts.master_users)),
-    }
-    sessions = [
-        PrivilegedSession(
-            t,
-            u,
-            h,
-            a,
-            datetime.fromisoformat(b),
-            "superuser" if su else "rds_superuser" if rs else "master user",
-        )
-        for t, u, h, a, b, _last, su, rs in conn.execute(
-            sql.load("store/privileged_sessions"), params
-        )
-        if u not in opts.ignore_users
-    ]
-    return PrivilegedSessions(
-        sessions, load_links(conn, now - timedelta(hours=opts.lookback_hours))
-    )
-
-
 def _listed(host: str | None, allowed: tuple[str, ...]) -> bool:
     if not host:
         return False
@@ -110,7 +65,7 @@ def _listed(host: str | None, allowed: tuple[str, ...]) -> bool:
     return any(address in ipaddress.ip_network(n, strict=False) for n in allowed)
 
 
-@register("privileged-session", PrivilegedSessionOptions, load)
+@register("privileged-session", PrivilegedSessionOptions, evidence.privileged_sessions)
 def detect(
     data: PrivilegedSessions, now: datetime, opts: PrivilegedSessionOptions
 ) -> list[Finding]:

@@ -1,8 +1,8 @@
 """The detector registry. The registered name is the `[detectors.<name>]` config key.
 
-A detector is two functions. `load` is the only part that touches the store: it runs the
-detector's SQL (in `queries/store/`) and returns plain data. `detect` is pure: it takes
-that data, `now` and the options, and returns findings.
+A detector is two functions. `load` lives in the store (monitor/store/evidence.py, usage.py):
+it runs the detector's queries on the store's connection and returns typed evidence.
+`detect` is pure: it takes that evidence, `now` and the options, and returns findings.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.models import Finding
 from monitor.registry import Access, Registry
+from monitor.store.sqlite import Conn
 
 if TYPE_CHECKING:
     from monitor.config import Config
 
 F = TypeVar("F", bound=Callable[..., list[Finding]])
-Loader = Callable[[sqlite3.Connection, datetime, Any], Any]
+Loader = Callable[[Conn, datetime, Any], Any]
 
 
 class DetectorOptions(BaseModel):

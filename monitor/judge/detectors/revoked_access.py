@@ -13,57 +13,22 @@ Needs: review decisions, the database roles inventory, the grants inventory.
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.remedy import quote_ident
 from monitor.models import EvidenceItem, Finding
+from monitor.store import usage
+from monitor.store.usage import RevokeDecision
 
 
 class RevokedAccessOptions(DetectorOptions):
     grace_days: int = Field(default=7, ge=0)
 
 
-@dataclass(frozen=True)
-class RevokeDecision:
-    kind: str  # db_user | principal
-    target: str
-    db_user: str
-    principal_arn: str
-    reviewer: str
-    decided_at: datetime
-    source: str
-    still_seen: datetime | None
-    account: str | None
-
-
-def load(
-    conn: sqlite3.Connection, now: datetime, opts: RevokedAccessOptions
-) -> list[RevokeDecision]:
-    return [
-        RevokeDecision(
-            kind,
-            target,
-            user,
-            arn,
-            reviewer,
-            datetime.fromisoformat(decided),
-            source,
-            datetime.fromisoformat(seen) if seen else None,
-            account,
-        )
-        for kind, target, user, arn, reviewer, decided, source, seen, account in conn.execute(
-            sql.load("store/revoked_access")
-        )
-    ]
-
-
-@register("revoked-access-present", RevokedAccessOptions, load)
+@register("revoked-access-present", RevokedAccessOptions, usage.revoke_decisions)
 def detect(data: list[RevokeDecision], now: datetime, opts: RevokedAccessOptions) -> list[Finding]:
     grace = timedelta(days=opts.grace_days)
     findings = []

@@ -18,20 +18,17 @@ Needs: CloudTrail AssumeRole events, the grants inventory.
 from __future__ import annotations
 
 import fnmatch
-import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.config import Config
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.detectors.windows import densest
 from monitor.models import EvidenceItem, Finding
-from monitor.store.sqlite import to_text
+from monitor.store import usage
+from monitor.store.usage import Assumption
 
 
 class UnexpectedAssumeSourceOptions(DetectorOptions):
@@ -43,7 +40,7 @@ class UnexpectedAssumeSourceOptions(DetectorOptions):
     denied_window_minutes: float = Field(default=15, gt=0)
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
         return {
             "allowed_source_accounts": tuple(config.aws.management_accounts),
@@ -51,40 +48,12 @@ class UnexpectedAssumeSourceOptions(DetectorOptions):
         }
 
 
-@dataclass(frozen=True)
-class Assumption:
-    event_id: str
-    time: datetime
-    event_name: str
-    recipient_account: str | None
-    source_account: str | None
-    principal: str | None
-    principal_type: str | None
-    source_ip: str | None
-    role: str
-    error_code: str | None
-
-
-def load(
-    conn: sqlite3.Connection, now: datetime, opts: UnexpectedAssumeSourceOptions
-) -> list[Assumption]:
-    watched = {*opts.watched_roles, *(r for (r,) in conn.execute(sql.load("store/granting_roles")))}
-    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
-    return [
-        Assumption(e, datetime.fromisoformat(t), n, ra, sa, p, pt, ip, role, err)
-        for e, t, n, ra, sa, p, pt, ip, role, err in conn.execute(
-            sql.load("store/assume_events_since"), since
-        )
-        if role in watched
-    ]
-
-
 def _role_account(role: str) -> str | None:
     parts = role.split(":")
     return parts[4] if len(parts) > 5 else None
 
 
-@register("unexpected-assume-source", UnexpectedAssumeSourceOptions, load)
+@register("unexpected-assume-source", UnexpectedAssumeSourceOptions, usage.assume_events)
 def detect(
     data: list[Assumption], now: datetime, opts: UnexpectedAssumeSourceOptions
 ) -> list[Finding]:

@@ -13,17 +13,16 @@ Needs: the database roles inventory, auth events, sessions.
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.detectors.unused import Unused
 from monitor.judge.remedy import quote_ident
-from monitor.models import EvidenceItem, Finding, Severity
-from monitor.store.sqlite import from_text
+from monitor.models import EvidenceItem, Finding
+from monitor.store import usage
+from monitor.store.usage import IamRole
 
 # A role first seen this long after the target was is one created while we watched.
 CREATED_WHILE_WATCHED = timedelta(days=1)
@@ -33,53 +32,24 @@ class UnusedDbUserOptions(DetectorOptions):
     days: int = Field(default=90, ge=1)
 
 
-@dataclass(frozen=True)
-class IamRole:
-    target: str
-    user: str
-    first_seen: datetime
-    watched_since: datetime
-    last_used: datetime | None
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: UnusedDbUserOptions) -> list[IamRole]:
-    roles = []
-    for target, user, first, watched, login, session, poll in conn.execute(
-        sql.load("store/iam_login_roles")
-    ):
-        last = max(
-            (t for t in (from_text(login), from_text(session), from_text(poll)) if t), default=None
-        )
-        roles.append(
-            IamRole(
-                target, user, datetime.fromisoformat(first), datetime.fromisoformat(watched), last
-            )
-        )
-    return roles
-
-
-@register("unused-db-user", UnusedDbUserOptions, load)
+@register("unused-db-user", UnusedDbUserOptions, usage.iam_roles)
 def detect(data: list[IamRole], now: datetime, opts: UnusedDbUserOptions) -> list[Finding]:
     period = timedelta(days=opts.days)
     findings = []
-    severity: Severity
     for role in data:
         if role.last_used and role.last_used >= now - period:
             continue
         created_later = role.first_seen - role.watched_since > CREATED_WHILE_WATCHED
-        observed = now - (role.first_seen if created_later else role.watched_since)
-        if observed >= period:
-            severity, span = "medium", f"{opts.days} days"
-        elif created_later:
+        unused = Unused(opts.days, now - (role.first_seen if created_later else role.watched_since))
+        if created_later and not unused.full:
             continue  # a new role: give it the whole period before calling it unused
-        else:
-            severity, span = "low", f"the {observed.days} days observed"
+        span = unused.span
         last = f"last used {role.last_used:%Y-%m-%d}" if role.last_used else "never seen in use"
         findings.append(
             Finding(
                 detector="unused-db-user",
                 subject=f"{role.target}/{role.user}",
-                severity=severity,
+                severity=unused.severity,
                 title=f"{role.user} on {role.target}: not seen in {span}",
                 why=(
                     f"{role.user} holds rds_iam and may log in with an IAM token, but no login"
@@ -96,7 +66,7 @@ def detect(data: list[IamRole], now: datetime, opts: UnusedDbUserOptions) -> lis
                     if role.last_used
                     else ()
                 ),
-                details={"observed_days": observed.days, "last_used": last},
+                details={"observed_days": unused.observed.days, "last_used": last},
             )
         )
     return findings

@@ -12,17 +12,16 @@ Needs: CloudTrail AssumeRole events, the grants inventory (trust and RoleLastUse
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import Field
 
-from monitor import sql
 from monitor.config import Config
 from monitor.judge.detectors.registry import DetectorOptions, register
+from monitor.judge.detectors.unused import Unused
 from monitor.models import EvidenceItem, Finding
+from monitor.store import usage
+from monitor.store.usage import RoleUse
 
 
 class UnusedRoleOptions(DetectorOptions):
@@ -30,47 +29,27 @@ class UnusedRoleOptions(DetectorOptions):
     watched_roles: tuple[str, ...] = ()
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         monitor_roles = [a.role_arn for a in config.accounts if a.role_arn]
         return {"watched_roles": sorted({*monitor_roles, *config.cloudtrail.watched_roles})}
 
 
-@dataclass(frozen=True)
-class RoleUse:
-    roles: set[str]
-    last_assumed: dict[str, datetime]
-    history_start: datetime | None
-
-
-def load(conn: sqlite3.Connection, now: datetime, opts: UnusedRoleOptions) -> RoleUse:
-    granting = {r for (r,) in conn.execute(sql.load("store/granting_roles"))}
-    last: dict[str, datetime] = {}
-    for name in ("store/role_last_used", "store/role_last_assumed"):
-        for arn, when in conn.execute(sql.load(name)):
-            moment = datetime.fromisoformat(when)
-            last[arn] = max(moment, last.get(arn, moment))
-    (start,) = conn.execute(sql.load("store/trail_history_start")).fetchall()[0]
-    history = datetime.fromisoformat(start) if start else None
-    return RoleUse({*opts.watched_roles, *granting}, last, history)
-
-
-@register("unused-role", UnusedRoleOptions, load)
+@register("unused-role", UnusedRoleOptions, usage.role_use)
 def detect(data: RoleUse, now: datetime, opts: UnusedRoleOptions) -> list[Finding]:
     period = timedelta(days=opts.days)
-    observed = now - data.history_start if data.history_start else timedelta(0)
+    unused = Unused(opts.days, now - data.history_start if data.history_start else timedelta(0))
     findings = []
     for role in sorted(data.roles):
         last = data.last_assumed.get(role)
         if last and last >= now - period:
             continue
-        full = observed >= period
-        span = f"{opts.days} days" if full else f"the {observed.days} days of CloudTrail held"
+        span = unused.span
         account = role.split(":")[4] if role.count(":") >= 5 else None
         findings.append(
             Finding(
                 detector="unused-role",
                 subject=role,
-                severity="medium" if full else "low",
+                severity=unused.severity,
                 title=f"{role.rsplit('/', 1)[-1]} not assumed in {span}",
                 why=(
                     f"The role can reach databases (rds-db:connect or the monitor role), but "

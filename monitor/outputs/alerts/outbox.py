@@ -22,7 +22,6 @@ Once, not at least once:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,13 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.errors import AlertDeliveryFailed, AlertHistoryUnavailable, ChannelUnusable
-from monitor.models import Finding
 from monitor.outputs.alerts import parking
 from monitor.outputs.alerts.budget import Limits, budget
 from monitor.outputs.alerts.render import Message, render_digest, render_finding
 from monitor.outputs.alerts.slack import Sink
+from monitor.store import outbox as stored
 from monitor.store.locks import FileLock
-from monitor.store.sqlite import Store, to_text
+from monitor.store.outbox import OutboxRow
+from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +60,11 @@ class DeliverySummary:
 
 
 @dataclass(frozen=True)
-class _Row:
-    id: int
-    fingerprint: str
-    kind: str
-    finding: Finding
-    count: int
-    created_at: datetime
-    attempts: int
-    next_attempt_at: datetime
-    claim_id: int | None
-    claimed_at: datetime | None
-    digest: bool
-
-
-@dataclass(frozen=True)
 class Batch:
     """One message to send, and the outbox rows it covers (many for a digest)."""
 
     message: Message
-    rows: list[_Row]
+    rows: list[OutboxRow]
     digest: bool
 
     def channel(self, sink: Sink) -> str:
@@ -91,8 +76,8 @@ def plan(store: Store, sink: Sink, now: datetime, limits: Limits) -> tuple[list[
 
     Rows for a parked channel are left out: they wait, and hold up no other channel.
     """
-    rows = _pending(store)
-    stuck = parking.parked(store.conn)
+    rows = stored.pending(store)
+    stuck = parking.parked(store)
     active = [r for r in rows if sink.channel(r.finding.severity) not in stuck]
     # _back_off delays the head of this queue: while it waits, everything behind it does.
     if not active or active[0].next_attempt_at > now:
@@ -119,13 +104,13 @@ def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> Delivery
     """
     with _deliverer(store) as held:
         if not held:
-            return DeliverySummary(pending=len(_pending(store)), busy=True)
+            return DeliverySummary(pending=len(stored.pending(store)), busy=True)
         summary = DeliverySummary()
         try:
             summary.found = _settle(store, sink, now)
             batches, _ = plan(store, sink, now, limits)
             for batch in batches:
-                if batch.channel(sink) in parking.parked(store.conn):
+                if batch.channel(sink) in parking.parked(store):
                     continue  # parked earlier in this run: its rows wait with the channel
                 try:
                     _send(store, sink, batch, now)
@@ -141,7 +126,7 @@ def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> Delivery
         except AlertDeliveryFailed as exc:
             summary.error = str(exc)
             _back_off(store, sink, str(exc), now)
-        summary.pending = len(_pending(store))
+        summary.pending = len(stored.pending(store))
         summary.parked = sum(_waiting(store, sink).values())
         return summary
 
@@ -169,33 +154,13 @@ def preview(store: Store, sink: Sink, now: datetime, limits: Limits) -> int:
 
 def _waiting(store: Store, sink: Sink) -> dict[str, int]:
     """Pending rows per parked channel."""
-    stuck = parking.parked(store.conn)
+    stuck = parking.parked(store)
     counts: dict[str, int] = {}
-    for row in _pending(store):
+    for row in stored.pending(store):
         channel = sink.channel(row.finding.severity)
         if channel in stuck:
             counts[channel] = counts.get(channel, 0) + 1
     return counts
-
-
-def _pending(store: Store) -> list[_Row]:
-    cursor = store.conn.execute(
-        "SELECT id, fingerprint, kind, payload, created_at, attempts, next_attempt_at,"
-        " claim_id, claimed_at, digest FROM outbox WHERE sent_at IS NULL ORDER BY id"
-    )
-    rows = []
-    for ident, fp, kind, payload, created, attempts, next_at, claim, claimed, digest in cursor:
-        data = json.loads(payload)
-        finding = Finding.from_json(data["finding"])
-        count = int(data.get("count", 1))
-        rows.append(
-            _Row(
-                ident, fp, kind, finding, count, datetime.fromisoformat(created), attempts,
-                datetime.fromisoformat(next_at), claim,
-                datetime.fromisoformat(claimed) if claimed else None, bool(digest),
-            )
-        )  # fmt: skip
-    return rows
 
 
 def _thread_for(store: Store, batch: Batch) -> str | None:
@@ -203,19 +168,12 @@ def _thread_for(store: Store, batch: Batch) -> str | None:
     head = batch.rows[0]
     if batch.digest or head.kind == "new":
         return None
-    rows = store.conn.execute(
-        "SELECT slack_ts FROM outbox WHERE fingerprint = ? AND kind = 'new'"
-        " AND sent_at IS NOT NULL AND digest = 0 AND slack_ts IS NOT NULL"
-        " ORDER BY id DESC LIMIT 1",
-        (head.fingerprint,),
-    ).fetchall()
-    return str(rows[0][0]) if rows else None
+    return stored.thread_ts(store, head.fingerprint)
 
 
 def _claim_key(store: Store, claim_id: int) -> str:
     """What the message's metadata carries: this store's identity and the claim."""
-    identity = store.conn.execute("SELECT id FROM store_identity").fetchall()[0][0]
-    return f"{identity}.{claim_id}"
+    return f"{stored.identity(store)}.{claim_id}"
 
 
 def _settle(store: Store, sink: Sink, now: datetime) -> int:
@@ -223,8 +181,8 @@ def _settle(store: Store, sink: Sink, now: datetime) -> int:
 
     Returns how many were found in Slack. Slack unreachable raises AlertDeliveryFailed.
     """
-    claims: dict[int, list[_Row]] = {}
-    for row in _pending(store):
+    claims: dict[int, list[OutboxRow]] = {}
+    for row in stored.pending(store):
         if row.claim_id is not None:
             claims.setdefault(row.claim_id, []).append(row)
     found = 0
@@ -280,55 +238,31 @@ def _send(store: Store, sink: Sink, batch: Batch, now: datetime) -> None:
 
 def _claim(store: Store, batch: Batch, now: datetime) -> str:
     """Claim the batch's rows in the store before the post; raises if the store can't."""
-    ids = [(r.id,) for r in batch.rows]
-    with store.transaction() as tx:
-        claim_id = int(
-            tx.execute("SELECT coalesce(max(claim_id), 0) + 1 FROM outbox").fetchall()[0][0]
-        )
-        tx.executemany(
-            "UPDATE outbox SET claim_id = ?, claimed_at = ?, digest = ?"
-            " WHERE id = ? AND sent_at IS NULL",
-            [(claim_id, to_text(now), int(batch.digest), i) for (i,) in ids],
-        )
+    claim_id = stored.claim(store, [r.id for r in batch.rows], batch.digest, now)
     return _claim_key(store, claim_id)
 
 
 def _mark(store: Store, batch: Batch, ts: str | None, now: datetime) -> None:
-    with store.transaction() as tx:
-        tx.executemany(
-            "UPDATE outbox SET sent_at = ?, slack_ts = ?, digest = ?, attempts = attempts + 1,"
-            " last_error = NULL WHERE id = ?",
-            [
-                (to_text(now), None if batch.digest else ts, int(batch.digest), r.id)
-                for r in batch.rows
-            ],
-        )
+    ts = None if batch.digest else ts  # a digest is no thread for later alerts
+    stored.mark_sent(store, [r.id for r in batch.rows], ts, batch.digest, now)
 
 
-def _release(store: Store, rows: list[_Row]) -> None:
+def _release(store: Store, rows: list[OutboxRow]) -> None:
     """Slack does not have these: they may be claimed and posted again."""
-    with store.transaction() as tx:
-        tx.executemany(
-            "UPDATE outbox SET claim_id = NULL, claimed_at = NULL WHERE id = ?",
-            [(r.id,) for r in rows],
-        )
+    stored.release(store, [r.id for r in rows])
 
 
 def _back_off(store: Store, sink: Sink, error: str, now: datetime) -> None:
     """Delay the head of the queue (parked channels aside); everything behind it waits."""
-    stuck = parking.parked(store.conn)
-    rows = [r for r in _pending(store) if sink.channel(r.finding.severity) not in stuck]
+    stuck = parking.parked(store)
+    rows = [r for r in stored.pending(store) if sink.channel(r.finding.severity) not in stuck]
     if not rows:
         return
     head = rows[0]
     attempts = head.attempts + 1
     # The exponent is bounded too: 5 s * 2**50 overflows timedelta after a long outage.
     retry_at = now + min(BACKOFF_BASE * 2 ** min(attempts - 1, 16), BACKOFF_MAX)
-    with store.transaction() as tx:
-        tx.execute(
-            "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, error, to_text(retry_at), head.id),
-        )
+    stored.back_off(store, head.id, attempts, error, retry_at)
     log.warning(
         "%s; %d alerts wait in the outbox, next try at %s",
         error,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,8 @@ from pathlib import Path
 from monitor.errors import ChannelUnusable, StoreError
 from monitor.outputs.alerts.render import render_parked
 from monitor.outputs.alerts.slack import Sink
-from monitor.store.sqlite import Store, to_text
+from monitor.store import outbox as stored
+from monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +48,19 @@ def retry_command(channel: str) -> str:
     return f"pgwarden alerts retry-parked --channel {shlex.quote(channel)}"
 
 
-def parked(conn: sqlite3.Connection) -> dict[str, ParkedChannel]:
-    rows = conn.execute(
-        "SELECT channel, error, parked_at, alerted_at FROM parked_channels ORDER BY parked_at"
-    ).fetchall()
+def parked(store: Store) -> dict[str, ParkedChannel]:
+    return _channels(stored.parked_channels(store))
+
+
+def _channels(rows: dict[str, stored.ParkedRow]) -> dict[str, ParkedChannel]:
     return {
-        channel: ParkedChannel(
-            channel,
-            error,
-            datetime.fromisoformat(at),
-            datetime.fromisoformat(alerted) if alerted else None,
-        )
-        for channel, error, at, alerted in rows
+        name: ParkedChannel(row.channel, row.error, row.parked_at, row.alerted_at)
+        for name, row in rows.items()
     }
 
 
 def park(store: Store, exc: ChannelUnusable, now: datetime) -> None:
-    with store.transaction() as tx:
-        tx.execute(
-            "INSERT OR IGNORE INTO parked_channels (channel, error, parked_at) VALUES (?, ?, ?)",
-            (exc.channel, exc.error, to_text(now)),
-        )
+    stored.park(store, exc.channel, exc.error, now)
     log.error(
         "%s: channel parked; its alerts wait until `pgwarden alerts retry-parked --channel %s`",
         exc,
@@ -79,10 +71,7 @@ def park(store: Store, exc: ChannelUnusable, now: datetime) -> None:
 
 def resume(store: Store, channels: Sequence[str] = ()) -> list[str]:
     """Unpark `channels` (all when empty); returns the ones that were parked."""
-    with store.transaction() as tx:
-        known = list(parked(tx))
-        chosen = [c for c in known if not channels or c in channels]
-        tx.executemany("DELETE FROM parked_channels WHERE channel = ?", [(c,) for c in chosen])
+    chosen = stored.unpark(store, channels)
     for channel in chosen:
         log.info("channel %s resumed: its alerts go out at the next delivery", channel)
     return chosen
@@ -94,24 +83,20 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
     A channel found unusable on the way is parked too; an outage leaves the alert for the
     next run. Raises AlertDeliveryFailed only for an outage.
     """
-    for entry in parked(store.conn).values():
+    for entry in parked(store).values():
         if entry.alerted_at is not None:
             continue
         count = waiting.get(entry.channel, 0)
         message = render_parked(entry.channel, entry.error, count, entry.fix())
         for channel in sink.destinations():
-            if channel in parked(store.conn):
+            if channel in parked(store):
                 continue
             try:
                 sink.send(message.to(channel), 0, None)
             except ChannelUnusable as exc:
                 park(store, exc, now)
                 continue
-            with store.transaction() as tx:
-                tx.execute(
-                    "UPDATE parked_channels SET alerted_at = ? WHERE channel = ?",
-                    (to_text(now), entry.channel),
-                )
+            stored.parked_alerted(store, entry.channel, now)
             break
         else:
             # Every channel is parked: nothing can say so until one is resumed; the parking
@@ -126,10 +111,7 @@ def parked_in(path: Path, busy_timeout_ms: int) -> list[ParkedChannel]:
     except StoreError:
         return []  # no store yet: nothing can be parked
     with store:
-        try:
-            return list(parked(store.conn).values())
-        except sqlite3.OperationalError:
-            return []  # a store from before parking existed: the daemon migrates it
+        return list(_channels(stored.parked_if_migrated(store)).values())
 
 
 def readiness(path: Path, busy_timeout_ms: int) -> list[str]:

@@ -7,10 +7,10 @@ For a period (an ISO week by default) it writes, into the reports directory:
 - `access-review-<label>.html`: one self-contained page with counts, charts and a table;
 - `access-review-<label>-revoke.sql` and `-revoke-iam.json`: the revocation plan.
 
-Everything is aggregated in SQLite (queries/store/report_*.sql) on a read-only connection
+Everything is aggregated in the store (monitor/store/reports.py) on a read-only connection
 of its own, inside one read transaction, so the files agree with each other while the
-daemon keeps writing. Rows come back in chunks through pandas and are written as they
-arrive: memory stays flat however many users there are. `weekly_report` (the scheduler's
+daemon keeps writing. Rows come back in chunks and are written as they arrive: memory
+stays flat however many users there are. `weekly_report` (the scheduler's
 job) and `pgwarden report access-review` share `write_report`.
 """
 
@@ -19,14 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
-from monitor import sql
 from monitor.config import Config
 from monitor.errors import PgwardenError
 from monitor.judge.detectors.unused_db_user import UnusedDbUserOptions
@@ -42,7 +40,8 @@ from monitor.outputs.reports.rows import (
     user_row,
 )
 from monitor.outputs.reports.summary import Review
-from monitor.store.sqlite import Store, to_text
+from monitor.store.reports import CHUNK_ROWS, Record, ReviewSnapshot, review_snapshot
+from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
     from monitor.stages.base import StageContext, StageReport
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FILE_KINDS = ("users", "principals", "html", "revoke-sql", "revoke-iam")
-CHUNK_ROWS = 5_000
 
 
 def parse_formats(text: str) -> list[str]:
@@ -119,7 +117,7 @@ def write_report(
         ctx.store.path, writer=False, busy_timeout_ms=ctx.config.store.busy_timeout_ms
     )
     with contextlib.closing(store):
-        files = generate(store.conn, ctx.config, period, out, wanted, ctx.clock.now())
+        files = generate(store, ctx.config, period, out, wanted, ctx.clock.now())
     log.info(
         "access review %s written to %s",
         period.label,
@@ -134,7 +132,7 @@ def write_report(
 
 
 def generate(
-    conn: sqlite3.Connection,
+    store: Store,
     config: Config,
     period: Period,
     out: Path,
@@ -143,40 +141,31 @@ def generate(
 ) -> list[ReportFile]:
     """Aggregate, recommend and write; one read transaction, so the files agree."""
     names = file_names(period.label)
-    params = {"start": to_text(period.start), "end": to_text(period.end)}
     review = Review(period, now)
-    conn.executescript(sql.load("store/report_tables"))
-    conn.execute("BEGIN")
-    try:
-        conn.execute(sql.load("store/report_sessions"), params)
-        conn.execute(sql.load("store/report_use"), params)
-        job = _Job(conn, config, review, params, out, names, "csv" in formats)
+    with review_snapshot(store, period.start, period.end) as data:
+        job = _Job(data, config, review, out, names, "csv" in formats)
         written = [*_users(job), *_principals(job)]
         mode = config.reports.file_mode
         with _atomic(out / names["revoke-iam"], mode) as f:
-            plan = _records(conn, "store/report_plan_grants", params)
-            count = write_iam_plan(plan, period, now, f)
+            count = write_iam_plan(data.plan_grants(), period, now, f)
         written.append(ReportFile("revoke-iam", out / names["revoke-iam"], count))
         if "html" in formats:
             from monitor.outputs.reports.html import render
 
-            _daily(conn, review, params)
+            _daily(data, review)
             with _atomic(out / names["html"], mode) as f:
                 f.write(render(review))
             written.append(ReportFile("html", out / names["html"], review.table_total))
-    finally:
-        conn.execute("ROLLBACK")  # only the temp tables changed
     return sorted(written, key=lambda f: FILE_KINDS.index(f.kind))
 
 
 @dataclass(frozen=True)
 class _Job:
-    """One report's connection, settings and destination, shared by its passes."""
+    """One report's snapshot of the store, settings and destination, shared by its passes."""
 
-    conn: sqlite3.Connection
+    data: ReviewSnapshot
     config: Config
     review: Review
-    params: Mapping[str, str]
     out: Path
     names: Mapping[str, str]
     csv: bool
@@ -190,15 +179,15 @@ class _Job:
 
 
 def _users(job: _Job) -> list[ReportFile]:
-    conn, review, params, out, names = job.conn, job.review, job.params, job.out, job.names
+    data, review, out, names = job.data, job.review, job.out, job.names
     opts = UnusedDbUserOptions.from_config(job.config, "unused-db-user")
     accounts = {a.id: a.name for a in job.config.accounts}
     end = review.period.end
     count = 0
 
-    def rows(plan: RevokeSql) -> Iterator[dict[str, Any]]:
+    def rows(plan: RevokeSql) -> Iterator[Record]:
         nonlocal count
-        for chunk in _chunks(conn, "store/report_users", params):
+        for chunk in data.users():
             revoke: list[tuple[str, str, str]] = []
             for raw in chunk:
                 row = user_row(raw, accounts, end, opts)
@@ -208,7 +197,7 @@ def _users(job: _Job) -> list[ReportFile]:
                     revoke.append((row["target"], row["db_user"], row["reason"]))
                 count += 1
                 yield row
-            conn.executemany("INSERT INTO report_revoke_users VALUES (?, ?, ?)", revoke)
+            data.revoke_users(revoke)
 
     with _atomic(out / names["revoke-sql"], job.mode) as sql_out:
         plan = RevokeSql(sql_out, review.period, review.generated)
@@ -224,16 +213,15 @@ def _users(job: _Job) -> list[ReportFile]:
 
 
 def _principals(job: _Job) -> list[ReportFile]:
-    conn, review, params, out, names = job.conn, job.review, job.params, job.out, job.names
+    data, review, out, names = job.data, job.review, job.out, job.names
     opts = UnusedIamGrantOptions.from_config(job.config, "unused-iam-grant")
-    (start,) = conn.execute(sql.load("store/trail_history_start")).fetchall()[0]
-    history = report_time(start)
+    history = report_time(data.trail_history_start())
     end = review.period.end
     count = 0
 
-    def grouped() -> Iterator[list[dict[str, Any]]]:
-        group: list[dict[str, Any]] = []
-        for chunk in _chunks(conn, "store/report_principals", params):
+    def grouped() -> Iterator[list[Record]]:
+        group: list[Record] = []
+        for chunk in data.principals():
             for raw in chunk:
                 if group and raw["principal_arn"] != group[0]["principal_arn"]:
                     yield group
@@ -242,7 +230,7 @@ def _principals(job: _Job) -> list[ReportFile]:
         if group:
             yield group
 
-    def rows() -> Iterator[dict[str, Any]]:
+    def rows() -> Iterator[Record]:
         nonlocal count
         revoke: list[tuple[str, str]] = []
         for group in grouped():
@@ -251,11 +239,11 @@ def _principals(job: _Job) -> list[ReportFile]:
             if row["recommendation"] == "revoke":
                 revoke.append((row["principal_arn"], row["reason"]))
             if len(revoke) >= CHUNK_ROWS:
-                conn.executemany("INSERT INTO report_revoke_principals VALUES (?, ?)", revoke)
+                data.revoke_principals(revoke)
                 revoke.clear()
             count += 1
             yield row
-        conn.executemany("INSERT INTO report_revoke_principals VALUES (?, ?)", revoke)
+        data.revoke_principals(revoke)
 
     _write(rows(), PRINCIPAL_COLUMNS, out / names["principals"] if job.csv else None, job.mode)
     return [ReportFile("principals", out / names["principals"], count)] if job.csv else []
@@ -264,11 +252,11 @@ def _principals(job: _Job) -> list[ReportFile]:
 # -- chart data --------------------------------------------------------------------------------
 
 
-def _daily(conn: sqlite3.Connection, review: Review, params: Mapping[str, str]) -> None:
-    """Per-hour counts from SQLite, folded into the period's local days with pandas."""
+def _daily(data: ReviewSnapshot, review: Review) -> None:
+    """Per-hour counts from the store, folded into the period's local days with pandas."""
     import pandas as pd
 
-    frame = pd.read_sql_query(sql.load("store/report_daily"), conn, params=dict(params))
+    frame = data.hourly()
     if frame.empty:
         return
     hours = pd.to_datetime(frame["hour"] + ":00:00+00:00", utc=True)
@@ -286,32 +274,7 @@ def _daily(conn: sqlite3.Connection, review: Review, params: Mapping[str, str]) 
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _chunks(
-    conn: sqlite3.Connection, query: str, params: Mapping[str, str]
-) -> Iterator[list[dict[str, Any]]]:
-    """The query's rows, CHUNK_ROWS at a time, NULL as None (nullable dtypes keep ints ints)."""
-    import pandas as pd
-
-    for frame in pd.read_sql_query(
-        sql.load(query),
-        conn,
-        params=dict(params),
-        chunksize=CHUNK_ROWS,
-        dtype_backend="numpy_nullable",
-    ):
-        yield cast("list[dict[str, Any]]", frame.to_dict("records"))
-
-
-def _records(
-    conn: sqlite3.Connection, query: str, params: Mapping[str, str]
-) -> Iterator[dict[str, Any]]:
-    for chunk in _chunks(conn, query, params):
-        yield from chunk
-
-
-def _write(
-    rows: Iterator[Mapping[str, Any]], columns: Sequence[str], path: Path | None, mode: int
-) -> None:
+def _write(rows: Iterator[Record], columns: Sequence[str], path: Path | None, mode: int) -> None:
     """RFC 4180 CSV through monitor.outputs.formats; without a path, the rows are only consumed."""
     if path is None:
         for _ in rows:

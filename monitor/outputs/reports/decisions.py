@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from monitor.errors import PgwardenError
-from monitor.judge.findings import add_suppression, subject_glob
+from monitor.judge.findings import subject_glob
 from monitor.outputs.formats import csv_value
-from monitor.store.sqlite import Store, to_text
+from monitor.store import findings, reports
+from monitor.store.sqlite import Store
 
 Kind = Literal["db_user", "principal"]
 DECISIONS = ("keep", "revoke")
@@ -152,20 +153,9 @@ def apply(store: Store, path: Path, keep_days: int, now: datetime) -> Outcome:
     with store.transaction() as tx:
         for d in good:
             source = f"{path.name}:{d.line}"
-            tx.execute(
-                "INSERT INTO review_decisions (kind, target, db_user, principal_arn, decision,"
-                " reviewer, notes, source, decided_at, keep_until)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (kind, target, db_user, principal_arn) DO UPDATE SET"
-                " decision = excluded.decision, reviewer = excluded.reviewer,"
-                " notes = excluded.notes, source = excluded.source,"
-                " decided_at = excluded.decided_at, keep_until = excluded.keep_until",
-                (
-                    d.kind, d.target, d.db_user, d.principal_arn, d.decision, d.reviewer,
-                    d.notes, source, to_text(now),
-                    to_text(until) if d.decision == "keep" else None,
-                ),
-            )  # fmt: skip
+            subject = (d.kind, d.target, d.db_user, d.principal_arn, d.decision, d.reviewer)
+            keep = until if d.decision == "keep" else None
+            reports.save_decision(tx, (*subject, d.notes), source, now, keep)
             if d.decision != "keep":
                 continue
             reason = f"access review: kept by {d.reviewer} ({source})" + (
@@ -173,15 +163,13 @@ def apply(store: Store, path: Path, keep_days: int, now: datetime) -> Outcome:
             )
             for detector, glob in KEEP_SUPPRESSES[d.kind]:
                 pattern = glob.format(subject=subject_glob(d.subject))
-                out.muted += add_suppression(tx, detector, pattern, until, reason, now)
+                out.muted += findings.add_suppression(tx, detector, pattern, until, reason, now)
     return out
 
 
 def _unknown(store: Store, d: Decision) -> str | None:
     if d.kind == "db_user":
-        rows = store.conn.execute("SELECT 1 FROM targets WHERE name = ?", (d.target,)).fetchall()
-        return None if rows else f'target: "{d.target[:80]}" is not a known target'
-    rows = store.conn.execute(
-        "SELECT 1 FROM grants WHERE principal_arn = ? LIMIT 1", (d.principal_arn,)
-    ).fetchall()
-    return None if rows else f"principal_arn: {d.principal_arn} is not in the grants inventory"
+        known = reports.target_known(store, d.target)
+        return None if known else f'target: "{d.target[:80]}" is not a known target'
+    known = reports.principal_known(store, d.principal_arn)
+    return None if known else f"principal_arn: {d.principal_arn} is not in the grants inventory"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from monitor.judge.detectors import unused_db_user, unused_iam_grant
+from monitor.store.usage import Grant, GrantUse, IamRole
 
 Recommendation = Literal["keep", "review", "revoke"]
 RECOMMENDATIONS: tuple[Recommendation, ...] = ("revoke", "review", "keep")  # most urgent first
@@ -90,7 +91,7 @@ def _usage(
         return "keep", "no rds_iam: cannot log in with an IAM token"
     if facts.role_first_seen is None or facts.watched_since is None:
         return "review", "target not in the inventory"
-    role = unused_db_user.IamRole(
+    role = IamRole(
         facts.target, facts.db_user, facts.role_first_seen, facts.watched_since, facts.last_used
     )
     found = unused_db_user.detect([role], end, opts)
@@ -162,7 +163,7 @@ def _grant_usage(
 ) -> tuple[Recommendation, str]:
     # Policy and statement do not change the verdict; the plan reads them from the store.
     grants = [
-        unused_iam_grant.Grant(
+        Grant(
             facts.arn,
             facts.type,
             facts.account,
@@ -177,9 +178,7 @@ def _grant_usage(
         for g in exact
     ]
     assumed = {facts.arn: facts.last_assumed} if facts.last_assumed else {}
-    found = unused_iam_grant.detect(
-        unused_iam_grant.GrantUse(grants, assumed, history_start), end, opts
-    )
+    found = unused_iam_grant.detect(GrantUse(grants, assumed, history_start), end, opts)
     if len(found) < len(grants):
         signs = [(facts.last_assumed, "assumed")] + [
             (g.last_login, f"login as {g.label}") for g in exact

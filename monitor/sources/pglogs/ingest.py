@@ -15,7 +15,6 @@ and `once` exits 1.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -27,12 +26,11 @@ from pydantic import BaseModel
 
 from monitor.clock import Clock
 from monitor.errors import AwsError
-from monitor.models import AuthEvent, SuspiciousEntry
 from monitor.parsing.pglog import LogParser, parse_messages
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.registry import Access, Registry
-from monitor.sql import load
-from monitor.store.sqlite import Store, to_text
+from monitor.store.events import save_auth_events
+from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -124,68 +122,6 @@ class LogSource:
 LOG_SOURCES: Registry[LogSource] = Registry("log source")
 
 
-def save(
-    store: Store,
-    target: str | None,
-    source: str,
-    events: Sequence[AuthEvent],
-    stats: ParseStats,
-    cursors: Iterable[tuple[str, str, object]],
-    now: datetime,
-    suspicious: Sequence[SuspiciousEntry] = (),
-) -> int:
-    """Store events, suspicious entries, unparsed-line samples and cursors in one
-    transaction; new event rows."""
-    insert = load("store/auth_events_insert")
-    with store.transaction() as conn:
-        conn.executemany(
-            load("store/auth_log_suspicious_insert"),
-            [
-                {
-                    "target": target,
-                    "source": source,
-                    "time": to_text(s.time),
-                    "client_host": s.client_host,
-                    "client_port": s.client_port,
-                    "reason": s.reason,
-                    "line": s.line,
-                    "seen_at": to_text(now),
-                    "dedup_key": s.dedup_key(target),
-                }
-                for s in suspicious
-            ],
-        )
-        before = conn.total_changes
-        conn.executemany(
-            insert,
-            [
-                {
-                    **e.to_json(),
-                    "time": to_text(e.time),
-                    "target": target,
-                    "dedup_key": e.dedup_key(target),
-                }
-                for e in events
-            ],
-        )
-        stored = conn.total_changes - before
-        if stats.unparsed:
-            conn.execute(
-                load("store/auth_log_unparsed_insert"),
-                {
-                    "target": target,
-                    "source": source,
-                    "seen_at": to_text(now),
-                    "lines": stats.lines,
-                    "unparsed": stats.unparsed,
-                    "samples": json.dumps(stats.samples, ensure_ascii=False),
-                },
-            )
-        for cursor_source, key, value in cursors:
-            store.set_cursor(cursor_source, key, value, now)
-    return stored
-
-
 @dataclass
 class RecordWindow:
     """A record cursor: the newest timestamp read, and the ids read shortly before it."""
@@ -239,7 +175,7 @@ def store_records(
     parser = LogParser(fmt, opts.log_line_prefix, source=source)
     events = parse_messages(((ts, message) for _, ts, message in records), parser)
     cursor_source, key, window = cursor
-    stored = save(
+    stored = save_auth_events(
         store,
         target.name,
         source,

@@ -24,14 +24,8 @@ from monitor.config.fields import SECTION
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser
 from monitor.registry import Access
-from monitor.sources.pglogs.ingest import (
-    LOG_SOURCES,
-    MAX_PAGES,
-    LogSource,
-    ReadResult,
-    SourceRun,
-    save,
-)
+from monitor.sources.pglogs.ingest import LOG_SOURCES, MAX_PAGES, LogSource, ReadResult, SourceRun
+from monitor.store.events import save_auth_events
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
@@ -128,7 +122,7 @@ def read_rds_api(
             value = {n: v for n, v in cursor.items() if n in listed_names}
             cursors = [(CURSOR, key, value)]
             suspicious = parser.take_suspicious()
-            stored = save(
+            stored = save_auth_events(
                 store, target.name, source, events, parser.stats, cursors, now, suspicious
             )
             results.append(

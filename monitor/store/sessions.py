@@ -15,35 +15,12 @@ rebuilt from the store, so it can never drift from what was committed.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
+from monitor import sql
 from monitor.sources.activity import PollResult, RoleRow, SessionRow
-from monitor.store.sqlite import to_text
-
-_INSERT_SESSION = (
-    "INSERT INTO sessions (target, pid, backend_start, usename, datname, client_addr,"
-    " client_hostname, client_port, application_name, backend_type, first_seen, last_seen,"
-    " last_state, last_wait_event_type, last_xact_start, last_query_start, last_state_change,"
-    " last_query, seen_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-)
-_UPDATE_CHANGED = (
-    "UPDATE sessions SET application_name = ?, last_state = ?, last_wait_event_type = ?,"
-    " last_xact_start = ?, last_query_start = ?, last_state_change = ?,"
-    " last_query = COALESCE(?, last_query) WHERE id = ?"
-)
-_SELECT_OPEN = (
-    "SELECT id, pid, backend_start, usename, datname, client_addr, client_hostname,"
-    " client_port, application_name, last_xact_start, last_query_start, last_state_change,"
-    " last_state, last_wait_event_type, backend_type, last_query"
-    " FROM sessions WHERE target = ? AND ended_at IS NULL"
-)
-
-_END_UNSEEN = (
-    "UPDATE sessions SET ended_at = last_seen,"
-    " end_gap_s = round((julianday(?) - julianday(last_seen)) * 86400, 3) WHERE id = ?"
-)
+from monitor.store.sqlite import Conn, to_text
 
 Key = tuple[int, datetime]
 
@@ -63,7 +40,7 @@ class SessionRecorder:
         # target -> {(pid, backend_start): (row id, the row as last stored)}
         self._open: dict[str, dict[Key, tuple[int, SessionRow]]] = {}
 
-    def record(self, conn: sqlite3.Connection, result: PollResult) -> None:
+    def record(self, conn: Conn, result: PollResult) -> None:
         """Store one poll's outcome; call inside `Store.transaction()`."""
         try:
             self._record(conn, result)
@@ -71,20 +48,13 @@ class SessionRecorder:
             self._open.clear()  # the transaction rolls back: forget what it wrote
             raise
 
-    def _record(self, conn: sqlite3.Connection, result: PollResult) -> None:
+    def _record(self, conn: Conn, result: PollResult) -> None:
         now = to_text(result.polled_at)
         ok = result.status == "ok"
-        before = conn.execute(
-            "SELECT status FROM target_status WHERE target = ?", (result.target,)
-        ).fetchall()
+        before = conn.execute(sql.load("store/target_status_get"), (result.target,)).fetchall()
         after_outage = bool(before) and before[0][0] != "ok"
         conn.execute(
-            "INSERT INTO target_status (target, status, reason, polled_at, duration_ms,"
-            " row_count, last_ok_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO UPDATE"
-            " SET status = excluded.status, reason = excluded.reason,"
-            " polled_at = excluded.polled_at, duration_ms = excluded.duration_ms,"
-            " row_count = excluded.row_count,"
-            " last_ok_at = COALESCE(excluded.last_ok_at, target_status.last_ok_at)",
+            sql.load("store/target_status_upsert"),
             (
                 result.target,
                 result.status,
@@ -105,35 +75,32 @@ class SessionRecorder:
         # After an outage the session ended at some point while nobody could look: say the
         # last time it was seen, and how long the blind spot after it was.
         conn.executemany(
-            _END_UNSEEN if after_outage else "UPDATE sessions SET ended_at = ? WHERE id = ?",
+            sql.load("store/session_end_unseen" if after_outage else "store/session_end"),
             [(now, known[k][0]) for k in ended],
         )
         for key in ended:
             del known[key]
         # Every session still open was seen now: one statement for all of them.
-        conn.execute(
-            "UPDATE sessions SET last_seen = ?, seen_count = seen_count + 1"
-            " WHERE target = ? AND ended_at IS NULL",
-            (now, result.target),
-        )
+        conn.execute(sql.load("store/sessions_seen"), (now, result.target))
         changed = []
         for key, row in current.items():
             entry = known.get(key)
             if entry is None:
-                cursor = conn.execute(_INSERT_SESSION, _insert_params(result.target, now, row))
+                params = _insert_params(result.target, now, row)
+                cursor = conn.execute(sql.load("store/session_insert"), params)
                 assert cursor.lastrowid is not None
                 known[key] = (cursor.lastrowid, row)
             elif entry[1] != row:
                 changed.append(_changed_params(entry[0], row))
                 known[key] = (entry[0], row)
-        conn.executemany(_UPDATE_CHANGED, changed)
+        conn.executemany(sql.load("store/session_update_changed"), changed)
         self._open[result.target] = known
         if result.roles is not None:
             record_roles(conn, result.target, result.roles, now)
 
-    def _load(self, conn: sqlite3.Connection, target: str) -> dict[Key, tuple[int, SessionRow]]:
+    def _load(self, conn: Conn, target: str) -> dict[Key, tuple[int, SessionRow]]:
         known: dict[Key, tuple[int, SessionRow]] = {}
-        for r in conn.execute(_SELECT_OPEN, (target,)).fetchall():
+        for r in conn.execute(sql.load("store/sessions_open"), (target,)).fetchall():
             start = datetime.fromisoformat(r[2])
             row = SessionRow(
                 r[1], r[3], r[4], r[5], r[6], r[7], r[8], start,
@@ -179,17 +146,11 @@ def _changed_params(row_id: int, s: SessionRow) -> tuple[object, ...]:
     )
 
 
-def record_roles(conn: sqlite3.Connection, target: str, roles: Iterable[RoleRow], now: str) -> None:
+def record_roles(conn: Conn, target: str, roles: Iterable[RoleRow], now: str) -> None:
     """Upsert the target's login roles; those no longer listed get `dropped_at`."""
     roles = list(roles)
     conn.executemany(
-        "INSERT INTO db_roles (target, rolname, rds_iam, superuser, rds_superuser, can_login,"
-        " valid_until, member_of, first_seen, observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (target, rolname) DO UPDATE SET rds_iam = excluded.rds_iam,"
-        " superuser = excluded.superuser, rds_superuser = excluded.rds_superuser,"
-        " can_login = excluded.can_login, valid_until = excluded.valid_until,"
-        " member_of = excluded.member_of, observed_at = excluded.observed_at,"
-        " dropped_at = NULL",
+        sql.load("store/db_role_upsert"),
         [
             (
                 target,
@@ -207,10 +168,8 @@ def record_roles(conn: sqlite3.Connection, target: str, roles: Iterable[RoleRow]
         ],
     )
     present = {r.rolname for r in roles}
-    known = conn.execute(
-        "SELECT rolname FROM db_roles WHERE target = ? AND dropped_at IS NULL", (target,)
-    ).fetchall()
+    known = conn.execute(sql.load("store/db_roles_present"), (target,)).fetchall()
     conn.executemany(
-        "UPDATE db_roles SET dropped_at = ? WHERE target = ? AND rolname = ?",
+        sql.load("store/db_role_drop"),
         [(now, target, name) for (name,) in known if name not in present],
     )

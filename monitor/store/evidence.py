@@ -1,0 +1,241 @@
+"""What the detectors of logins and sessions read: typed evidence, loaded from the store.
+
+Each loader is a detector's `load(conn, now, opts)`, registered with it: it runs the
+detector's queries (queries/store/) and returns frozen data for its pure `detect`. The
+detectors of grants, roles and health read monitor/store/usage.py.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from monitor import sql
+from monitor.store.sqlite import Conn, to_text
+
+if TYPE_CHECKING:
+    from monitor.judge.detectors.failure_burst import FailureBurstOptions
+    from monitor.judge.detectors.log_injection import LogInjectionOptions
+    from monitor.judge.detectors.new_source import NewSourceOptions
+    from monitor.judge.detectors.off_hours import OffHoursOptions
+    from monitor.judge.detectors.password_login import PasswordLoginOptions
+    from monitor.judge.detectors.privileged_session import PrivilegedSessionOptions
+
+# The longest an AssumeRole session can last; the default (and the usual) is one hour.
+MAX_LIFETIME = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Assumption:
+    time: datetime
+    source_ip: str | None
+    vpc_endpoint: str | None
+    caller: str | None
+
+
+@dataclass(frozen=True)
+class LinkData:
+    """Grants by target, and each role's assumptions in time order."""
+
+    grants: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    assumptions: dict[str, list[Assumption]] = field(default_factory=dict)
+
+
+def load_links(conn: Conn, since: datetime) -> LinkData:
+    """The grants, and the assumptions whose credentials may still have lived at `since`."""
+    grants: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for principal, kind, target, db_user in conn.execute(sql.load("store/link_grants")):
+        grants[target].append((principal, kind, db_user))
+    assumptions: dict[str, list[Assumption]] = defaultdict(list)
+    params = {"since": to_text(since - MAX_LIFETIME)}
+    for role, when, ip, vpce, caller in conn.execute(sql.load("store/link_assumptions"), params):
+        assumptions[role].append(Assumption(datetime.fromisoformat(when), ip, vpce, caller))
+    return LinkData(dict(grants), dict(assumptions))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    target: str
+    user: str
+    host: str | None
+    time: datetime
+
+
+@dataclass(frozen=True)
+class AuthHistory:
+    failures: list[Attempt]
+    successes: list[Attempt]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def auth_history(conn: Conn, now: datetime, opts: FailureBurstOptions) -> AuthHistory:
+    """failure-burst: failed and successful logins in the lookback."""
+    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
+
+    def rows(name: str) -> list[Attempt]:
+        cursor = conn.execute(sql.load(name), since)
+        return [Attempt(t, u or "", h, datetime.fromisoformat(ts)) for t, u, h, ts in cursor]
+
+    links = load_links(conn, now - timedelta(hours=opts.lookback_hours))
+    return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"), links)
+
+
+@dataclass(frozen=True)
+class Suspicious:
+    target: str
+    host: str | None
+    port: int | None
+    time: datetime
+    reason: str
+    line: str
+    source: str
+
+
+def log_injections(conn: Conn, now: datetime, opts: LogInjectionOptions) -> list[Suspicious]:
+    """log-injection: log entries refused as evidence, in the lookback."""
+    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
+    return [
+        Suspicious(t or "", h, p, datetime.fromisoformat(ts), r, line, src)
+        for t, h, p, ts, r, line, src in conn.execute(sql.load("store/log_injections"), since)
+    ]
+
+
+@dataclass(frozen=True)
+class PasswordLogin:
+    target: str
+    user: str
+    method: str
+    host: str | None
+    logins: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
+class PasswordLogins:
+    logins: list[PasswordLogin]
+    rds_iam: set[tuple[str, str]]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def password_logins(conn: Conn, now: datetime, opts: PasswordLoginOptions) -> PasswordLogins:
+    """password-login: logins by password, and which users hold rds_iam."""
+    since = {"since": to_text(now - timedelta(days=opts.lookback_days))}
+    logins = [
+        PasswordLogin(t, u or "", m, h, n, datetime.fromisoformat(f), datetime.fromisoformat(lst))
+        for t, u, m, h, n, f, lst in conn.execute(sql.load("store/password_logins"), since)
+    ]
+    rds_iam = {(t, u) for t, u in conn.execute(sql.load("store/rds_iam_users"))}
+    links = load_links(conn, now - timedelta(days=opts.lookback_days))
+    return PasswordLogins(logins, rds_iam, links)
+
+
+@dataclass(frozen=True)
+class PrivilegedSession:
+    target: str
+    user: str
+    host: str | None
+    application: str | None
+    started: datetime
+    why: str
+
+
+@dataclass(frozen=True)
+class PrivilegedSessions:
+    sessions: list[PrivilegedSession]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def privileged_sessions(
+    conn: Conn, now: datetime, opts: PrivilegedSessionOptions
+) -> PrivilegedSessions:
+    """privileged-session: sessions of superusers, rds_superusers and master users."""
+    params = {
+        "since": to_text(now - timedelta(hours=opts.lookback_hours)),
+        "masters": json.dumps(list(opts.master_users)),
+    }
+    sessions = [
+        PrivilegedSession(
+            t,
+            u,
+            h,
+            a,
+            datetime.fromisoformat(b),
+            "superuser" if su else "rds_superuser" if rs else "master user",
+        )
+        for t, u, h, a, b, _last, su, rs in conn.execute(
+            sql.load("store/privileged_sessions"), params
+        )
+        if u not in opts.ignore_users
+    ]
+    return PrivilegedSessions(
+        sessions, load_links(conn, now - timedelta(hours=opts.lookback_hours))
+    )
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    target: str
+    user: str
+    host: str | None
+    application: str | None
+    started: datetime
+
+
+@dataclass(frozen=True)
+class SessionStarts:
+    sessions: list[SessionStart]
+    links: LinkData = field(default_factory=LinkData)
+
+
+def session_starts(conn: Conn, now: datetime, opts: OffHoursOptions) -> SessionStarts:
+    """off-hours: sessions of the users the patterns name, started in the lookback."""
+    since = now - timedelta(days=opts.lookback_days)
+    sessions = [
+        SessionStart(t, u, h, a, datetime.fromisoformat(b))
+        for t, u, h, a, b in conn.execute(
+            sql.load("store/sessions_since"), {"since": to_text(since)}
+        )
+        if any(fnmatch.fnmatchcase(u, p) for p in opts.user_patterns)
+    ]
+    return SessionStarts(sessions, load_links(conn, since))
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    kind: str  # db | role
+    subject: str  # target/user, or a role ARN
+    attribute: str
+    value: str
+    first: datetime
+    seen: int
+
+
+@dataclass(frozen=True)
+class History:
+    """Recent values; `started` holds when each subject was first seen at all (the loader
+    gets it from the whole history; without it, the values themselves are the history)."""
+
+    values: list[FirstSeen]
+    links: LinkData = field(default_factory=LinkData)
+    started: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+
+def first_seen(conn: Conn, now: datetime, opts: NewSourceOptions) -> History:
+    """new-source: the values first seen within the alert window, and when each subject
+    was first seen at all."""
+    recent = {"recent": to_text(now - timedelta(days=opts.alert_days))}
+    values, started = [], {}
+    for kind, subject, attribute, value, first, seen, start in conn.execute(
+        sql.load("store/first_seen_values"), recent
+    ):
+        values.append(
+            FirstSeen(kind, subject, attribute, value, datetime.fromisoformat(first), seen)
+        )
+        started[(kind, subject)] = datetime.fromisoformat(start)
+    links = load_links(conn, now - timedelta(days=opts.alert_days))
+    return History(values, links, started)

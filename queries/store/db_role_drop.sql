@@ -1,0 +1,2 @@
+-- A login role the target no longer lists.
+UPDATE db_roles SET dropped_at = ? WHERE target = ? AND rolname = ?

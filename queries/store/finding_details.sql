@@ -1,0 +1,2 @@
+-- The finding as last recorded, JSON.
+SELECT details FROM findings WHERE fingerprint = ?

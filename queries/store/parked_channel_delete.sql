@@ -1,0 +1,2 @@
+-- Resume a parked channel.
+DELETE FROM parked_channels WHERE channel = ?

@@ -1,0 +1,2 @@
+-- The parked channels, first parked first.
+SELECT channel, error, parked_at, alerted_at FROM parked_channels ORDER BY parked_at

@@ -1,0 +1,2 @@
+-- Each target's account.
+SELECT name, account_id FROM targets
