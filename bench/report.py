@@ -132,7 +132,7 @@ def report(path: Path, out: Path) -> None:
     from monitor.config import validate
     from monitor.outputs.reports.access_review import write_report
     from monitor.outputs.reports.period import last_complete_week
-    from monitor.pipeline import StageContext
+    from monitor.stages.base import StageContext
     from monitor.store.sqlite import Store
 
     config = validate({"store": {"path": str(path)}, "reports": {"dir": str(out)}})

@@ -181,7 +181,7 @@ def _use_management_account(moto: MotoSandbox) -> None:
 def _pipeline(run: DemoRun, echo: Echo) -> tuple[list[tuple[str, str]], list[Path]]:
     """The real stages, from the config file the demo wrote."""
     from monitor.config import load_config
-    from monitor.pipeline import run_once
+    from monitor.stages import run_once
 
     config = load_config(run.config_path)
     reports = run_once(config)
@@ -220,7 +220,7 @@ def _access_review(config: Config, echo: Echo) -> list[Path]:
     from monitor.clock import SystemClock
     from monitor.outputs.reports.access_review import write_report
     from monitor.outputs.reports.period import date_range
-    from monitor.pipeline import StageContext
+    from monitor.stages.base import StageContext
     from monitor.store.sqlite import Store
 
     clock = SystemClock()

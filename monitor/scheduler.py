@@ -1,6 +1,6 @@
 """`pgwarden run`: every stage as its own APScheduler job, until SIGTERM.
 
-Each job runs its stage through the job boundary (`pipeline.run_stage`): a failure is
+Each job runs its stage through the job boundary (`stages.run_stage`): a failure is
 logged with its traceback and counted, and the next run resumes from the stage's cursor.
 Jobs coalesce missed runs, never overlap themselves (`max_instances=1`), start up to
 `jitter_s` late, and are dropped if more than `misfire_grace_s` late.
@@ -32,7 +32,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
@@ -57,8 +56,9 @@ from monitor.launch import DAEMON_SIGNALS
 from monitor.outputs.alerts.parking import readiness
 from monitor.outputs.metrics import Health, Metrics, MetricsServer
 from monitor.outputs.reports import access_review
-from monitor.pipeline import Stage, StageContext, StageReport, run_stage
 from monitor.reload import reload_problems
+from monitor.stages import run_stage, stage_specs
+from monitor.stages.base import KINDS, JobSpec, Stage, StageContext, StageReport, StageResult
 from monitor.store.sqlite import MIN_START_FREE_BYTES, Conn, Store, free_bytes
 
 log = logging.getLogger(__name__)
@@ -69,38 +69,10 @@ SIGNALS = DAEMON_SIGNALS  # blocked from the executable's first statement (monit
 READY_MISSED_RUNS = 3
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """A job: its stable id, the stage it runs, and where its interval comes from."""
-
-    id: str
-    stage: str
-    every: Callable[[Config], float | None]  # seconds between runs; None: not scheduled
-    source: bool = False  # a source: /readyz wants a recent success
-
-
-JOBS: tuple[JobSpec, ...] = (
-    JobSpec(
-        "poll-activity",
-        "activity",
-        lambda c: c.activity.interval_s if c.activity.enabled else None,
-        source=True,
-    ),
-    JobSpec(
-        "ingest-logs",
-        "pglogs",
-        lambda c: c.pglogs.interval_s if c.pglogs.enabled else None,
-        source=True,
-    ),
-    JobSpec(
-        "ingest-cloudtrail",
-        "cloudtrail",
-        lambda c: c.cloudtrail.interval_s if c.cloudtrail.enabled else None,
-        source=True,
-    ),
-    JobSpec("refresh-grants", "grants", lambda c: c.scheduler.grants_interval_s, source=True),
-    JobSpec("detect", "detect", lambda c: c.scheduler.detect_interval_s),
-    JobSpec("deliver-alerts", "alerts", lambda c: c.scheduler.alerts_interval_s),
+# One job per registered stage: its id, interval and readiness come with the stage
+# (monitor/stages/); listed by what the stage does (KINDS), then in pipeline order.
+JOBS: tuple[JobSpec, ...] = tuple(
+    spec.job for spec in sorted(stage_specs(), key=lambda spec: KINDS.index(spec.kind))
 )
 WEEKLY_REPORT = "weekly-report"
 POLL_JOB = "poll-activity"  # also: its report's failures are the targets down
@@ -319,7 +291,9 @@ class Daemon:
                 return
             self._running.add(job_id)
             ctx = self._context(job_id)
+            ctx.resolved = None  # each run is a cycle of its own: targets resolved afresh
         started = time.monotonic()
+        report: StageResult
         try:
             if job_id == WEEKLY_REPORT:
                 report = run_stage(WEEKLY_REPORT, ctx, self.weekly_report)

@@ -26,7 +26,7 @@ def alerts_deliver(obj: Obj, dry_run: bool) -> None:
     from monitor.aws import AwsSessions
     from monitor.clock import SystemClock
     from monitor.outputs.alerts.delivery import deliver_alerts, preview_alerts
-    from monitor.outputs.alerts.slack import make_sink
+    from monitor.outputs.alerts.sinks import make_sink
 
     config = obj.config()
     slack = config.alerts.slack
@@ -92,7 +92,7 @@ def alerts_test(obj: Obj) -> None:
     """Send a test message to every configured channel and report each result."""
     from monitor.aws import AwsSessions
     from monitor.outputs.alerts.delivery import send_test_messages
-    from monitor.outputs.alerts.slack import make_sink
+    from monitor.outputs.alerts.sinks import make_sink
 
     config = obj.config()
     slack = config.alerts.slack

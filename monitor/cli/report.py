@@ -53,7 +53,7 @@ def report_access_review(
     from monitor.clock import SystemClock
     from monitor.outputs.reports.access_review import parse_formats, stage_report, write_report
     from monitor.outputs.reports.period import choose
-    from monitor.pipeline import StageContext
+    from monitor.stages.base import StageContext
 
     config = obj.config()
     clock = SystemClock()

@@ -37,7 +37,7 @@ def once(obj: Obj, stages: tuple[str, ...]) -> None:
 
     Exits 1 when a stage reports a failure (e.g. a target is down), 2 on a user error.
     """
-    from monitor.pipeline import run_once
+    from monitor.stages import run_once
 
     reports = run_once(obj.config(), stages)
     for report in reports:

@@ -14,6 +14,7 @@ failing again in a less helpful way.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import PgwardenError
+from monitor.registry import Access, Registry
 from monitor.sources.targets import Target
 
 if TYPE_CHECKING:
@@ -31,8 +33,6 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "fail"]
 COLUMNS = ("group", "subject", "check", "status", "found", "fix")
-# Run order: what later groups depend on comes first.
-GROUP_MODULES = ("store", "accounts", "rds", "database", "cloudtrail", "logs", "slack")
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,22 @@ class GroupSpec:
     iam_actions: tuple[str, ...] = ()
     # Whether a config makes the group call its IAM actions (the policy grants them then).
     applies: Callable[[Config], bool] = lambda _config: True
+    options = None  # a group reads the sections of what it checks
+    section = None
+
+    @property
+    def doc(self) -> str:
+        """Its module's docstring: what the group looks at, and the IAM it calls."""
+        return inspect.getdoc(importlib.import_module(self.run.__module__)) or ""
+
+    @property
+    def access(self) -> Access:
+        return Access(monitor=self.iam_actions)
 
 
-_GROUPS: dict[str, GroupSpec] = {}
+# Registration order (monitor/doctor/__init__.py) is run order: what later groups depend
+# on comes first.
+GROUPS: Registry[GroupSpec] = Registry("doctor group", ordered=True)
 
 
 def group(
@@ -157,7 +170,7 @@ def group(
     """Register a group of checks under `name` (its rows' group column)."""
 
     def register(fn: GroupRun) -> GroupRun:
-        _GROUPS[name] = GroupSpec(name, fn, checks, iam_actions, applies)
+        GROUPS.add(GroupSpec(name, fn, checks, iam_actions, applies))
         return fn
 
     return register
@@ -165,9 +178,8 @@ def group(
 
 def groups() -> list[GroupSpec]:
     """Every group, in run order."""
-    for module in GROUP_MODULES:
-        importlib.import_module(f"monitor.doctor.{module}")
-    return [_GROUPS[name] for name in GROUP_MODULES]
+    importlib.import_module("monitor.doctor")  # its modules register the groups
+    return list(GROUPS)
 
 
 def run_doctor(ctx: DoctorContext) -> list[CheckResult]:

@@ -2,13 +2,15 @@
 CloudWatch log groups exist, the PostgreSQL one has streams and had events in the last
 hour; each target's files can be read; and every target is read by some source.
 
-IAM (monitor role): logs:DescribeLogGroups, logs:DescribeLogStreams, logs:FilterLogEvents.
+IAM (monitor role): logs:DescribeLogGroups, and what the cloudwatch log source itself
+reads (logs:DescribeLogStreams, logs:FilterLogEvents; monitor/sources/pglogs/cloudwatch.py).
 """
 
 from __future__ import annotations
 
 import getpass
 import shlex
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,11 @@ from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.doctor.rds import export_fix, rds_facts
 from monitor.errors import LogInputError
 from monitor.sources.logfiles import log_paths, open_log
+from monitor.sources.pglogs.ingest import LOG_SOURCES
 from monitor.sources.targets import Target
 
 CHECKS = ("enabled", "read", "postgresql", "iam-db-auth-error", "file")
-IAM_ACTIONS = ("logs:DescribeLogGroups", "logs:DescribeLogStreams", "logs:FilterLogEvents")
+IAM_ACTIONS = ("logs:DescribeLogGroups", *LOG_SOURCES["cloudwatch"].access.monitor)
 
 
 def _reads_cloudwatch(config: Config) -> bool:
@@ -47,15 +50,23 @@ def check_logs(ctx: DoctorContext) -> None:
             continue
         via = ", ".join(target.log_sources)
         ctx.record("logs", target.name, "read", ok(f"its logs are read from: {via}"))
-        if "cloudwatch" in target.log_sources:
-            check_log_groups(ctx, target)
-        for path in target.log_files if "files" in target.log_sources else ():
-            ctx.attempt("logs", target.name, "file", lambda path=path: readable(path))  # type: ignore[misc]
+        for source in target.log_sources:
+            SOURCE_CHECKS.get(source, _nothing)(ctx, target)
     if "files" in opts.sources and not ctx.only_targets:
         known = {t.name for t in ctx.targets}
         for entry in opts.files:
             if entry.target not in known:
                 ctx.record("logs", entry.target, "file", unknown_target(entry.target))
+
+
+def check_files(ctx: DoctorContext, target: Target) -> None:
+    for path in target.log_files:
+        ctx.attempt("logs", target.name, "file", lambda path=path: readable(path))  # type: ignore[misc]
+
+
+def _nothing(ctx: DoctorContext, target: Target) -> None:
+    """A source with nothing to check ahead of its read (athena: the doctor's cloudtrail
+    group checks the engine; rds-api: the rds group checks the instances)."""
 
 
 def unread(target: Target) -> Outcome:
@@ -139,3 +150,10 @@ def readable(path: Path) -> Outcome:
     if names == [str(path)]:
         return ok(f"{path} is readable")
     return ok(f"{path}: {len(names)} readable files")
+
+
+# What each log source has checked, by its registered name (monitor/sources/pglogs/).
+SOURCE_CHECKS: dict[str, Callable[[DoctorContext, Target], None]] = {
+    "cloudwatch": check_log_groups,
+    "files": check_files,
+}

@@ -41,7 +41,7 @@ from prometheus_client.registry import Collector
 
 from monitor.clock import Clock
 from monitor.errors import StoreError
-from monitor.pipeline import StageReport
+from monitor.stages.base import StageResult
 from monitor.store.metrics import sample
 from monitor.store.sqlite import Store
 
@@ -131,7 +131,7 @@ class Health:
         with self._lock:
             self._expect = dict(jobs)
 
-    def record(self, job: str, report: StageReport, now: datetime) -> None:
+    def record(self, job: str, report: StageResult, now: datetime) -> None:
         with self._lock:
             state = self._jobs.setdefault(job, JobState())
             if report.error is None:
@@ -245,7 +245,7 @@ class Metrics:
             if folded > 0:
                 self.job_skipped.labels(job_id, "coalesced").inc(folded)
 
-    def observe(self, job: str, report: StageReport, now: datetime) -> None:
+    def observe(self, job: str, report: StageResult, now: datetime) -> None:
         outcome = "failed" if report.error else "partial" if report.failures else "ok"
         self.job_runs.labels(job, outcome).inc()
         if report.error is None:

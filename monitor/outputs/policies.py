@@ -1,9 +1,10 @@
 """Least-privilege IAM policy documents, from what the enabled parts of the config need.
 
-Each stage declares the actions it may call (`StageSpec.iam_actions` for the monitor role in
-each database account, `management_actions` for pgwarden's own role) and which of them one
-config needs (`StageSpec.needs`: its enabled sources and engines). Discovery and the doctor
-groups declare theirs beside their code. This module grants only what is needed, each
+The actions come from the registries (monitor/registry.py): each stage declares the access
+it may need (`StageSpec.access`: `monitor` for the monitor role in each database account,
+`management` for pgwarden's own role) and which of it one config needs (`StageSpec.needs`:
+its enabled log sources, sinks and engines, each declared in its own module). Discovery
+and the doctor groups declare theirs beside their code. This module grants only what is needed, each
 action scoped to the resources the config names; `pgwarden iam-policy` prints or writes
 the documents, and deploy/ ships those generated from config.example.toml.
 
@@ -23,15 +24,16 @@ the documents, and deploy/ ships those generated from config.example.toml.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from monitor.config import Config
 from monitor.errors import PgwardenError
-from monitor.pipeline import ATHENA_ACTIONS, stage_specs
+from monitor.registry import ATHENA_ACTIONS
 from monitor.sources.targets import Target, attach_logs, configured_targets
+from monitor.stages import stage_specs
 
+Document = dict[str, object]  # an IAM policy document, as JSON
 EXTERNAL_ID_PLACEHOLDER = "REPLACE-WITH-THE-EXTERNAL-ID"  # the secret never goes in a file
 _ANY = ("*",)  # list and describe calls that IAM authorises on no particular resource
 
@@ -174,18 +176,7 @@ def _rules(config: Config) -> dict[str, list[str]]:
     where = [(r, a) for r in regions for a in accounts]
     report_bucket, report_prefix = _split_s3(config.reports.s3_uri)
     reports = [f"arn:aws:s3:::{report_bucket}/{report_prefix}*"] if report_bucket else []
-    key = config.reports.s3_kms_key_id
-    kms_region = config.cloudtrail.region or config.aws.region
-    # A policy names a KMS key by its ARN; an alias or a bare key id cannot be matched there.
-    kms = (
-        []
-        if not key
-        else [key]
-        if key.startswith("arn:")
-        else [
-            f"arn:aws:kms:{kms_region}:{a}:key/*" for a in config.aws.management_accounts or ["*"]
-        ]
-    )
+    kms = _report_keys(config) if reports else []
     athena = _athena(config)
     log_groups = _log_groups(config)
     log_files = _log_files(config)
@@ -218,9 +209,21 @@ def _rules(config: Config) -> dict[str, list[str]]:
         **{action: athena.get(action, []) for action in ATHENA_ACTIONS},
         "s3:PutObject": athena.get("s3:PutObject", []) + reports,
         "s3:AbortMultipartUpload": athena.get("s3:AbortMultipartUpload", []) + reports,
-        "kms:GenerateDataKey": kms if reports else [],
-        "kms:Decrypt": kms if reports else [],
+        "kms:GenerateDataKey": kms,
+        "kms:Decrypt": kms,
     }
+
+
+def _report_keys(config: Config) -> list[str]:
+    """The KMS key the weekly report is encrypted with. A policy names a KMS key by its
+    ARN; an alias or a bare key id cannot be matched there: any key of the accounts."""
+    key = config.reports.s3_kms_key_id
+    if not key:
+        return []
+    if key.startswith("arn:"):
+        return [key]
+    region = config.cloudtrail.region or config.aws.region
+    return [f"arn:aws:kms:{region}:{a}:key/*" for a in config.aws.management_accounts or ["*"]]
 
 
 def needed_actions(config: Config) -> tuple[set[str], set[str]]:
@@ -243,15 +246,15 @@ def needed_actions(config: Config) -> tuple[set[str], set[str]]:
     return monitor, management
 
 
-def management_policy(config: Config) -> dict[str, Any]:
+def management_policy(config: Config) -> Document:
     return _policy(config, needed_actions(config)[1])
 
 
-def monitor_policy(config: Config) -> dict[str, Any]:
+def monitor_policy(config: Config) -> Document:
     return _policy(config, needed_actions(config)[0])
 
 
-def trust_policy(config: Config) -> dict[str, Any]:
+def trust_policy(config: Config) -> Document:
     """Only pgwarden's runner role may assume a monitor role, and only with the ExternalId.
 
     Naming the role, not `arn:aws:iam::<mgmt>:root`, keeps every other principal of the
@@ -284,7 +287,7 @@ def trust_policy(config: Config) -> dict[str, Any]:
     }
 
 
-def documents(config: Config) -> dict[str, dict[str, Any]]:
+def documents(config: Config) -> dict[str, Document]:
     """Every document by its file stem (deploy/iam-<stem>.json)."""
     return {
         "management-policy": management_policy(config),
@@ -293,11 +296,11 @@ def documents(config: Config) -> dict[str, dict[str, Any]]:
     }
 
 
-def render(document: dict[str, Any]) -> str:
+def render(document: Mapping[str, object]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def _policy(config: Config, actions: Iterable[str]) -> dict[str, Any]:
+def _policy(config: Config, actions: Iterable[str]) -> Document:
     """One statement per set of resources, actions sorted: stable output to diff and test."""
     rules = _rules(config)
     grouped: dict[tuple[str, ...], list[str]] = {}

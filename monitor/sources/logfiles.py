@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, BinaryIO
 from monitor.errors import LogInputError
 
 if TYPE_CHECKING:
-    from monitor.config import PgLogsConfig
     from monitor.models import AuthEvent
-    from monitor.sources.pglogs import ReadResult
+    from monitor.sources.pglogs import PgLogsConfig
+    from monitor.sources.pglogs.ingest import ReadResult
     from monitor.sources.targets import Target
     from monitor.store.sqlite import Store
 
@@ -115,7 +115,7 @@ def read_files(store: Store, target: Target, opts: PgLogsConfig, now: datetime) 
     A path that is gone, unreadable or empty is a `problem` of the target's, and the other
     paths are still read.
     """
-    from monitor.sources.pglogs import ReadResult
+    from monitor.sources.pglogs.ingest import ReadResult
 
     results = []
     for path in target.log_files:
@@ -142,7 +142,7 @@ def _read_file(
 ) -> ReadResult | None:
     """One file since its cursor; None if nothing was added since."""
     from monitor.parsing.pglog import CHUNK_SIZE, LogParser
-    from monitor.sources.pglogs import ReadResult
+    from monitor.sources.pglogs.ingest import ReadResult
     from monitor.store.events import save_auth_events
 
     ident = _identity(name)

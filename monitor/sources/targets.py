@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from monitor.config import AccountConfig, Config, PgLogsConfig
+from monitor.config import AccountConfig, Config
 from monitor.errors import AwsError
+from monitor.sources.pglogs import PgLogsConfig
 from monitor.store import targets as stored
 from monitor.store.sqlite import Store
 

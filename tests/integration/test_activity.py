@@ -284,7 +284,8 @@ def test_activity_stage_keeps_its_connection_between_runs(
     iam_pg: IamPg, moto_server: MotoServer, tmp_path: Path
 ) -> None:
     """The daemon's poll job reuses one login per target; closing the context ends it."""
-    from monitor.pipeline import StageContext, run_stage
+    from monitor.stages import run_stage
+    from monitor.stages.base import StageContext
     from monitor.store.sqlite import Store
 
     config = make_config(tmp_path, moto_server.url, [target_table(iam_pg, "kept")])

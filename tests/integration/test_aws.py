@@ -352,7 +352,7 @@ def test_aws_denied_discovery_keeps_known_targets_down(
     moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Discovered targets don't vanish when their account's role is refused: they go down."""
-    from monitor.pipeline import run_once
+    from monitor.stages import run_once
 
     account_d, role_d = "555555555555", "arn:aws:iam::555555555555:role/pg-monitor-role"
     config = validate(

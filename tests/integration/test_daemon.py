@@ -20,10 +20,10 @@ import psycopg
 import pytest
 
 from monitor.config import validate
-from monitor.pipeline import run_once
 from monitor.sandbox.aws import Account
 from monitor.sandbox.pam import IamPg
 from monitor.sandbox.trail import assume_role_record, file_name, write_files
+from monitor.stages import run_once
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer, SlackApi
 from tests.integration.test_scenario import ACCOUNT, MGMT, ROLE, RUNNER, login

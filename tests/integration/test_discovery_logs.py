@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from monitor.config import Config, validate
-from monitor.pipeline import run_once
 from monitor.sandbox.aws import Account, role_arn
+from monitor.stages import run_once
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer, require
 

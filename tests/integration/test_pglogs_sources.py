@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
-from monitor.config import Config, LogFilesConfig, PgLogsConfig
-from monitor.sources.pglogs import FILTER_PATTERN, ReadResult, read_cloudwatch
+from monitor.config import Config
+from monitor.sources.pglogs import PgLogsConfig
+from monitor.sources.pglogs.cloudwatch import FILTER_PATTERN, read_cloudwatch
+from monitor.sources.pglogs.files import LogFilesConfig
+from monitor.sources.pglogs.ingest import ReadResult
 from monitor.sources.targets import Target, attach_logs, configured_targets, rds_log_groups
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer
@@ -290,7 +293,7 @@ def _firehose_object(
 def test_pglogs_athena_sql_runs_on_duckdb(tmp_path: Path) -> None:
     import duckdb
 
-    from monitor.sources.pglogs_athena import (
+    from monitor.sources.pglogs.athena import (
         auth_lines_sql,
         create_duckdb_table,
         duckdb_query,
@@ -348,8 +351,8 @@ def _athena_config(tmp_path: Path, athena: dict[str, Any], **aws: Any) -> Config
 
 def _athena_ingest(config: Config, store: Store, **connect: Any) -> list[ReadResult]:
     from monitor.clock import FrozenClock
-    from monitor.sources.pglogs import ingest
-    from monitor.sources.pglogs_athena import open_log_query
+    from monitor.sources.pglogs.athena import open_log_query
+    from monitor.sources.pglogs.ingest import ingest
 
     targets = attach_logs(configured_targets(config), config.pglogs)
     with open_log_query(config.pglogs.athena, config.aws, **connect) as query:
@@ -378,7 +381,7 @@ def test_pglogs_ingest_athena_source_runs_locally(tmp_path: Path) -> None:
 
 
 def test_pglogs_athena_table_name_is_checked() -> None:
-    from monitor.sources.pglogs_athena import AthenaTableError, auth_lines_sql
+    from monitor.sources.pglogs.athena import AthenaTableError, auth_lines_sql
 
     sql = auth_lines_sql("athena", "logs_db.rds_logs")
     assert "logs_db.rds_logs AS l" in sql
@@ -457,7 +460,7 @@ def test_pglogs_parses_what_the_real_server_wrote(pg_server: Any) -> None:
 def test_pglogs_ingest_reads_every_configured_source(moto_server: Any, tmp_path: Path) -> None:
     from monitor.clock import FrozenClock
     from monitor.config import validate
-    from monitor.sources.pglogs import ingest
+    from monitor.sources.pglogs.ingest import ingest
 
     moto_server.reset()
     logs = moto_server.client("logs")
@@ -613,7 +616,7 @@ def test_pglogs_ingest_one_account_denied_the_others_still_read(
 ) -> None:
     from monitor.clock import FrozenClock
     from monitor.errors import AssumeRoleDenied
-    from monitor.sources.pglogs import ingest
+    from monitor.sources.pglogs.ingest import ingest
 
     _postgresql_group(moto_server, [fixture_lines("rds_pam.log")[-1]])
     elsewhere = replace(TARGET, name="elsewhere", account_id="999988887777")

@@ -12,8 +12,8 @@ import pytest
 
 from monitor.config import validate
 from monitor.outputs.policies import documents
-from monitor.pipeline import run_once
 from monitor.sandbox.aws import Account
+from monitor.stages import run_once
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer
 

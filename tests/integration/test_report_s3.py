@@ -11,7 +11,7 @@ from monitor.clock import FrozenClock
 from monitor.config import validate
 from monitor.errors import AwsError
 from monitor.outputs.reports.access_review import weekly_report
-from monitor.pipeline import StageContext
+from monitor.stages.base import StageContext
 from tests.conftest import MotoServer
 from tests.support import review
 from tests.support.review import END

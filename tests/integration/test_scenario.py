@@ -14,10 +14,10 @@ import psycopg
 import pytest
 
 from monitor.config import validate
-from monitor.pipeline import run_once
 from monitor.sandbox.aws import Account
 from monitor.sandbox.pam import IamPg
 from monitor.sandbox.trail import assume_role_record, file_name, write_files
+from monitor.stages import run_once
 from tests.conftest import MotoServer
 from tests.support.activity import target_table
 

@@ -26,9 +26,9 @@ from monitor.judge.findings import record
 from monitor.outputs.alerts.budget import Limits
 from monitor.outputs.alerts.outbox import deliver
 from monitor.outputs.alerts.slack import SlackSink, make_web_client
-from monitor.pipeline import run_once
 from monitor.sandbox.pam import IamPg
 from monitor.sandbox.slack import AfterPost
+from monitor.stages import run_once
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer, SlackApi
 from tests.integration.test_daemon import (

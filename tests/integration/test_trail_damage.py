@@ -172,7 +172,8 @@ def _control_plane_files() -> dict[str, list[dict[str, object]]]:
 
 
 def test_cloudtrail_stage_report_names_each_skipped_file(trail: Path, tmp_path: Path) -> None:
-    from monitor.pipeline import StageContext, cloudtrail_stage
+    from monitor.stages.base import StageContext
+    from monitor.stages.grants import cloudtrail_stage
 
     broken = trail / DAY_ONE / "x_CloudTrail_broken.json.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00garbage")

@@ -19,7 +19,7 @@ from monitor.errors import PgwardenError
 from monitor.outputs.formats import csv_value
 from monitor.outputs.reports.access_review import parse_formats, weekly_report, write_report
 from monitor.outputs.reports.period import choose, date_range, iso_week, last_complete_week
-from monitor.pipeline import StageContext
+from monitor.stages.base import StageContext
 from tests.support import review
 from tests.support.review import APP_ROLE, BOB, END, ODD, OLD_ROLE
 from tests.support.store import StoreBuilder, days

@@ -15,10 +15,10 @@ from monitor.clock import FrozenClock
 from monitor.config import ActivityConfig
 from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
-from monitor.pipeline import select_stages
 from monitor.sources.activity import ActivitySource
 from monitor.sources.pacing import ConnectLimiter, backoff_s
 from monitor.sources.targets import Target
+from monitor.stages import select_stages
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_stages_that_state_a_contract_keep_it() -> None:
     import inspect
     import tomllib
 
-    from monitor.pipeline import stage_specs
+    from monitor.stages import stage_specs
 
     specs = [spec for spec in stage_specs() if spec.section is not None]
     assert "activity" in {spec.name for spec in specs}

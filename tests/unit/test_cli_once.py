@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.pipeline import known_stages
 from monitor.sandbox.trail import file_name, write_files
+from monitor.stages import known_stages
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 

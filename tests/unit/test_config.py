@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import dotted, find_config, load_config, validate
+from monitor.config import find_config, load_config, validate
+from monitor.config.fields import dotted
 from monitor.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -276,7 +277,8 @@ def test_config_secret_of_the_wrong_type_never_echoed(field: str, value: object)
 def test_config_secret_fields_are_the_secret_refs() -> None:
     import typing
 
-    from monitor.config import SECRET_FIELDS, Config, SecretRef
+    from monitor.config import Config
+    from monitor.config.fields import SECRET_FIELDS, SecretRef
 
     def walk(model: type) -> set[str]:
         found = set()
@@ -329,7 +331,7 @@ def test_config_poll_deadline_shorter_than_interval() -> None:
 
 def test_config_webhook_url_over_http_refused_without_echo() -> None:
     from monitor.config import SlackConfig
-    from monitor.outputs.alerts.slack import make_sink
+    from monitor.outputs.alerts.sinks import make_sink
 
     slack = SlackConfig(enabled=True, mode="webhook", webhook_url="env:HOOK")
     secret = "http://hooks.example.com/services/T0/B0/SECRET"

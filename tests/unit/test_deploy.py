@@ -16,9 +16,10 @@ from monitor.config import load_config, validate
 from monitor.doctor.checks import groups as doctor_groups
 from monitor.errors import PgwardenError
 from monitor.outputs.policies import documents, render
-from monitor.pipeline import ATHENA_ACTIONS, stage_specs
+from monitor.registry import ATHENA_ACTIONS
 from monitor.sources.discovery import DISCOVERY_ACTIONS
-from monitor.sources.pglogs import SOURCE_IAM_ACTIONS
+from monitor.sources.pglogs.ingest import LOG_SOURCES
+from monitor.stages import stage_specs
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,8 +85,8 @@ def doctor(*names: str) -> set[str]:
 
 
 ALWAYS = declared("activity") | declared("grants") | doctor("rds")
-CLOUDWATCH = set(SOURCE_IAM_ACTIONS["cloudwatch"]) | doctor("logs")
-RDS_API = set(SOURCE_IAM_ACTIONS["rds-api"])
+CLOUDWATCH = set(LOG_SOURCES["cloudwatch"].access.monitor) | doctor("logs")
+RDS_API = set(LOG_SOURCES["rds-api"].access.monitor)
 
 
 @pytest.mark.parametrize(

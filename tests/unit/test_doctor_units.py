@@ -222,7 +222,9 @@ def test_a_group_that_raises_is_reported_and_the_others_run(
     def broken(ctx: DoctorContext) -> None:
         raise KeyError("store")
 
-    monkeypatch.setitem(checks._GROUPS, "store", checks.GroupSpec("store", broken, spec.checks))
+    monkeypatch.setitem(
+        checks.GROUPS._entries, "store", checks.GroupSpec("store", broken, spec.checks)
+    )
     rows = run_doctor(ctx)
     assert rows[0] == CheckResult(
         "store", "-", "group", "fail", "KeyError: 'store'",

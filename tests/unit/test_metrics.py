@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.clock import FrozenClock
 from monitor.outputs.metrics import Health, Metrics, MetricsServer
-from monitor.pipeline import StageReport
+from monitor.stages.base import StageReport
 from monitor.store.sqlite import Store, to_text
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)

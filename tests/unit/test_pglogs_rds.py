@@ -10,8 +10,9 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from monitor.config import PgLogsConfig, TargetConfig
-from monitor.sources.pglogs_rds import CURSOR, read_rds_api
+from monitor.config import TargetConfig
+from monitor.sources.pglogs import PgLogsConfig
+from monitor.sources.pglogs.rds_api import CURSOR, read_rds_api
 from monitor.store.sqlite import Store
 
 RECORDED = json.loads(

@@ -9,8 +9,9 @@ import pytest
 
 from monitor.clock import FrozenClock
 from monitor.config import ReportsConfig, load_config
-from monitor.pipeline import StageContext, StageReport, known_stages
 from monitor.scheduler import JOBS, WEEKLY_REPORT, Daemon, weekly_trigger
+from monitor.stages import known_stages
+from monitor.stages.base import StageContext, StageReport
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # a Monday
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from monitor.config import PgLogsConfig
+from monitor.sources.pglogs import PgLogsConfig
 from monitor.sources.targets import Target, attach_logs, merge
 
 

@@ -8,7 +8,9 @@ it runs the detector's queries on the store's connection and returns typed evide
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.models import Finding
+from monitor.registry import Access, Registry
 from monitor.store.sqlite import Conn
 
 if TYPE_CHECKING:
@@ -36,7 +39,7 @@ class DetectorOptions(BaseModel):
     realert_hours: float = Field(default=24, gt=0)
 
     @classmethod
-    def config_defaults(cls, config: Config) -> dict[str, Any]:
+    def config_defaults(cls, config: Config) -> dict[str, object]:
         """Defaults that come from elsewhere in the config (the file's own values win)."""
         return {}
 
@@ -51,18 +54,26 @@ class DetectorSpec:
     options: type[DetectorOptions]
     load: Loader
     detect: Callable[..., list[Finding]]
+    access = Access()  # it reads the store only
+
+    @property
+    def section(self) -> str:
+        return f"detectors.{self.name}"
+
+    @property
+    def doc(self) -> str:
+        """Its module's docstring: the rule, what it needs, and a TOML example."""
+        return inspect.getdoc(sys.modules[self.detect.__module__]) or ""
 
 
-_REGISTRY: dict[str, DetectorSpec] = {}
+DETECTORS: Registry[DetectorSpec] = Registry("detector")
 
 
 def register(name: str, options: type[DetectorOptions], load: Loader) -> Callable[[F], F]:
     """Register a pure `detect(data, now, opts)` under `name`, with its options and loader."""
 
     def wrap(detect: F) -> F:
-        if name in _REGISTRY:
-            raise ValueError(f"detector {name} registered twice")
-        _REGISTRY[name] = DetectorSpec(name, options, load, detect)
+        DETECTORS.add(DetectorSpec(name, options, load, detect))
         return detect
 
     return wrap
@@ -74,8 +85,4 @@ def detectors() -> dict[str, DetectorSpec]:
     for module in pkgutil.iter_modules(package.__path__):
         if module.name != "registry":
             importlib.import_module(f"monitor.judge.detectors.{module.name}")
-    return dict(_REGISTRY)
-
-
-def known_detectors() -> dict[str, type[DetectorOptions]]:
-    return {name: spec.options for name, spec in detectors().items()}
+    return {spec.name: spec for spec in DETECTORS}

@@ -15,7 +15,8 @@ from monitor.errors import PgwardenError
 from monitor.outputs.alerts.budget import Limits
 from monitor.outputs.alerts.outbox import DeliverySummary, deliver, preview
 from monitor.outputs.alerts.render import render_test
-from monitor.outputs.alerts.slack import ConsoleSink, Sink, configured_channels
+from monitor.outputs.alerts.sinks import console_sink
+from monitor.outputs.alerts.slack import Sink, configured_channels
 
 if TYPE_CHECKING:
     from monitor.config import SlackConfig
@@ -29,8 +30,7 @@ def deliver_alerts(store: Store, sink: Sink, slack: SlackConfig, now: datetime) 
 
 def preview_alerts(store: Store, slack: SlackConfig, now: datetime) -> int:
     """Print on stdout the payloads delivery would send now; nothing is marked sent."""
-    channels = {str(k): v for k, v in slack.channels.items()}
-    return preview(store, ConsoleSink(channels, slack.channel), now, Limits.of(slack))
+    return preview(store, console_sink(slack), now, Limits.of(slack))
 
 
 def send_test_messages(sink: Sink, slack: SlackConfig) -> list[tuple[str, str | None]]:

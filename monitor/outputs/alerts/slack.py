@@ -13,16 +13,13 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from monitor.config import check_endpoint_url
 from monitor.errors import (
     AlertDeliveryFailed,
     AlertHistoryUnavailable,
     ChannelUnusable,
-    ConfigError,
 )
 from monitor.outputs.alerts.render import METADATA_EVENT, Message
 
@@ -343,24 +340,3 @@ def _retry_handlers() -> list[RetryHandler]:
         ServerErrorRetryHandler(max_retry_count=2),
         ConnectionErrorRetryHandler(),
     ]
-
-
-def make_sink(config: SlackConfig, resolve_secret: Callable[[str], str]) -> Sink:
-    """The sink `[alerts.slack]` describes; secrets resolved from their references."""
-    if config.mode == "webhook":
-        assert config.webhook_url is not None  # enforced by config validation
-        url = resolve_secret(config.webhook_url)
-        try:
-            check_endpoint_url(url)
-        except ValueError:
-            # The URL is the secret: say what is wrong with it, never what it is.
-            raise ConfigError(
-                [
-                    f"alerts.slack.webhook_url: {config.webhook_url} holds no https:// URL"
-                    " (http:// is allowed only to a loopback address)"
-                ]
-            ) from None
-        return SlackWebhookSink(make_webhook_client(url))
-    assert config.token is not None  # enforced by config validation
-    client = make_web_client(resolve_secret(config.token), config.base_url)
-    return SlackSink(client, {str(k): v for k, v in config.channels.items()}, config.channel)

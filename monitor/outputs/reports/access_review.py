@@ -44,7 +44,7 @@ from monitor.store.reports import CHUNK_ROWS, Record, ReviewSnapshot, review_sna
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
-    from monitor.pipeline import StageContext, StageReport
+    from monitor.stages.base import StageContext, StageReport
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def weekly_report(ctx: StageContext) -> StageReport:
 
 
 def stage_report(files: Sequence[ReportFile]) -> StageReport:
-    from monitor.pipeline import StageReport
+    from monitor.stages.base import StageReport
 
     rows: list[tuple[str, ...]] = [
         (f.kind, str(f.path), str(f.rows), f.s3_uri or "-") for f in files

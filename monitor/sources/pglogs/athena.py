@@ -1,4 +1,5 @@
-"""PostgreSQL logs in S3 (CloudWatch Logs -> Firehose -> S3) through Athena. Edge code.
+"""athena: PostgreSQL logs in S3 (CloudWatch Logs -> Firehose -> S3) through Athena. Edge
+code.
 
 The SQL is `queries/athena/pglogs_auth_lines.sql`, in Athena's dialect. It filters to the
 auth and connection lines inside Athena and prunes by the hourly `dt` partition. Each
@@ -11,9 +12,21 @@ Two engines, as for CloudTrail (`[pglogs.athena] engine`):
 - `local`, the embedded default: sqlglot transpiles the same text for DuckDB, which reads a
   local copy in Firehose's layout (`<local_dir>/YYYY/MM/DD/HH/*.gz`, newline-delimited JSON).
 
-Needs with the athena engine (management role, `pipeline.ATHENA_ACTIONS`): Athena on the
+Example:
+    [pglogs]
+    sources = ["athena"]
+
+    [pglogs.athena]
+    engine = "athena"
+    database = "default"
+    table = "pgwarden_rds_logs"
+    workgroup = "primary"
+    output_location = "s3://pgwarden-athena-results/pglogs/"
+    logs_location = "s3://org-rds-logs/firehose/"
+
+IAM with the athena engine (management role, `registry.ATHENA_ACTIONS`): Athena on the
 workgroup, Glue on the table, S3 read on `logs_location` and read/write on the results
-location.
+location. The local engine needs none.
 """
 
 from __future__ import annotations
@@ -23,18 +36,62 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from monitor.config import AwsConfig, PgLogsAthenaConfig, PgLogsConfig
+from pydantic import BaseModel, Field
+
+from monitor.config.fields import SECTION, Region, S3Uri
 from monitor.errors import PgwardenError
-from monitor.sources.pglogs import LogQuery, ReadResult, RecordWindow, store_records
-from monitor.sources.targets import Target
+from monitor.registry import ATHENA_ACTIONS, Access
+from monitor.sources.pglogs.ingest import (
+    LOG_SOURCES,
+    LogQuery,
+    LogSource,
+    ReadResult,
+    RecordWindow,
+    SourceRun,
+    store_records,
+)
 from monitor.sql import load
 from monitor.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+    from monitor.config import AwsConfig
+    from monitor.sources.pglogs import PgLogsConfig
+    from monitor.sources.targets import Target
+    from monitor.sources.trail_athena import AthenaTrail
 
 TABLE = "pgwarden_rds_logs"
 CURSOR = "pglogs.athena"
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+class PgLogsAthenaConfig(BaseModel):
+    """`[pglogs.athena]`: Firehose-delivered logs in S3, read through Athena, or DuckDB over
+    a local copy of them (`engine = "local"`, the embedded default)."""
+
+    model_config = SECTION
+
+    engine: Literal["local", "athena"] = "local"
+    local_dir: Path | None = None
+    database: str = "default"
+    table: str = "pgwarden_rds_logs"
+    workgroup: str = "primary"
+    output_location: S3Uri | None = None
+    # Where Firehose delivers the logs (the table's LOCATION): the policy grants reading it.
+    logs_location: S3Uri | None = None
+    region: Region | None = None
+    query_deadline_s: float = Field(default=300, gt=0)
+
+
+class AthenaOptions(BaseModel):
+    """`[pglogs]` keys of the athena source."""
+
+    model_config = SECTION
+
+    athena: PgLogsAthenaConfig = PgLogsAthenaConfig()
 
 
 class AthenaTableError(PgwardenError):
@@ -97,31 +154,32 @@ def open_log_query(
     )
 
 
-def duckdb_query(con: Any, sql: str) -> LogQuery:
-    def run(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def duckdb_query(con: DuckDBPyConnection, sql: str) -> LogQuery:
+    def run(params: Sequence[str | int]) -> list[tuple[str, int, str]]:
         # fetchall, not fetchone: duckdb 2.0 can leave a half-read result blocking `con`.
-        return list(con.execute(sql, list(params)).fetchall())
+        rows = con.execute(sql, list(params)).fetchall()
+        return [(str(ident), int(ts), str(message)) for ident, ts, message in rows]
 
     return run
 
 
-def athena_query(engine: Any, sql: str) -> LogQuery:
-    """`engine` is an `AthenaTrail`; parameters become Athena execution parameters, which
-    Athena takes as SQL literals."""
+def athena_query(engine: AthenaTrail, sql: str) -> LogQuery:
+    """Parameters become Athena execution parameters, which Athena takes as SQL literals."""
 
-    def literal(value: Any) -> str:
+    def literal(value: str | int) -> str:
         if isinstance(value, int):
             return str(value)
         return "'" + str(value).replace("'", "''") + "'"
 
-    def run(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def run(params: Sequence[str | int]) -> list[tuple[str, int, str]]:
         result = engine.execute("pglogs_auth_lines", sql, [literal(p) for p in params])
-        return [tuple(row[c] for c in result.columns) for row in result.rows]
+        ident, ts, message = result.columns
+        return [(str(row[ident]), int(str(row[ts])), str(row[message])) for row in result.rows]
 
     return run
 
 
-def create_duckdb_table(con: Any, root: Path) -> None:
+def create_duckdb_table(con: DuckDBPyConnection, root: Path) -> None:
     """A DuckDB view named like the Athena table over Firehose files under `root`.
 
     The hourly partition comes from the file path, as Athena's projection takes it from
@@ -157,10 +215,25 @@ def read_athena(
         start_ms = window.start_ms(now, opts.initial_lookback_hours)
         last_hour = _hour(int((now + timedelta(hours=1)).timestamp() * 1000))
         rows = query([_hour(start_ms), last_hour, group, start_ms])
-        fresh = window.take((str(r[0]), int(r[1]), str(r[2])) for r in rows)
+        fresh = window.take(rows)
         results.append(
             store_records(
                 store, target, group, f"athena:{group}", (CURSOR, key, window), fresh, opts, now
             )
         )
     return results
+
+
+def _read(run: SourceRun, target: Target) -> list[ReadResult]:
+    if run.athena is None:
+        return [ReadResult("athena", target.name, problem="no Athena engine open")]
+    return read_athena(run.store, run.athena, target, run.opts, run.now)
+
+
+def _needs(opts: PgLogsConfig) -> Access:
+    return Access(management=ATHENA_ACTIONS) if opts.athena.engine == "athena" else Access()
+
+
+SOURCE = LOG_SOURCES.add(
+    LogSource("athena", AthenaOptions, _read, Access(management=ATHENA_ACTIONS), _needs)
+)

@@ -1,30 +1,55 @@
-"""RDS API log files: `describe_db_log_files` + `download_db_log_file_portion`. Edge code.
+"""rds-api: the RDS API's log files, `describe_db_log_files` and
+`download_db_log_file_portion`. Edge code. It has no options of its own.
 
 For a cluster, the log files live on each member instance. The cursor per instance holds,
 per log file, the Marker to resume from and the LastWritten time already read; a file is
 read to its current end, then its events and its new Marker commit together.
+
+Example:
+    [pglogs]
+    sources = ["rds-api"]
+
+IAM (monitor role): the RDS log file API, and the cluster's members.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from monitor.config import PgLogsConfig
+from pydantic import BaseModel
+
+from monitor.config.fields import SECTION
 from monitor.models import AuthEvent
 from monitor.parsing.pglog import LogParser
-from monitor.sources.pglogs import MAX_PAGES, ReadResult
-from monitor.sources.targets import Target
+from monitor.registry import Access
+from monitor.sources.pglogs.ingest import LOG_SOURCES, MAX_PAGES, LogSource, ReadResult, SourceRun
 from monitor.store.events import save_auth_events
 from monitor.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import (
+        DescribeDBLogFilesDetailsTypeDef,
+        DescribeDBLogFilesMessageTypeDef,
+    )
+
+    from monitor.sources.pglogs import PgLogsConfig
+    from monitor.sources.targets import Target
 
 log = logging.getLogger(__name__)
 
 CURSOR = "pglogs.rds-api"
 
 
-def instances(rds: Any, target: Target) -> list[str]:
+class RdsApiOptions(BaseModel):
+    """`[pglogs]` keys of the rds-api source: none of its own."""
+
+    model_config = SECTION
+
+
+def instances(rds: RDSClient, target: Target) -> list[str]:
     """The instance ids whose logs hold the target's connections."""
     if target.instance_id:
         return [target.instance_id]
@@ -36,9 +61,14 @@ def instances(rds: Any, target: Target) -> list[str]:
     )
 
 
-def _log_files(rds: Any, instance: str, since_ms: int) -> list[dict[str, Any]]:
-    files: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"DBInstanceIdentifier": instance, "FileLastWritten": since_ms}
+def _log_files(
+    rds: RDSClient, instance: str, since_ms: int
+) -> list[DescribeDBLogFilesDetailsTypeDef]:
+    files: list[DescribeDBLogFilesDetailsTypeDef] = []
+    kwargs: DescribeDBLogFilesMessageTypeDef = {
+        "DBInstanceIdentifier": instance,
+        "FileLastWritten": since_ms,
+    }
     for _ in range(MAX_PAGES):
         page = rds.describe_db_log_files(**kwargs)
         files.extend(page.get("DescribeDBLogFiles", []))
@@ -50,7 +80,7 @@ def _log_files(rds: Any, instance: str, since_ms: int) -> list[dict[str, Any]]:
 
 
 def read_rds_api(
-    store: Store, rds: Any, target: Target, opts: PgLogsConfig, now: datetime
+    store: Store, rds: RDSClient, target: Target, opts: PgLogsConfig, now: datetime
 ) -> list[ReadResult]:
     members = instances(rds, target)
     if not members:
@@ -59,7 +89,7 @@ def read_rds_api(
     results = []
     for instance in members:
         key = f"{target.name}:{instance}"
-        cursor: dict[str, dict[str, Any]] = store.get_cursor(CURSOR, key) or {}
+        cursor: dict[str, dict[str, int | str]] = store.get_cursor(CURSOR, key) or {}
         if cursor:
             since = min(int(f.get("last_written", 0)) for f in cursor.values())
         else:
@@ -101,3 +131,23 @@ def read_rds_api(
                 )
             )
     return results
+
+
+def _read(run: SourceRun, target: Target) -> list[ReadResult]:
+    return read_rds_api(run.store, run.clients.client("rds", target), target, run.opts, run.now)
+
+
+SOURCE = LOG_SOURCES.add(
+    LogSource(
+        "rds-api",
+        RdsApiOptions,
+        _read,
+        Access(
+            monitor=(
+                "rds:DescribeDBClusters",
+                "rds:DescribeDBLogFiles",
+                "rds:DownloadDBLogFilePortion",
+            )
+        ),
+    )
+)
