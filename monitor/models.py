@@ -29,10 +29,14 @@ AUTH_EVENT_KINDS: tuple[AuthEventKind, ...] = get_args(AuthEventKind)
 class AuthEvent:
     """One PostgreSQL log entry (or a LOG+FATAL pair) as an auth/connection event.
 
-    The first eleven fields are DESIGN.md's schema ("What a log line becomes"). The last
+    The first eleven fields are DESIGN.md's schema ("What a log line becomes"). The next
     three carry what some kinds add: `identity` (connection_authenticated), `tls`
     (connection_authorized: the TLS protocol, None without SSL) and `session_s`
-    (disconnection: the session time in seconds).
+    (disconnection: the session time in seconds). The last three say where a failure's facts
+    come from: `proxy`, the RDS Proxy whose own log wrote the event (the client fields are
+    then the client's, not the proxy's); `reason_code`, the code an `iam-db-auth-error` line
+    states (InvalidToken, ExpiredToken, NotAuthorized, ThrottlingException, InternalError,
+    Unknown); `caller_arn`, the IAM principal such a line names, as the log states it.
     """
 
     time: datetime
@@ -49,6 +53,9 @@ class AuthEvent:
     identity: str | None = None
     tls: str | None = None
     session_s: float | None = None
+    proxy: str | None = None
+    reason_code: str | None = None
+    caller_arn: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with the time as ISO-8601; key order is the field order."""
@@ -189,3 +196,46 @@ class Finding:
             principals=tuple(LinkedPrincipal(**p) for p in data.get("principals", [])),
             details=data.get("details", {}),
         )
+
+
+ProxyIamAuth = Literal["REQUIRED", "ENABLED", "DISABLED"]
+
+
+@dataclass(frozen=True)
+class ProxyAuth:
+    """One entry of an RDS Proxy's `Auth` list (describe_db_proxies): how clients log in
+    with one secret's user. `REQUIRED` means IAM only; `DISABLED`, the secret's password."""
+
+    iam_auth: ProxyIamAuth
+    secret_arn: str | None = None
+    user_name: str | None = None
+    client_password_auth_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An RDS Proxy and the databases it fronts (`fronts`: pgwarden target names)."""
+
+    name: str
+    account_id: str
+    region: str
+    arn: str
+    engine_family: str
+    endpoint: str
+    require_tls: bool
+    debug_logging: bool
+    auth: tuple[ProxyAuth, ...] = ()
+    fronts: tuple[str, ...] = ()
+    # Endpoints beyond the default one (describe_db_proxy_endpoints).
+    endpoints: tuple[str, ...] = ()
+    # The CIDR blocks of the proxy's subnets: the database sees its connections from there.
+    networks: tuple[str, ...] = ()
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/rds/proxy/{self.name}"
+
+    @property
+    def iam_only(self) -> bool:
+        """Every way in through this proxy takes an IAM token."""
+        return bool(self.auth) and all(a.iam_auth == "REQUIRED" for a in self.auth)

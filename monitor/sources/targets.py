@@ -53,6 +53,8 @@ class Target:
     resource_id: str | None = None
     discovered: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    # The RDS Proxies in front of this database (discovery links them), by name.
+    proxies: tuple[str, ...] = ()
     # Filled in by `attach_logs`: the CloudWatch log groups this target's log lines are
     # read from, the [pglogs] sources that read them, its [[pglogs.files]], and for a
     # reader, the target whose logs hold its connections.

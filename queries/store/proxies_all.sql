@@ -1,0 +1,5 @@
+-- Every RDS Proxy the store knows, in a stable order.
+SELECT account_id, region, name, arn, engine_family, endpoint, require_tls, debug_logging,
+       auth, fronts, endpoints, networks
+FROM proxies
+ORDER BY account_id, region, name
