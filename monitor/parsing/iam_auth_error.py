@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from monitor.models import AuthEvent
-from monitor.parsing.proxylog import MAX_LINE, Unrecognised, UnrecognisedWhy
+from monitor.parsing.proxylog import MAX_LINE, Unrecognised
 
 IamReason = Literal[
     "InvalidToken",
@@ -41,7 +41,6 @@ IamReason = Literal[
     "Unknown",
 ]
 IAM_REASONS: tuple[IamReason, ...] = get_args(IamReason)
-KEEP_CHARS = 4096
 
 # `2025-09-22T12:02:30,806 [ERROR] ...`: the time has no zone, and RDS hosts log in UTC.
 # `aws logs tail` and file exports put an ISO time and a stream name first: tolerated, as
@@ -143,10 +142,6 @@ def parse_time(stamp: str, zone: str | None) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _unrecognised(line: str, why: UnrecognisedWhy) -> Unrecognised:
-    return Unrecognised(line=line[:KEEP_CHARS], length=len(line), why=why)
-
-
 def _user(raw: str) -> str:
     # The examples quote the user ('user_1'), the table does not (db_user).
     return raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == "'" else raw
@@ -178,16 +173,16 @@ def caller_arn(text: str | None) -> str | None:
 def parse_line(line: str) -> IamLineResult:
     """One `iam-db-auth-error` line as a failure, or an `Unrecognised` keeping it."""
     if len(line) > MAX_LINE:
-        return _unrecognised(line, "too long")
+        return Unrecognised.of(line, "too long")
     head = LINE.fullmatch(line.removesuffix("\n").removesuffix("\r"))
     if head is None:
-        return _unrecognised(line, "no prefix")
+        return Unrecognised.of(line, "no prefix")
     moment = parse_time(head["ts"], head["tz"])
     if moment is None:
-        return _unrecognised(line, "bad time")
+        return Unrecognised.of(line, "bad time")
     matched = _match(head["msg"])
     if matched is None:
-        return _unrecognised(line, "unknown message")
+        return Unrecognised.of(line, "unknown message")
     worded, found = matched
     groups = found.groupdict()
     reason = _reason(worded, groups["code"])

@@ -10,7 +10,7 @@ start of the line with character classes no client value can satisfy by accident
 message in `MESSAGES` is matched whole, with the client's values (user name, SQL digest)
 captured only between fixed words. A user named `[proxyEndpoint=x]` stays a user.
 
-Kinds are only those a public line shows (see /work/proxy-gaps.md for what is missing):
+Kinds are only those a public line shows (issue 22 lists what no public line shows):
 
     client_connected  A new client connected from 192.0.2.10:55392.
     auth_failed       Proxy authentication with IAM authentication failed for user "root"
@@ -111,6 +111,10 @@ class Unrecognised:
     length: int
     why: UnrecognisedWhy
 
+    @classmethod
+    def of(cls, line: str, why: UnrecognisedWhy) -> Unrecognised:
+        return cls(line=line[:KEEP_CHARS], length=len(line), why=why)
+
 
 ProxyLineResult = ProxyEvent | Unrecognised
 
@@ -138,7 +142,7 @@ def _pinned(m: re.Match[str]) -> ProxyDetail:
 # text: a user name holding `" with TLS off. Reason: x` cannot turn TLS off. It could only
 # shift the user/reason split if the proxy's reason repeated the user name, and then the
 # kind, method and TLS flag stay the proxy's own. IPv6 client addresses have no public line,
-# so only IPv4 is read (see /work/proxy-gaps.md).
+# so only IPv4 is read (issue 22's list of gaps).
 _Builder = Callable[[re.Match[str]], ProxyDetail | None]
 MESSAGES: tuple[tuple[ProxyEventKind, re.Pattern[str], _Builder], ...] = (
     (
@@ -172,10 +176,6 @@ MESSAGES: tuple[tuple[ProxyEventKind, re.Pattern[str], _Builder], ...] = (
 )
 
 
-def _unrecognised(line: str, why: UnrecognisedWhy) -> Unrecognised:
-    return Unrecognised(line=line[:KEEP_CHARS], length=len(line), why=why)
-
-
 def parse_time(stamp: str) -> datetime | None:
     """The proxy's time as UTC, or None when it is not a real date and time."""
     whole, _, fraction = stamp.partition(".")
@@ -194,21 +194,21 @@ def parse_line(line: str) -> ProxyLineResult:
     hold one), never the start of another entry.
     """
     if len(line) > MAX_LINE:
-        return _unrecognised(line, "too long")
+        return Unrecognised.of(line, "too long")
     text = line.removesuffix("\n").removesuffix("\r")
     head = PREFIX.fullmatch(text)
     if head is None:
-        return _unrecognised(line, "no prefix")
+        return Unrecognised.of(line, "no prefix")
     moment = parse_time(head["ts"])
     if moment is None:
-        return _unrecognised(line, "bad time")
+        return Unrecognised.of(line, "bad time")
     for kind, pattern, build in MESSAGES:
         found = pattern.fullmatch(head["msg"])
         if found is None:
             continue
         detail = build(found)
         if detail is None:
-            return _unrecognised(line, "bad value")
+            return Unrecognised.of(line, "bad value")
         return ProxyEvent(
             time=moment,
             level=head["level"],
@@ -217,7 +217,7 @@ def parse_line(line: str) -> ProxyLineResult:
             kind=kind,
             detail=detail,
         )
-    return _unrecognised(line, "unknown message")
+    return Unrecognised.of(line, "unknown message")
 
 
 @dataclass(frozen=True, slots=True)
