@@ -102,9 +102,10 @@ CALLER_ARN = re.compile(
 class IamAuthFailure:
     """One failed IAM login as the export states it.
 
-    `error_code` is the code as written (None when the line has none); `reason` is it when
-    documented, else the reason the wording documents, else Unknown. `caller_arn` is set
-    only when a NotAuthorized line names a caller that is an ARN of a principal.
+    `error_code` is the code as written (None when the line has none); `reason` is that code
+    when AWS documents it, Unknown when it does not, and the reason the wording documents
+    when the line has no code. `caller_arn` is set only when the line has the NotAuthorized
+    wording and the caller it names is the ARN of a principal.
     """
 
     time: datetime
@@ -194,5 +195,6 @@ def parse_line(line: str) -> IamLineResult:
         reason=reason,
         error_code=groups["code"],
         status=int(groups["status"]) if groups["status"] else None,
-        caller_arn=caller_arn(groups.get("caller")) if reason == "NotAuthorized" else None,
+        # Only the NotAuthorized wording has a caller group: RDS's words, whatever the code.
+        caller_arn=caller_arn(groups.get("caller")),
     )
