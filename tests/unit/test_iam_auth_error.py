@@ -294,3 +294,14 @@ def test_iam_auth_error_never_raises(line: str) -> None:
     assert isinstance(result, IamAuthFailure | Unrecognised)
     if isinstance(result, IamAuthFailure) and result.caller_arn is not None:
         assert caller_arn(result.caller_arn) == result.caller_arn
+
+
+def test_iam_auth_error_caller_kept_when_the_code_is_new() -> None:
+    """SOURCES:iam_db_auth_error/troubleshooting_table.log, NotAuthorized line with its code
+    changed: the caller is stated by RDS's wording, so it stays a fact."""
+    result = failure(parse_line(TABLE[2].replace("Code:NotAuthorized)", "Code:AccessDenied)")))
+    assert (result.reason, result.error_code, result.caller_arn) == (
+        "Unknown",
+        "AccessDenied",
+        ROLE,
+    )
