@@ -62,9 +62,11 @@ def once(obj: Obj, stages: tuple[str, ...]) -> None:
 def targets(obj: Obj, discover: bool) -> None:
     """List the configured and discovered targets, and how each one's logs are read.
 
-    The logs column names the [pglogs] sources reading the target's logs, `via NAME` when
-    they are read with its cluster's target, and `none` when nothing reads them (every
-    stage run then reports the target as a failure).
+    The proxies column names the RDS Proxies in front of a database. The logs column names
+    the [pglogs] sources reading the target's logs, `via NAME` when they are read with its
+    cluster's target, and `none` when nothing reads them (every stage run then reports the
+    target as a failure). What could not be described (a proxy's targets, an account) is
+    printed as a note on stderr.
     """
     from monitor.aws import AwsSessions
     from monitor.sources.targets import collect_targets
@@ -73,7 +75,7 @@ def targets(obj: Obj, discover: bool) -> None:
     found = collect_targets(config, AwsSessions.from_config(config), discover=discover)
     columns = (
         "target", "source", "account", "region", "type", "endpoint", "db_user", "resource",
-        "logs",
+        "proxies", "logs",
     )  # fmt: skip
     rows: list[tuple[str, ...]] = [
         (
@@ -85,14 +87,17 @@ def targets(obj: Obj, discover: bool) -> None:
             f"{t.endpoint}:{t.port}",
             t.db_user,
             t.resource_id or "-",
+            ", ".join(t.proxies) or "-",
             ", ".join(t.log_sources) or (f"via {t.logs_via}" if t.logs_via else "none"),
         )
-        for t in found
+        for t in found.targets
     ]
     if rows:
         print_table(columns, rows)
     else:
         click.echo("no targets configured or discovered")
+    for note in found.notes:
+        click.echo(f"note: {note}", err=True)
 
 
 @click.command(

@@ -3,5 +3,5 @@ checks.py); importing them here, in this order, is the run order: what later gro
 depend on comes first."""
 
 # isort: off
-from monitor.doctor import store, accounts, rds, database, cloudtrail, logs, slack  # noqa: F401
+from monitor.doctor import store, accounts, rds, database, cloudtrail, logs, proxies, slack  # noqa: F401
 # isort: on

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import PgwardenError
+from monitor.models import Proxy
 from monitor.registry import Access, Registry
 from monitor.sources.targets import Target
 
@@ -90,6 +91,9 @@ class DoctorContext:
     results: list[CheckResult] = field(default_factory=list)
     # What one group learnt that another uses (the RDS facts behind a login fix).
     facts: dict[str, object] = field(default_factory=dict)
+    # The RDS Proxies in front of the targets, and what could not be described of them.
+    proxies: list[Proxy] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     _blockers: dict[str, Blocker] = field(default_factory=dict)
 
     def record(self, group: str, subject: str, check: str, outcome: Outcome) -> Outcome:
@@ -211,7 +215,8 @@ def diagnose(
 
     clock = clock or SystemClock()
     aws = aws or AwsSessions.from_config(config, clock=clock)
-    targets = collect_targets(config, aws, discover=any(a.discover for a in config.accounts))
+    found = collect_targets(config, aws)
+    targets = found.targets
     if target_names:
         known = {t.name: t for t in targets}
         unknown = [n for n in target_names if n not in known]
@@ -220,7 +225,10 @@ def diagnose(
                 f"--target {unknown[0]}: no such target; known: {', '.join(known) or 'none'}"
             )
         targets = [known[n] for n in dict.fromkeys(target_names)]
-    ctx = DoctorContext(config, aws, clock, targets, only_targets=bool(target_names))
+    ctx = DoctorContext(
+        config, aws, clock, targets, only_targets=bool(target_names), proxies=found.proxies,
+        notes=found.notes,
+    )  # fmt: skip
     return run_doctor(ctx)
 
 

@@ -13,8 +13,9 @@ the documents, and deploy/ ships those generated from config.example.toml.
   Athena log source when they run on Athena, and the weekly report's upload.
 - The monitor policy, the same in every database account: `rds-db:connect` as the
   configured database users, the CloudWatch Logs reads on the watched clusters' and
-  instances' log groups (`/aws/rds/cluster/<id>/*`; for an account whose databases are
-  discovered, its `/aws/rds/cluster/*` and `/aws/rds/instance/*`), the RDS log file API
+  instances' log groups (`/aws/rds/cluster/<id>/*`, a proxy's `/aws/rds/proxy/<name>`; for
+  an account whose databases are discovered, its `/aws/rds/cluster/*`, `/aws/rds/instance/*`
+  and `/aws/rds/proxy/*`), the RDS log file API
   only with the rds-api source, the IAM reads of the grants inventory, and what
   `pgwarden doctor` reads. Every ARN names the configured accounts and regions.
 - The monitor role's trust policy: exactly pgwarden's runner role (`[aws] runner_role_arn`),
@@ -61,7 +62,12 @@ def _log_groups(config: Config) -> list[str]:
     arns |= {
         f"arn:aws:logs:{region}:{account}:log-group:/aws/rds/{kind}/*"
         for account, region in discovering
-        for kind in ("cluster", "instance")
+        for kind in ("cluster", "instance", "proxy")
+    }
+    arns |= {  # a configured proxy's own log group (`pgwarden doctor` reads it)
+        f"arn:aws:logs:{t.region}:{t.account_id}:log-group:/aws/rds/proxy/{t.proxy_name}"
+        for t in _watched(config)
+        if t.proxy_name and (t.account_id, t.region) not in discovering
     }
     return sorted(arns)
 
@@ -180,6 +186,11 @@ def _rules(config: Config) -> dict[str, list[str]]:
     athena = _athena(config)
     log_groups = _log_groups(config)
     log_files = _log_files(config)
+
+    def proxy_parts(kind: str) -> list[str]:
+        """A proxy's calls are authorised on the proxy and on its target group or endpoint."""
+        return [f"arn:aws:rds:{r}:{a}:{k}:*" for r, a in where for k in ("db-proxy", kind)]
+
     return {
         "sts:AssumeRole": sorted({a.role_arn for a in config.accounts if a.role_arn}),
         "secretsmanager:GetSecretValue": sorted(
@@ -195,11 +206,10 @@ def _rules(config: Config) -> dict[str, list[str]]:
         "rds:DescribeDBClusterParameters": [f"arn:aws:rds:{r}:{a}:cluster-pg:*" for r, a in where],
         "rds:DescribeDBParameters": [f"arn:aws:rds:{r}:{a}:pg:*" for r, a in where],
         "rds:DescribeDBProxies": [f"arn:aws:rds:{r}:{a}:db-proxy:*" for r, a in where],
-        "rds:DescribeDBProxyTargets": [
-            arn
-            for r, a in where
-            for arn in (f"arn:aws:rds:{r}:{a}:db-proxy:*", f"arn:aws:rds:{r}:{a}:target-group:*")
-        ],
+        "rds:DescribeDBProxyTargets": proxy_parts("target-group"),
+        "rds:DescribeDBProxyTargetGroups": proxy_parts("target-group"),
+        "rds:DescribeDBProxyEndpoints": proxy_parts("db-proxy-endpoint"),
+        "ec2:DescribeSubnets": list(_ANY),  # no resource-level permission
         # DescribeLogGroups lists by prefix: it is authorised on the account's log groups.
         "logs:DescribeLogGroups": [f"arn:aws:logs:{r}:{a}:log-group:*" for r, a in where],
         "logs:FilterLogEvents": log_groups,
@@ -231,6 +241,7 @@ def needed_actions(config: Config) -> tuple[set[str], set[str]]:
     from monitor.doctor.checks import groups
     from monitor.outputs.reports import publish
     from monitor.sources.discovery import DISCOVERY_ACTIONS
+    from monitor.sources.proxies import PROXY_ACTIONS
 
     monitor: set[str] = set()
     management: set[str] = set()
@@ -240,6 +251,8 @@ def needed_actions(config: Config) -> tuple[set[str], set[str]]:
         management.update(access.management)
     if any(a.discover for a in config.accounts):
         monitor.update(DISCOVERY_ACTIONS)
+    if any(t.endpoint_type == "proxy" for t in config.targets):
+        monitor.update(PROXY_ACTIONS)  # a configured proxy is described as discovery does
     monitor.update(a for g in groups() if g.applies(config) for a in g.iam_actions)
     if config.reports.enabled and config.reports.s3_uri:
         management.update(publish.IAM_ACTIONS)

@@ -1,26 +1,29 @@
-"""Discovery: the Aurora/RDS PostgreSQL servers of an account that pgwarden can log in to.
+"""Discovery: the Aurora/RDS PostgreSQL servers of an account that pgwarden can log in to,
+and the RDS Proxies in front of them.
 
-Edge code: it lists clusters and instances through the account's monitor role (clients
-from monitor/aws.py) and returns `Target`s; it stores nothing.
+Edge code: it lists clusters, instances and proxies through the account's monitor role
+(clients from monitor/aws.py) and returns `Target`s and proxies; it stores nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import DiscoveryError
+from monitor.sources.proxies import PROXY_ACTIONS, FoundProxy, describe_proxies
 from monitor.sources.targets import EndpointType, Target
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import DBClusterTypeDef, DBInstanceTypeDef, TagTypeDef
 
     from monitor.aws import AwsSessions
 
 # What discovery calls in each account that has `discover = true` (monitor role).
-DISCOVERY_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances")
+DISCOVERY_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances", *PROXY_ACTIONS)
 
 
 def _tags(tag_list: list[TagTypeDef]) -> dict[str, str]:
@@ -50,6 +53,7 @@ class _Region:
         cluster_id: str | None = None,
         instance_id: str | None = None,
         resource_id: str | None = None,
+        proxy_name: str | None = None,
     ) -> Target:
         account = self.account
         return Target(
@@ -67,12 +71,33 @@ class _Region:
             cluster_id=cluster_id,
             instance_id=instance_id,
             resource_id=resource_id,
+            proxy_name=proxy_name,
             tags=tags,
         )
 
+    def ec2(self, sessions: AwsSessions) -> EC2Client:
+        return cast("EC2Client", sessions.client("ec2", self.region, self.account.id))
 
-def discover_targets(sessions: AwsSessions, config: Config, account: AccountConfig) -> list[Target]:
-    """Aurora/RDS PostgreSQL clusters and instances with IAM database auth, in every region.
+
+@dataclass
+class Discovered:
+    """What discovery found in an account: its targets (proxies among them), the proxies
+    to link to the targets, and a note for each describe call that failed."""
+
+    targets: list[Target] = field(default_factory=list)
+    proxies: list[FoundProxy] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __iadd__(self, other: Discovered) -> Discovered:
+        self.targets += other.targets
+        self.proxies += other.proxies
+        self.notes += other.notes
+        return self
+
+
+def discover_account(sessions: AwsSessions, config: Config, account: AccountConfig) -> Discovered:
+    """Aurora/RDS PostgreSQL clusters and instances with IAM database auth, in every region,
+    and the PostgreSQL proxies (each a target too: a place to poll through).
 
     Each Aurora instance is its own PostgreSQL server with its own pg_stat_activity: the
     cluster (writer) endpoint shows the writer's sessions only. With `discover_readers`,
@@ -80,17 +105,47 @@ def discover_targets(sessions: AwsSessions, config: Config, account: AccountConf
     cluster's `resource_id` (what `rds-db:connect` grants name). Off by default: per-target
     consumers (grants, unused-grant findings) would otherwise count one grant per reader.
     Member instances report IAM auth as off (it is the cluster's setting), so standalone
-    instances are judged by their own flag and members by their cluster's.
+    instances are judged by their own flag and members by their cluster's. Which proxies
+    are kept is decided once they are linked (`monitor.sources.proxies.link`): those in
+    front of a selected database.
     """
-    found: list[Target] = []
+    found = Discovered()
     for region in account.regions or [config.aws.region]:
-        instances, clusters = _describe(sessions.rds(region, account.id), account, region)
+        rds = sessions.rds(region, account.id)
+        instances, clusters = _describe(rds, account, region)
         where = _Region(config, account, region)
         by_id = {i["DBInstanceIdentifier"]: i for i in instances}
         for c in clusters:
-            found += _cluster_targets(where, c, by_id)
-        found += [t for i in instances if (t := _instance_target(where, i)) is not None]
+            found.targets += _cluster_targets(where, c, by_id)
+        found.targets += [t for i in instances if (t := _instance_target(where, i)) is not None]
+        found += _proxies(rds, where.ec2(sessions), where)
     return found
+
+
+def _proxies(rds: RDSClient, ec2: EC2Client, where: _Region) -> Discovered:
+    """The region's PostgreSQL proxies as targets; if they cannot be listed (a monitor role
+    without rds:DescribeDBProxies), a note, and the databases are still discovered."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = describe_proxies(rds, ec2, where.account.id, where.region)
+    except (ClientError, BotoCoreError) as exc:
+        note = f"account {where.account.id} region {where.region}: proxies not listed: {exc}"
+        return Discovered(notes=[note])
+    targets = [
+        where.target(
+            f"proxy/{f.proxy.name}",
+            f.proxy.endpoint,
+            5432,  # a PostgreSQL proxy listens on PostgreSQL's port
+            "proxy",
+            {},
+            resource_id=f.proxy.arn.rsplit(":", 1)[-1] or None,  # prx-...: what grants name
+            proxy_name=f.proxy.name,
+        )
+        for f in found
+        if f.proxy.endpoint
+    ]
+    return Discovered(targets, found, [n for f in found for n in f.notes])
 
 
 def _describe(

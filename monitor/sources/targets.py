@@ -17,16 +17,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import AwsError
+from monitor.models import Proxy
 from monitor.sources.pglogs import PgLogsConfig
 from monitor.store import targets as stored
+from monitor.store.proxies import proxies as stored_proxies
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
     from monitor.aws import AwsSessions
+    from monitor.sources.discovery import Discovered
 
 log = logging.getLogger(__name__)
 
@@ -171,34 +176,81 @@ def attach_logs(targets: list[Target], pglogs: PgLogsConfig) -> list[Target]:
     return out
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """The targets, the RDS Proxies in front of them, and what could not be described
+    (one line each: a proxy whose targets or endpoints are unknown, an account not listed)."""
+
+    targets: list[Target]
+    proxies: list[Proxy] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 def collect_targets(
     config: Config, aws: AwsSessions, store: Store | None = None, *, discover: bool = True
-) -> list[Target]:
-    """Configured targets, plus those discovered in accounts with `discover = true`.
+) -> Resolved:
+    """Configured targets, plus those discovered in accounts with `discover = true`, and
+    the proxies in front of them (`discover`: ask AWS at all).
 
     If discovery fails for an account (say AssumeRole is denied), the targets found there
     before are kept from the store, so they show up as down rather than vanish.
     """
-    from monitor.sources.discovery import discover_targets
+    from monitor.sources.discovery import Discovered, discover_account
+    from monitor.sources.proxies import link
 
-    found: list[Target] = []
+    configured = configured_targets(config)
+    found = Discovered()
+    for account in config.accounts if discover else ():
+        if not account.discover:
+            continue
+        try:
+            found += discover_account(aws, config, account)
+        except AwsError as exc:
+            found.notes.append(str(exc))
+            if store is not None:
+                found += _stored_discovered(store, account.id, config)
     if discover:
-        for account in config.accounts:
-            if not account.discover:
-                continue
-            try:
-                found.extend(discover_targets(aws, config, account))
-            except AwsError as exc:
-                log.warning("%s", exc, extra={"account": account.id})
-                if store is not None:
-                    found.extend(_stored_discovered(store, account.id, config))
-    return attach_logs(merge(configured_targets(config), found), config.pglogs)
+        found += _configured_proxies(aws, configured, found)
+    for note in found.notes:
+        log.warning("%s", note)
+    targets, proxies = link(merge(configured, found.targets), found.proxies)
+    return Resolved(attach_logs(targets, config.pglogs), proxies, found.notes)
 
 
-def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Target]:
+def _configured_proxies(
+    aws: AwsSessions, configured: list[Target], found: Discovered
+) -> Discovered:
+    """The proxies of `endpoint_type = "proxy"` targets that discovery did not describe,
+    looked up by name; an account that cannot be reached, or a proxy not there, is a note."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from monitor.sources.discovery import Discovered
+    from monitor.sources.proxies import describe_proxies
+
+    known = {(f.proxy.account_id, f.proxy.region, f.proxy.name) for f in found.proxies}
+    more = Discovered()
+    for t in configured:
+        if t.proxy_name is None or (t.account_id, t.region, t.proxy_name) in known:
+            continue
+        try:
+            rds = aws.rds(t.region, t.account_id)
+            ec2 = cast("EC2Client", aws.client("ec2", t.region, t.account_id))
+            more.proxies += describe_proxies(rds, ec2, t.account_id, t.region, t.proxy_name)
+        except (AwsError, ClientError, BotoCoreError) as exc:
+            more.notes.append(f"proxy {t.proxy_name} of target {t.name}: not described: {exc}")
+    more.notes += [n for f in more.proxies for n in f.notes]
+    return more
+
+
+def _stored_discovered(store: Store, account_id: str, config: Config) -> Discovered:
+    """The account's targets and proxies as discovery found them last."""
+    from monitor.sources.discovery import Discovered
+    from monitor.sources.proxies import FoundProxy
+
     account = next(a for a in config.accounts if a.id == account_id)
     rows = stored.discovered(store, account_id)
-    return [
+    proxies = [FoundProxy(p) for p in stored_proxies(store) if p.account_id == account_id]
+    targets = [
         Target(
             name=r.name,
             account_id=account_id,
@@ -212,8 +264,10 @@ def _stored_discovered(store: Store, account_id: str, config: Config) -> list[Ta
             ca_bundle=config.activity.ca_bundle,
             cluster_id=r.cluster_id,
             instance_id=r.instance_id,
+            proxy_name=r.proxy_name,
             resource_id=r.resource_id,
             discovered=True,
         )
         for r in rows
     ]
+    return Discovered(targets, proxies)

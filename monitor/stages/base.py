@@ -155,16 +155,20 @@ class StageContext:
         return self.aws_sessions
 
     def targets(self) -> list[Target]:
-        """The targets the stages work on, saved to the store (grants and reports read them
-        there); resolved once per cycle (see `run_once`)."""
+        """The targets the stages work on, saved to the store with the proxies in front of
+        them (grants and reports read them there); resolved once per cycle (see
+        `run_once`). What could not be described goes to `notes` (and the log)."""
         if self.resolved is None:
             from monitor.sources.targets import collect_targets
+            from monitor.store.proxies import save_proxies
             from monitor.store.targets import save_targets
 
-            targets = collect_targets(self.config, self.aws(), self.store)
+            found = collect_targets(self.config, self.aws(), self.store)
             with self.store.transaction() as conn:
-                save_targets(conn, targets, self.clock.now())
-            self.resolved = targets
+                save_targets(conn, found.targets, self.clock.now())
+                save_proxies(conn, found.proxies, self.clock.now())
+            self.notes += found.notes
+            self.resolved = found.targets
         return self.resolved
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from monitor import sql
@@ -63,3 +63,20 @@ def _proxy(row: tuple[object, ...]) -> Proxy:
         endpoints=tuple(json.loads(str(endpoints))),
         networks=tuple(json.loads(str(nets))),
     )
+
+
+@dataclass(frozen=True)
+class DirectLogins:
+    """A target's direct password logins (not through a proxy), and its auth events in all."""
+
+    password: int
+    events: int
+
+
+def direct_password_logins(store: Store, target: str, since: datetime) -> DirectLogins:
+    """Logins at `target` since `since` authenticated by a password (password, md5,
+    scram-sha-256) that no proxy's log wrote: the way in around a proxy's IAM requirement."""
+    row = store.conn.execute(
+        sql.load("store/direct_password_logins"), {"target": target, "since": to_text(since)}
+    ).fetchone()
+    return DirectLogins(int(row[0]), int(row[1])) if row else DirectLogins(0, 0)

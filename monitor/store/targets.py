@@ -27,6 +27,7 @@ class StoredTarget:
     db_user: str
     cluster_id: str | None
     instance_id: str | None
+    proxy_name: str | None
     resource_id: str | None
 
 

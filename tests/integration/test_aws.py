@@ -16,7 +16,7 @@ from monitor.clock import FrozenClock, SystemClock
 from monitor.config import validate
 from monitor.errors import AssumeRoleDenied, SecretError
 from monitor.sandbox.pam import IamPg
-from monitor.sources.discovery import discover_targets
+from monitor.sources.discovery import discover_account
 from tests.conftest import MotoServer
 from tests.support.activity import ACCOUNT_A, ACCOUNT_B, Harness, make_config, target_table
 
@@ -230,7 +230,7 @@ def test_aws_discovery_keeps_iam_postgres_with_tags(moto_server: MotoServer) -> 
         EnableIAMDatabaseAuthentication=True,
         Tags=[{"Key": "pgwarden", "Value": "monitor"}],
     )
-    found = {t.name: t for t in discover_targets(aws, config, config.accounts[0])}
+    found = {t.name: t for t in discover_account(aws, config, config.accounts[0]).targets}
     names = set(found)
     assert names == {
         "analytics/eu-west-1/orders",
@@ -342,7 +342,7 @@ def test_aws_discovery_without_readers_by_default(moto_server: MotoServer) -> No
             Engine="aurora-postgresql",
             DBClusterIdentifier="solo",
         )
-    found = discover_targets(aws, config, config.accounts[0])
+    found = discover_account(aws, config, config.accounts[0]).targets
     assert [(t.name, t.endpoint_type) for t in found] == [
         ("analytics/ap-southeast-2/solo", "cluster")
     ]

@@ -238,7 +238,7 @@ def test_discovered_readers_are_polled_and_their_logins_are_their_clusters(
         }
     ]  # fmt: skip
     config = discovery_config(tmp_path, moto_server, accounts=accounts)
-    found = {t.name: t for t in collect_targets(config, AwsSessions.from_config(config))}
+    found = {t.name: t for t in collect_targets(config, AwsSessions.from_config(config)).targets}
     writer, reader = found["prod/us-east-1/orders"], found["prod/us-east-1/orders/orders-2"]
     assert (reader.endpoint_type, reader.cluster_id, reader.resource_id) == (
         "instance", "orders", cluster.resource_id,

@@ -242,7 +242,7 @@ def test_deploy_example_monitor_role_reads_only_the_watched_log_groups() -> None
     assert monitor["logs:FilterLogEvents"] == [
         f"arn:aws:logs:{r}:{PROD}:log-group:/aws/rds/{kind}/*"
         for r in ("eu-west-1", "us-east-1")
-        for kind in ("cluster", "instance")
+        for kind in ("cluster", "instance", "proxy")
     ]
     assert "rds:DownloadDBLogFilePortion" not in monitor  # the example reads no rds-api
     assert monitor["iam:GetAccountAuthorizationDetails"] == ["*"]

@@ -1,0 +1,210 @@
+"""RDS Proxy checks, per proxy in front of a target (discovered, or a configured
+`endpoint_type = "proxy"` target): what could not be described of it, what it fronts, its
+log group `/aws/rds/proxy/<name>` exists and receives events, whether DebugLogging is on,
+its IAM auth mode per secret, and whether each database behind it also takes direct
+password logins (from the store's auth events: logins no proxy's log wrote).
+
+AWS documents no proxy log line, and not which lines a proxy writes without DebugLogging
+(see the README's section on proxy logs): the debug-logging row says so either way. The
+per-instance `iam-db-auth-error` export is the rds group's log-export row, for the
+databases behind a proxy too (each is a target, or the proxy target's backing database).
+
+IAM (monitor role): rds:DescribeDBProxies and what describing a proxy takes
+(rds:DescribeDBProxyEndpoints, rds:DescribeDBProxyTargetGroups, rds:DescribeDBProxyTargets,
+ec2:DescribeSubnets; monitor/sources/proxies.py), logs:DescribeLogGroups,
+logs:DescribeLogStreams.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from monitor.config import Config
+from monitor.doctor.accounts import account_key
+from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
+from monitor.models import Proxy, ProxyAuth
+from monitor.sources.proxies import PROXY_ACTIONS
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+    from monitor.store.proxies import DirectLogins
+
+CHECKS = (
+    "described", "fronts", "log-group", "log-events", "debug-logging", "iam-auth",
+    "direct-password",
+)  # fmt: skip
+IAM_ACTIONS = (*PROXY_ACTIONS, "logs:DescribeLogGroups", "logs:DescribeLogStreams")
+DIRECT_DAYS = 30  # how far back the store is asked for direct password logins
+QUIET = timedelta(hours=24)  # a proxy log with no event for this long is worth a look
+UNDOCUMENTED = (
+    "AWS does not document which lines a proxy writes without DebugLogging, "
+    "connections and authentication failures included"
+)
+
+
+def _has_proxies(config: Config) -> bool:
+    return any(a.discover for a in config.accounts) or any(
+        t.endpoint_type == "proxy" for t in config.targets
+    )
+
+
+@group("proxies", CHECKS, IAM_ACTIONS, applies=_has_proxies)
+def check_proxies(ctx: DoctorContext) -> None:
+    names = {t.name for t in ctx.targets}
+    chosen = {(t.account_id, t.region, t.proxy_name) for t in ctx.targets if t.proxy_name}
+    for proxy in ctx.proxies:
+        key = (proxy.account_id, proxy.region, proxy.name)
+        if ctx.only_targets and key not in chosen and not names & set(proxy.fronts):
+            continue
+        check_proxy(ctx, proxy)
+
+
+def check_proxy(ctx: DoctorContext, proxy: Proxy) -> None:
+    subject = f"proxy {proxy.name}"
+    notes = [n for n in ctx.notes if n.startswith(f"proxy {proxy.name} ")]
+    for note in notes:
+        ctx.record("proxies", subject, "described", warn(note, describe_fix(proxy)))
+    ctx.record("proxies", subject, "fronts", judge_fronts(proxy))
+    if not ctx.skip_if_blocked(
+        "proxies", subject, ("log-group", "log-events"), account_key(proxy.account_id)
+    ):
+        logs = ctx.aws.logs(proxy.region, proxy.account_id)
+        if (
+            ctx.attempt("proxies", subject, "log-group", lambda: log_group(logs, proxy)).status
+            == "ok"
+        ):
+            now = ctx.clock.now()
+            ctx.attempt("proxies", subject, "log-events", lambda: log_events(logs, proxy, now))
+    ctx.record("proxies", subject, "debug-logging", judge_debug_logging(proxy))
+    for outcome in judge_auth(proxy):
+        ctx.record("proxies", subject, "iam-auth", outcome)
+    for target in proxy.fronts:
+        ctx.attempt(
+            "proxies",
+            subject,
+            "direct-password",
+            lambda target=target: direct_password(ctx, proxy, target),  # type: ignore[misc]
+        )
+
+
+def describe_fix(proxy: Proxy) -> str:
+    actions = ",".join(PROXY_ACTIONS)
+    return f"allow {actions} to the monitor role of {proxy.account_id}, then run doctor again"
+
+
+def judge_fronts(proxy: Proxy) -> Outcome:
+    if proxy.fronts:
+        return ok(f"fronts {', '.join(proxy.fronts)}")
+    return warn(
+        "fronts no target pgwarden watches: its logins cannot be tied to a database",
+        f"aws rds describe-db-proxy-targets --region {proxy.region} "
+        f"--db-proxy-name {proxy.name}  # and watch the database it lists",
+    )
+
+
+def log_group(logs: CloudWatchLogsClient, proxy: Proxy) -> Outcome:
+    name = proxy.log_group
+    found = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+    if any(g.get("logGroupName") == name for g in found):
+        return ok(f"{name} exists")
+    return fail(
+        f"no log group {name}: the proxy has written no log, so its logins go unseen",
+        f"aws rds modify-db-proxy --region {proxy.region} --db-proxy-name {proxy.name} "
+        f"--debug-logging  # {UNDOCUMENTED}",
+    )
+
+
+def log_events(logs: CloudWatchLogsClient, proxy: Proxy, now: datetime) -> Outcome:
+    name = proxy.log_group
+    streams = logs.describe_log_streams(
+        logGroupName=name, orderBy="LastEventTime", descending=True, limit=1
+    ).get("logStreams", [])
+    last_ms = streams[0].get("lastEventTimestamp") if streams else None
+    tail = f"aws logs tail {name} --since 1d --region {proxy.region}"
+    if last_ms is None:
+        return fail(f"{name} has no events: nothing to read", tail)
+    last = datetime.fromtimestamp(last_ms / 1000, UTC)
+    if now - last > QUIET:
+        return warn(f"{name}: last event at {last:%Y-%m-%d %H:%M} UTC, over a day ago", tail)
+    return ok(f"{name}: last event at {last:%Y-%m-%d %H:%M} UTC")
+
+
+def judge_debug_logging(proxy: Proxy) -> Outcome:
+    if proxy.debug_logging:
+        return ok("DebugLogging on")
+    return warn(
+        f"DebugLogging off: {UNDOCUMENTED}",
+        f"aws rds modify-db-proxy --region {proxy.region} --db-proxy-name {proxy.name} "
+        "--debug-logging  # it can also log SQL text",
+    )
+
+
+def judge_auth(proxy: Proxy) -> list[Outcome]:
+    """One row per secret: REQUIRED is IAM only; ENABLED and DISABLED let a password in."""
+    if not proxy.auth:
+        return [warn("no Auth entries: how clients log in is unknown", auth_fix(proxy))]
+    return [_judge_secret(proxy, a) for a in proxy.auth]
+
+
+def _judge_secret(proxy: Proxy, a: ProxyAuth) -> Outcome:
+    who = a.user_name or a.secret_arn or "end-to-end IAM"
+    if a.iam_auth == "REQUIRED":
+        return ok(f"{who}: IAMAuth REQUIRED")
+    return warn(
+        f"{who}: IAMAuth {a.iam_auth}: password logins are possible through the proxy",
+        auth_fix(proxy),
+    )
+
+
+def auth_fix(proxy: Proxy) -> str:
+    auth = [
+        {
+            k: v
+            for k, v in {
+                "AuthScheme": "SECRETS",
+                "SecretArn": a.secret_arn,
+                "IAMAuth": "REQUIRED",
+                "ClientPasswordAuthType": a.client_password_auth_type,
+            }.items()
+            if v
+        }
+        for a in proxy.auth
+        if a.secret_arn
+    ] or [{"AuthScheme": "SECRETS", "SecretArn": "SECRET_ARN", "IAMAuth": "REQUIRED"}]
+    return (
+        f"aws rds modify-db-proxy --region {proxy.region} --db-proxy-name {proxy.name} "
+        f"--auth {shlex.quote(json.dumps(auth, separators=(',', ':')))}"
+    )
+
+
+def direct_password(ctx: DoctorContext, proxy: Proxy, target: str) -> Outcome:
+    from monitor.store.proxies import direct_password_logins
+    from monitor.store.sqlite import Store
+
+    path = ctx.config.store.path
+    if not path.exists():
+        return warn(f"{target}: no evidence in the store (no store yet)", "pgwarden once")
+    since = ctx.clock.now() - timedelta(days=DIRECT_DAYS)
+    with Store.open(path, writer=False) as store:
+        return judge_direct(proxy, target, direct_password_logins(store, target, since))
+
+
+def judge_direct(proxy: Proxy, target: str, found: DirectLogins) -> Outcome:
+    days = f"the last {DIRECT_DAYS} days"
+    if found.events == 0:
+        return warn(
+            f"{target}: no evidence in the store: no auth events in {days}",
+            f"pgwarden doctor --target {target}  # its logs rows: are its logs read?",
+        )
+    if found.password == 0:
+        return ok(f"{target}: no direct password login in {days} ({found.events} auth events)")
+    around = " around the proxy's IAM requirement" if proxy.iam_only else ""
+    return warn(
+        f"{target}: {found.password} direct password logins in {days}{around}",
+        f"route the password logins to {target} through {proxy.name}, "
+        "or take those users' passwords away (ALTER ROLE ... PASSWORD NULL)",
+    )

@@ -1,0 +1,263 @@
+"""RDS Proxies: what the RDS API says of each PostgreSQL proxy, and the targets behind it.
+
+Edge code (`describe_proxies`, through the account's monitor role) and pure builders from
+the describe answers (`proxy_model`, `backing_of`, `link`), so the model is tested on
+AWS's own answer shapes without a server.
+
+A proxy is tied to what it fronts by `describe_db_proxy_targets`: for an Aurora cluster,
+RDS lists the cluster (`TRACKED_CLUSTER`, `RdsResourceId` = the cluster id) and each of its
+instances (`RDS_INSTANCE` with `TrackedClusterId`); for a standalone instance, the instance
+(`RDS_INSTANCE`, no `TrackedClusterId`). No proxy log line names the target, so this is the
+only link between a proxy's log and the database behind it.
+
+Every call after `describe_db_proxies` can fail alone (a permission missing after an
+upgrade, an API the endpoint does not implement): that is a note on that proxy, the proxy
+is kept with what is known, and nothing is read as "no endpoints" or "no targets".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
+
+from monitor.models import Proxy, ProxyAuth
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import (
+        DBProxyEndpointTypeDef,
+        DBProxyTargetTypeDef,
+        DBProxyTypeDef,
+        UserAuthConfigInfoTypeDef,
+    )
+
+    from monitor.sources.targets import Target
+
+# What finding and describing proxies calls (monitor role): with discovery, and for
+# configured `endpoint_type = "proxy"` targets.
+PROXY_ACTIONS = (
+    "rds:DescribeDBProxies",
+    "rds:DescribeDBProxyEndpoints",
+    "rds:DescribeDBProxyTargetGroups",
+    "rds:DescribeDBProxyTargets",
+    "ec2:DescribeSubnets",
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Backing:
+    """One registered target of a proxy, as describe_db_proxy_targets states it."""
+
+    kind: str  # TRACKED_CLUSTER, RDS_INSTANCE, RDS_SERVERLESS_ENDPOINT
+    resource_id: str | None  # RdsResourceId: a cluster or an instance identifier
+    cluster_id: str | None  # TrackedClusterId
+    endpoint: str | None
+
+    def reaches(self, t: Target) -> bool:
+        """Whether `t` (same account and region) is this database, by id or by endpoint."""
+        cluster = self.cluster_id or (self.resource_id if self.kind == "TRACKED_CLUSTER" else None)
+        if cluster is not None:
+            return t.cluster_id == cluster
+        if self.kind == "RDS_INSTANCE" and self.resource_id and t.instance_id == self.resource_id:
+            return True
+        return self.endpoint is not None and t.endpoint == self.endpoint
+
+
+@dataclass(frozen=True)
+class FoundProxy:
+    """A proxy as described, before it is linked to targets (`link` fills in `fronts`)."""
+
+    proxy: Proxy
+    backing: tuple[Backing, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def fronts(self, t: Target) -> bool:
+        """Whether `t` is behind this proxy: by its registered targets, or for a proxy read
+        back from the store (discovery failed this run), by the names it fronted then."""
+        p = self.proxy
+        return (
+            t.endpoint_type != "proxy"
+            and (t.account_id, t.region) == (p.account_id, p.region)
+            and (t.name in p.fronts or any(b.reaches(t) for b in self.backing))
+        )
+
+
+def auth_of(
+    entries: Sequence[UserAuthConfigInfoTypeDef], default_scheme: str | None
+) -> tuple[ProxyAuth, ...]:
+    """Each secret's auth settings. With end-to-end IAM (`DefaultAuthScheme` IAM_AUTH) a
+    proxy has no secret and takes an IAM token from every client: one REQUIRED entry."""
+    auth = tuple(
+        ProxyAuth(
+            a.get("IAMAuth", "DISABLED"),
+            a.get("SecretArn"),
+            a.get("UserName"),
+            a.get("ClientPasswordAuthType"),
+        )
+        for a in entries
+    )
+    return auth or ((ProxyAuth("REQUIRED"),) if default_scheme == "IAM_AUTH" else ())
+
+
+def proxy_model(
+    p: DBProxyTypeDef,
+    account_id: str,
+    region: str,
+    endpoints: Sequence[DBProxyEndpointTypeDef] = (),
+    networks: Sequence[str] = (),
+) -> Proxy:
+    """The model of one describe_db_proxies entry; `fronts` is filled in by `link`."""
+    return Proxy(
+        name=p.get("DBProxyName", ""),
+        account_id=account_id,
+        region=region,
+        arn=p.get("DBProxyArn", ""),
+        engine_family=p.get("EngineFamily", ""),
+        endpoint=p.get("Endpoint", ""),
+        require_tls=bool(p.get("RequireTLS")),
+        debug_logging=bool(p.get("DebugLogging")),
+        auth=auth_of(p.get("Auth", []), p.get("DefaultAuthScheme")),
+        endpoints=tuple(
+            e["Endpoint"] for e in endpoints if not e.get("IsDefault") and e.get("Endpoint")
+        ),
+        networks=tuple(sorted(networks)),
+    )
+
+
+def backing_of(targets: Sequence[DBProxyTargetTypeDef]) -> tuple[Backing, ...]:
+    return tuple(
+        Backing(
+            t.get("Type", ""), t.get("RdsResourceId"), t.get("TrackedClusterId"), t.get("Endpoint")
+        )
+        for t in targets
+    )
+
+
+def link(
+    targets: Sequence[Target], found: Sequence[FoundProxy]
+) -> tuple[list[Target], list[Proxy]]:
+    """Each proxy with the names of the targets it fronts, and each target with its proxies.
+
+    A discovered proxy that fronts no target is dropped with its own target (its databases
+    are not selected); a configured proxy target keeps its proxy whatever it fronts.
+    """
+    configured = {(t.account_id, t.region, t.proxy_name) for t in targets if not t.discovered}
+    proxies: list[Proxy] = []
+    in_front: dict[str, list[str]] = {}
+    for f in found:
+        p = f.proxy
+        # The cluster endpoint's target first: events from the proxy's log are stored
+        # under the first name.
+        behind = sorted(
+            (t for t in targets if f.fronts(t)), key=lambda t: t.endpoint_type != "cluster"
+        )
+        fronts = tuple(t.name for t in behind)
+        if fronts or (p.account_id, p.region, p.name) in configured:
+            proxies.append(replace(p, fronts=fronts))
+            for name in fronts:
+                in_front.setdefault(name, []).append(p.name)
+    kept = {(p.account_id, p.region, p.name) for p in proxies}
+    linked = [
+        replace(t, proxies=tuple(in_front.get(t.name, ())))
+        for t in targets
+        if not (t.discovered and t.proxy_name) or (t.account_id, t.region, t.proxy_name) in kept
+    ]
+    return linked, proxies
+
+
+# -- the describe calls -------------------------------------------------------------------------
+
+
+def list_proxies(rds: RDSClient, name: str | None = None) -> list[DBProxyTypeDef]:
+    """The region's proxies (or the one named); raises what the call raises."""
+    pages = rds.get_paginator("describe_db_proxies")
+    found = pages.paginate(DBProxyName=name) if name else pages.paginate()
+    return [p for page in found for p in page.get("DBProxies", [])]
+
+
+def describe_proxy(
+    rds: RDSClient, ec2: EC2Client, p: DBProxyTypeDef, account_id: str, region: str
+) -> FoundProxy:
+    """One PostgreSQL proxy with its endpoints, networks and targets; a call that fails is
+    a note and what it would have said stays unknown."""
+    name = p.get("DBProxyName", "")
+    notes: list[str] = []
+
+    def note(what: str, call: Callable[[], list[T]]) -> list[T] | None:
+        return _noted(call, f"proxy {name} ({account_id} {region}): {what}", notes)
+
+    endpoints = note(
+        "its endpoints are unknown",
+        lambda: [
+            e
+            for page in rds.get_paginator("describe_db_proxy_endpoints").paginate(DBProxyName=name)
+            for e in page.get("DBProxyEndpoints", [])
+        ],
+    )
+    subnets = p.get("VpcSubnetIds", [])
+    networks = note(
+        "the networks of its subnets are unknown",
+        lambda: (
+            [
+                s["CidrBlock"]
+                for page in ec2.get_paginator("describe_subnets").paginate(SubnetIds=subnets)
+                for s in page.get("Subnets", [])
+                if s.get("CidrBlock")
+            ]
+            if subnets
+            else []
+        ),
+    )
+    # Each proxy has one target group today, `default`: what fronts it is still read if
+    # the groups cannot be listed.
+    groups = note(
+        "its target groups are unknown",
+        lambda: [
+            g.get("TargetGroupName", "default")
+            for page in rds.get_paginator("describe_db_proxy_target_groups").paginate(
+                DBProxyName=name
+            )
+            for g in page.get("TargetGroups", [])
+        ],
+    ) or ["default"]
+    targets = note(
+        "what it fronts is unknown",
+        lambda: [
+            t
+            for group in groups
+            for page in rds.get_paginator("describe_db_proxy_targets").paginate(
+                DBProxyName=name, TargetGroupName=group
+            )
+            for t in page.get("Targets", [])
+        ],
+    )
+    model = proxy_model(p, account_id, region, endpoints or (), networks or ())
+    return FoundProxy(model, backing_of(targets or ()), tuple(notes))
+
+
+def describe_proxies(
+    rds: RDSClient, ec2: EC2Client, account_id: str, region: str, name: str | None = None
+) -> list[FoundProxy]:
+    """The PostgreSQL proxies of a region (or the one named); raises if they cannot be listed."""
+    return [
+        describe_proxy(rds, ec2, p, account_id, region)
+        for p in list_proxies(rds, name)
+        if p.get("EngineFamily") == "POSTGRESQL"
+    ]
+
+
+def _noted(call: Callable[[], list[T]], what: str, notes: list[str]) -> list[T] | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    try:
+        return call()
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        # ResponseParserError: an endpoint that does not implement the API (moto has no
+        # DescribeDBProxyEndpoints) answers with an HTML error page.
+        notes.append(f"{what}: {' '.join(str(exc).split())[:200]}")
+        return None
