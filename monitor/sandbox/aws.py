@@ -15,14 +15,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_logs.type_defs import InputLogEventTypeDef
     from mypy_boto3_rds import RDSClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sts import STSClient
 
 REGION = "us-east-1"
@@ -107,6 +109,20 @@ class Cluster:
 
 
 @dataclass(frozen=True)
+class SandboxProxy:
+    """A PostgreSQL RDS Proxy record in front of a sandbox cluster."""
+
+    name: str
+    endpoint: str
+    arn: str
+    networks: tuple[str, ...]  # its subnets' CIDR blocks
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/rds/proxy/{self.name}"
+
+
+@dataclass(frozen=True)
 class ConnectGrant:
     """A role allowed `rds-db:connect` as `db_user`, and who may assume the role."""
 
@@ -135,6 +151,9 @@ class Account:
 
     def logs(self) -> CloudWatchLogsClient:
         return cast("CloudWatchLogsClient", self.client("logs"))
+
+    def ec2(self) -> EC2Client:
+        return cast("EC2Client", self.client("ec2"))
 
     def create_cluster(self, cluster_id: str, port: int) -> Cluster:
         """An Aurora PostgreSQL cluster set up as pgwarden asks: IAM database authentication,
@@ -217,3 +236,55 @@ class Account:
                 logGroupName=group, logStreamName=stream, logEvents=events[start : start + 1000]
             )
         return len(events)
+
+    def create_proxy(
+        self,
+        cluster: Cluster,
+        name: str,
+        *,
+        iam_auth: Literal["REQUIRED", "ENABLED", "DISABLED"] = "REQUIRED",
+        networks: tuple[str, ...] = ("10.20.1.0/24", "10.20.2.0/24"),
+        log_group: bool = True,
+    ) -> SandboxProxy:
+        """A PostgreSQL proxy in front of `cluster`, as an admin makes one: two subnets of a
+        VPC of its own, a secret with the database user's password, the cluster registered
+        as its target; and with `log_group` its log group, as RDS creates it."""
+        ec2 = self.ec2()
+        vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=c)["Subnet"]["SubnetId"] for c in networks
+        ]
+        secrets = cast("SecretsManagerClient", self.client("secretsmanager"))
+        secret = secrets.create_secret(
+            Name=f"{name}-app",
+            SecretString=json.dumps({"username": "app", "password": "not-used-by-the-sandbox"}),
+        )["ARN"]
+        iam = self.iam()
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(
+                RoleName=f"{name}-secrets",
+                AssumeRolePolicyDocument=json.dumps(trust_policy(self.account_id)),
+            )
+        rds = self.rds()
+        proxy = rds.create_db_proxy(
+            DBProxyName=name,
+            EngineFamily="POSTGRESQL",
+            Auth=[
+                {
+                    "AuthScheme": "SECRETS",
+                    "SecretArn": secret,
+                    "IAMAuth": iam_auth,
+                    "ClientPasswordAuthType": "POSTGRES_SCRAM_SHA_256",
+                }
+            ],
+            RoleArn=role_arn(self.account_id, f"{name}-secrets"),
+            VpcSubnetIds=subnets,
+            RequireTLS=True,
+        )["DBProxy"]
+        rds.register_db_proxy_targets(DBProxyName=name, DBClusterIdentifiers=[cluster.cluster_id])
+        made = SandboxProxy(name, proxy["Endpoint"], proxy["DBProxyArn"], networks)
+        if log_group:
+            logs = self.logs()
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=made.log_group)
+        return made

@@ -162,6 +162,7 @@ discover_tags = {{ pgwarden = "monitor" }}
         "endpoint",
         "db_user",
         "resource",
+        "proxies",
         "logs",
     ]
     assert rows[1][:5] == ["demo", "config", "prod", "us-east-1", "cluster"]

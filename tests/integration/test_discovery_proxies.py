@@ -1,0 +1,219 @@
+"""RDS Proxies through discovery and doctor, against the moto server.
+
+moto implements create_db_proxy, register_db_proxy_targets, describe_db_proxies,
+describe_db_proxy_target_groups, describe_db_proxy_targets and ec2 describe_subnets, so
+those run for real here. It does not implement DescribeDBProxyEndpoints: its server answers
+with an HTML error page. That call is still made, as against AWS; here it is the failing
+describe call that must become a note on the proxy (not a crash, not "no endpoints"). How
+an answer of it is read is tested on AWS's answer shape in tests/unit/test_proxies.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.aws import AwsSessions
+from monitor.clock import FrozenClock
+from monitor.config import Config
+from monitor.doctor.checks import CheckResult, DoctorContext
+from monitor.doctor.proxies import check_proxies
+from monitor.models import AuthEvent
+from monitor.parsing.pglog_stats import ParseStats
+from monitor.sandbox.aws import Account
+from monitor.sources.targets import Resolved, collect_targets
+from monitor.stages import run_once
+from monitor.store.events import save_auth_events
+from monitor.store.proxies import proxies
+from monitor.store.sqlite import Store
+from tests.conftest import MotoServer
+from tests.integration.test_discovery_logs import (
+    ACCOUNT,
+    EXTERNAL_ID_ENV,
+    ROLE,
+    discovery_config,
+)
+from tests.support.daemon import write_toml
+
+pytestmark = pytest.mark.integration
+
+ORDERS = "prod/us-east-1/orders"
+BILLING = "prod/us-east-1/billing"
+# A PostgreSQL proxy's line, from tests/fixtures/rdsproxy/smily_pinned.log (see SOURCES.md):
+# the doctor only asks whether the group receives events, not what they say.
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "rdsproxy" / "smily_pinned.log"
+
+
+def raw_config(tmp_path: Path, moto: MotoServer) -> dict[str, Any]:
+    """discovery_config's settings, as a file for the CLI."""
+    return {
+        "store": {"path": str(tmp_path / "pgwarden.db")},
+        "aws": {"endpoint_url": moto.url},
+        "accounts": [
+            {
+                "id": ACCOUNT, "name": "prod", "role_arn": ROLE,
+                "external_id": f"env:{EXTERNAL_ID_ENV}", "discover": True,
+                "discover_tags": {"pgwarden": "monitor"},
+            }
+        ],
+        "pglogs": {"sources": ["cloudwatch"]},
+        "cloudtrail": {"enabled": False},
+    }  # fmt: skip
+
+
+def _setup(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Account:
+    moto.reset()
+    monkeypatch.setenv(EXTERNAL_ID_ENV, "discovery-test")
+    return Account(moto.sandbox, ACCOUNT)
+
+
+def _resolve(config: Config) -> Resolved:
+    return collect_targets(config, AwsSessions.from_config(config))
+
+
+def test_discovery_links_a_proxy_to_the_cluster_it_fronts_and_saves_it(
+    moto_server: MotoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Any,
+) -> None:
+    account = _setup(moto_server, monkeypatch)
+    orders = account.create_cluster("orders", 5432)
+    made = account.create_proxy(orders, "orders-proxy")
+    # Not selected: an untagged cluster's proxy, and a MySQL proxy.
+    rds = account.rds()
+    rds.create_db_cluster(
+        DBClusterIdentifier="untagged", Engine="aurora-postgresql", MasterUsername="postgres",
+        MasterUserPassword="not-used-by-the-sandbox", EnableIAMDatabaseAuthentication=True,
+    )  # fmt: skip
+    untagged = replace(orders, cluster_id="untagged")
+    account.create_proxy(untagged, "untagged-proxy", networks=("10.20.3.0/24",))
+    rds.create_db_proxy(
+        DBProxyName="mysql-proxy", EngineFamily="MYSQL", Auth=[{"IAMAuth": "REQUIRED"}],
+        RoleArn="arn:aws:iam::555555555555:role/x",
+        VpcSubnetIds=rds.describe_db_proxies(DBProxyName="orders-proxy")["DBProxies"][0][
+            "VpcSubnetIds"
+        ],
+    )  # fmt: skip
+    config = discovery_config(tmp_path, moto_server)
+    found = _resolve(config)
+
+    by_name = {t.name: t for t in found.targets}
+    assert set(by_name) == {ORDERS, "prod/us-east-1/proxy/orders-proxy"}
+    assert by_name[ORDERS].proxies == ("orders-proxy",)
+    proxy_target = by_name["prod/us-east-1/proxy/orders-proxy"]
+    assert (proxy_target.endpoint_type, proxy_target.proxy_name, proxy_target.endpoint) == (
+        "proxy", "orders-proxy", made.endpoint,
+    )  # fmt: skip
+    assert proxy_target.resource_id == made.arn.rsplit(":", 1)[-1]
+    assert proxy_target.resource_id and proxy_target.resource_id.startswith("prx-")
+    (proxy,) = found.proxies
+    assert (proxy.name, proxy.fronts, proxy.networks) == (
+        "orders-proxy", (ORDERS,), ("10.20.1.0/24", "10.20.2.0/24"),
+    )  # fmt: skip
+    assert proxy.iam_only and proxy.require_tls and proxy.engine_family == "POSTGRESQL"
+    assert proxy.auth[0].client_password_auth_type == "POSTGRES_SCRAM_SHA_256"
+    assert proxy.auth[0].secret_arn and ":secret:orders-proxy-app" in proxy.auth[0].secret_arn
+    # moto's DescribeDBProxyEndpoints fails: said per proxy, and the rest is still known.
+    assert any(
+        n.startswith("proxy orders-proxy ") and "its endpoints are unknown" in n
+        for n in found.notes
+    )
+    assert proxy.endpoints == ()
+
+    run_once(config, ["pglogs"])  # any stage resolves and saves the targets
+    with Store.open(config.store.path, writer=False) as store:
+        assert proxies(store) == [proxy]
+
+    path = tmp_path / "pgwarden.toml"
+    write_toml(path, raw_config(tmp_path, moto_server))
+    result = run_cli("targets", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
+    header = rows["target"]
+    assert rows[ORDERS][header.index("proxies")] == "orders-proxy"
+    assert rows["prod/us-east-1/proxy/orders-proxy"][header.index("type")] == "proxy"
+    assert "note: proxy orders-proxy" in result.stderr and "endpoints are unknown" in result.stderr
+
+
+def _doctor(config: Config, found: Resolved, now: datetime) -> list[CheckResult]:
+    ctx = DoctorContext(
+        config, AwsSessions.from_config(config), FrozenClock(now), found.targets,
+        proxies=found.proxies, notes=found.notes,
+    )  # fmt: skip
+    check_proxies(ctx)
+    return ctx.results
+
+
+def _login(store: Store, target: str, when: datetime, method: str, proxy: str | None) -> None:
+    event = AuthEvent(
+        time=when, kind="connection_authenticated", user="app", client_host="10.0.0.9",
+        method=method, source="test.log", proxy=proxy,
+    )  # fmt: skip
+    save_auth_events(store, target, "test.log", [event], ParseStats(), [], when)
+
+
+def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = _setup(moto_server, monkeypatch)
+    orders = account.create_proxy(account.create_cluster("orders", 5432), "orders-proxy")
+    account.create_proxy(
+        account.create_cluster("billing", 5432), "billing-proxy", iam_auth="DISABLED",
+        networks=("10.20.3.0/24",), log_group=False,
+    )  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    logs = account.logs()
+    logs.create_log_stream(logGroupName=orders.log_group, logStreamName="default")
+    line = FIXTURE.read_text().splitlines()[0]
+    stamp = int((now - timedelta(minutes=5)).timestamp() * 1000)
+    logs.put_log_events(
+        logGroupName=orders.log_group, logStreamName="default",
+        logEvents=[{"timestamp": stamp, "message": line}],
+    )  # fmt: skip
+    config = discovery_config(tmp_path, moto_server)
+    with Store.open(config.store.path) as store:
+        # orders: one login through its proxy, one straight at the cluster with a password.
+        _login(store, ORDERS, now - timedelta(days=1), "scram-sha-256", "orders-proxy")
+        _login(store, ORDERS, now - timedelta(days=2), "md5", None)
+        # billing: no auth event at all.
+    rows = {(r.subject, r.check, r.status, r.found) for r in _doctor(config, _resolve(config), now)}
+
+    def row(subject: str, check: str) -> list[tuple[str, str]]:
+        return [(s, f) for sub, c, s, f in rows if (sub, c) == (subject, check)]
+
+    assert row("proxy orders-proxy", "fronts") == [("ok", f"fronts {ORDERS}")]
+    assert row("proxy orders-proxy", "log-group") == [("ok", f"{orders.log_group} exists")]
+    assert [s for s, _ in row("proxy orders-proxy", "log-events")] == ["ok"]
+    assert [s for s, _ in row("proxy orders-proxy", "iam-auth")] == ["ok"]
+    ((status, found),) = row("proxy orders-proxy", "direct-password")
+    assert status == "warn" and "1 direct password logins" in found
+    assert "around the proxy's IAM requirement" in found
+    ((status, found),) = row("proxy orders-proxy", "debug-logging")
+    assert status == "warn" and "AWS does not document" in found
+    ((status, found),) = row("proxy orders-proxy", "described")
+    assert status == "warn" and "endpoints are unknown" in found
+
+    assert [s for s, _ in row("proxy billing-proxy", "log-group")] == ["fail"]
+    assert row("proxy billing-proxy", "log-events") == []  # nothing to read events from
+    ((status, found),) = row("proxy billing-proxy", "iam-auth")
+    assert status == "warn" and "IAMAuth DISABLED: password logins are possible" in found
+    ((status, found),) = row("proxy billing-proxy", "direct-password")
+    assert status == "warn" and found.startswith(f"{BILLING}: no evidence in the store")
+
+
+def test_doctor_proxies_log_group_without_events_fails(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = _setup(moto_server, monkeypatch)
+    account.create_proxy(account.create_cluster("orders", 5432), "orders-proxy")
+    config = discovery_config(tmp_path, moto_server)
+    now = datetime.now(UTC)
+    rows = [r for r in _doctor(config, _resolve(config), now) if r.check == "log-events"]
+    assert [(r.status, r.found) for r in rows] == [
+        ("fail", "/aws/rds/proxy/orders-proxy has no events: nothing to read")
+    ]
