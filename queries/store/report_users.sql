@@ -57,6 +57,12 @@ kept AS (
     FROM review_decisions
     WHERE kind = 'db_user' AND decision = 'keep' AND decided_at < :end AND keep_until > :end
 ),
+-- The RDS Proxies in front of each target (pgwarden targets: the proxies table's fronts).
+proxied AS (
+    SELECT f.value AS target, group_concat(p.name, char(10)) AS names
+    FROM proxies p, json_each(p.fronts) f
+    GROUP BY f.value
+),
 open_findings AS (
     SELECT json_extract(details, '$.target') AS target,
            json_extract(details, '$.db_user') AS db_user, count(*) AS n
@@ -64,7 +70,7 @@ open_findings AS (
     WHERE status IN ('open', 'acknowledged')
     GROUP BY 1, 2
 )
-SELECT t.account_id, t.region, s.target, s.db_user,
+SELECT t.account_id, t.region, s.target, px.names AS proxies, s.db_user,
        r.rds_iam, r.member_of, r.superuser, r.rds_superuser,
        p.arns, p.assumed,
        coalesce(pe.sessions, 0) AS sessions, coalesce(pe.hosts, 0) AS hosts,
@@ -81,4 +87,5 @@ LEFT JOIN report_use u ON u.target = s.target AND u.db_user = s.db_user
 LEFT JOIN failures f ON f.target = s.target AND f.db_user = s.db_user
 LEFT JOIN open_findings o ON o.target = s.target AND o.db_user = s.db_user
 LEFT JOIN kept k ON k.target = s.target AND k.db_user = s.db_user
+LEFT JOIN proxied px ON px.target = s.target
 ORDER BY t.account_id, s.target, s.db_user

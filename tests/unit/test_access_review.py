@@ -25,7 +25,7 @@ from tests.support.review import APP_ROLE, BOB, END, ODD, OLD_ROLE
 from tests.support.store import StoreBuilder, days
 
 USERS = [
-    "account_id", "account_name", "region", "target", "db_user", "rds_iam", "db_roles",
+    "account_id", "account_name", "region", "target", "proxies", "db_user", "rds_iam", "db_roles",
     "superuser", "iam_principals_with_connect", "roles_assumed_in_period", "sessions_in_period",
     "distinct_client_hosts", "distinct_applications", "first_seen", "last_seen",
     "days_since_last_seen", "auth_failures_in_period", "open_findings", "recommendation",
@@ -68,6 +68,29 @@ def report(builder: StoreBuilder, tmp_path: Path, week: str = "2026-W47", **raw:
     ctx = context(builder, tmp_path, **raw)
     write_report(ctx, iso_week(week, "UTC"))
     return ctx.config.reports.dir
+
+
+def test_access_review_shows_the_proxies_in_front_of_a_target(
+    world: StoreBuilder, tmp_path: Path
+) -> None:
+    from monitor.models import Proxy, ProxyAuth
+    from monitor.store.proxies import save_proxies
+
+    def proxy(name: str) -> Proxy:
+        return Proxy(
+            name, "222222222222", "us-east-1", "arn:aws:rds:us-east-1:222222222222:db-proxy:x",
+            "POSTGRESQL", f"{name}.proxy", True, False, (ProxyAuth("REQUIRED"),), ("orders",),
+        )  # fmt: skip
+
+    with world.store.transaction() as conn:
+        save_proxies(conn, [proxy("orders-proxy"), proxy("<b>p</b>")], END)
+    out = report(world, tmp_path)
+    _, rows = read_csv(out / "access-review-2026-W47-users.csv")
+    by = {(r["target"], r["db_user"]): r["proxies"] for r in rows}
+    assert by["orders", "app"] == "<b>p</b>;orders-proxy"
+    assert by["billing", "newbie"] == ""
+    html = next(out.glob("*.html")).read_text(encoding="utf-8")
+    assert "via proxies" in html and "orders-proxy" in html and "<b>p</b>" not in html
 
 
 def test_access_review_users_csv(world: StoreBuilder, tmp_path: Path) -> None:

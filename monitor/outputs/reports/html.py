@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 TABLE_COLUMNS = (
     ("target", "target", "text"),
+    ("proxies", "via proxies", "text"),
     ("db_user", "db user", "text"),
     ("account_name", "account", "text"),
     ("rds_iam", "rds_iam", "text"),

@@ -21,7 +21,7 @@ from monitor.outputs.reports.recommend import (
 from monitor.store.sqlite import from_text
 
 USER_COLUMNS = (
-    "account_id", "account_name", "region", "target", "db_user",
+    "account_id", "account_name", "region", "target", "proxies", "db_user",
     "rds_iam", "db_roles", "superuser",
     "iam_principals_with_connect",
     "roles_assumed_in_period", "sessions_in_period",
@@ -64,6 +64,7 @@ def user_row(
         "account_name": accounts.get(raw["account_id"] or ""),
         "region": raw["region"],
         "target": raw["target"],
+        "proxies": ";".join(_split(raw["proxies"])),  # the RDS Proxies in front of it
         "db_user": raw["db_user"],
         "rds_iam": rds_iam,
         "db_roles": ";".join(json.loads(raw["member_of"])) if raw["member_of"] else None,
