@@ -24,7 +24,7 @@ from monitor.doctor.checks import CheckResult, DoctorContext
 from monitor.doctor.proxies import check_proxies
 from monitor.models import AuthEvent
 from monitor.parsing.pglog_stats import ParseStats
-from monitor.sandbox.aws import Account
+from monitor.sandbox.aws import Account, Cluster
 from monitor.sources.targets import Resolved, collect_targets
 from monitor.stages import run_once
 from monitor.store.events import save_auth_events
@@ -217,3 +217,30 @@ def test_doctor_proxies_log_group_without_events_fails(
     assert [(r.status, r.found) for r in rows] == [
         ("fail", "/aws/rds/proxy/orders-proxy has no events: nothing to read")
     ]
+
+
+def test_doctor_rds_checks_the_iam_db_auth_error_export_behind_a_proxy(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-instance export check runs on the database behind a discovered proxy: as
+    its own target, and through the proxy's target (its registered cluster)."""
+    from monitor.doctor.rds import check_rds
+
+    account = _setup(moto_server, monkeypatch)
+    account.rds().create_db_cluster(
+        DBClusterIdentifier="orders", Engine="aurora-postgresql", MasterUsername="postgres",
+        MasterUserPassword="not-used-by-the-sandbox", EnableIAMDatabaseAuthentication=True,
+        EnableCloudwatchLogsExports=["postgresql"], Tags=[{"Key": "pgwarden", "Value": "monitor"}],
+    )  # fmt: skip
+    cluster = account.rds().describe_db_clusters()["DBClusters"][0]
+    sandbox_cluster = Cluster(ACCOUNT, "orders", cluster["Endpoint"], 5432, "r")
+    account.create_proxy(sandbox_cluster, "orders-proxy")
+    config = discovery_config(tmp_path, moto_server)
+    found = _resolve(config)
+    ctx = DoctorContext(
+        config, AwsSessions.from_config(config), FrozenClock(datetime.now(UTC)), found.targets
+    )
+    check_rds(ctx)
+    exports = {(r.subject, r.status) for r in ctx.results if r.check == "log-export"}
+    assert exports == {(ORDERS, "warn"), ("prod/us-east-1/proxy/orders-proxy", "warn")}
+    assert all("iam-db-auth-error" in r.found for r in ctx.results if r.check == "log-export")
