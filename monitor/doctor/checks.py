@@ -24,6 +24,7 @@ from monitor.config import AccountConfig, Config
 from monitor.errors import PgwardenError
 from monitor.models import Proxy
 from monitor.registry import Access, Registry
+from monitor.sources.proxies import Note
 from monitor.sources.targets import Target
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class DoctorContext:
     facts: dict[str, object] = field(default_factory=dict)
     # The RDS Proxies in front of the targets, and what could not be described of them.
     proxies: list[Proxy] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     _blockers: dict[str, Blocker] = field(default_factory=dict)
 
     def record(self, group: str, subject: str, check: str, outcome: Outcome) -> Outcome:

@@ -26,7 +26,7 @@ from monitor.config import Config
 from monitor.doctor.accounts import account_key
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.models import Proxy, ProxyAuth
-from monitor.sources.proxies import PROXY_ACTIONS
+from monitor.sources.proxies import PROXY_ACTIONS, Note
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -54,6 +54,11 @@ def _has_proxies(config: Config) -> bool:
 
 @group("proxies", CHECKS, IAM_ACTIONS, applies=_has_proxies)
 def check_proxies(ctx: DoctorContext) -> None:
+    wanted = {a.id for a in ctx.accounts()}
+    for note in ctx.notes:  # a region whose proxies could not be listed at all
+        if note.region and note.proxy is None and note.account_id in wanted:
+            where = f"{note.account_id} {note.region}"
+            ctx.record("proxies", where, "described", fail(note.text, describe_fix(note)))
     names = {t.name for t in ctx.targets}
     chosen = {(t.account_id, t.region, t.proxy_name) for t in ctx.targets if t.proxy_name}
     for proxy in ctx.proxies:
@@ -65,9 +70,13 @@ def check_proxies(ctx: DoctorContext) -> None:
 
 def check_proxy(ctx: DoctorContext, proxy: Proxy) -> None:
     subject = f"proxy {proxy.name}"
-    notes = [n for n in ctx.notes if n.startswith(f"proxy {proxy.name} ")]
-    for note in notes:
-        ctx.record("proxies", subject, "described", warn(note, describe_fix(proxy)))
+    for note in ctx.notes:
+        if (note.account_id, note.region, note.proxy) == (
+            proxy.account_id,
+            proxy.region,
+            proxy.name,
+        ):
+            ctx.record("proxies", subject, "described", warn(note.text, describe_fix(note)))
     ctx.record("proxies", subject, "fronts", judge_fronts(proxy))
     if not ctx.skip_if_blocked(
         "proxies", subject, ("log-group", "log-events"), account_key(proxy.account_id)
@@ -91,9 +100,9 @@ def check_proxy(ctx: DoctorContext, proxy: Proxy) -> None:
         )
 
 
-def describe_fix(proxy: Proxy) -> str:
+def describe_fix(note: Note) -> str:
     actions = ",".join(PROXY_ACTIONS)
-    return f"allow {actions} to the monitor role of {proxy.account_id}, then run doctor again"
+    return f"allow {actions} to the monitor role of {note.account_id}, then run doctor again"
 
 
 def judge_fronts(proxy: Proxy) -> Outcome:

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, cast
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import DiscoveryError
-from monitor.sources.proxies import PROXY_ACTIONS, FoundProxy, describe_proxies
+from monitor.sources.proxies import (
+    PROXY_ACTIONS,
+    FoundProxy,
+    Note,
+    Undescribed,
+    describe_proxies,
+)
 from monitor.sources.targets import EndpointType, Target
 
 if TYPE_CHECKING:
@@ -86,7 +92,7 @@ class Discovered:
 
     targets: list[Target] = field(default_factory=list)
     proxies: list[FoundProxy] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
     def __iadd__(self, other: Discovered) -> Discovered:
         self.targets += other.targets
@@ -125,13 +131,12 @@ def discover_account(sessions: AwsSessions, config: Config, account: AccountConf
 def _proxies(rds: RDSClient, ec2: EC2Client, where: _Region) -> Discovered:
     """The region's PostgreSQL proxies as targets; if they cannot be listed (a monitor role
     without rds:DescribeDBProxies), a note, and the databases are still discovered."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+    account, region = where.account.id, where.region
     try:
-        found = describe_proxies(rds, ec2, where.account.id, where.region)
-    except (ClientError, BotoCoreError) as exc:
-        note = f"account {where.account.id} region {where.region}: proxies not listed: {exc}"
-        return Discovered(notes=[note])
+        found = describe_proxies(rds, ec2, account, region)
+    except Undescribed as exc:
+        text = f"proxies of account {account} {region} not listed: {exc}"
+        return Discovered(notes=[Note(text, account, region)])
     targets = [
         where.target(
             f"proxy/{f.proxy.name}",

@@ -49,6 +49,20 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Note:
+    """What could not be described, said rather than read as "none": of one proxy
+    (`proxy`), of a region's proxies (`proxy` None), or of an account (`region` None)."""
+
+    text: str
+    account_id: str
+    region: str | None = None
+    proxy: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class Backing:
     """One registered target of a proxy, as describe_db_proxy_targets states it."""
 
@@ -73,7 +87,7 @@ class FoundProxy:
 
     proxy: Proxy
     backing: tuple[Backing, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
     def fronts(self, t: Target) -> bool:
         """Whether `t` is behind this proxy: by its registered targets, or for a proxy read
@@ -185,10 +199,15 @@ def describe_proxy(
     """One PostgreSQL proxy with its endpoints, networks and targets; a call that fails is
     a note and what it would have said stays unknown."""
     name = p.get("DBProxyName", "")
-    notes: list[str] = []
+    notes: list[Note] = []
 
     def note(what: str, call: Callable[[], list[T]]) -> list[T] | None:
-        return _noted(call, f"proxy {name} ({account_id} {region}): {what}", notes)
+        try:
+            return _described(call)
+        except Undescribed as exc:
+            text = f"proxy {name} ({account_id} {region}): {what}: {exc}"
+            notes.append(Note(text, account_id, region, name))
+            return None
 
     endpoints = note(
         "its endpoints are unknown",
@@ -242,15 +261,20 @@ def describe_proxy(
 def describe_proxies(
     rds: RDSClient, ec2: EC2Client, account_id: str, region: str, name: str | None = None
 ) -> list[FoundProxy]:
-    """The PostgreSQL proxies of a region (or the one named); raises if they cannot be listed."""
+    """The PostgreSQL proxies of a region (or the one named); `Undescribed` if they cannot
+    be listed."""
     return [
         describe_proxy(rds, ec2, p, account_id, region)
-        for p in list_proxies(rds, name)
+        for p in _described(lambda: list_proxies(rds, name))
         if p.get("EngineFamily") == "POSTGRESQL"
     ]
 
 
-def _noted(call: Callable[[], list[T]], what: str, notes: list[str]) -> list[T] | None:
+class Undescribed(Exception):
+    """A describe call failed (its error, on one line)."""
+
+
+def _described(call: Callable[[], list[T]]) -> list[T]:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
@@ -259,5 +283,4 @@ def _noted(call: Callable[[], list[T]], what: str, notes: list[str]) -> list[T] 
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
         # ResponseParserError: an endpoint that does not implement the API (moto has no
         # DescribeDBProxyEndpoints) answers with an HTML error page.
-        notes.append(f"{what}: {' '.join(str(exc).split())[:200]}")
-        return None
+        raise Undescribed(" ".join(str(exc).split())[:200]) from None

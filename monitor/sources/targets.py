@@ -23,6 +23,7 @@ from monitor.config import AccountConfig, Config
 from monitor.errors import AwsError
 from monitor.models import Proxy
 from monitor.sources.pglogs import PgLogsConfig
+from monitor.sources.proxies import Note
 from monitor.store import targets as stored
 from monitor.store.proxies import proxies as stored_proxies
 from monitor.store.sqlite import Store
@@ -183,7 +184,7 @@ class Resolved:
 
     targets: list[Target]
     proxies: list[Proxy] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 def collect_targets(
@@ -206,7 +207,7 @@ def collect_targets(
         try:
             found += discover_account(aws, config, account)
         except AwsError as exc:
-            found.notes.append(str(exc))
+            found.notes.append(Note(str(exc), account.id))
             if store is not None:
                 found += _stored_discovered(store, account.id, config)
     if discover:
@@ -222,10 +223,8 @@ def _configured_proxies(
 ) -> Discovered:
     """The proxies of `endpoint_type = "proxy"` targets that discovery did not describe,
     looked up by name; an account that cannot be reached, or a proxy not there, is a note."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from monitor.sources.discovery import Discovered
-    from monitor.sources.proxies import describe_proxies
+    from monitor.sources.proxies import Undescribed, describe_proxies
 
     known = {(f.proxy.account_id, f.proxy.region, f.proxy.name) for f in found.proxies}
     more = Discovered()
@@ -236,8 +235,9 @@ def _configured_proxies(
             rds = aws.rds(t.region, t.account_id)
             ec2 = cast("EC2Client", aws.client("ec2", t.region, t.account_id))
             more.proxies += describe_proxies(rds, ec2, t.account_id, t.region, t.proxy_name)
-        except (AwsError, ClientError, BotoCoreError) as exc:
-            more.notes.append(f"proxy {t.proxy_name} of target {t.name}: not described: {exc}")
+        except (AwsError, Undescribed) as exc:
+            text = f"proxy {t.proxy_name} of target {t.name}: not described: {exc}"
+            more.notes.append(Note(text, t.account_id, t.region, t.proxy_name))
     more.notes += [n for f in more.proxies for n in f.notes]
     return more
 

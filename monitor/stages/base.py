@@ -167,7 +167,7 @@ class StageContext:
             with self.store.transaction() as conn:
                 save_targets(conn, found.targets, self.clock.now())
                 save_proxies(conn, found.proxies, self.clock.now())
-            self.notes += found.notes
+            self.notes += [str(n) for n in found.notes]
             self.resolved = found.targets
         return self.resolved
 

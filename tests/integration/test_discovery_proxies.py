@@ -120,7 +120,8 @@ def test_discovery_links_a_proxy_to_the_cluster_it_fronts_and_saves_it(
     assert proxy.auth[0].secret_arn and ":secret:orders-proxy-app" in proxy.auth[0].secret_arn
     # moto's DescribeDBProxyEndpoints fails: said per proxy, and the rest is still known.
     assert any(
-        n.startswith("proxy orders-proxy ") and "its endpoints are unknown" in n
+        (n.proxy, n.region) == ("orders-proxy", "us-east-1")
+        and "its endpoints are unknown" in n.text
         for n in found.notes
     )
     assert proxy.endpoints == ()

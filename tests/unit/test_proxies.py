@@ -9,6 +9,7 @@ target, so those shapes are tested here.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.doctor.proxies import judge_auth, judge_direct
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     )
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
+END = datetime(2026, 11, 23, tzinfo=UTC)
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:app-AbCdEf"
 DESCRIBED: DBProxyTypeDef = {
     "DBProxyName": "orders-proxy",
@@ -171,3 +173,24 @@ def test_judge_direct_says_no_evidence_rather_than_ok() -> None:
     assert quiet.status == "ok" and "12 auth events" in quiet.found
     loud = judge_direct(PROXY, "orders", DirectLogins(3, 12))
     assert loud.status == "warn" and "around the proxy's IAM requirement" in loud.found
+
+
+def test_doctor_says_when_a_regions_proxies_could_not_be_listed() -> None:
+    from monitor.aws import AwsSessions
+    from monitor.clock import FrozenClock
+    from monitor.config import validate
+    from monitor.doctor.checks import DoctorContext
+    from monitor.doctor.proxies import check_proxies
+    from monitor.sources.proxies import Note
+
+    config = validate({"accounts": [{"id": ACCOUNT, "name": "prod", "discover": True}]})
+    notes = [
+        Note("proxies of account ... not listed: AccessDenied", ACCOUNT, REGION),
+        Note("AssumeRole refused", ACCOUNT),  # the accounts group's to report
+    ]
+    ctx = DoctorContext(config, AwsSessions.from_config(config), FrozenClock(END), [], notes=notes)
+    check_proxies(ctx)
+    assert [(r.subject, r.check, r.status) for r in ctx.results] == [
+        (f"{ACCOUNT} {REGION}", "described", "fail")
+    ]
+    assert "rds:DescribeDBProxies" in ctx.results[0].fix
