@@ -209,51 +209,13 @@ def describe_proxy(
             notes.append(Note(text, account_id, region, name))
             return None
 
-    endpoints = note(
-        "its endpoints are unknown",
-        lambda: [
-            e
-            for page in rds.get_paginator("describe_db_proxy_endpoints").paginate(DBProxyName=name)
-            for e in page.get("DBProxyEndpoints", [])
-        ],
-    )
+    endpoints = note("its endpoints are unknown", lambda: _endpoints(rds, name))
     subnets = p.get("VpcSubnetIds", [])
-    networks = note(
-        "the networks of its subnets are unknown",
-        lambda: (
-            [
-                s["CidrBlock"]
-                for page in ec2.get_paginator("describe_subnets").paginate(SubnetIds=subnets)
-                for s in page.get("Subnets", [])
-                if s.get("CidrBlock")
-            ]
-            if subnets
-            else []
-        ),
-    )
-    # Each proxy has one target group today, `default`: what fronts it is still read if
+    networks = note("the networks of its subnets are unknown", lambda: _networks(ec2, subnets))
+    # Each proxy has one target group today, `default`: what it fronts is still read if
     # the groups cannot be listed.
-    groups = note(
-        "its target groups are unknown",
-        lambda: [
-            g.get("TargetGroupName", "default")
-            for page in rds.get_paginator("describe_db_proxy_target_groups").paginate(
-                DBProxyName=name
-            )
-            for g in page.get("TargetGroups", [])
-        ],
-    ) or ["default"]
-    targets = note(
-        "what it fronts is unknown",
-        lambda: [
-            t
-            for group in groups
-            for page in rds.get_paginator("describe_db_proxy_targets").paginate(
-                DBProxyName=name, TargetGroupName=group
-            )
-            for t in page.get("Targets", [])
-        ],
-    )
+    groups = note("its target groups are unknown", lambda: _groups(rds, name)) or ["default"]
+    targets = note("what it fronts is unknown", lambda: _targets(rds, name, groups))
     model = proxy_model(p, account_id, region, endpoints or (), networks or ())
     return FoundProxy(model, backing_of(targets or ()), tuple(notes))
 
@@ -267,6 +229,36 @@ def describe_proxies(
         describe_proxy(rds, ec2, p, account_id, region)
         for p in _described(lambda: list_proxies(rds, name))
         if p.get("EngineFamily") == "POSTGRESQL"
+    ]
+
+
+def _endpoints(rds: RDSClient, name: str) -> list[DBProxyEndpointTypeDef]:
+    pages = rds.get_paginator("describe_db_proxy_endpoints").paginate(DBProxyName=name)
+    return [e for page in pages for e in page.get("DBProxyEndpoints", [])]
+
+
+def _networks(ec2: EC2Client, subnets: list[str]) -> list[str]:
+    """The CIDR blocks of the subnets (the database sees the proxy's connections from there)."""
+    if not subnets:
+        return []
+    pages = ec2.get_paginator("describe_subnets").paginate(SubnetIds=subnets)
+    return [s["CidrBlock"] for page in pages for s in page.get("Subnets", []) if s.get("CidrBlock")]
+
+
+def _groups(rds: RDSClient, name: str) -> list[str]:
+    pages = rds.get_paginator("describe_db_proxy_target_groups").paginate(DBProxyName=name)
+    return [
+        g.get("TargetGroupName", "default") for page in pages for g in page.get("TargetGroups", [])
+    ]
+
+
+def _targets(rds: RDSClient, name: str, groups: list[str]) -> list[DBProxyTargetTypeDef]:
+    paginator = rds.get_paginator("describe_db_proxy_targets")
+    return [
+        t
+        for group in groups
+        for page in paginator.paginate(DBProxyName=name, TargetGroupName=group)
+        for t in page.get("Targets", [])
     ]
 
 
