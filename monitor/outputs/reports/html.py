@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 TABLE_COLUMNS = (
     ("target", "target", "text"),
-    ("proxies", "via proxies", "text"),
     ("db_user", "db user", "text"),
     ("account_name", "account", "text"),
+    ("proxies", "via proxies", "text"),
     ("rds_iam", "rds_iam", "text"),
     ("sessions_in_period", "sessions", "num"),
     ("distinct_client_hosts", "hosts", "num"),
