@@ -245,3 +245,36 @@ def test_doctor_rds_checks_the_iam_db_auth_error_export_behind_a_proxy(
     exports = {(r.subject, r.status) for r in ctx.results if r.check == "log-export"}
     assert exports == {(ORDERS, "warn"), ("prod/us-east-1/proxy/orders-proxy", "warn")}
     assert all("iam-db-auth-error" in r.found for r in ctx.results if r.check == "log-export")
+
+
+def test_configured_proxy_target_is_described_and_linked_without_discovery(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = _setup(moto_server, monkeypatch)
+    cluster = account.create_cluster("orders", 5432)
+    made = account.create_proxy(cluster, "orders-proxy", iam_auth="ENABLED")
+    accounts = [
+        {"id": ACCOUNT, "name": "prod", "role_arn": ROLE, "external_id": f"env:{EXTERNAL_ID_ENV}"}
+    ]
+    targets = [
+        {"name": "orders", "account": "prod", "cluster_id": "orders", "endpoint": cluster.endpoint},
+        {
+            "name": "orders-proxy", "account": "prod", "proxy_name": "orders-proxy",
+            "endpoint": made.endpoint, "endpoint_type": "proxy",
+        },
+        {  # not there: a note, and the target is still watched (the rds doctor row says why)
+            "name": "gone-proxy", "account": "prod", "proxy_name": "gone-proxy",
+            "endpoint": "gone.example", "endpoint_type": "proxy",
+        },
+    ]  # fmt: skip
+    config = discovery_config(tmp_path, moto_server, accounts=accounts, targets=targets)
+    found = _resolve(config)
+    assert {t.name: t.proxies for t in found.targets} == {
+        "orders": ("orders-proxy",), "orders-proxy": (), "gone-proxy": (),
+    }  # fmt: skip
+    (proxy,) = found.proxies
+    assert (proxy.fronts, proxy.iam_only, proxy.auth[0].iam_auth) == (("orders",), False, "ENABLED")
+    assert [n.proxy for n in found.notes if "not described" in n.text] == ["gone-proxy"]
+    # Without AWS (`pgwarden targets --no-discover`), nothing is described.
+    offline = collect_targets(config, AwsSessions.from_config(config), discover=False)
+    assert (offline.proxies, offline.notes) == ([], [])
