@@ -2,7 +2,9 @@
 `endpoint_type = "proxy"` target): what could not be described of it, what it fronts, its
 log group `/aws/rds/proxy/<name>` exists and receives events, whether DebugLogging is on,
 its IAM auth mode per secret, and whether each database behind it also takes direct
-password logins (from the store's auth events: logins no proxy's log wrote).
+password logins (from the store's auth events: logins no proxy's log wrote, from outside
+the subnets of the proxies in front of it, whose pooled connections log in with the
+secret's password).
 
 AWS documents no proxy log line, and not which lines a proxy writes without DebugLogging
 (see the README's section on proxy logs): the debug-logging row says so either way. The
@@ -17,8 +19,10 @@ logs:DescribeLogStreams.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shlex
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -199,21 +203,40 @@ def direct_password(ctx: DoctorContext, proxy: Proxy, target: str) -> Outcome:
         return warn(f"{target}: no evidence in the store (no store yet)", "pgwarden once")
     since = ctx.clock.now() - timedelta(days=DIRECT_DAYS)
     with Store.open(path, writer=False) as store:
-        return judge_direct(proxy, target, direct_password_logins(store, target, since))
+        found = direct_password_logins(store, target, since)
+    # Every proxy in front of the target logs in to it with its secret's password.
+    behind = [p for p in ctx.proxies if target in p.fronts]
+    return judge_direct(proxy, target, found, [n for p in behind for n in p.networks])
 
 
-def judge_direct(proxy: Proxy, target: str, found: DirectLogins) -> Outcome:
+def judge_direct(
+    proxy: Proxy, target: str, found: DirectLogins, proxy_networks: Sequence[str] = ()
+) -> Outcome:
+    """Direct password logins at `target`, leaving out those from a proxy's subnets."""
     days = f"the last {DIRECT_DAYS} days"
     if found.events == 0:
         return warn(
             f"{target}: no evidence in the store: no auth events in {days}",
             f"pgwarden doctor --target {target}  # its logs rows: are its logs read?",
         )
-    if found.password == 0:
+    nets = [ipaddress.ip_network(n, strict=False) for n in proxy_networks]
+    direct = {h: n for h, n in found.by_host.items() if not _inside(h, nets)}
+    if not direct:
         return ok(f"{target}: no direct password login in {days} ({found.events} auth events)")
     around = " around the proxy's IAM requirement" if proxy.iam_only else ""
+    hosts = ", ".join(sorted(h or "an unknown address" for h in direct))  # rendered inert
     return warn(
-        f"{target}: {found.password} direct password logins in {days}{around}",
+        f"{target}: {sum(direct.values())} direct password logins in {days}{around}, from {hosts}",
         f"route the password logins to {target} through {proxy.name}, "
         "or take those users' passwords away (ALTER ROLE ... PASSWORD NULL)",
     )
+
+
+def _inside(
+    host: str | None, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False  # a host name, or none: not shown to be the proxy
+    return any(address in net for net in nets)

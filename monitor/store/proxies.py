@@ -67,16 +67,19 @@ def _proxy(row: tuple[object, ...]) -> Proxy:
 
 @dataclass(frozen=True)
 class DirectLogins:
-    """A target's direct password logins (not through a proxy), and its auth events in all."""
+    """A target's password logins that no proxy's log wrote, per client address, and its
+    auth events in all."""
 
-    password: int
+    by_host: dict[str | None, int]
     events: int
 
 
 def direct_password_logins(store: Store, target: str, since: datetime) -> DirectLogins:
     """Logins at `target` since `since` authenticated by a password (password, md5,
-    scram-sha-256) that no proxy's log wrote: the way in around a proxy's IAM requirement."""
-    row = store.conn.execute(
+    scram-sha-256) that no proxy's log wrote, per client address: a way in around a
+    proxy's IAM requirement, or the proxy's own pooled connections (from its subnets)."""
+    rows = store.conn.execute(
         sql.load("store/direct_password_logins"), {"target": target, "since": to_text(since)}
-    ).fetchone()
-    return DirectLogins(int(row[0]), int(row[1])) if row else DirectLogins(0, 0)
+    ).fetchall()
+    by_host = {None if h is None else str(h): int(n) for h, n, _ in rows if n}
+    return DirectLogins(by_host, int(rows[0][2]) if rows else 0)

@@ -150,9 +150,11 @@ def _doctor(config: Config, found: Resolved, now: datetime) -> list[CheckResult]
     return ctx.results
 
 
-def _login(store: Store, target: str, when: datetime, method: str, proxy: str | None) -> None:
+def _login(
+    store: Store, target: str, when: datetime, method: str, proxy: str | None, host: str
+) -> None:
     event = AuthEvent(
-        time=when, kind="connection_authenticated", user="app", client_host="10.0.0.9",
+        time=when, kind="connection_authenticated", user="app", client_host=host,
         method=method, source="test.log", proxy=proxy,
     )  # fmt: skip
     save_auth_events(store, target, "test.log", [event], ParseStats(), [], when)
@@ -178,9 +180,12 @@ def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
     )  # fmt: skip
     config = discovery_config(tmp_path, moto_server)
     with Store.open(config.store.path) as store:
-        # orders: one login through its proxy, one straight at the cluster with a password.
-        _login(store, ORDERS, now - timedelta(days=1), "scram-sha-256", "orders-proxy")
-        _login(store, ORDERS, now - timedelta(days=2), "md5", None)
+        # orders: one login through its proxy (from its log), the proxy's own pooled
+        # connection (the database's log, from the proxy's subnet), and one straight at the
+        # cluster with a password.
+        _login(store, ORDERS, now - timedelta(days=1), "scram-sha-256", "orders-proxy", "192.0.2.9")
+        _login(store, ORDERS, now - timedelta(days=1), "scram-sha-256", None, "10.20.1.17")
+        _login(store, ORDERS, now - timedelta(days=2), "md5", None, "10.0.0.9")
         # billing: no auth event at all.
     rows = {(r.subject, r.check, r.status, r.found) for r in _doctor(config, _resolve(config), now)}
 
@@ -192,7 +197,7 @@ def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
     assert [s for s, _ in row("proxy orders-proxy", "log-events")] == ["ok"]
     assert [s for s, _ in row("proxy orders-proxy", "iam-auth")] == ["ok"]
     ((status, found),) = row("proxy orders-proxy", "direct-password")
-    assert status == "warn" and "1 direct password logins" in found
+    assert status == "warn" and "1 direct password logins" in found and "from 10.0.0.9" in found
     assert "around the proxy's IAM requirement" in found
     ((status, found),) = row("proxy orders-proxy", "debug-logging")
     assert status == "warn" and "AWS does not document" in found

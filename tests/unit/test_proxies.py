@@ -166,13 +166,21 @@ def test_judge_auth_one_row_per_secret() -> None:
 
 
 def test_judge_direct_says_no_evidence_rather_than_ok() -> None:
-    assert judge_direct(PROXY, "orders", DirectLogins(0, 0)).found.startswith(
+    assert judge_direct(PROXY, "orders", DirectLogins({}, 0)).found.startswith(
         "orders: no evidence in the store"
     )
-    quiet = judge_direct(PROXY, "orders", DirectLogins(0, 12))
+    quiet = judge_direct(PROXY, "orders", DirectLogins({}, 12))
     assert quiet.status == "ok" and "12 auth events" in quiet.found
-    loud = judge_direct(PROXY, "orders", DirectLogins(3, 12))
+
+
+def test_judge_direct_leaves_out_the_proxies_own_connections() -> None:
+    found = DirectLogins({"10.0.1.7": 40, "192.0.2.5": 2, None: 1, "db.example": 1}, 60)
+    loud = judge_direct(PROXY, "orders", found, ["10.0.1.0/24"])
     assert loud.status == "warn" and "around the proxy's IAM requirement" in loud.found
+    assert "4 direct password logins" in loud.found
+    assert "from 192.0.2.5, an unknown address, db.example" in loud.found
+    only_proxy = judge_direct(PROXY, "orders", DirectLogins({"10.0.1.7": 40}, 40), ["10.0.1.0/24"])
+    assert only_proxy.status == "ok"
 
 
 def test_doctor_says_when_a_regions_proxies_could_not_be_listed() -> None:
