@@ -106,7 +106,10 @@ def check_proxy(ctx: DoctorContext, proxy: Proxy) -> None:
 
 def describe_fix(note: Note) -> str:
     actions = ",".join(PROXY_ACTIONS)
-    return f"allow {actions} to the monitor role of {note.account_id}, then run doctor again"
+    return (
+        f"if the error is AccessDenied, allow {actions} to the monitor role of "
+        f"{note.account_id}; then run pgwarden doctor again"
+    )
 
 
 def judge_fronts(proxy: Proxy) -> Outcome:
