@@ -39,6 +39,11 @@ class ReviewSnapshot:
         """One row per principal and grant, a principal's rows together, in chunks."""
         return self._chunks("store/report_principals")
 
+    def failed_logins_by_caller(self) -> dict[str, int]:
+        """The period's failed logins per caller ARN the database's own log names."""
+        rows = self._conn.execute(sql.load("store/report_failed_callers"), self._params)
+        return {str(arn): int(n) for arn, n in rows}
+
     def plan_grants(self) -> Iterator[Record]:
         """The grants behind the principals recommended for revocation."""
         for chunk in self._chunks("store/report_plan_grants"):

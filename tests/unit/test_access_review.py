@@ -33,6 +33,7 @@ USERS = [
 ]  # fmt: skip
 PRINCIPALS = [
     "principal_arn", "type", "account", "can_connect_as", "last_assumed", "last_login_as_user",
+    "failed_logins",
     "recommendation", "reason", "reviewer", "decision",
 ]  # fmt: skip
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
