@@ -177,6 +177,7 @@ class PrivilegedSession:
     application: str | None
     started: datetime
     why: str
+    via: str | None = None  # the proxy it came through; `host` is then None
 
 
 @dataclass(frozen=True)
@@ -188,25 +189,20 @@ class PrivilegedSessions:
 def privileged_sessions(
     conn: Conn, now: datetime, opts: PrivilegedSessionOptions
 ) -> PrivilegedSessions:
-    """privileged-session: sessions of superusers, rds_superusers and master users."""
+    """privileged-session: sessions of superusers, rds_superusers and master users, each
+    with its client address and proxy (monitor/store/fronting.py)."""
     params = {
         "since": to_text(now - timedelta(hours=opts.lookback_hours)),
         "masters": json.dumps(list(opts.master_users)),
     }
-    sessions = [
-        PrivilegedSession(
-            t,
-            u,
-            h,
-            a,
-            datetime.fromisoformat(b),
-            "superuser" if su else "rds_superuser" if rs else "master user",
-        )
-        for t, u, h, a, b, _last, su, rs in conn.execute(
-            sql.load("store/privileged_sessions"), params
-        )
-        if u not in opts.ignore_users
-    ]
+    fronting = load_fronting(conn)
+    sessions = []
+    for t, u, h, a, b, _last, su, rs in conn.execute(sql.load("store/privileged_sessions"), params):
+        if u in opts.ignore_users:
+            continue
+        host, via = fronting.client(t, h, None)
+        why = "superuser" if su else "rds_superuser" if rs else "master user"
+        sessions.append(PrivilegedSession(t, u, host, a, datetime.fromisoformat(b), why, via))
     return PrivilegedSessions(
         sessions, load_links(conn, now - timedelta(hours=opts.lookback_hours))
     )
