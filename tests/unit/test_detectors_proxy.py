@@ -155,6 +155,7 @@ def test_failure_burst_shows_the_logged_caller_as_a_fact(b: StoreBuilder) -> Non
     assert "the caller of 5 failed logins" in burst.stated[0].why
     assert f"The database's own log names the caller: {CALLER}." in burst.why
     assert burst.principals  # the AssumeRole guess is still there, apart
+    assert burst.remedy.startswith(f"{CALLER} was refused rds-db:connect as app.")
     blocks = [b_["text"]["text"] for b_ in render_finding(burst, "new").blocks if "text" in b_]
     fact = next(i for i, t in enumerate(blocks) if "database's own log (a fact)" in str(t))
     guess = next(i for i, t in enumerate(blocks) if "a guess, not a fact" in str(t))

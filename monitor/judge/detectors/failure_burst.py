@@ -101,7 +101,7 @@ def _finding(
             )
             + "".join(f" The database's own log names the caller: {p.arn}." for p in callers[:1])
         ),
-        remedy=_remedy(axis, hosts),
+        remedy=_remedy(axis, hosts, callers[0].arn if callers else None, user),
         target=target,
         db_user=key if axis == "user" else (next(iter(users)) if len(users) == 1 else None),
         evidence=_evidence(burst, by_source, followed),
@@ -135,7 +135,13 @@ def _evidence(
     return (*successes, *failures)
 
 
-def _remedy(axis: str, hosts: set[str]) -> str:
+def _remedy(axis: str, hosts: set[str], caller: str | None, user: str) -> str:
+    if caller:
+        return (
+            f"{caller} was refused rds-db:connect as {user}. If it should connect, allow"
+            f" rds-db:connect on dbuser:<resource-id>/{user} in its policy; if not, find out"
+            " why it tries (pgwarden trail assume-role lists its role's assumptions)."
+        )
     if axis == "host" or hosts:
         return (
             f"Find out who runs {', '.join(sorted(hosts)) or 'the client'}. If it is not expected,"
