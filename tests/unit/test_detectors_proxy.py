@@ -326,7 +326,9 @@ def test_privileged_session_via_proxy(b: StoreBuilder) -> None:
     b.session("db1", "root", NOW - timedelta(hours=1), NOW, host=DIRECT)
     found = {f.subject: f for f in run(b, "privileged-session")}
     assert set(found) == {"db1/root/via proxy p1", f"db1/root/{DIRECT}"}
-    assert found["db1/root/via proxy p1"].title == "superuser root connected to db1 via proxy p1"
+    via = found["db1/root/via proxy p1"]
+    assert via.title == "superuser root connected to db1 via proxy p1"
+    assert "through proxy p1, which hides the client" in via.why
     assert PROXY_ADDR not in text(list(found.values()))
 
 

@@ -78,7 +78,9 @@ def detect(
     )
     for s in data.sessions:
         reasons = []
-        if not _listed(s.host, opts.allowed_hosts):
+        if s.via:
+            reasons.append(f"through proxy {s.via}, which hides the client")
+        elif not _listed(s.host, opts.allowed_hosts):
             reasons.append("from a host not listed")
         if opts.allowed_hours and not within(
             s.started, opts.allowed_hours, opts.allowed_days, opts.timezone
