@@ -2,9 +2,9 @@
 `endpoint_type = "proxy"` target): what could not be described of it, what it fronts, its
 log group `/aws/rds/proxy/<name>` exists and receives events, whether DebugLogging is on,
 its IAM auth mode per secret, and whether each database behind it also takes direct
-password logins (from the store's auth events: logins no proxy's log wrote, from outside
-the subnets of the proxies in front of it, whose pooled connections log in with the
-secret's password).
+password logins (from the store, as the proxy-bypass detector reads it and over its
+window: logins no proxy's log wrote, from outside the subnets of the proxies in front of
+it, whose pooled connections log in with the secret's password).
 
 AWS documents no proxy log line, and not which lines a proxy writes without DebugLogging
 (see the README's section on proxy logs): the debug-logging row says so either way. The
@@ -19,7 +19,6 @@ logs:DescribeLogStreams.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import shlex
 from collections.abc import Sequence
@@ -35,14 +34,13 @@ from monitor.sources.proxies import PROXY_ACTIONS, Note
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
-    from monitor.store.proxies import DirectLogins
+    from monitor.store.evidence import PasswordLogin
 
 CHECKS = (
     "described", "fronts", "log-group", "log-events", "debug-logging", "iam-auth",
     "direct-password",
 )  # fmt: skip
 IAM_ACTIONS = (*PROXY_ACTIONS, "logs:DescribeLogGroups", "logs:DescribeLogStreams")
-DIRECT_DAYS = 30  # how far back the store is asked for direct password logins
 QUIET = timedelta(hours=24)  # a proxy log with no event for this long is worth a look
 UNDOCUMENTED = (
     "AWS does not document which lines a proxy writes without DebugLogging, "
@@ -198,48 +196,43 @@ def auth_fix(proxy: Proxy) -> str:
 
 
 def direct_password(ctx: DoctorContext, proxy: Proxy, target: str) -> Outcome:
-    from monitor.store.proxies import direct_password_logins
+    """What the proxy-bypass detector reads (its window, the stored proxies' subnets)."""
+    from monitor.judge.detectors.proxy_bypass import PASSWORD_METHODS, ProxyBypassOptions
+    from monitor.store.evidence import proxy_bypass
+    from monitor.store.proxies import auth_event_count
     from monitor.store.sqlite import Store
 
     path = ctx.config.store.path
     if not path.exists():
         return warn(f"{target}: no evidence in the store (no store yet)", "pgwarden once")
-    since = ctx.clock.now() - timedelta(days=DIRECT_DAYS)
+    opts = ProxyBypassOptions.from_config(ctx.config, "proxy-bypass")
+    now = ctx.clock.now()
     with Store.open(path, writer=False) as store:
-        found = direct_password_logins(store, target, since)
-    # Every proxy in front of the target logs in to it with its secret's password.
-    behind = [p for p in ctx.proxies if target in p.fronts]
-    return judge_direct(proxy, target, found, [n for p in behind for n in p.networks])
+        events = auth_event_count(store, target, now - timedelta(days=opts.window_days))
+        logins = proxy_bypass(store.conn, now, opts).logins
+    direct = [
+        x for x in logins if x.target == target and x.via is None and x.method in PASSWORD_METHODS
+    ]
+    return judge_direct(proxy, target, direct, events, opts.window_days)
 
 
 def judge_direct(
-    proxy: Proxy, target: str, found: DirectLogins, proxy_networks: Sequence[str] = ()
+    proxy: Proxy, target: str, direct: Sequence[PasswordLogin], events: int, days: float
 ) -> Outcome:
-    """Direct password logins at `target`, leaving out those from a proxy's subnets."""
-    days = f"the last {DIRECT_DAYS} days"
-    if found.events == 0:
+    """Password logins at `target` that came through no proxy (`direct`), out of `events`."""
+    window = f"the last {days:g} days"
+    if events == 0:
         return warn(
-            f"{target}: no evidence in the store: no auth events in {days}",
+            f"{target}: no evidence in the store: no auth events in {window}",
             f"pgwarden doctor --target {target}  # its logs rows: are its logs read?",
         )
-    nets = [ipaddress.ip_network(n, strict=False) for n in proxy_networks]
-    direct = {h: n for h, n in found.by_host.items() if not _inside(h, nets)}
     if not direct:
-        return ok(f"{target}: no direct password login in {days} ({found.events} auth events)")
+        return ok(f"{target}: no direct password login in {window} ({events} auth events)")
     around = " around the proxy's IAM requirement" if proxy.iam_only else ""
-    hosts = ", ".join(sorted(h or "an unknown address" for h in direct))  # rendered inert
+    hosts = ", ".join(sorted({x.host or "an unknown address" for x in direct}))  # rendered inert
     return warn(
-        f"{target}: {sum(direct.values())} direct password logins in {days}{around}, from {hosts}",
+        f"{target}: {sum(x.logins for x in direct)} direct password logins in {window}{around}, "
+        f"from {hosts}",
         f"route the password logins to {target} through {proxy.name}, "
         "or take those users' passwords away (ALTER ROLE ... PASSWORD NULL)",
     )
-
-
-def _inside(
-    host: str | None, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
-) -> bool:
-    try:
-        address = ipaddress.ip_address(host or "")
-    except ValueError:
-        return False  # a host name, or none: not shown to be the proxy
-    return any(address in net for net in nets)

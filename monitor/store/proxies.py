@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 
 from monitor import sql
@@ -65,21 +65,7 @@ def _proxy(row: tuple[object, ...]) -> Proxy:
     )
 
 
-@dataclass(frozen=True)
-class DirectLogins:
-    """A target's password logins that no proxy's log wrote, per client address, and its
-    auth events in all."""
-
-    by_host: dict[str | None, int]
-    events: int
-
-
-def direct_password_logins(store: Store, target: str, since: datetime) -> DirectLogins:
-    """Logins at `target` since `since` authenticated by a password (password, md5,
-    scram-sha-256) that no proxy's log wrote, per client address: a way in around a
-    proxy's IAM requirement, or the proxy's own pooled connections (from its subnets)."""
-    rows = store.conn.execute(
-        sql.load("store/direct_password_logins"), {"target": target, "since": to_text(since)}
-    ).fetchall()
-    by_host = {None if h is None else str(h): int(n) for h, n, _ in rows if n}
-    return DirectLogins(by_host, int(rows[0][2]) if rows else 0)
+def auth_event_count(store: Store, target: str, since: datetime) -> int:
+    """The target's auth events since `since`, of any kind: none means no evidence either way."""
+    params = {"target": target, "since": to_text(since)}
+    return int(store.conn.execute(sql.load("store/auth_event_count"), params).fetchone()[0])

@@ -28,7 +28,7 @@ from monitor.sandbox.aws import Account, Cluster
 from monitor.sources.targets import Resolved, collect_targets
 from monitor.stages import run_once
 from monitor.store.events import save_auth_events
-from monitor.store.proxies import proxies
+from monitor.store.proxies import proxies, save_proxies
 from monitor.store.sqlite import Store
 from tests.conftest import MotoServer
 from tests.integration.test_discovery_logs import (
@@ -179,7 +179,10 @@ def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
         logEvents=[{"timestamp": stamp, "message": line}],
     )  # fmt: skip
     config = discovery_config(tmp_path, moto_server)
+    found = _resolve(config)
     with Store.open(config.store.path) as store:
+        with store.transaction() as conn:  # as a stage saves them
+            save_proxies(conn, found.proxies, now)
         # orders: one login through its proxy (from its log), the proxy's own pooled
         # connection (the database's log, from the proxy's subnet), and one straight at the
         # cluster with a password.
@@ -187,7 +190,7 @@ def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
         _login(store, ORDERS, now - timedelta(days=1), "scram-sha-256", None, "10.20.1.17")
         _login(store, ORDERS, now - timedelta(days=2), "md5", None, "10.0.0.9")
         # billing: no auth event at all.
-    rows = {(r.subject, r.check, r.status, r.found) for r in _doctor(config, _resolve(config), now)}
+    rows = {(r.subject, r.check, r.status, r.found) for r in _doctor(config, found, now)}
 
     def row(subject: str, check: str) -> list[tuple[str, str]]:
         return [(s, f) for sub, c, s, f in rows if (sub, c) == (subject, check)]

@@ -16,7 +16,7 @@ from monitor.doctor.proxies import judge_auth, judge_direct
 from monitor.models import Proxy, ProxyAuth
 from monitor.sources.proxies import FoundProxy, backing_of, link, proxy_model
 from monitor.sources.targets import Target
-from monitor.store.proxies import DirectLogins
+from monitor.store.evidence import PasswordLogin
 
 if TYPE_CHECKING:
     from mypy_boto3_rds.type_defs import (
@@ -165,22 +165,24 @@ def test_judge_auth_one_row_per_secret() -> None:
     assert judge_auth(replace(PROXY, auth=()))[0].status == "warn"
 
 
+def login(host: str | None, n: int) -> PasswordLogin:
+    return PasswordLogin("orders", "app", "md5", host, n, END, END)
+
+
 def test_judge_direct_says_no_evidence_rather_than_ok() -> None:
-    assert judge_direct(PROXY, "orders", DirectLogins({}, 0)).found.startswith(
-        "orders: no evidence in the store"
-    )
-    quiet = judge_direct(PROXY, "orders", DirectLogins({}, 12))
-    assert quiet.status == "ok" and "12 auth events" in quiet.found
+    none = judge_direct(PROXY, "orders", [], 0, 7)
+    assert none.status == "warn" and none.found.startswith("orders: no evidence in the store")
+    quiet = judge_direct(PROXY, "orders", [], 12, 7)
+    assert quiet.status == "ok" and "in the last 7 days (12 auth events)" in quiet.found
 
 
-def test_judge_direct_leaves_out_the_proxies_own_connections() -> None:
-    found = DirectLogins({"10.0.1.7": 40, "192.0.2.5": 2, None: 1, "db.example": 1}, 60)
-    loud = judge_direct(PROXY, "orders", found, ["10.0.1.0/24"])
+def test_judge_direct_names_the_addresses_and_the_iam_requirement_gone_around() -> None:
+    loud = judge_direct(PROXY, "orders", [login("192.0.2.5", 2), login(None, 1)], 60, 7)
     assert loud.status == "warn" and "around the proxy's IAM requirement" in loud.found
-    assert "4 direct password logins" in loud.found
-    assert "from 192.0.2.5, an unknown address, db.example" in loud.found
-    only_proxy = judge_direct(PROXY, "orders", DirectLogins({"10.0.1.7": 40}, 40), ["10.0.1.0/24"])
-    assert only_proxy.status == "ok"
+    assert "3 direct password logins in the last 7 days" in loud.found
+    assert "from 192.0.2.5, an unknown address" in loud.found
+    opened = replace(PROXY, auth=(ProxyAuth("DISABLED"),))
+    assert "around" not in judge_direct(opened, "orders", [login("192.0.2.5", 1)], 1, 7).found
 
 
 def test_doctor_says_when_a_regions_proxies_could_not_be_listed() -> None:
