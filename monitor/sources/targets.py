@@ -213,7 +213,7 @@ def collect_targets(
     if discover:
         found += _configured_proxies(aws, configured, found)
     for note in found.notes:
-        log.warning("%s", note)
+        log.warning("%s", note, extra={"account": note.account_id})
     targets, proxies = link(merge(configured, found.targets), found.proxies)
     return Resolved(attach_logs(targets, config.pglogs), proxies, found.notes)
 
