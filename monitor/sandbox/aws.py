@@ -128,6 +128,11 @@ class SandboxProxy:
     def log_group(self) -> str:
         return f"/aws/rds/proxy/{self.name}"
 
+    @property
+    def resource_id(self) -> str:
+        """prx-...: what rds-db:connect grants name for a proxy."""
+        return self.arn.rsplit(":", 1)[-1]
+
 
 @dataclass(frozen=True)
 class ConnectGrant:
@@ -251,6 +256,7 @@ class Account:
         *,
         iam_auth: Literal["REQUIRED", "ENABLED", "DISABLED"] = "REQUIRED",
         networks: tuple[str, ...] = ("10.20.1.0/24", "10.20.2.0/24"),
+        debug_logging: bool = False,
         log_group: bool = True,
     ) -> SandboxProxy:
         """A PostgreSQL proxy in front of `cluster`, as an admin makes one: two subnets of a
@@ -287,6 +293,7 @@ class Account:
             RoleArn=role_arn(self.account_id, f"{name}-secrets"),
             VpcSubnetIds=subnets,
             RequireTLS=True,
+            DebugLogging=debug_logging,
         )["DBProxy"]
         rds.register_db_proxy_targets(DBProxyName=name, DBClusterIdentifiers=[cluster.cluster_id])
         made = SandboxProxy(name, proxy["Endpoint"], proxy["DBProxyArn"], networks)

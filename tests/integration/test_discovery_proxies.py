@@ -109,7 +109,7 @@ def test_discovery_links_a_proxy_to_the_cluster_it_fronts_and_saves_it(
     assert (proxy_target.endpoint_type, proxy_target.proxy_name, proxy_target.endpoint) == (
         "proxy", "orders-proxy", made.endpoint,
     )  # fmt: skip
-    assert proxy_target.resource_id == made.arn.rsplit(":", 1)[-1]
+    assert proxy_target.resource_id == made.resource_id
     assert proxy_target.resource_id and proxy_target.resource_id.startswith("prx-")
     (proxy,) = found.proxies
     assert (proxy.name, proxy.fronts, proxy.networks) == (
@@ -164,7 +164,9 @@ def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
     moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = _setup(moto_server, monkeypatch)
-    orders = account.create_proxy(account.create_cluster("orders", 5432), "orders-proxy")
+    orders = account.create_proxy(
+        account.create_cluster("orders", 5432), "orders-proxy", debug_logging=True
+    )
     account.create_proxy(
         account.create_cluster("billing", 5432), "billing-proxy", iam_auth="DISABLED",
         networks=("10.20.3.0/24",), log_group=False,
@@ -202,8 +204,9 @@ def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
     ((status, found),) = row("proxy orders-proxy", "direct-password")
     assert status == "warn" and "1 direct password logins" in found and "from 10.0.0.9" in found
     assert "around the proxy's IAM requirement" in found
-    ((status, found),) = row("proxy orders-proxy", "debug-logging")
-    assert status == "warn" and "AWS does not document" in found
+    assert row("proxy orders-proxy", "debug-logging") == [("ok", "DebugLogging on")]
+    ((status, found),) = row("proxy billing-proxy", "debug-logging")
+    assert status == "warn" and "AWS does not document which lines" in found
     ((status, found),) = row("proxy orders-proxy", "described")
     assert status == "warn" and "endpoints are unknown" in found
 
