@@ -40,6 +40,9 @@ EVENT_KEYS = [
     "identity",
     "tls",
     "session_s",
+    "proxy",
+    "reason_code",
+    "caller_arn",
 ]
 
 
