@@ -22,7 +22,7 @@ line, and csvlog records holding a 1.8 and a 3.6 MB multi-line statement. Each m
 linearly.
 
 With `--proxy-lines N` (repeatable; `--proxy-only` skips the rest) it also writes N RDS
-Proxy log lines (monitor/sandbox/proxy_lines.py: the public lines, re-timed; about 45%
+Proxy log lines (monitor.sandbox.proxy.py: the public lines, re-timed; about 45%
 client connections, 5% IAM failures, 49% pinned sessions, 1% unrecognised) and times
 `monitor.parsing.proxylog.parse_line` over them in-process, against a loop that only reads
 the lines (text mode: parse_line takes a str).
@@ -318,7 +318,7 @@ def hostile(workdir: Path, before: Path | None, timeout: float) -> None:
 def write_proxy_log(path: Path, n_lines: int, seed: int = 4) -> int:
     """N proxy lines in the public wordings; returns how many are unrecognised."""
     sys.path.insert(0, str(REPO))
-    from monitor.sandbox.proxy_lines import CONNECTED, IAM_FAILED, PINNED, proxy_line
+    from monitor.sandbox.proxy import CONNECTED, IAM_FAILED, PINNED, proxy_line
 
     rng = random.Random(seed)
     t = datetime(2026, 11, 23, 3, 0, 0, tzinfo=UTC)

@@ -2,8 +2,8 @@
 
 The sandbox stands in for AWS and RDS (monitor/sandbox/): moto holds a management account
 and two database accounts, each with an Aurora PostgreSQL cluster record, its
-`pg-monitor-role` and connect grants; a local PostgreSQL per cluster logs in like RDS
-(TLS, and IAM tokens checked through PAM where that can run); the server logs go to moto's
+`pg-monitor-role` and connect grants (and in one, an RDS Proxy in front of the cluster); a local PostgreSQL per cluster logs in like RDS
+(TLS, and IAM tokens checked through PAM where that can run); the server logs, and the proxy's own log, go to moto's
 CloudWatch Logs and the role assumptions to CloudTrail files. Then the demo writes a real
 config file pointing at those endpoints and runs the real stages. Nothing in the pipeline
 knows it is a demo: only endpoints and paths differ.
@@ -327,9 +327,23 @@ def write_config(
                 "ca_bundle": str(t.ca_bundle),
             }
             for t in targets
+        ]
+        + [
+            {
+                "name": t.proxy.name,
+                "account": t.spec.name,
+                "endpoint_type": "proxy",
+                "proxy_name": t.proxy.name,
+                "endpoint": t.proxy.endpoint,
+                "port": t.cluster.port,
+                "hostaddr": "127.0.0.1",
+                "ca_bundle": str(t.ca_bundle),
+            }
+            for t in targets
+            if t.proxy is not None
         ],
         "activity": {"connect_timeout_s": 5, "poll_deadline_s": 8},
-        "pglogs": {"sources": ["cloudwatch"]},
+        "pglogs": {"sources": ["cloudwatch", "rds-proxy"]},
         "cloudtrail": {"engine": "local", "local_dir": str(trail_dir)},
         "detectors": {"privileged-session": {"allowed_hosts": ["10.0.0.0/8"]}},
         "alerts": {

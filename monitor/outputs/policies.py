@@ -58,11 +58,10 @@ def _log_groups(config: Config) -> list[str]:
         for g in t.log_groups
         if (t.account_id, t.region) not in discovering
     }
-    kinds = ("cluster", "instance") + (("proxy",) if "rds-proxy" in config.pglogs.sources else ())
     arns |= {
         f"arn:aws:logs:{region}:{account}:log-group:/aws/rds/{kind}/*"
         for account, region in discovering
-        for kind in kinds
+        for kind in ("cluster", "instance")
     }
     return sorted(arns)
 

@@ -2,7 +2,7 @@
 store: read once, the cursor, the fronted database, unrecognised lines and their share.
 
 The proxy lines are the public lines of tests/fixtures/rdsproxy/, re-timed
-(monitor/sandbox/proxy_lines.py); the unrecognised ones are plainly not proxy lines.
+(monitor.sandbox.proxy.py); the unrecognised ones are plainly not proxy lines.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from monitor.clock import FrozenClock
 from monitor.models import Proxy
-from monitor.sandbox.proxy_lines import CONNECTED, IAM_FAILED, PINNED, proxy_line
+from monitor.sandbox.proxy import CONNECTED, IAM_FAILED, PINNED, proxy_line
 from monitor.sources.pglogs import PgLogsConfig
 from monitor.sources.pglogs.ingest import ingest
 from monitor.sources.pglogs.proxy import CURSOR, read_proxy

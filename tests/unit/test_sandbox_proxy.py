@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.parsing.proxylog import ProxyEvent, parse_line
-from monitor.sandbox.proxy_lines import CONNECTED, IAM_FAILED, PINNED, proxy_line
+from monitor.sandbox.proxy import CONNECTED, IAM_FAILED, PINNED, proxy_line
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rdsproxy"
 
 
-def test_proxy_lines_rebuild_the_fixture_lines() -> None:
+def test_sandbox_proxy_lines_rebuild_the_fixture_lines() -> None:
     """SOURCES:rdsproxy/mysqljl_iam_failed.log and rdsproxy/smily_pinned.log."""
     connected, failed = (FIXTURES / "mysqljl_iam_failed.log").read_text().splitlines()
     at = datetime(2022, 10, 21, 17, 25, 29, 482000, tzinfo=UTC)
