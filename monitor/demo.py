@@ -2,11 +2,12 @@
 
 The sandbox stands in for AWS and RDS (monitor/sandbox/): moto holds a management account
 and two database accounts, each with an Aurora PostgreSQL cluster record, its
-`pg-monitor-role` and connect grants (and in one, an RDS Proxy in front of the cluster); a local PostgreSQL per cluster logs in like RDS
-(TLS, and IAM tokens checked through PAM where that can run); the server logs, and the proxy's own log, go to moto's
-CloudWatch Logs and the role assumptions to CloudTrail files. Then the demo writes a real
-config file pointing at those endpoints and runs the real stages. Nothing in the pipeline
-knows it is a demo: only endpoints and paths differ.
+`pg-monitor-role` and connect grants (and in one, an RDS Proxy in front of the cluster); a
+local PostgreSQL per cluster logs in like RDS (TLS, and IAM tokens checked through PAM
+where that can run); the server logs, and the proxy's own log, go to moto's CloudWatch
+Logs and the role assumptions to CloudTrail files. Then the demo writes a real config file
+pointing at those endpoints and runs the real stages. Nothing in the pipeline knows it is
+a demo: only endpoints and paths differ.
 """
 
 from __future__ import annotations
