@@ -317,32 +317,7 @@ def write_config(
             }
             for t in targets
         ],
-        "targets": [
-            {
-                "name": t.spec.cluster_id,
-                "account": t.spec.name,
-                "cluster_id": t.spec.cluster_id,
-                "endpoint": t.cluster.endpoint,
-                "port": t.cluster.port,
-                "hostaddr": "127.0.0.1",
-                "ca_bundle": str(t.ca_bundle),
-            }
-            for t in targets
-        ]
-        + [
-            {
-                "name": t.proxy.name,
-                "account": t.spec.name,
-                "endpoint_type": "proxy",
-                "proxy_name": t.proxy.name,
-                "endpoint": t.proxy.endpoint,
-                "port": t.cluster.port,
-                "hostaddr": "127.0.0.1",
-                "ca_bundle": str(t.ca_bundle),
-            }
-            for t in targets
-            if t.proxy is not None
-        ],
+        "targets": _target_tables(targets),
         "activity": {"connect_timeout_s": 5, "poll_deadline_s": 8},
         "pglogs": {"sources": ["cloudwatch", "rds-proxy"]},
         "cloudtrail": {"engine": "local", "local_dir": str(trail_dir)},
@@ -364,6 +339,20 @@ def write_config(
         + "".join(_toml(doc)),
         encoding="utf-8",
     )
+
+
+def _target_tables(targets: list[BuiltAccount]) -> list[dict[str, object]]:
+    """A [[targets]] table per cluster, and one per proxy in front of it."""
+    tables: list[dict[str, object]] = []
+    for t in targets:
+        common = {"account": t.spec.name, "port": t.cluster.port, "hostaddr": "127.0.0.1"}
+        common["ca_bundle"] = str(t.ca_bundle)
+        cluster = {"cluster_id": t.spec.cluster_id, "endpoint": t.cluster.endpoint}
+        tables.append({"name": t.spec.cluster_id, **cluster, **common})
+        if t.proxy is not None:
+            proxy = {"proxy_name": t.proxy.name, "endpoint": t.proxy.endpoint}
+            tables.append({"name": t.proxy.name, "endpoint_type": "proxy", **proxy, **common})
+    return tables
 
 
 def _toml(doc: Mapping[str, object], prefix: str = "") -> Iterator[str]:
