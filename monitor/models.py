@@ -150,6 +150,16 @@ class LinkedPrincipal:
 
 
 @dataclass(frozen=True)
+class StatedPrincipal:
+    """An IAM principal a log names outright (iam-db-auth-error's NotAuthorized caller): a
+    fact as the database's own log states it, not a guess. Still log text: escaped on the
+    way out like every other value."""
+
+    arn: str
+    why: str
+
+
+@dataclass(frozen=True)
 class Finding:
     """What a detector returns. The fingerprint is stable: detector plus subject key."""
 
@@ -165,6 +175,8 @@ class Finding:
     evidence: tuple[EvidenceItem, ...] = ()
     principals: tuple[LinkedPrincipal, ...] = ()
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # Principals the log names: shown before, and apart from, the guessed `principals`.
+    stated: tuple[StatedPrincipal, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -195,6 +207,7 @@ class Finding:
             ),
             principals=tuple(LinkedPrincipal(**p) for p in data.get("principals", [])),
             details=data.get("details", {}),
+            stated=tuple(StatedPrincipal(**p) for p in data.get("stated", [])),
         )
 
 

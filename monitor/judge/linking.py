@@ -8,6 +8,9 @@ candidates for a login as db user U on target T at time t are:
 - from where: the assumption came from the login's client address (or a VPC endpoint).
 
 Each link carries its confidence and the reason. It is a lead for a person, never a fact.
+Where the database's own log names the caller (an `iam-db-auth-error` NotAuthorized line),
+`stated` gives that principal as a fact, "as stated by the database's own log": findings
+show it first, apart from the guesses. The ARN is still log text, escaped on the way out.
 Pure: the loader (monitor/store/evidence.py) reads the store, `link` only compares.
 """
 
@@ -15,10 +18,12 @@ from __future__ import annotations
 
 import fnmatch
 from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
-from monitor.models import LinkedPrincipal
+from monitor.models import LinkedPrincipal, StatedPrincipal
 from monitor.store.evidence import MAX_LIFETIME, Assumption, LinkData
 
 USUAL_LIFETIME = timedelta(hours=1)
@@ -54,6 +59,20 @@ def link(
         found.append((rank, assumption.time, LinkedPrincipal(principal, level, why)))
     found.sort(key=lambda item: (item[0], -item[1].timestamp() if item[1] != datetime.min else 0))
     return tuple(item[2] for item in found[:SHOWN])
+
+
+def stated(callers: Iterable[str | None]) -> tuple[StatedPrincipal, ...]:
+    """The principals the database's own log names as the caller of failed logins, most
+    named first."""
+    counts = Counter(c for c in callers if c)
+    return tuple(
+        StatedPrincipal(
+            arn,
+            f"as stated by the database's own log (iam-db-auth-error): the caller of {n} "
+            "failed logins, not authorized to rds-db:connect",
+        )
+        for arn, n in counts.most_common()
+    )
 
 
 def _best_assumption(

@@ -36,6 +36,9 @@ def finding_lines(lifecycle: Mapping[str, object], finding: Finding) -> list[str
     for e in finding.evidence:
         host = f" from {_show(e.host)}" if e.host else ""
         lines.append(f"  {e.time.isoformat()}  {_show(e.what)}{host}  x{e.count}")
+    if finding.stated:
+        lines.append("\nnamed by the database's own log (a fact):")
+        lines += [f"  {_show(p.arn)}  {_show(p.why)}" for p in finding.stated]
     if finding.principals:
         lines.append("\nprobably behind it (a guess, not a fact):")
         lines += [f"  {_show(p.arn)}  [{p.confidence}] {_show(p.why)}" for p in finding.principals]

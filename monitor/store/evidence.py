@@ -15,15 +15,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor import sql
+from monitor.store.fronting import Fronting, load_fronting
 from monitor.store.sqlite import Conn, to_text
 
 if TYPE_CHECKING:
     from monitor.judge.detectors.failure_burst import FailureBurstOptions
+    from monitor.judge.detectors.iam_throttling import IamThrottlingOptions
     from monitor.judge.detectors.log_injection import LogInjectionOptions
     from monitor.judge.detectors.new_source import NewSourceOptions
     from monitor.judge.detectors.off_hours import OffHoursOptions
     from monitor.judge.detectors.password_login import PasswordLoginOptions
     from monitor.judge.detectors.privileged_session import PrivilegedSessionOptions
+    from monitor.judge.detectors.proxy_bypass import ProxyBypassOptions
 
 # The longest an AssumeRole session can last; the default (and the usual) is one hour.
 MAX_LIFETIME = timedelta(hours=12)
@@ -59,10 +62,16 @@ def load_links(conn: Conn, since: datetime) -> LinkData:
 
 @dataclass(frozen=True)
 class Attempt:
+    """One login attempt. `host` is the client's address (None when the database saw only a
+    proxy's), `via` the proxy it came through, `caller` the principal the database's own
+    log names (iam-db-auth-error), as stated."""
+
     target: str
     user: str
     host: str | None
     time: datetime
+    via: str | None = None
+    caller: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,15 +82,27 @@ class AuthHistory:
 
 
 def auth_history(conn: Conn, now: datetime, opts: FailureBurstOptions) -> AuthHistory:
-    """failure-burst: failed and successful logins in the lookback."""
-    since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
+    """failure-burst: failed and successful logins in the lookback, each with its client
+    address and proxy as monitor/store/fronting.py reads them."""
+    since = now - timedelta(hours=opts.lookback_hours)
+    fronting = load_fronting(conn)
+    failures = _attempts(conn, "store/auth_failures", since, fronting)
+    successes = _attempts(conn, "store/auth_successes", since, fronting)
+    return AuthHistory(failures, successes, load_links(conn, since))
 
-    def rows(name: str) -> list[Attempt]:
-        cursor = conn.execute(sql.load(name), since)
-        return [Attempt(t, u or "", h, datetime.fromisoformat(ts)) for t, u, h, ts in cursor]
 
-    links = load_links(conn, now - timedelta(hours=opts.lookback_hours))
-    return AuthHistory(rows("store/auth_failures"), rows("store/auth_successes"), links)
+def iam_throttled(conn: Conn, now: datetime, opts: IamThrottlingOptions) -> list[Attempt]:
+    """iam-throttling: the IAM logins refused for throttling in the lookback."""
+    since = now - timedelta(hours=opts.lookback_hours)
+    return _attempts(conn, "store/iam_throttled", since, load_fronting(conn))
+
+
+def _attempts(conn: Conn, query: str, since: datetime, fronting: Fronting) -> list[Attempt]:
+    out = []
+    for t, u, h, ts, proxy, caller in conn.execute(sql.load(query), {"since": to_text(since)}):
+        host, via = fronting.client(t, h, proxy)
+        out.append(Attempt(t, u or "", host, datetime.fromisoformat(ts), via, caller))
+    return out
 
 
 @dataclass(frozen=True)
@@ -109,10 +130,11 @@ class PasswordLogin:
     target: str
     user: str
     method: str
-    host: str | None
+    host: str | None  # the client's address; None when the database saw only a proxy's
     logins: int
     first: datetime
     last: datetime
+    via: str | None = None  # the proxy it came through
 
 
 @dataclass(frozen=True)
@@ -120,18 +142,31 @@ class PasswordLogins:
     logins: list[PasswordLogin]
     rds_iam: set[tuple[str, str]]
     links: LinkData = field(default_factory=LinkData)
+    fronting: Fronting = field(default_factory=Fronting)
 
 
 def password_logins(conn: Conn, now: datetime, opts: PasswordLoginOptions) -> PasswordLogins:
-    """password-login: logins by password, and which users hold rds_iam."""
-    since = {"since": to_text(now - timedelta(days=opts.lookback_days))}
-    logins = [
-        PasswordLogin(t, u or "", m, h, n, datetime.fromisoformat(f), datetime.fromisoformat(lst))
-        for t, u, m, h, n, f, lst in conn.execute(sql.load("store/password_logins"), since)
-    ]
+    """password-login: logins by password (each with its client address and proxy, as
+    monitor/store/fronting.py reads them), and which users hold rds_iam."""
+    return _password_logins(conn, now - timedelta(days=opts.lookback_days))
+
+
+def _password_logins(conn: Conn, since: datetime) -> PasswordLogins:
+    fronting = load_fronting(conn)
+    logins = []
+    for t, u, m, h, n, f, lst, proxy in conn.execute(
+        sql.load("store/password_logins"), {"since": to_text(since)}
+    ):
+        host, via = fronting.client(t, h, proxy)
+        first, last = datetime.fromisoformat(f), datetime.fromisoformat(lst)
+        logins.append(PasswordLogin(t, u or "", m, host, n, first, last, via))
     rds_iam = {(t, u) for t, u in conn.execute(sql.load("store/rds_iam_users"))}
-    links = load_links(conn, now - timedelta(days=opts.lookback_days))
-    return PasswordLogins(logins, rds_iam, links)
+    return PasswordLogins(logins, rds_iam, load_links(conn, since), fronting)
+
+
+def proxy_bypass(conn: Conn, now: datetime, opts: ProxyBypassOptions) -> PasswordLogins:
+    """proxy-bypass: the window's password logins, and the proxies in front of each target."""
+    return _password_logins(conn, now - timedelta(days=opts.window_days))
 
 
 @dataclass(frozen=True)
@@ -142,6 +177,7 @@ class PrivilegedSession:
     application: str | None
     started: datetime
     why: str
+    via: str | None = None  # the proxy it came through; `host` is then None
 
 
 @dataclass(frozen=True)
@@ -153,25 +189,20 @@ class PrivilegedSessions:
 def privileged_sessions(
     conn: Conn, now: datetime, opts: PrivilegedSessionOptions
 ) -> PrivilegedSessions:
-    """privileged-session: sessions of superusers, rds_superusers and master users."""
+    """privileged-session: sessions of superusers, rds_superusers and master users, each
+    with its client address and proxy (monitor/store/fronting.py)."""
     params = {
         "since": to_text(now - timedelta(hours=opts.lookback_hours)),
         "masters": json.dumps(list(opts.master_users)),
     }
-    sessions = [
-        PrivilegedSession(
-            t,
-            u,
-            h,
-            a,
-            datetime.fromisoformat(b),
-            "superuser" if su else "rds_superuser" if rs else "master user",
-        )
-        for t, u, h, a, b, _last, su, rs in conn.execute(
-            sql.load("store/privileged_sessions"), params
-        )
-        if u not in opts.ignore_users
-    ]
+    fronting = load_fronting(conn)
+    sessions = []
+    for t, u, h, a, b, _last, su, rs in conn.execute(sql.load("store/privileged_sessions"), params):
+        if u in opts.ignore_users:
+            continue
+        host, via = fronting.client(t, h, None)
+        why = "superuser" if su else "rds_superuser" if rs else "master user"
+        sessions.append(PrivilegedSession(t, u, host, a, datetime.fromisoformat(b), why, via))
     return PrivilegedSessions(
         sessions, load_links(conn, now - timedelta(hours=opts.lookback_hours))
     )
@@ -181,9 +212,10 @@ def privileged_sessions(
 class SessionStart:
     target: str
     user: str
-    host: str | None
+    host: str | None  # the client's address; None when the database saw only a proxy's
     application: str | None
     started: datetime
+    via: str | None = None  # the proxy it came through
 
 
 @dataclass(frozen=True)
@@ -193,26 +225,29 @@ class SessionStarts:
 
 
 def session_starts(conn: Conn, now: datetime, opts: OffHoursOptions) -> SessionStarts:
-    """off-hours: sessions of the users the patterns name, started in the lookback."""
+    """off-hours: sessions (and logins a proxy's own log records) of the users the patterns
+    name, started in the lookback, each with its client address and proxy."""
     since = now - timedelta(days=opts.lookback_days)
-    sessions = [
-        SessionStart(t, u, h, a, datetime.fromisoformat(b))
-        for t, u, h, a, b in conn.execute(
-            sql.load("store/sessions_since"), {"since": to_text(since)}
-        )
-        if any(fnmatch.fnmatchcase(u, p) for p in opts.user_patterns)
-    ]
+    fronting = load_fronting(conn)
+    sessions = []
+    for t, u, h, a, b, proxy in conn.execute(
+        sql.load("store/sessions_since"), {"since": to_text(since)}
+    ):
+        if any(fnmatch.fnmatchcase(u, p) for p in opts.user_patterns):
+            host, via = fronting.client(t, h, proxy)
+            sessions.append(SessionStart(t, u, host, a, datetime.fromisoformat(b), via))
     return SessionStarts(sessions, load_links(conn, since))
 
 
 @dataclass(frozen=True)
 class FirstSeen:
-    kind: str  # db | role
-    subject: str  # target/user, or a role ARN
+    kind: str  # db | proxy (a target's proxy-side client) | role
+    subject: str  # target/user, a target, or a role ARN
     attribute: str
     value: str
     first: datetime
     seen: int
+    via: str | None = None  # the proxy whose own log recorded the value
 
 
 @dataclass(frozen=True)
@@ -227,15 +262,20 @@ class History:
 
 def first_seen(conn: Conn, now: datetime, opts: NewSourceOptions) -> History:
     """new-source: the values first seen within the alert window, and when each subject
-    was first seen at all."""
+    was first seen at all. A database-side client address inside a fronting proxy's subnets
+    is the proxy's, not a source (monitor/store/fronting.py): it is left out."""
     recent = {"recent": to_text(now - timedelta(days=opts.alert_days))}
+    fronting = load_fronting(conn)
     values, started = [], {}
-    for kind, subject, attribute, value, first, seen, start in conn.execute(
+    for kind, subject, attribute, value, first, seen, start, via in conn.execute(
         sql.load("store/first_seen_values"), recent
     ):
-        values.append(
-            FirstSeen(kind, subject, attribute, value, datetime.fromisoformat(first), seen)
-        )
         started[(kind, subject)] = datetime.fromisoformat(start)
+        db_side = kind == "db" and attribute == "client host" and via is None
+        if db_side and fronting.via(subject.split("/", 1)[0], value):
+            continue
+        values.append(
+            FirstSeen(kind, subject, attribute, value, datetime.fromisoformat(first), seen, via)
+        )
     links = load_links(conn, now - timedelta(days=opts.alert_days))
     return History(values, links, started)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from monitor import sql
+from monitor.store.fronting import load_fronting
 from monitor.store.sqlite import Conn, Store, to_text
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ class ReviewSnapshot:
     def principals(self) -> Iterator[list[Record]]:
         """One row per principal and grant, a principal's rows together, in chunks."""
         return self._chunks("store/report_principals")
+
+    def failed_logins_by_caller(self) -> dict[str, int]:
+        """The period's failed logins per caller ARN the database's own log names."""
+        rows = self._conn.execute(sql.load("store/report_failed_callers"), self._params)
+        return {str(arn): int(n) for arn, n in rows}
 
     def plan_grants(self) -> Iterator[Record]:
         """The grants behind the principals recommended for revocation."""
@@ -85,10 +91,28 @@ def review_snapshot(store: Store, start: datetime, end: datetime) -> Iterator[Re
     conn.execute("BEGIN")
     try:
         conn.execute(sql.load("store/report_sessions"), params)
+        _mark_proxied(conn)
         conn.execute(sql.load("store/report_use"), params)
         yield ReviewSnapshot(conn, params)
     finally:
         conn.execute("ROLLBACK")  # only the temp tables changed
+
+
+def _mark_proxied(conn: Conn) -> None:
+    """Sessions from a fronting proxy's subnets say "via proxy <name>", not the proxy's
+    address (inferred from the subnets, monitor/store/fronting.py)."""
+    fronting = load_fronting(conn)
+    if not fronting.proxies:
+        return
+    clients = conn.execute(sql.load("store/report_session_clients")).fetchall()
+    conn.executemany(
+        sql.load("store/report_session_via"),
+        [
+            {"via": f"via proxy {via}", "target": target, "client": client}
+            for target, client in clients
+            if (via := fronting.via(target, client))
+        ],
+    )
 
 
 def save_decision(

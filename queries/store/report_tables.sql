@@ -6,8 +6,9 @@ CREATE TEMP TABLE report_sessions (
     target   TEXT NOT NULL,
     db_user  TEXT NOT NULL,
     started  TEXT NOT NULL,   -- clipped to the period's start
-    client   TEXT,
-    app      TEXT
+    client   TEXT,             -- the client's address, or "via proxy <name>"
+    app      TEXT,
+    proxy    TEXT              -- the proxy whose own log recorded the login
 );
 -- First and last sign of use before the period's end, per target and db user.
 CREATE TEMP TABLE report_use (

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from monitor.models import AuthEvent, AuthEventKind
+from monitor.models import AuthEvent, AuthEventKind, Proxy, ProxyAuth, ProxyIamAuth
 from monitor.parsing.cloudtrail import AssumeRoleEvent
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.parsing.policy import ConnectGrant
@@ -21,6 +21,7 @@ from monitor.sources.iam import Inventory, store_inventory
 from monitor.sources.targets import Target
 from monitor.store.events import save_auth_events as save
 from monitor.store.events import store_assume_role_events
+from monitor.store.proxies import save_proxies
 from monitor.store.sessions import record_roles
 from monitor.store.sqlite import Store, to_text
 from monitor.store.targets import save_targets
@@ -83,6 +84,30 @@ class StoreBuilder:
             application_name=app, source="test.log",
         )  # fmt: skip
         save(self.store, target, "test.log", [event], ParseStats(), [], when)
+
+    def event(self, target: str, event: AuthEvent) -> None:
+        """Any auth event, as a log source saves it (a proxy's: with `proxy` set)."""
+        save(self.store, target, event.source or "test.log", [event], ParseStats(), [], event.time)
+
+    def proxy(
+        self,
+        name: str,
+        fronts: tuple[str, ...],
+        networks: tuple[str, ...],
+        when: datetime,
+        iam_auth: ProxyIamAuth = "REQUIRED",
+    ) -> Proxy:
+        """An RDS Proxy as discovery stores it, in front of `fronts`."""
+        proxy = Proxy(
+            name=name, account_id=ACCOUNT, region="us-east-1",
+            arn=f"arn:aws:rds:us-east-1:{ACCOUNT}:db-proxy:prx-{name}", engine_family="POSTGRESQL",
+            endpoint=f"{name}.proxy-abc.us-east-1.rds.amazonaws.com", require_tls=True,
+            debug_logging=False, auth=(ProxyAuth(iam_auth, f"arn:secret:{name}"),),
+            fronts=fronts, networks=networks,
+        )  # fmt: skip
+        with self.store.transaction() as tx:
+            save_proxies(tx, [proxy], when)
+        return proxy
 
     def session(
         self,

@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ USERS = [
 ]  # fmt: skip
 PRINCIPALS = [
     "principal_arn", "type", "account", "can_connect_as", "last_assumed", "last_login_as_user",
+    "failed_logins",
     "recommendation", "reason", "reviewer", "decision",
 ]  # fmt: skip
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
@@ -162,6 +163,68 @@ def test_access_review_principals_csv(world: StoreBuilder, tmp_path: Path) -> No
     )
     assert bob["reason"] == "may connect by pattern or to unwatched databases: orders/*"
     assert bob["last_login_as_user"] == "2026-11-22T00:00:00+00:00"
+
+
+def test_access_review_principals_failed_logins(world: StoreBuilder, tmp_path: Path) -> None:
+    """Failed logins whose caller the database's own log names count for that principal: an
+    assumed-role session for its role, in the period only."""
+    from monitor.models import AuthEvent
+
+    def failed(when: datetime, caller: str | None) -> None:
+        world.events += 1
+        world.event(
+            "orders",
+            AuthEvent(
+                time=when, kind="auth_failed", user="app", method="iam",
+                reason_code="NotAuthorized", caller_arn=caller, pid=world.events,
+                source="iam-db-auth-error",
+            ),
+        )  # fmt: skip
+
+    session = "arn:aws:sts::222222222222:assumed-role/app-db/i-0abc"
+    for hours in (1, 2, 3):
+        failed(END - days(1) + timedelta(hours=hours), session)
+    failed(END - days(1), "arn:aws:iam::222222222222:user/bob")
+    failed(END - days(1), "arn:aws:sts::333333333333:assumed-role/app-db/x")  # other account
+    failed(END - days(1), None)
+    failed(END + days(1), session)  # after the period
+    out = report(world, tmp_path)
+    _, rows = read_csv(out / "access-review-2026-W47-principals.csv")
+    assert {r["principal_arn"]: r["failed_logins"] for r in rows} == {
+        APP_ROLE: "3",
+        OLD_ROLE: "0",
+        BOB: "1",
+    }
+
+
+def test_access_review_sessions_via_proxy(world: StoreBuilder, tmp_path: Path) -> None:
+    """Sessions from a fronting proxy's subnets are "via proxy", not client hosts."""
+    world.proxy("p1", ("orders",), ("10.0.0.0/28",), END - days(30))
+    out = report(world, tmp_path)
+    _, rows = read_csv(out / "access-review-2026-W47-users.csv")
+    app = next(r for r in rows if (r["target"], r["db_user"]) == ("orders", "app"))
+    # 10.0.0.5 and 10.0.0.9 are both inside the proxy's subnet: one "host", the proxy.
+    assert (app["sessions_in_period"], app["distinct_client_hosts"]) == ("2", "1")
+
+
+@pytest.mark.parametrize(
+    ("arn", "key"),
+    [
+        (
+            "arn:aws:sts::222222222222:assumed-role/app-db/i-0abc",
+            ("222222222222", "role", "app-db"),
+        ),
+        ("arn:aws:iam::222222222222:role/team/app-db", ("222222222222", "role", "app-db")),
+        ("arn:aws:iam::222222222222:user/bob", ("222222222222", "user", "bob")),
+        ("arn:aws:sts::222222222222:federated-user/bob", None),
+        ("arn:aws:iam::222222222222:policy/x", None),
+        ("not an arn", None),
+    ],
+)
+def test_access_review_principal_key(arn: str, key: tuple[str, str, str] | None) -> None:
+    from monitor.outputs.reports.rows import principal_key
+
+    assert principal_key(arn) == key
 
 
 def test_access_review_escapes_formulas_and_markup(world: StoreBuilder, tmp_path: Path) -> None:

@@ -6,7 +6,14 @@
     lookback_hours = 24    # a burst older than this no longer holds: the finding resolves
 
 Raised to high when a successful login from the same host follows: the guess may have worked.
-Needs: auth events from the PostgreSQL logs (log_connections on).
+Where an `iam-db-auth-error` line names the caller, the finding shows that principal as
+stated by the database's own log, before any guess from AssumeRole timing.
+
+Behind an RDS Proxy, the failures a proxy's own log records are the target's, with the
+client's address; a database-side failure from inside a fronting proxy's subnets is shown
+"via proxy <name>", never under the proxy's address (inferred from the subnets: a client
+inside them connecting directly is taken for the proxy; monitor/store/fronting.py).
+Needs: auth events from the PostgreSQL logs (log_connections on), or a proxy's log.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from pydantic import Field
 
 from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.detectors.windows import densest
-from monitor.judge.linking import link
+from monitor.judge.linking import link, stated
 from monitor.models import EvidenceItem, Finding
 from monitor.store import evidence
 from monitor.store.evidence import Attempt, AuthHistory
+from monitor.store.fronting import via_text
 
 
 class FailureBurstOptions(DetectorOptions):
@@ -65,13 +73,19 @@ def _finding(
         for s in data.successes
         if s.target == target and s.time >= start and s.host in hosts and s.user in users
     ]
-    by_source = Counter((a.user, a.host) for a in burst)
+    by_source = Counter((a.user, a.host, a.via) for a in burst)
     who = f"as {key}" if axis == "user" else f"from {key}"
-    title = f"{len(burst)} failed logins {who} on {target} within {opts.window_minutes:g} min"
+    proxies = sorted({a.via for a in burst if a.via})
+    title = (
+        f"{len(burst)} failed logins {who} on {target}{via_text(', '.join(proxies))}"
+        f" within {opts.window_minutes:g} min"
+    )
     if followed:
         title += ", then a success"
-    user, host = by_source.most_common(1)[0][0]
+    user, host, _ = by_source.most_common(1)[0][0]
+    callers = stated(a.caller for a in burst)
     return Finding(
+        stated=callers,
         principals=link(data.links, target, user, start, host),
         detector="failure-burst",
         subject=f"{target}/{axis}/{key}",
@@ -85,8 +99,9 @@ def _finding(
                 if followed
                 else ""
             )
+            + "".join(f" The database's own log names the caller: {p.arn}." for p in callers[:1])
         ),
-        remedy=_remedy(axis, hosts),
+        remedy=_remedy(axis, hosts, callers[0].arn if callers else None, user),
         target=target,
         db_user=key if axis == "user" else (next(iter(users)) if len(users) == 1 else None),
         evidence=_evidence(burst, by_source, followed),
@@ -99,25 +114,34 @@ def _finding(
 
 
 def _evidence(
-    burst: list[Attempt], by_source: Counter[tuple[str, str | None]], followed: list[Attempt]
+    burst: list[Attempt],
+    by_source: Counter[tuple[str, str | None, str | None]],
+    followed: list[Attempt],
 ) -> tuple[EvidenceItem, ...]:
     """The first successes after the burst, then each source's failures, most first."""
     successes = [
-        EvidenceItem(s.time, f"then a successful login as {s.user}", s.host) for s in followed[:3]
+        EvidenceItem(s.time, f"then a successful login as {s.user}{via_text(s.via)}", s.host)
+        for s in followed[:3]
     ]
     failures = [
         EvidenceItem(
-            min(a.time for a in burst if (a.user, a.host) == source),
-            f"failed login as {source[0]}",
-            source[1],
+            min(a.time for a in burst if (a.user, a.host, a.via) == (user, host, via)),
+            f"failed login as {user}{via_text(via)}",
+            host,
             count,
         )
-        for source, count in by_source.most_common()
+        for (user, host, via), count in by_source.most_common()
     ]
     return (*successes, *failures)
 
 
-def _remedy(axis: str, hosts: set[str]) -> str:
+def _remedy(axis: str, hosts: set[str], caller: str | None, user: str) -> str:
+    if caller:
+        return (
+            f"{caller} was refused rds-db:connect as {user}. If it should connect, allow"
+            f" rds-db:connect on dbuser:<resource-id>/{user} in its policy; if not, find out"
+            " why it tries (pgwarden trail assume-role lists its role's assumptions)."
+        )
     if axis == "host" or hosts:
         return (
             f"Find out who runs {', '.join(sorted(hosts)) or 'the client'}. If it is not expected,"

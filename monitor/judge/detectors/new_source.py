@@ -4,10 +4,15 @@
     learning_days = 14   # what a subject does in its first days is learned, not flagged
     alert_days = 7       # a new value stays a finding this long after it first appears
 
-For a db user on a target: a new client host or application_name. For a watched role: a
-new source IP or source account. Like ElastAlert's new_term, but the history is the store,
-so it survives restarts and is never forgotten.
-Needs: sessions, auth events, CloudTrail AssumeRole events.
+For a db user on a target: a new client host or application_name. For a database behind an
+RDS Proxy: a new client host in the proxy's own log. For a watched role: a new source IP or
+source account. Like ElastAlert's new_term, but the history is the store, so it survives
+restarts and is never forgotten.
+
+A database-side address inside the subnets of a proxy fronting the target is the proxy's,
+never a new source. This is inferred from the subnets: a client inside them connecting
+directly is taken for the proxy (monitor/store/fronting.py).
+Needs: sessions, auth events (the database's or a proxy's log), CloudTrail AssumeRole events.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.linking import link
 from monitor.models import EvidenceItem, Finding, LinkedPrincipal, Severity
 from monitor.store import evidence
-from monitor.store.evidence import History
+from monitor.store.evidence import FirstSeen, History
+from monitor.store.fronting import via_text
 
 SEVERITY: dict[str, Severity] = {
     "source account": "high",
@@ -47,22 +53,16 @@ def detect(data: History, now: datetime, opts: NewSourceOptions) -> list[Finding
         learned_by = started[(item.kind, item.subject)] + learning
         if item.first <= learned_by or item.first < now - alerting:
             continue
-        principals: tuple[LinkedPrincipal, ...] = ()
-        if item.kind == "db":
-            target, user = item.subject.split("/", 1)
-            who, name = f"{user} on {target}", user
-            host = item.value if item.attribute == "client host" else None
-            principals = link(data.links, target, user, item.first, host)
-        else:
-            target, user, who, name = None, None, item.subject, item.subject.rsplit("/", 1)[-1]
+        target, user, who, name, principals = _subject(item, data)
         findings.append(
             Finding(
                 detector="new-source",
                 subject=f"{item.subject}/{item.attribute}={item.value}",
                 severity=SEVERITY.get(item.attribute, "medium"),
-                title=f"{name}: first use from {item.attribute} {item.value}",
+                title=f"{name}: first use from {item.attribute} {item.value}{via_text(item.via)}",
                 why=(
-                    f"{who} was first used from {item.attribute} {item.value} on "
+                    f"{who} was first used from {item.attribute} {item.value}"
+                    f"{via_text(item.via)} on "
                     f"{item.first:%Y-%m-%d %H:%M} UTC, after {opts.learning_days:g} days of "
                     "history that never showed it."
                 ),
@@ -73,9 +73,32 @@ def detect(data: History, now: datetime, opts: NewSourceOptions) -> list[Finding
                 target=target,
                 db_user=user,
                 evidence=(
-                    EvidenceItem(item.first, f"first seen ({item.seen}× since)", item.value),
+                    EvidenceItem(
+                        item.first,
+                        f"first seen{via_text(item.via)} ({item.seen}× since)",
+                        item.value,
+                    ),
                 ),
                 principals=principals,
             )
         )
     return findings
+
+
+def _subject(
+    item: FirstSeen, data: History
+) -> tuple[str | None, str | None, str, str, tuple[LinkedPrincipal, ...]]:
+    """(target, db user, who, short name, linked principals) of a first-seen value."""
+    if item.kind == "db":
+        target, user = item.subject.split("/", 1)
+        host = item.value if item.attribute == "client host" else None
+        return (
+            target,
+            user,
+            f"{user} on {target}",
+            user,
+            link(data.links, target, user, item.first, host),
+        )
+    if item.kind == "proxy":  # the proxy's log names no user
+        return item.subject, None, item.subject, item.subject, ()
+    return None, None, item.subject, item.subject.rsplit("/", 1)[-1], ()

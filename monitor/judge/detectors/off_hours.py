@@ -7,8 +7,12 @@
     timezone = "UTC"
     lookback_days = 7
 
-Local time follows the zone's daylight-saving rules.
-Needs: sessions.
+Local time follows the zone's daylight-saving rules. For a database behind an RDS Proxy,
+the logins the proxy's own log records count too, with the client's address; a session
+whose client address lies in a fronting proxy's subnets is shown "via proxy <name>", never
+with the proxy's address (inferred from the subnets: a client inside them connecting
+directly is taken for the proxy; monitor/store/fronting.py).
+Needs: sessions, or a proxy's log.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from monitor.judge.linking import link
 from monitor.models import EvidenceItem, Finding
 from monitor.store import evidence
 from monitor.store.evidence import SessionStart, SessionStarts
+from monitor.store.fronting import via_text
 
 
 class OffHoursOptions(DetectorOptions):
@@ -72,7 +77,9 @@ def detect(data: SessionStarts, now: datetime, opts: OffHoursOptions) -> list[Fi
             principals=link(data.links, target, user, items[-1].started, items[-1].host),
             evidence=tuple(
                 EvidenceItem(
-                    s.started, f"session started ({s.application or 'no application_name'})", s.host
+                    s.started,
+                    f"session started{via_text(s.via)} ({s.application or 'no application_name'})",
+                    s.host,
                 )
                 for s in items[-5:]
             ),

@@ -6,6 +6,10 @@
 
 On RDS an IAM token is checked through PAM, so a user holding `rds_iam` who logs in any
 other way is going around IAM. With `iam_only`, the database is meant to be IAM-only.
+Behind an RDS Proxy, a login from inside a fronting proxy's subnets is shown "via proxy
+<name>", never under the proxy's address: the proxy logs in with its secret's password for
+its clients (inferred from the subnets: a client inside them connecting directly is taken
+for the proxy; monitor/store/fronting.py). proxy-bypass flags the direct password path.
 Needs: `connection authenticated` lines (PostgreSQL 14+, log_connections on) and the
 database roles inventory.
 """
@@ -22,6 +26,7 @@ from monitor.judge.remedy import quote_ident
 from monitor.models import EvidenceItem, Finding
 from monitor.store import evidence
 from monitor.store.evidence import PasswordLogin, PasswordLogins
+from monitor.store.fronting import via_text
 
 
 class PasswordLoginOptions(DetectorOptions):
@@ -60,7 +65,12 @@ def detect(data: PasswordLogins, now: datetime, opts: PasswordLoginOptions) -> l
                 db_user=user,
                 principals=link(data.links, target, user, logins[-1].last, logins[-1].host),
                 evidence=tuple(
-                    EvidenceItem(x.last, f"{x.logins} logins with {x.method}", x.host, x.logins)
+                    EvidenceItem(
+                        x.last,
+                        f"{x.logins} logins with {x.method}{via_text(x.via)}",
+                        x.host,
+                        x.logins,
+                    )
                     for x in sorted(logins, key=lambda x: x.last, reverse=True)
                 ),
             )

@@ -10,7 +10,10 @@ host, or outside the allowed hours.
     ignore_users = ["rdsadmin"] # RDS's own maintenance user
     lookback_hours = 24
 
-With no hosts listed, every privileged session is reported: list the bastion hosts.
+With no hosts listed, every privileged session is reported: list the bastion hosts. A
+session whose client address lies in the subnets of an RDS Proxy fronting the target is
+shown "via proxy <name>", never with the proxy's address (inferred from the subnets: a
+client inside them connecting directly is taken for the proxy; monitor/store/fronting.py).
 Needs: sessions and the database roles inventory.
 """
 
@@ -29,6 +32,7 @@ from monitor.judge.remedy import quote_ident, quote_literal
 from monitor.models import EvidenceItem, Finding
 from monitor.store import evidence
 from monitor.store.evidence import PrivilegedSession, PrivilegedSessions
+from monitor.store.fronting import via_text
 
 
 class PrivilegedSessionOptions(DetectorOptions):
@@ -69,26 +73,31 @@ def _listed(host: str | None, allowed: tuple[str, ...]) -> bool:
 def detect(
     data: PrivilegedSessions, now: datetime, opts: PrivilegedSessionOptions
 ) -> list[Finding]:
-    grouped: dict[tuple[str, str, str], list[tuple[PrivilegedSession, str]]] = defaultdict(list)
+    grouped: dict[tuple[str, str, str, str | None], list[tuple[PrivilegedSession, str]]] = (
+        defaultdict(list)
+    )
     for s in data.sessions:
         reasons = []
-        if not _listed(s.host, opts.allowed_hosts):
+        if s.via:
+            reasons.append(f"through proxy {s.via}, which hides the client")
+        elif not _listed(s.host, opts.allowed_hosts):
             reasons.append("from a host not listed")
         if opts.allowed_hours and not within(
             s.started, opts.allowed_hours, opts.allowed_days, opts.timezone
         ):
             reasons.append(f"outside {opts.allowed_hours} {opts.timezone}")
         if reasons:
-            grouped[(s.target, s.user, s.host or "local")].append((s, " and ".join(reasons)))
+            label = f"via proxy {s.via}" if s.via else s.host or "local"
+            grouped[(s.target, s.user, label, s.via)].append((s, " and ".join(reasons)))
     findings = []
-    for (target, user, host), items in sorted(grouped.items()):
+    for (target, user, label, via), items in sorted(grouped.items(), key=lambda kv: kv[0][:3]):
         kind = items[0][0].why
         findings.append(
             Finding(
                 detector="privileged-session",
-                subject=f"{target}/{user}/{host}",
+                subject=f"{target}/{user}/{label}",
                 severity="high",
-                title=f"{kind} {user} connected to {target} from {host}",
+                title=f"{kind} {user} connected to {target} {label if via else 'from ' + label}",
                 why=f"{len(items)} sessions of {user} ({kind}) {items[0][1]}.",
                 remedy=_remedy(user),
                 target=target,
@@ -97,7 +106,8 @@ def detect(
                 evidence=tuple(
                     EvidenceItem(
                         s.started,
-                        f"session started ({s.application or 'no application_name'})",
+                        f"session started{via_text(s.via)}"
+                        f" ({s.application or 'no application_name'})",
                         s.host,
                     )
                     for s, _ in items[-5:]

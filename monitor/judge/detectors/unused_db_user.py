@@ -8,7 +8,9 @@ user) no good poll for `days`. When
 pgwarden has watched the target for less than that, the finding says "not seen in the N
 days observed" at low severity instead of claiming the full period. A role created after
 pgwarden started watching gets `days` of grace before it counts as unused.
-Needs: the database roles inventory, auth events, sessions.
+Behind an RDS Proxy, the logins the proxy's own log records count, and so do the proxy's
+sessions at the database: a proxy logs in as the user its clients name.
+Needs: the database roles inventory, auth events (the database's or a proxy's log), sessions.
 """
 
 from __future__ import annotations

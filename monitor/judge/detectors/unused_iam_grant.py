@@ -7,6 +7,7 @@ For each (principal, target, db user) the grants inventory finds, look for a sig
 `days`: the role was assumed, or somebody logged in as that db user. With neither, the
 grant is standing access nobody exercises. Wildcard grants (any user) are left to the
 access review, which lists them.
+A login the proxy's own log records, for a database behind an RDS Proxy, counts as use.
 Needs: the grants inventory, CloudTrail AssumeRole events, auth events.
 """
 

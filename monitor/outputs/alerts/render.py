@@ -152,6 +152,9 @@ def render_finding(finding: Finding, kind: str, count: int = 1) -> Message:
         if more > 0:
             lines.append(f"…and {more} more (pgwarden findings show)")
         blocks.append(_section("*Evidence:*\n" + "\n".join(lines)))
+    if finding.stated:
+        lines = [f"• {code(p.arn)} ({escape(p.why)})" for p in finding.stated[:PRINCIPALS_SHOWN]]
+        blocks.append(_section("*Named by the database's own log (a fact):*\n" + "\n".join(lines)))
     if finding.principals:
         lines = [
             f"• {code(p.arn)} ({p.confidence} confidence: {escape(p.why)})"

@@ -35,6 +35,7 @@ from monitor.outputs.reports.plan import RevokeSql, write_iam_plan
 from monitor.outputs.reports.rows import (
     PRINCIPAL_COLUMNS,
     USER_COLUMNS,
+    failed_by_principal,
     principal_row,
     report_time,
     user_row,
@@ -216,6 +217,7 @@ def _principals(job: _Job) -> list[ReportFile]:
     data, review, out, names = job.data, job.review, job.out, job.names
     opts = UnusedIamGrantOptions.from_config(job.config, "unused-iam-grant")
     history = report_time(data.trail_history_start())
+    failed = failed_by_principal(data.failed_logins_by_caller())
     end = review.period.end
     count = 0
 
@@ -234,7 +236,7 @@ def _principals(job: _Job) -> list[ReportFile]:
         nonlocal count
         revoke: list[tuple[str, str]] = []
         for group in grouped():
-            row = principal_row(group, end, history, opts)
+            row = principal_row(group, end, history, opts, failed)
             review.principals[row["recommendation"]] += 1
             if row["recommendation"] == "revoke":
                 revoke.append((row["principal_arn"], row["reason"]))

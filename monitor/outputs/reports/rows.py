@@ -33,7 +33,7 @@ USER_COLUMNS = (
 )  # fmt: skip
 PRINCIPAL_COLUMNS = (
     "principal_arn", "type", "account", "can_connect_as", "last_assumed", "last_login_as_user",
-    "recommendation", "reason", "reviewer", "decision",
+    "failed_logins", "recommendation", "reason", "reviewer", "decision",
 )  # fmt: skip
 
 
@@ -88,7 +88,10 @@ def principal_row(
     end: datetime,
     history: datetime | None,
     opts: UnusedIamGrantOptions,
+    failed: Mapping[tuple[str, str, str], int] | None = None,
 ) -> dict[str, Any]:
+    """One principal's row; `failed` counts failed logins by `principal_key` of the caller
+    the database's own log names."""
     first = group[0]
     grants = tuple(
         GrantFacts(
@@ -118,9 +121,38 @@ def principal_row(
         "can_connect_as": ";".join(sorted({g.label for g in grants})),
         "last_assumed": last_assumed,
         "last_login_as_user": max(logins, default=None),
+        "failed_logins": (failed or {}).get(principal_key(facts.arn) or ("", "", ""), 0),
         "recommendation": advice.recommendation,
         "reason": advice.reason,
     }
+
+
+def principal_key(arn: str) -> tuple[str, str, str] | None:
+    """(account, user|role, name) of an IAM user or role ARN, or of an assumed-role session
+    ARN (the caller an iam-db-auth-error line names), so a session counts for its role.
+
+    A role or user name is unique in its account whatever its path, and the session ARN
+    has no path: the name is the last part of the ARN.
+    """
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    service, account, resource = parts[2], parts[4], parts[5].split("/")
+    if service == "sts" and resource[0] == "assumed-role" and len(resource) == 3:
+        return account, "role", resource[1]
+    if service == "iam" and resource[0] in ("role", "user") and len(resource) >= 2:
+        return account, resource[0], resource[-1]
+    return None
+
+
+def failed_by_principal(by_caller: Mapping[str, int]) -> dict[tuple[str, str, str], int]:
+    """Failed logins per principal key, from the counts per caller ARN."""
+    out: dict[tuple[str, str, str], int] = {}
+    for arn, n in by_caller.items():
+        key = principal_key(arn)
+        if key is not None:
+            out[key] = out.get(key, 0) + n
+    return out
 
 
 def _kept(raw: Mapping[str, Any]) -> Kept | None:
