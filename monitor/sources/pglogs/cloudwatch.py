@@ -63,7 +63,10 @@ FILTER_PATTERN = " ".join(
         "not permitted to log in",
         "too many",
         "reserved for",
+        # iam-db-auth-error: AWS writes "authorize" for NotAuthorized, throttling and
+        # internal errors ("Troubleshooting for IAM DB authentication").
         "Failed to authenticate",
+        "Failed to authorize",
     )
 )
 
