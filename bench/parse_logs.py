@@ -21,8 +21,15 @@ square of their length, a 'connection authorized' of that length, one 25 and one
 line, and csvlog records holding a 1.8 and a 3.6 MB multi-line statement. Each must grow
 linearly.
 
+With `--proxy-lines N` (repeatable; `--proxy-only` skips the rest) it also writes N RDS
+Proxy log lines (monitor.sandbox.proxy.py: the public lines, re-timed; about 45%
+client connections, 5% IAM failures, 49% pinned sessions, 1% unrecognised) and times
+`monitor.parsing.proxylog.parse_line` over them in-process, against a loop that only reads
+the lines (text mode: parse_line takes a str).
+
     python bench/parse_logs.py --lines 1000000 --lines 4000000
     python bench/parse_logs.py --before /tmp/pgwarden-main --repeat 5
+    python bench/parse_logs.py --proxy-only --proxy-lines 1000000
 """
 
 from __future__ import annotations
@@ -308,6 +315,57 @@ def hostile(workdir: Path, before: Path | None, timeout: float) -> None:
             path.unlink()
 
 
+def write_proxy_log(path: Path, n_lines: int, seed: int = 4) -> int:
+    """N proxy lines in the public wordings; returns how many are unrecognised."""
+    sys.path.insert(0, str(REPO))
+    from monitor.sandbox.proxy import CONNECTED, IAM_FAILED, PINNED, proxy_line
+
+    rng = random.Random(seed)
+    t = datetime(2026, 11, 23, 3, 0, 0, tzinfo=UTC)
+    bad = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        for i in range(n_lines):
+            t += timedelta(milliseconds=rng.randint(0, 4))
+            roll = rng.random()
+            if roll < 0.45:
+                address = f"10.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+                line = proxy_line(CONNECTED, t, i, address=address, port=rng.randint(1024, 65535))
+            elif roll < 0.50:
+                line = proxy_line(IAM_FAILED, t, i, user=rng.choice(USERS))
+            elif roll < 0.99:
+                line = proxy_line(PINNED, t, i, level="WARN", db=rng.randint(1, 10**9))
+            else:
+                line, bad = f"{t.isoformat()} a line in no known shape {i}", bad + 1
+            out.write(line + "\n")
+    return bad
+
+
+def bench_proxy(workdir: Path, n: int, repeat: int) -> None:
+    """parse_line over N proxy lines, in-process, against the read-only text loop."""
+    from monitor.parsing.proxylog import Unrecognised, parse_line
+
+    path = workdir / f"proxy.{n}.log"
+    bad = write_proxy_log(path, n)
+    floor = min(floor_text(path)[0] for _ in range(repeat))
+    best = float("inf")
+    for _ in range(repeat):
+        start, unrecognised = time.perf_counter(), 0
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                unrecognised += isinstance(parse_line(line), Unrecognised)
+        best = min(best, time.perf_counter() - start)
+        assert unrecognised == bad, (unrecognised, bad)
+    size_mb = path.stat().st_size / 1e6
+    print(
+        f"{n:>9,} proxy lines {size_mb:6.1f} MB | floor(text) {floor:.3f} s"
+        f" {n / floor / 1e6:5.2f} M lines/s | proxylog.parse_line {best:.3f} s"
+        f" {n / best / 1e3:6.0f} k lines/s {size_mb / best:5.1f} MB/s"
+        f" | ratio {best / floor:5.1f}x text floor | unrecognised {bad}"
+    )
+    sys.stdout.flush()
+    path.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, action="append", help="file sizes (repeatable)")
@@ -315,11 +373,17 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where to write the files")
     parser.add_argument("--before", type=Path, help="a tree with an older monitor package")
     parser.add_argument("--timeout", type=float, default=60, help="seconds per hostile run")
+    parser.add_argument("--proxy-lines", type=int, action="append", help="proxy log sizes")
+    parser.add_argument("--proxy-only", action="store_true", help="only the proxy-log figure")
     args = parser.parse_args()
     sizes = args.lines or [1_000_000]
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="pgwarden-bench-"))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load}, in {workdir}")
+    for n in sorted(args.proxy_lines or [200_000]):
+        bench_proxy(workdir, n, args.repeat)
+    if args.proxy_only:
+        return
     for n in sorted(sizes):
         path = workdir / f"postgresql.{n}.log"
         truth = write_log(path, n)

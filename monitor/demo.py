@@ -2,11 +2,12 @@
 
 The sandbox stands in for AWS and RDS (monitor/sandbox/): moto holds a management account
 and two database accounts, each with an Aurora PostgreSQL cluster record, its
-`pg-monitor-role` and connect grants; a local PostgreSQL per cluster logs in like RDS
-(TLS, and IAM tokens checked through PAM where that can run); the server logs go to moto's
-CloudWatch Logs and the role assumptions to CloudTrail files. Then the demo writes a real
-config file pointing at those endpoints and runs the real stages. Nothing in the pipeline
-knows it is a demo: only endpoints and paths differ.
+`pg-monitor-role` and connect grants (and in one, an RDS Proxy in front of the cluster); a
+local PostgreSQL per cluster logs in like RDS (TLS, and IAM tokens checked through PAM
+where that can run); the server logs, and the proxy's own log, go to moto's CloudWatch
+Logs and the role assumptions to CloudTrail files. Then the demo writes a real config file
+pointing at those endpoints and runs the real stages. Nothing in the pipeline knows it is
+a demo: only endpoints and paths differ.
 """
 
 from __future__ import annotations
@@ -316,20 +317,9 @@ def write_config(
             }
             for t in targets
         ],
-        "targets": [
-            {
-                "name": t.spec.cluster_id,
-                "account": t.spec.name,
-                "cluster_id": t.spec.cluster_id,
-                "endpoint": t.cluster.endpoint,
-                "port": t.cluster.port,
-                "hostaddr": "127.0.0.1",
-                "ca_bundle": str(t.ca_bundle),
-            }
-            for t in targets
-        ],
+        "targets": _target_tables(targets),
         "activity": {"connect_timeout_s": 5, "poll_deadline_s": 8},
-        "pglogs": {"sources": ["cloudwatch"]},
+        "pglogs": {"sources": ["cloudwatch", "rds-proxy"]},
         "cloudtrail": {"engine": "local", "local_dir": str(trail_dir)},
         "detectors": {"privileged-session": {"allowed_hosts": ["10.0.0.0/8"]}},
         "alerts": {
@@ -349,6 +339,20 @@ def write_config(
         + "".join(_toml(doc)),
         encoding="utf-8",
     )
+
+
+def _target_tables(targets: list[BuiltAccount]) -> list[dict[str, object]]:
+    """A [[targets]] table per cluster, and one per proxy in front of it."""
+    tables: list[dict[str, object]] = []
+    for t in targets:
+        common = {"account": t.spec.name, "port": t.cluster.port, "hostaddr": "127.0.0.1"}
+        common["ca_bundle"] = str(t.ca_bundle)
+        cluster = {"cluster_id": t.spec.cluster_id, "endpoint": t.cluster.endpoint}
+        tables.append({"name": t.spec.cluster_id, **cluster, **common})
+        if t.proxy is not None:
+            proxy = {"proxy_name": t.proxy.name, "endpoint": t.proxy.endpoint}
+            tables.append({"name": t.proxy.name, "endpoint_type": "proxy", **proxy, **common})
+    return tables
 
 
 def _toml(doc: Mapping[str, object], prefix: str = "") -> Iterator[str]:

@@ -71,6 +71,9 @@ _STORE_METRICS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("pgwarden_cursor_lag_seconds",
      "Seconds since the source last moved its cursor (committed new data).", ("source",),
      "metrics_cursor_lag"),
+    ("pgwarden_proxy_log_unrecognised_ratio",
+     "Share of an RDS Proxy's last window of log lines pgwarden did not recognise.", ("proxy",),
+     "metrics_proxy_log_unrecognised"),
 )  # fmt: skip
 _COUNTERS = frozenset({"pgwarden_auth_failures"})
 

@@ -17,9 +17,9 @@ The user name is the client's choice and sits before RDS's fixed text, so every 
 anchored at the end of the line: the reason, the code and the caller ARN are read from the
 last, RDS-written part, and a user named like a whole message changes nothing but the user.
 
-Meant to replace `IamAuthErrorFormat.process` and `_IAM_FAILED` in
-monitor/parsing/pglog_formats.py; `to_auth_event` builds the same `AuthEvent` it does, with
-the reason code as `reason`.
+`IamAuthErrorFormat` (monitor/parsing/pglog_formats.py) reads the export with it;
+`to_auth_event` is the `auth_failed` event it stores: the reason code as `reason` and
+`reason_code`, and the caller ARN the line names.
 """
 
 from __future__ import annotations
@@ -125,6 +125,8 @@ class IamAuthFailure:
             method="iam",
             reason=self.reason,
             source=source,
+            reason_code=self.reason,
+            caller_arn=self.caller_arn,
         )
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import csv
 import json
 import re
-from datetime import UTC, datetime
 from functools import partial
 
 from monitor.models import AuthEvent
+from monitor.parsing import iam_auth_error
 from monitor.parsing.pglog_classify import Classifier
 from monitor.parsing.pglog_messages import Record, clean, split_remote
 from monitor.parsing.pglog_prefix import ISO_STAMP, parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
+from monitor.parsing.proxylog import Unrecognised
 
 # csvlog columns (PostgreSQL 15 docs, "Using CSV-Format Log Output"); 13+ has 24 or more.
 _CSV_TIME, _CSV_USER, _CSV_DB, _CSV_PID, _CSV_FROM = 0, 1, 2, 3, 4
@@ -275,14 +276,11 @@ IAM_LINE = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[,.]\d+)?)(?P<tz>Z|[+-]\d\d:?\d\d)?"
     r" ?\[(?P<level>[A-Z]+)\] ?(?P<msg>.*?)\r?"
 )
-_IAM_FAILED = re.compile(
-    r"Failed to authenticate the connection request for user (?:'(?P<q>.*)'|(?P<bare>\S+))"
-    r"(?: because (?P<reason>.*))?"
-)
 
 
 class IamAuthErrorFormat:
-    """The iam-db-auth-error log: one line per failed IAM login, so every line is read."""
+    """The iam-db-auth-error log: one line per failed IAM login, so every line is read
+    (monitor/parsing/iam_auth_error.py reads each: its reason code and caller ARN)."""
 
     def __init__(self, stats: ParseStats, classifier: Classifier) -> None:
         self.stats = stats
@@ -297,41 +295,20 @@ class IamAuthErrorFormat:
             stats.lines += 1
             if raw[:1] in (b"\t", b" ") and raw.strip():
                 continue  # a continuation of the entry before
-            m = IAM_LINE.fullmatch(raw.decode("utf-8", "replace"))
-            moment = _iam_time(m.group("ts"), m.group("tz")) if m else None
-            if m is None or moment is None:
+            read = iam_auth_error.parse_line(raw.decode("utf-8", "replace"))
+            if isinstance(read, Unrecognised) and read.why != "unknown message":
                 stats.unparsed += 1
                 stats.add_sample(raw)
                 continue
+            # A line in the export's shape that is no failure (a start-up notice) is an
+            # entry without an event.
             stats.entries += 1
-            failed = _IAM_FAILED.fullmatch(m.group("msg").rstrip("."))
-            if failed is not None:
-                reason = failed.group("reason")
-                events.append(
-                    AuthEvent(
-                        time=moment,
-                        kind="auth_failed",
-                        user=failed.group("q") or failed.group("bare"),
-                        method="iam",
-                        reason=reason.strip() if reason else None,
-                        source=self.source,
-                    )
-                )
+            if not isinstance(read, Unrecognised):
+                events.append(read.to_auth_event(self.source))
         return events
 
     def finish(self) -> list[AuthEvent]:
         return []
-
-
-def _iam_time(stamp: str, zone: str | None) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(stamp.replace(",", "."))
-    except ValueError:
-        return None
-    if zone:
-        tz = datetime.fromisoformat("2000-01-01T00:00:00" + zone.replace("Z", "+00:00")).tzinfo
-        return moment.replace(tzinfo=tz).astimezone(UTC)
-    return moment.replace(tzinfo=UTC)
 
 
 class UnknownFormat:

@@ -251,6 +251,26 @@ class UnrecognisedRate:
         if self.window < 1 or not 0.0 < self.threshold <= 1.0:
             raise ValueError("window must be >= 1 and threshold in (0, 1]")
 
+    def state(self) -> dict[str, float | int | bool | None]:
+        """What `resume` needs to carry the count on (a read is often shorter than a
+        window): the counts of the open window, whether it warned, the last share."""
+        return {
+            "seen": self._seen,
+            "unrecognised": self._unrecognised,
+            "alarmed": self._alarmed,
+            "share": self.share,
+        }
+
+    def resume(self, state: dict[str, object]) -> UnrecognisedRate:
+        """This rate carried on from `state()`; a state that does not fit is ignored."""
+        seen, unrecognised, share = state.get("seen"), state.get("unrecognised"), state.get("share")
+        if isinstance(seen, int) and isinstance(unrecognised, int) and 0 <= unrecognised <= seen:
+            self._seen = min(seen, self.window - 1)
+            self._unrecognised = min(unrecognised, self._seen)
+            self._alarmed = state.get("alarmed") is True
+            self.share = float(share) if isinstance(share, int | float) else None
+        return self
+
     def observe(self, result: ProxyLineResult) -> RateJump | None:
         self._seen += 1
         self._unrecognised += isinstance(result, Unrecognised)

@@ -4,6 +4,8 @@
   a superuser at a psql prompt from a host that is not the bastion, `legacy_batch` (granted,
   holding rds_iam, never used), `etl_legacy` (holds rds_iam but logs in with a password), and
   a burst of failed logins followed by a success from the same host.
+  In front of `orders`, the RDS Proxy `orders-proxy` (IAM required): its own log shows a
+  client the database never sees, failing IAM logins again and again.
 - analytics (333333333333), cluster `analytics`: an analyst in a notebook.
 - CloudTrail: pgwarden's runner assumes each monitor role from the management account;
   the app roles are assumed in their own accounts; someone in an unknown account assumes
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +42,7 @@ from monitor.sandbox.pam import (
     setup_iam_pg,
 )
 from monitor.sandbox.pg import PgServer
+from monitor.sandbox.proxy import SandboxProxy, create_proxy, ship_proxy_logs
 from monitor.sandbox.tls import make_pki
 from monitor.sandbox.trail import assume_role_record, file_name, write_files
 
@@ -52,6 +55,7 @@ RUNNER = f"arn:aws:sts::{MGMT}:assumed-role/pgwarden-runner/pgwarden-demo"
 CI_DEPLOYER = f"arn:aws:sts::{MGMT}:assumed-role/ci-deployer/build-4821"
 CONTRACTOR = f"arn:aws:iam::{OUTSIDER}:user/contractor"
 BURST = 6  # wrong logins before the right one: over failure-burst's default threshold of 5
+PROXY_CLIENT = "198.51.100.23"  # reaches orders only through its proxy: in no database log
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class DbAccount:
     sessions: tuple[Session, ...]
     scram_user: str | None = None  # holds rds_iam, yet logs in with a password
     burst_user: str | None = None  # BURST failed logins, then a success from the same host
+    proxy: str | None = None  # an RDS Proxy in front of the cluster, IAM only
 
 
 ACCOUNTS = (
@@ -93,6 +98,7 @@ ACCOUNTS = (
         ),
         scram_user="etl_legacy",
         burst_user="orders_app",
+        proxy="orders-proxy",
     ),
     DbAccount(
         "333333333333",
@@ -113,6 +119,7 @@ class BuiltAccount:
     monitor_role: str
     connections: list[psycopg.Connection[TupleRow]] = field(default_factory=list)
     log_events: int = 0
+    proxy: SandboxProxy | None = None
 
     def close(self) -> None:
         for conn in self.connections:
@@ -138,29 +145,38 @@ def build_account(
     server.start()
     account = Account(moto, spec.account_id)
     cluster = account.create_cluster(spec.cluster_id, server.port)
+    proxy = create_proxy(account, cluster, spec.proxy) if spec.proxy else None
+    # The proxy's endpoint reaches the cluster's server: moto has no proxy data plane.
+    hosts = (cluster.endpoint, *([proxy.endpoint] if proxy else []))
     if tls:
         iam = setup_iam_pg(
-            server,
-            service=service_name("demo", spec.cluster_id),
-            hosts=(cluster.endpoint,),
-            pam=pam,
+            server, service=service_name("demo", spec.cluster_id), hosts=hosts, pam=pam
         )
         stack.callback(iam.uninstall)
         ca_bundle = iam.pki.ca_cert
     else:
-        ca_bundle = make_pki(server.base / "pki", (cluster.endpoint,)).ca_cert
+        ca_bundle = make_pki(server.base / "pki", hosts).ca_cert
         create_rds_roles(server)
         create_iam_user(server, DB_USER, "pg_monitor")
     monitor = account.grant_connect(cluster, ConnectGrant(MONITOR_ROLE, DB_USER, MGMT, external_id))
     for user, role in spec.app_users.items():
         create_iam_user(server, user)
         account.grant_connect(cluster, ConnectGrant(role, user, spec.account_id))
-    built = BuiltAccount(spec, server, cluster, ca_bundle, monitor)
+    if proxy is not None:
+        account.grant_connect(
+            replace(cluster, cluster_id=proxy.name, resource_id=proxy.resource_id),
+            ConnectGrant(MONITOR_ROLE, DB_USER, MGMT, external_id),
+        )
+    built = BuiltAccount(spec, server, cluster, ca_bundle, monitor, proxy=proxy)
     stack.callback(built.close)
     password = _scram_user(server, spec.scram_user)
     _log_in(moto, built, tls=tls, pam=pam, password=password)
     lines = server.log_lines(0, "connection authorized", count=len(built.connections))
     built.log_events = account.ship_logs(spec.cluster_id, f"{spec.cluster_id}-instance-1", lines)
+    if proxy is not None and spec.burst_user:
+        built.log_events += ship_proxy_logs(
+            account, proxy.name, spec.burst_user, PROXY_CLIENT, BURST
+        )
     return built
 
 

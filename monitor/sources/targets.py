@@ -156,13 +156,19 @@ def attach_logs(targets: list[Target], pglogs: PgLogsConfig) -> list[Target]:
     for t in targets:
         groups: tuple[str, ...] = ()
         via = None
-        if t.endpoint_type != "proxy" and t.cluster_id:
+        proxy = t.endpoint_type == "proxy"
+        if not proxy and t.cluster_id:
             cluster = clusters.get((t.account_id, t.region, t.cluster_id))
             via = cluster if cluster != t.name else None
             groups = () if via else rds_log_groups("cluster", t.cluster_id)
-        elif t.endpoint_type != "proxy" and t.instance_id:
+        elif not proxy and t.instance_id:
             groups = rds_log_groups("instance", t.instance_id)
-        sources: list[str] = [s for s in pglogs.sources if s != "files" and groups]
+        elif proxy and t.proxy_name and "rds-proxy" in pglogs.sources:
+            groups = (f"/aws/rds/proxy/{t.proxy_name}",)
+        # A proxy's own log is read by rds-proxy alone, a database's by the others.
+        sources: list[str] = [
+            s for s in pglogs.sources if s != "files" and groups and (s == "rds-proxy") == proxy
+        ]
         if files.get(t.name) and "files" in pglogs.sources:
             sources.append("files")
         out.append(

@@ -16,6 +16,6 @@ WHERE l.dt >= ?
   AND e."timestamp" >= ?
   AND regexp_like(
       e.message,
-      'connection received|connection authenticated|connection authorized|disconnection|pam_authenticate|authentication failed|pg_hba\.conf|Connection matched|does not exist|not permitted to log in|too many|reserved for|Failed to authenticate'
+      'connection received|connection authenticated|connection authorized|disconnection|pam_authenticate|authentication failed|pg_hba\.conf|Connection matched|does not exist|not permitted to log in|too many|reserved for|Failed to authenticate|Failed to authorize'
   )
 ORDER BY e."timestamp"

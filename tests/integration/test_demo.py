@@ -21,6 +21,7 @@ import pytest
 
 from monitor.sandbox.pam import PAM_D, pam_available, stale_services
 from monitor.sandbox.pg import find_pg_bindir
+from monitor.sandbox.story import PROXY_CLIENT
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration
@@ -67,7 +68,7 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
     print(f"pgwarden demo {pam} took {elapsed:.1f} s")
     assert result.returncode == 0, result.stderr + result.stdout
     assert elapsed < 60
-    assert "targets polled      2 of 2" in result.stdout
+    assert "targets polled      3 of 3" in result.stdout  # orders' proxy is polled too
     # Without the PAM check, the burst is of wrong passwords (any token would get in).
     iam_checked = pam == "--pam" and pam_available() is None
     assert ("NOT checked" in result.stdout) is not iam_checked
@@ -90,8 +91,16 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
             "low",
         ),
         ("unused-role", "arn:aws:iam::222222222222:role/legacy-batch", "low"),
+        # A client seen only through the proxy: its address is in the proxy's own log, never
+        # in the database's. Its events go under the database the proxy fronts once discovery
+        # links them; the demo's proxy is a configured target, and is its own home here.
+        ("failure-burst", f"orders-proxy/host/{PROXY_CLIENT}", "medium"),
+        ("failure-burst", "orders-proxy/user/orders_app", "medium"),
+        # Polled through the proxy, the database's sessions show again under the proxy.
+        ("privileged-session", "orders-proxy/postgres/127.0.0.1", "high"),
+        ("unused-db-user", "orders-proxy/legacy_batch", "low"),
     }
-    assert "findings: high      6" in result.stdout
+    assert "findings: high      7" in result.stdout
     # The sandbox is set up as pgwarden asks of a real account: the doctor finds nothing amiss.
     assert re.search(r"^doctor checks +\d+ ok, 0 warnings, 0 failed$", result.stdout, re.M)
 
@@ -110,8 +119,10 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
     )
     with users_csv.open(encoding="utf-8", newline="") as fh:
         users = {(r["target"], r["db_user"]): r for r in csv.DictReader(fh)}
+    # The proxy target reaches the same database, so it lists the same users.
     assert set(users) == {
-        ("orders", u)
+        (t, u)
+        for t in ("orders", "orders-proxy")
         for u in ("pgmonitor", "orders_app", "reporting", "legacy_batch", "etl_legacy", "postgres")
     } | {("analytics", u) for u in ("pgmonitor", "analyst", "postgres")}
     assert users[("orders", "legacy_batch")]["recommendation"] == "review"

@@ -156,7 +156,7 @@ def test_pglogs_cloudwatch_restart_halfway_no_loss_no_duplicates(
         "auth_failed",
         "pgmonitor",
         "iam",
-        "the provided token is expired or otherwise invalid",
+        "Unknown",
         "prod-orders",
     ) in final
     assert kinds.count("connection_received") == 3
@@ -638,3 +638,41 @@ def test_pglogs_ingest_one_account_denied_the_others_still_read(
         ("prod-orders", None),
     ]
     assert results[1].events == 1
+
+
+def test_pglogs_cloudwatch_iam_export_keeps_reason_code_and_caller(
+    moto_server: Any, tmp_path: Path
+) -> None:
+    """SOURCES:iam_db_auth_error/troubleshooting_table.log, re-dated, through the cloudwatch
+    source into the store: each failure keeps its code, and NotAuthorized its principal.
+    moto's filter is looser than AWS's, so the filter pattern is checked for both verbs."""
+    text = (FIXTURES.parent / "iam_db_auth_error" / "troubleshooting_table.log").read_text()
+    assert all(f'?"Failed to {verb}"' in FILTER_PATTERN for verb in ("authenticate", "authorize"))
+    lines = [re.sub(r"^\d{4}-\d{2}-\d{2}", DAY, line) for line in text.splitlines()]
+    moto_server.reset()
+    logs = moto_server.client("logs")
+    for group in (GROUP, IAM_GROUP):
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="orders-1")
+    logs.put_log_events(
+        logGroupName=IAM_GROUP,
+        logStreamName="orders-1",
+        logEvents=[{"timestamp": _ms(NOW) - 60_000 + i, "message": m} for i, m in enumerate(lines)],
+    )
+    with Store.open(tmp_path / "s.db") as store:
+        read_cloudwatch(store, logs, TARGET, PgLogsConfig(), NOW)
+        stored = store.conn.execute(
+            "SELECT kind, method, reason_code, caller_arn FROM auth_events ORDER BY time"
+        ).fetchall()
+    assert stored == [
+        ("auth_failed", "iam", "InvalidToken", None),
+        ("auth_failed", "iam", "ExpiredToken", None),
+        (
+            "auth_failed",
+            "iam",
+            "NotAuthorized",
+            "arn:aws:sts::123456789012:assumed-role/RoleName/RoleSession",
+        ),
+        ("auth_failed", "iam", "ThrottlingException", None),
+        ("auth_failed", "iam", "InternalError", None),
+    ]

@@ -130,8 +130,8 @@ def test_iam_auth_error_not_authorized_names_the_principal() -> None:
 
 
 def test_iam_auth_error_to_auth_event() -> None:
-    """SOURCES:iam_db_auth_error/troubleshooting_table.log: what the old parser emits, plus
-    the reason code."""
+    """SOURCES:iam_db_auth_error/troubleshooting_table.log: a failed IAM login with its
+    reason code."""
     assert failure(parse_line(TABLE[3])).to_auth_event("orders") == AuthEvent(
         time=at(183),
         kind="auth_failed",
@@ -139,6 +139,7 @@ def test_iam_auth_error_to_auth_event() -> None:
         method="iam",
         reason="ThrottlingException",
         source="orders",
+        reason_code="ThrottlingException",
     )
 
 

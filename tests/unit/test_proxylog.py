@@ -305,3 +305,20 @@ def test_proxylog_rate_first_window_can_warn() -> None:
 def test_proxylog_rate_rejects_bad_options(window: int, threshold: float) -> None:
     with pytest.raises(ValueError, match="window"):
         UnrecognisedRate(window=window, threshold=threshold)
+
+
+def test_proxylog_rate_resumes_across_reads() -> None:
+    """A read is often shorter than a window: the rds-proxy source carries the count on in
+    its cursor, and a moved format warns once over any number of reads."""
+    rate = UnrecognisedRate(window=4, threshold=0.5)
+    assert feed(rate, 3, 0) == []
+    resumed = UnrecognisedRate(window=4, threshold=0.5).resume(rate.state())
+    assert feed(resumed, 1, 0) == [RateJump(share=1.0, previous=None, lines=4)]
+    again = UnrecognisedRate(window=4, threshold=0.5).resume(resumed.state())
+    assert feed(again, 4, 0) == [] and again.share == 1.0
+    # A state that does not fit (hand-edited, another window) starts afresh or is clamped.
+    assert (
+        UnrecognisedRate(window=4).resume({"seen": "x"}).state()
+        == UnrecognisedRate(window=4).state()
+    )
+    assert UnrecognisedRate(window=4).resume({"seen": 9, "unrecognised": 9}).state()["seen"] == 3

@@ -137,7 +137,8 @@ def test_registry_unknown_log_source_lists_known() -> None:
     with pytest.raises(ConfigError) as info:
         validate({"pglogs": {"sources": ["cloudwatch", "s3"]}})
     assert info.value.problems == [
-        'pglogs.sources[1]: "s3": unknown log source; known: athena, cloudwatch, files, rds-api'
+        'pglogs.sources[1]: "s3": unknown log source;'
+        " known: athena, cloudwatch, files, rds-api, rds-proxy"
     ]
 
 

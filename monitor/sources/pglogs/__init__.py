@@ -5,6 +5,7 @@ its name in `[pglogs] sources` with its options, its reader and its access.
 - rds_api.py: the RDS API's log files
 - athena.py: Firehose-delivered logs in S3, through Athena or DuckDB
 - files.py: local files, each tied to a target
+- proxy.py: each RDS Proxy's own log in CloudWatch Logs (`rds-proxy`), for proxy targets
 - ingest.py: what they share (results, cursors, storing events) and one pass over them
 
 `PgLogsConfig` is the `[pglogs]` section: the keys every source shares, and each source's
@@ -33,6 +34,7 @@ from monitor.sources.pglogs.cloudwatch import CloudWatchOptions
 from monitor.sources.pglogs.rds_api import RdsApiOptions
 from monitor.sources.pglogs.athena import AthenaOptions
 from monitor.sources.pglogs.files import FilesOptions
+from monitor.sources.pglogs.proxy import ProxyLogOptions
 from monitor.sources.pglogs.ingest import LOG_SOURCES
 # isort: on
 
@@ -48,7 +50,7 @@ def _registered(name: str) -> str:
 LogSourceName = Annotated[str, AfterValidator(_registered)]
 
 
-class PgLogsConfig(CloudWatchOptions, RdsApiOptions, AthenaOptions, FilesOptions):
+class PgLogsConfig(CloudWatchOptions, RdsApiOptions, AthenaOptions, FilesOptions, ProxyLogOptions):
     enabled: bool = True
     interval_s: float = Field(default=60, gt=0)
     sources: list[LogSourceName] = Field(default=["cloudwatch"])

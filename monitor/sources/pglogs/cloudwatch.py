@@ -63,7 +63,10 @@ FILTER_PATTERN = " ".join(
         "not permitted to log in",
         "too many",
         "reserved for",
+        # iam-db-auth-error: AWS writes "authorize" for NotAuthorized, throttling and
+        # internal errors ("Troubleshooting for IAM DB authentication").
         "Failed to authenticate",
+        "Failed to authorize",
     )
 )
 
@@ -95,10 +98,18 @@ def read_cloudwatch(
         }
         if page_size:
             kwargs["limit"] = page_size
-        records = _filter_events(logs, kwargs)
+        records = filter_events(logs, kwargs)
         source = f"cloudwatch:{group}"
-        problem = _silence(logs, group, records, ever_read=bool(window.newest))
-        if problem is not None and group.endswith("/postgresql"):
+        kind = group.rsplit("/", 1)[-1]
+        problem = silence(
+            logs,
+            group,
+            records,
+            ever_read=bool(window.newest),
+            missing=f"RDS does not export the {kind} log (see pgwarden doctor)",
+            required=kind == "postgresql",
+        )
+        if problem is not None and kind == "postgresql":
             results.append(ReadResult(source, target.name, problem=problem))
             continue
         if problem is not None:  # only clusters that export it have one; doctor says so
@@ -109,7 +120,7 @@ def read_cloudwatch(
     return results
 
 
-def _filter_events(
+def filter_events(
     logs: CloudWatchLogsClient, kwargs: FilterLogEventsRequestTypeDef
 ) -> list[tuple[str, int, str]] | None:
     """Every page of `filter_log_events`; None when the log group does not exist."""
@@ -132,18 +143,21 @@ def _filter_events(
     return records
 
 
-def _silence(
+def silence(
     logs: CloudWatchLogsClient,
     group: str,
     records: list[tuple[str, int, str]] | None,
     *,
     ever_read: bool,
+    missing: str,
+    required: bool = True,
 ) -> str | None:
-    """Why a read that found nothing is not a quiet database, or None if it may be."""
-    kind = group.rsplit("/", 1)[-1]
+    """Why a read that found nothing is not a quiet database, or None if it may be.
+    `missing` says why a group may not exist; only a `required` group's streams are asked
+    about."""
     if records is None:
-        return f"no log group {group}: RDS does not export the {kind} log (see pgwarden doctor)"
-    if records or ever_read or kind != "postgresql":
+        return f"no log group {group}: {missing}"
+    if records or ever_read or not required:
         return None
     # Nothing read yet: a quiet database, or a group nothing has ever written to. Asked
     # only until the first event (DescribeLogStreams has a low per-account rate quota).

@@ -83,13 +83,15 @@ class ReadResult:
 @dataclass(frozen=True)
 class SourceRun:
     """What a log source reads with, for one pass: the store, the options, the clients,
-    the time, and the athena source's query when its engine is open."""
+    the time, the athena source's query when its engine is open, and every target of the
+    pass (the rds-proxy source stores a proxy's events under the database it fronts)."""
 
     store: Store
     opts: PgLogsConfig
     clients: PgLogClients
     now: datetime
     athena: LogQuery | None = None
+    targets: Sequence[Target] = ()
 
 
 Reader = Callable[[SourceRun, "Target"], list[ReadResult]]
@@ -204,7 +206,7 @@ def ingest(
     results: list[ReadResult] = []
     if not opts.enabled:
         return results
-    run = SourceRun(store, opts, clients, clock.now(), athena)
+    run = SourceRun(store, opts, clients, clock.now(), athena, targets)
     for target in targets:
         try:
             results += _read_target(run, target)
