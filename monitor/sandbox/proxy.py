@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mypy_boto3_ec2 import EC2Client
-
-    from monitor.sandbox.aws import Account, Cluster
+    from monitor.sandbox.aws import Account, Cluster, SandboxProxy
 
 _PREFIX = "{time} [{level}] [proxyEndpoint={endpoint}] [clientConnection={conn}] "
 # mysqljl_iam_failed.log, line 1 and line 2.
@@ -48,36 +45,10 @@ def proxy_line(
     return template.format(time=stamp(moment), level=level, endpoint="default", conn=conn, **values)
 
 
-@dataclass(frozen=True)
-class SandboxProxy:
-    name: str
-    endpoint: str
-    resource_id: str  # prx-...: what rds-db:connect grants name for a proxy
-
-
 def create_proxy(account: Account, cluster: Cluster, name: str) -> SandboxProxy:
-    """An RDS Proxy for PostgreSQL in front of `cluster`: IAM auth required, TLS required,
-    debug logging on, in two subnets of a VPC of its own."""
-    ec2 = cast("EC2Client", account.client("ec2"))
-    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24")["Subnet"]["SubnetId"]
-        for i in (1, 2)
-    ]
-    rds = account.rds()
-    secret = f"arn:aws:secretsmanager:us-east-1:{account.account_id}:secret:{name}-app"
-    proxy = rds.create_db_proxy(
-        DBProxyName=name,
-        EngineFamily="POSTGRESQL",
-        Auth=[{"AuthScheme": "SECRETS", "SecretArn": secret, "IAMAuth": "REQUIRED"}],
-        RoleArn=f"arn:aws:iam::{account.account_id}:role/{name}-secrets",
-        VpcSubnetIds=subnets,
-        RequireTLS=True,
-        DebugLogging=True,
-    )["DBProxy"]
-    rds.register_db_proxy_targets(DBProxyName=name, DBClusterIdentifiers=[cluster.cluster_id])
-    arn = proxy["DBProxyArn"]
-    return SandboxProxy(name, proxy["Endpoint"], arn.rsplit(":", 1)[-1])
+    """The demo's RDS Proxy for PostgreSQL in front of `cluster`: IAM auth required, TLS
+    required, debug logging on, in two subnets of a VPC of its own."""
+    return account.create_proxy(cluster, name, debug_logging=True)
 
 
 def ship_proxy_logs(account: Account, name: str, user: str, client: str, burst: int) -> int:

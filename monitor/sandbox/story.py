@@ -32,6 +32,7 @@ from monitor.sandbox.aws import (
     Cluster,
     ConnectGrant,
     MotoSandbox,
+    SandboxProxy,
     role_arn,
 )
 from monitor.sandbox.pam import (
@@ -42,7 +43,7 @@ from monitor.sandbox.pam import (
     setup_iam_pg,
 )
 from monitor.sandbox.pg import PgServer
-from monitor.sandbox.proxy import SandboxProxy, create_proxy, ship_proxy_logs
+from monitor.sandbox.proxy import create_proxy, ship_proxy_logs
 from monitor.sandbox.tls import make_pki
 from monitor.sandbox.trail import assume_role_record, file_name, write_files
 
