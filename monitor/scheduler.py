@@ -308,6 +308,8 @@ class Daemon:
                 self._running.discard(job_id)
                 self._lock.notify_all()
         now = self.clock.now()
+        if ctx.resolved is not None:  # this run resolved the targets
+            self.metrics.discovery_notes.set(len(ctx.notes))
         self.health.record(job_id, report, now)
         if job_id == POLL_JOB and report.error is None:
             self.health.targets(report.failures, len(report.rows))

@@ -227,6 +227,12 @@ class Metrics:
             ["target", "source"],
             registry=self.registry,
         )
+        self.discovery_notes = Gauge(
+            "pgwarden_discovery_not_described",
+            "What the last target resolution could not describe (an account, a region's "
+            "proxies, a proxy's endpoints or targets): 0 when everything was.",
+            registry=self.registry,
+        )
         self.registry.register(StoreCollector(store_path, clock, busy_timeout_ms))
 
     def count_skipped(self, event: JobEvent, every: float | None) -> None:

@@ -58,9 +58,21 @@ def run_once(
     with Store.open(config.store.path, busy_timeout_ms=config.store.busy_timeout_ms) as store:
         ctx = StageContext(config, store, clock or SystemClock(), aws)
         try:
-            return [run_stage(name, ctx) for name in names]
+            results = [run_stage(name, ctx) for name in names]
         finally:
             ctx.close()
+    found = discovery_report(ctx)
+    return results if found is None else [*results, found]
+
+
+def discovery_report(ctx: StageContext) -> StageReport | None:
+    """What resolving the targets could not describe (an account, a region's proxies, a
+    proxy's endpoints or targets), as a result of its own: a partial read that `once`
+    exits 1 for, never silence. None when everything was described."""
+    if not ctx.notes:
+        return None
+    rows: list[tuple[str, ...]] = [(note,) for note in ctx.notes]
+    return StageReport("discovery", ("not described",), rows, failures=len(rows))
 
 
 def run_stage(name: str, ctx: StageContext, run: Stage | None = None) -> StageResult:

@@ -157,7 +157,8 @@ class StageContext:
     def targets(self) -> list[Target]:
         """The targets the stages work on, saved to the store with the proxies in front of
         them (grants and reports read them there); resolved once per cycle (see
-        `run_once`). What could not be described goes to `notes` (and the log)."""
+        `run_once`). What this resolution could not describe goes to `notes` (and the
+        log), replacing the last one's: `discovery_report` makes a result of it."""
         if self.resolved is None:
             from monitor.sources.targets import collect_targets
             from monitor.store.proxies import save_proxies
@@ -167,7 +168,7 @@ class StageContext:
             with self.store.transaction() as conn:
                 save_targets(conn, found.targets, self.clock.now())
                 save_proxies(conn, found.proxies, self.clock.now())
-            self.notes += [str(n) for n in found.notes]
+            self.notes = [str(n) for n in found.notes]
             self.resolved = found.targets
         return self.resolved
 

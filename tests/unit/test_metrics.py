@@ -104,6 +104,7 @@ def test_metrics_store_state_read_at_scrape_time(tmp_path: Path) -> None:
         ("pgwarden_poll_duration_seconds_sum", ()): 0.0,
         ("pgwarden_athena_scanned_bytes_total", ()): 0.0,
         ("pgwarden_store_writable", ()): 1.0,
+        ("pgwarden_discovery_not_described", ()): 0.0,
     }
 
 

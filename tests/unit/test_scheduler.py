@@ -286,3 +286,28 @@ def test_scheduler_readyz_names_a_parked_slack_channel(daemon: Daemon) -> None:
     (reason,) = daemon.ready()
     assert reason.startswith("slack channel #sec parked since") and "is_archived" in reason
     assert reason.endswith("pgwarden alerts retry-parked --channel '#sec'")
+
+
+def test_scheduler_counts_what_discovery_could_not_describe(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gauge follows each resolution: a proxy whose endpoints could not be described
+    shows as 1, and the next clean resolution puts it back to 0. Discovery itself is stood
+    in for here (no AWS in this unit test); test_proxy_scenario makes the note for real."""
+    from monitor.sources import targets
+    from monitor.sources.proxies import Note
+
+    notes = [Note("orders-proxy: endpoints not described: HTTP 500", "111111111111")]
+    monkeypatch.setattr(
+        targets, "collect_targets", lambda *a, **k: targets.Resolved([], [], list(notes))
+    )
+    daemon._schedule(first=True)
+    gauge = daemon.metrics.registry.get_sample_value
+    daemon._run_job("ingest-logs")
+    assert gauge("pgwarden_discovery_not_described") == 1
+    daemon._run_job("detect")  # resolves no targets: the gauge keeps the last resolution's
+    assert gauge("pgwarden_discovery_not_described") == 1
+    notes.clear()
+    daemon._run_job("ingest-logs")
+    assert gauge("pgwarden_discovery_not_described") == 0
+    assert daemon._finish() == []
