@@ -60,7 +60,8 @@ def test_proxy_scenario_failure_burst_names_the_client_not_the_proxy(
     orders = account.create_cluster("orders", 5432)
     account.create_proxy(orders, "orders-proxy")
     shipped = ship_proxy_logs(account, "orders-proxy", "app", CLIENT, burst=6)
-    _database_log(account, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
+    # In the past: a read takes events up to its own clock, never ahead of it.
+    _database_log(account, datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30))
     config = discovery_config(
         tmp_path,
         moto_server,
