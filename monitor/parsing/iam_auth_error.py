@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from monitor.models import AuthEvent
+from monitor.parsing.pglog_prefix import ISO_STAMP
 from monitor.parsing.proxylog import MAX_LINE, Unrecognised
 
 IamReason = Literal[
@@ -46,7 +47,7 @@ IAM_REASONS: tuple[IamReason, ...] = get_args(IamReason)
 # `aws logs tail` and file exports put an ISO time and a stream name first: tolerated, as
 # the current parser does.
 LINE = re.compile(
-    r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s+(?:[^\s:]+\s+)?)?"
+    rf"(?:{ISO_STAMP}\s+(?:[^\s:]+\s+)?)?"
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?)(?P<tz>Z|[+-]\d\d:?\d\d)?"
     r" ?\[(?P<level>[A-Z]{1,10})\] ?(?P<msg>.*)",
     re.DOTALL,

@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.models import AUTH_EVENT_KINDS, AuthEvent, SuspiciousEntry
+from monitor.parsing import iam_auth_error
 from monitor.parsing.pglog_classify import Classifier, Suspect
 from monitor.parsing.pglog_formats import (
     CSV_START,
-    IAM_LINE,
     CsvFormat,
     IamAuthErrorFormat,
     JsonFormat,
@@ -73,7 +73,7 @@ def detect_format(sample: bytes, prefix: str = DEFAULT_PREFIX) -> str:
             continue
         if line.startswith("{"):
             return "jsonlog"
-        if IAM_LINE.fullmatch(line):
+        if iam_auth_error.LINE.fullmatch(line):
             return "iam-db-auth-error"
         if stderr_rx.fullmatch(line):
             return "stderr"

@@ -15,7 +15,7 @@ from monitor.models import AuthEvent
 from monitor.parsing import iam_auth_error
 from monitor.parsing.pglog_classify import Classifier
 from monitor.parsing.pglog_messages import Record, clean, split_remote
-from monitor.parsing.pglog_prefix import ISO_STAMP, parse_pg_time
+from monitor.parsing.pglog_prefix import parse_pg_time
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.parsing.proxylog import Unrecognised
 
@@ -267,15 +267,6 @@ def _next_record(lines: list[str], start: int, stop: int | None = None) -> int:
         if CSV_START.match(lines[k]):
             return k
     return stop
-
-
-# `2025-08-11T04:00:05,804 [ERROR] Failed to authenticate the connection request for user
-# 'x' because ...`: the time has no zone; RDS hosts log in UTC.
-IAM_LINE = re.compile(
-    rf"(?:{ISO_STAMP}\s+(?:[^\s:]+\s+)?)?"  # as `aws logs` prints it
-    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[,.]\d+)?)(?P<tz>Z|[+-]\d\d:?\d\d)?"
-    r" ?\[(?P<level>[A-Z]+)\] ?(?P<msg>.*?)\r?"
-)
 
 
 class IamAuthErrorFormat:
