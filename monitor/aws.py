@@ -34,6 +34,7 @@ from monitor.sources.targets import Target
 if TYPE_CHECKING:
     import boto3
     from botocore.client import BaseClient
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_rds import RDSClient
@@ -252,6 +253,9 @@ class AwsSessions:
 
     def rds(self, region: str | None = None, account_id: str | None = None) -> RDSClient:
         return cast("RDSClient", self.client("rds", region, account_id))
+
+    def ec2(self, region: str | None = None, account_id: str | None = None) -> EC2Client:
+        return cast("EC2Client", self.client("ec2", region, account_id))
 
     def logs(
         self, region: str | None = None, account_id: str | None = None

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from monitor.config import Config
 from monitor.doctor.accounts import account_key
@@ -23,6 +23,9 @@ from monitor.errors import LogInputError
 from monitor.sources.logfiles import log_paths, open_log
 from monitor.sources.pglogs.ingest import LOG_SOURCES
 from monitor.sources.targets import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
 
 CHECKS = ("enabled", "read", "postgresql", "iam-db-auth-error", "file")
 IAM_ACTIONS = ("logs:DescribeLogGroups", *LOG_SOURCES["cloudwatch"].access.monitor)
@@ -89,7 +92,7 @@ def check_log_groups(ctx: DoctorContext, target: Target) -> None:
     kinds = [g.rsplit("/", 1)[-1] for g in groups]
     if ctx.skip_if_blocked("logs", target.name, kinds, account_key(target.account_id)):
         return
-    logs = ctx.aws.client("logs", target.region, target.account_id)
+    logs = ctx.aws.logs(target.region, target.account_id)
     for name, kind in zip(groups, kinds, strict=True):
         ctx.attempt(
             "logs",
@@ -99,7 +102,7 @@ def check_log_groups(ctx: DoctorContext, target: Target) -> None:
         )
 
 
-def log_group(ctx: DoctorContext, logs: Any, target: Target, name: str) -> Outcome:
+def log_group(ctx: DoctorContext, logs: CloudWatchLogsClient, target: Target, name: str) -> Outcome:
     found = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
     db = rds_facts(ctx, target)
     kind = name.rsplit("/", 1)[-1]

@@ -8,7 +8,7 @@ Edge code: it lists clusters, instances and proxies through the account's monito
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import DiscoveryError
@@ -81,9 +81,6 @@ class _Region:
             tags=tags,
         )
 
-    def ec2(self, sessions: AwsSessions) -> EC2Client:
-        return cast("EC2Client", sessions.client("ec2", self.region, self.account.id))
-
 
 @dataclass
 class Discovered:
@@ -124,7 +121,7 @@ def discover_account(sessions: AwsSessions, config: Config, account: AccountConf
         for c in clusters:
             found.targets += _cluster_targets(where, c, by_id)
         found.targets += [t for i in instances if (t := _instance_target(where, i)) is not None]
-        found += _proxies(rds, where.ec2(sessions), where)
+        found += _proxies(rds, sessions.ec2(where.region, where.account.id), where)
     return found
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import AwsError
@@ -29,8 +29,6 @@ from monitor.store.proxies import proxies as stored_proxies
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
-    from mypy_boto3_ec2 import EC2Client
-
     from monitor.aws import AwsSessions
     from monitor.sources.discovery import Discovered
 
@@ -239,7 +237,7 @@ def _configured_proxies(
             continue
         try:
             rds = aws.rds(t.region, t.account_id)
-            ec2 = cast("EC2Client", aws.client("ec2", t.region, t.account_id))
+            ec2 = aws.ec2(t.region, t.account_id)
             more.proxies += describe_proxies(rds, ec2, t.account_id, t.region, t.proxy_name)
         except (AwsError, Undescribed) as exc:
             text = f"proxy {t.proxy_name} of target {t.name}: not described: {exc}"
