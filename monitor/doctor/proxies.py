@@ -197,7 +197,7 @@ def auth_fix(proxy: Proxy) -> str:
 
 def direct_password(ctx: DoctorContext, proxy: Proxy, target: str) -> Outcome:
     """What the proxy-bypass detector reads (its window, the stored proxies' subnets)."""
-    from monitor.judge.detectors.proxy_bypass import PASSWORD_METHODS, ProxyBypassOptions
+    from monitor.judge.detectors.proxy_bypass import ProxyBypassOptions, is_direct
     from monitor.store.evidence import proxy_bypass
     from monitor.store.proxies import auth_event_count
     from monitor.store.sqlite import Store
@@ -210,9 +210,7 @@ def direct_password(ctx: DoctorContext, proxy: Proxy, target: str) -> Outcome:
     with Store.open(path, writer=False) as store:
         events = auth_event_count(store, target, now - timedelta(days=opts.window_days))
         logins = proxy_bypass(store.conn, now, opts).logins
-    direct = [
-        x for x in logins if x.target == target and x.via is None and x.method in PASSWORD_METHODS
-    ]
+    direct = [x for x in logins if x.target == target and is_direct(x)]
     return judge_direct(proxy, target, direct, events, opts.window_days)
 
 

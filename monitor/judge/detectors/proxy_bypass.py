@@ -37,12 +37,16 @@ class ProxyBypassOptions(DetectorOptions):
     window_days: float = Field(default=7, gt=0)
 
 
+def is_direct(login: PasswordLogin) -> bool:
+    """A password login that reached the database through no proxy."""
+    return login.via is None and login.method in PASSWORD_METHODS
+
+
 @register("proxy-bypass", ProxyBypassOptions, evidence.proxy_bypass)
 def detect(data: PasswordLogins, now: datetime, opts: ProxyBypassOptions) -> list[Finding]:
     direct: dict[str, list[PasswordLogin]] = defaultdict(list)
-    for login in data.logins:
-        if login.via is None and login.method in PASSWORD_METHODS:
-            direct[login.target].append(login)
+    for login in filter(is_direct, data.logins):
+        direct[login.target].append(login)
     findings = []
     for target, logins in sorted(direct.items()):
         iam_only = [p for p in data.fronting.proxies.get(target, ()) if p.iam_only]
