@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, get_args
 
 from monitor.models import AuthEvent
 from monitor.parsing.pglog_prefix import ISO_STAMP
-from monitor.parsing.proxylog import MAX_LINE, Unrecognised
+from monitor.parsing.proxylog import MAX_LINE, Unrecognised, parse_time
 
 IamReason = Literal[
     "InvalidToken",
@@ -132,18 +132,6 @@ class IamAuthFailure:
 
 
 IamLineResult = IamAuthFailure | Unrecognised
-
-
-def parse_time(stamp: str, zone: str | None) -> datetime | None:
-    """`2025-09-22T12:02:30,806` (UTC unless a zone is written), or None."""
-    whole, _, fraction = stamp.replace(",", ".").partition(".")
-    try:
-        moment = datetime.fromisoformat(whole + (zone or "").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    micros = int((fraction + "000000")[:6]) if fraction else 0
-    moment = moment.replace(microsecond=micros)
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _user(raw: str) -> str:

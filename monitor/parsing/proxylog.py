@@ -176,15 +176,16 @@ MESSAGES: tuple[tuple[ProxyEventKind, re.Pattern[str], _Builder], ...] = (
 )
 
 
-def parse_time(stamp: str) -> datetime | None:
-    """The proxy's time as UTC, or None when it is not a real date and time."""
-    whole, _, fraction = stamp.partition(".")
+def parse_time(stamp: str, zone: str | None = None) -> datetime | None:
+    """`2023-09-06T08:28:13.685` (or `,685`) as UTC unless `zone` is written, or None when
+    it is not a real date and time. The proxy's and iam-db-auth-error's times both."""
+    whole, _, fraction = stamp.replace(",", ".").partition(".")
     try:
-        moment = datetime.fromisoformat(whole)
+        moment = datetime.fromisoformat(whole + (zone or "").replace("Z", "+00:00"))
     except ValueError:
         return None
-    micros = int((fraction + "000000")[:6]) if fraction else 0
-    return moment.replace(microsecond=micros, tzinfo=UTC)
+    moment = moment.replace(microsecond=int((fraction + "000000")[:6]) if fraction else 0)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_line(line: str) -> ProxyLineResult:
