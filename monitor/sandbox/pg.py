@@ -6,16 +6,42 @@ else those bundled in pip's `pgserver` package (the `demo` extra), built with ne
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 LOG_LINE_PREFIX = "%t:%r:%u@%d:[%p]:"
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM that arrive inside the block act once it has finished, as they would
+    have then. Python's handlers are swapped, not the signal mask: a mask is per thread, and
+    the kernel hands the signal to any thread not blocking it (the demo's moto and Slack
+    servers), after which Python runs the handler in the main thread all the same."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs handlers in the main thread only: none can interrupt this one
+        return
+    caught: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def find_pg_bindir(*, bundled: bool = False) -> Path | None:
@@ -177,10 +203,7 @@ class PgServer:
         # Ctrl-C and SIGTERM wait until the tool has finished. Interrupted, subprocess.run
         # would kill runuser and leave initdb, or a postmaster on its way up, writing into the
         # directory that the cleanup is removing. The steps take about a second.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
+        with signals_deferred():
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if check and result.returncode != 0:
             raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}")
