@@ -67,8 +67,8 @@ class NotFound(Exception):
 @dataclass
 class _Found:
     """What the exists check found, for the checks after it: the database, the resource id
-    `rds-db:connect` names (a proxy's prx-... for a proxy target), or why there is no
-    database to check (the reason, and the row to fix first)."""
+    `rds-db:connect` names (a proxy's prx-... for a proxy target), or why a proxy target
+    has no database to check (the reason, and the row to fix first)."""
 
     db: DbFacts | None = None
     resource_id: str | None = None
@@ -109,15 +109,12 @@ def check_target(ctx: DoctorContext, target: Target) -> None:
     def exists() -> Outcome:
         return describe(ctx, rds, target, found)
 
-    if ctx.attempt("rds", name, "exists", exists).status == "fail":
-        what = "not described" if target.proxy_name else "not found through the RDS API"
-        ctx.block(key, f"{name} {what}", f"the rds {name} exists row")
-        ctx.skip_if_blocked("rds", name, (*checks, *DB_CHECKS), key)
-        return
+    failed = ctx.attempt("rds", name, "exists", exists).status == "fail"
     db = found.db
-    if db is None:  # a proxy with no database behind it that is known
-        ctx.block(key, *(found.blocked or ("no database", f"the rds {name} exists row")))
-        ctx.skip_if_blocked("rds", name, DB_CHECKS, key)
+    if failed or db is None:  # or a proxy with no database behind it that is known
+        why = f"{name} not found through the RDS API", f"the rds {name} exists row"
+        ctx.block(key, *(found.blocked or why))
+        ctx.skip_if_blocked("rds", name, (*checks, *DB_CHECKS) if failed else DB_CHECKS, key)
         return
     if not target.proxy_name:
         ctx.record("rds", name, "iam-auth", judge_iam_auth(db))
@@ -188,6 +185,7 @@ def behind_proxy(ctx: DoctorContext, rds: RDSClient, target: Target, found: _Fou
     notes = [n.text for n in ctx.notes if (n.account_id, n.region, n.proxy) == where]
     proxy = next((p for p in ctx.proxies if (p.account_id, p.region, p.name) == where), None)
     if proxy is None:
+        found.blocked = (f"{target.name} not described", f"the rds {target.name} exists row")
         return fail(
             "; ".join(notes) or f"proxy {name} of target {target.name}: not described",
             f"set proxy_name of [[targets]] {target.name} to a proxy in {target.account_id} "
