@@ -162,11 +162,12 @@ class StageContext:
         if self.resolved is None:
             from monitor.sources.targets import collect_targets
             from monitor.store.proxies import save_proxies
-            from monitor.store.targets import save_targets
+            from monitor.store.targets import retire_targets, save_targets
 
             found = collect_targets(self.config, self.aws(), self.store)
             with self.store.transaction() as conn:
                 save_targets(conn, found.targets, self.clock.now())
+                retire_targets(conn, [t.name for t in found.targets], self.clock.now())
                 save_proxies(conn, found.proxies, self.clock.now())
             self.notes = [str(n) for n in found.notes]
             self.resolved = found.targets
