@@ -24,6 +24,7 @@ from monitor.config.checks import (
     detector_checks,
     moved_pglogs_keys,
     pglogs_checks,
+    retention_checks,
     suppression_checks,
 )
 from monitor.config.fields import (
@@ -193,6 +194,15 @@ class MetricsConfig(Section):
     ready_max_targets_down: float = Field(default=0.5, ge=0, le=1)
 
 
+class RetentionConfig(Section):
+    """`[retention]`: how long the store keeps history (monitor/store/retention.py). `days`
+    must cover the longest look-back of an enabled detector (monitor/config/checks.py)."""
+
+    enabled: bool = True
+    days: int = Field(default=400, ge=30)
+    interval_s: float = Field(default=86400, gt=0)
+
+
 class SuppressionConfig(Section):
     detector: str
     # A glob over the finding's subject, e.g. "orders-writer/host/10.0.*".
@@ -217,6 +227,7 @@ class Config(Section):
     reports: ReportsConfig = ReportsConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     def account(self, ref: str) -> AccountConfig:
         """The account a target names, by id or by name."""
@@ -277,6 +288,7 @@ def validate(raw: Mapping[str, object]) -> Config:
     problems.extend(pglogs_checks(raw))
     problems.extend(detector_checks(raw.get("detectors")))
     problems.extend(suppression_checks(raw.get("suppressions")))
+    problems.extend(retention_checks(raw))
     if problems or config is None:
         raise ConfigError(sorted(set(problems), key=problems.index))
     return config

@@ -194,3 +194,55 @@ def pglogs_checks(raw: Mapping[str, object]) -> list[str]:
             if engine == "athena" and not athena.get(key):
                 problems.append(f"pglogs.athena.{key}: required when engine is athena")
     return problems
+
+
+# The detectors' look-backs, in days: the options whose sum is how far back one reads the
+# store. Retention must keep at least that much, or a detector would judge on pruned
+# evidence (an unused-* detector would call a user unused whose logins were deleted).
+LOOKBACKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("unused-db-user", ("days",)),
+    ("unused-iam-grant", ("days",)),
+    ("unused-role", ("days",)),
+    ("new-source", ("learning_days", "alert_days")),
+    ("access-change", ("lookback_days",)),
+    ("password-login", ("lookback_days",)),
+    ("off-hours", ("lookback_days",)),
+    ("proxy-bypass", ("window_days",)),
+)
+# The weekly access review reads the week before it.
+REVIEW_DAYS = 7
+
+
+def retention_checks(raw: Mapping[str, object]) -> list[str]:
+    """`[retention] days` against the longest look-back of the enabled detectors."""
+    retention = _table(raw, "retention")
+    days = retention.get("days", 400)
+    if not retention.get("enabled", True) or not _number(days):
+        return []
+    needed, setting = _longest_lookback(_table(raw, "detectors"))
+    if days >= needed:
+        return []
+    return [
+        f"retention.days: {days} is shorter than {setting} ({needed:g} days); "
+        f"keep at least {needed:g} days, or that detector judges on pruned evidence"
+    ]
+
+
+def _longest_lookback(detectors: Mapping[str, object]) -> tuple[float, str]:
+    """(days, the setting that says so) of the longest look-back an enabled detector has."""
+    from monitor.judge.detectors.registry import detectors as registered
+
+    known = registered()
+    longest: tuple[float, str] = (REVIEW_DAYS, f"the weekly access review's {REVIEW_DAYS} days")
+    for name, keys in LOOKBACKS:
+        options = _table(detectors, name)
+        if name not in known or options.get("enabled", True) is False:
+            continue
+        fields = known[name].options.model_fields
+        values = [options.get(k, fields[k].default) for k in keys]
+        if not all(_number(v) for v in values):
+            continue  # detector_checks reports the bad value
+        total = float(sum(v for v in values if _number(v)))
+        if total > longest[0]:
+            longest = (total, " + ".join(f"detectors.{name}.{k}" for k in keys))
+    return longest

@@ -18,7 +18,7 @@ from monitor.errors import ConfigError, PgwardenError, StoreCannotWrite
 # isort: off
 # Registration order is run order.
 from monitor.stages.base import STAGES, Stage, StageContext, StageReport, StageResult, StageSpec
-from monitor.stages import activity, pglogs, grants, alerts  # noqa: F401
+from monitor.stages import activity, pglogs, grants, alerts, retention  # noqa: F401
 
 # isort: on
 from monitor.store.sqlite import Store
