@@ -35,6 +35,7 @@ JOBS = (
     "ingest-logs",
     "ingest-cloudtrail",
     "refresh-grants",
+    "prune-store",
     "detect",
     "deliver-alerts",
 )
@@ -111,6 +112,7 @@ class Inputs:
                 "alerts_interval_s": 0.5,
                 "jitter_s": 0,
             },
+            "retention": {"interval_s": 1},
             # Findings about other tests' users of the shared server are noise here.
             "detectors": {"unused-db-user": {"enabled": False}},
         }

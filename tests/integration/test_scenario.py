@@ -97,7 +97,7 @@ def test_scenario_whole_pipeline_finds_exactly_this(
     finally:
         session.close()
     assert [r.stage for r in reports] == [
-        "activity", "pglogs", "grants", "cloudtrail", "detect", "alerts",
+        "activity", "pglogs", "grants", "cloudtrail", "detect", "alerts", "retention",
     ]  # fmt: skip
     assert [r.stage for r in reports if r.failures] == []
 

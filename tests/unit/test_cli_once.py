@@ -32,7 +32,9 @@ def test_cli_once_runs_every_stage_in_order_exit_0(run_cli: RunCli, tmp_path: Pa
     result = run_cli("once", "--config", str(config(tmp_path, tmp_path / "trail")))
     assert result.returncode == 0, result.stderr
     assert sections(result.stdout) == known_stages()
-    assert known_stages() == ["activity", "pglogs", "grants", "cloudtrail", "detect", "alerts"]
+    assert known_stages() == [
+        "activity", "pglogs", "grants", "cloudtrail", "detect", "alerts", "retention",
+    ]  # fmt: skip
 
 
 def test_cli_once_a_failed_stage_exits_1_and_the_rest_run(run_cli: RunCli, tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def test_scheduler_one_job_per_stage_with_the_stable_ids() -> None:
         ("ingest-logs", "pglogs"),
         ("ingest-cloudtrail", "cloudtrail"),
         ("refresh-grants", "grants"),
+        ("prune-store", "retention"),
         ("detect", "detect"),
         ("deliver-alerts", "alerts"),
     ]
@@ -66,6 +67,7 @@ def test_scheduler_jobs_take_their_interval_and_policy_from_config(daemon: Daemo
         "ingest-logs": 60,
         "ingest-cloudtrail": 120,
         "refresh-grants": 3600,
+        "prune-store": 86400,
         "detect": 60,
         "deliver-alerts": 15,
     }
