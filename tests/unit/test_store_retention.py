@@ -17,6 +17,7 @@ from monitor.clock import FrozenClock
 from monitor.config import Config, validate
 from monitor.errors import ConfigError
 from monitor.judge import findings as lifecycle
+from monitor.judge.detectors import unused_role
 from monitor.models import EvidenceItem, Finding, SuspiciousEntry
 from monitor.parsing.cloudtrail import AccessChangeEvent
 from monitor.parsing.pglog_stats import ParseStats
@@ -29,7 +30,7 @@ from monitor.store.events import save_auth_events, store_access_changes
 from monitor.store.retention import TABLES, prune
 from monitor.store.sessions import SessionRecorder
 from monitor.store.sqlite import Store
-from monitor.store.usage import _history_start
+from monitor.store.usage import role_use
 from tests.support.store import ACCOUNT, StoreBuilder, days
 
 NOW = datetime.now(UTC)
@@ -38,6 +39,8 @@ CUTOFF = NOW - days(KEEP_DAYS)
 T0, T1, T2 = NOW - days(50), NOW - days(40), NOW - days(20)  # older, old, recent
 TARGET = "orders-writer"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/db-admin"
+IDLE = f"arn:aws:iam::{ACCOUNT}:role/db-idle"  # watched, never assumed
+ROLES = unused_role.UnusedRoleOptions(days=KEEP_DAYS, watched_roles=(ROLE, IDLE))
 REALERT = timedelta(hours=24)
 HOUR = timedelta(hours=1)
 
@@ -182,7 +185,7 @@ def assert_pruned(store: Store, fps: dict[str, str]) -> None:
     assert outbox.thread_ts(store, fps["open"]) == f"{T0.timestamp():.6f}"
     roles = store.conn.execute("SELECT rolname FROM db_roles ORDER BY 1").fetchall()
     assert roles == [("bob",), ("carol",)]
-    assert _history_start(store.conn) == T0
+    assert store.load_evidence(role_use, NOW, ROLES).history_start == T0
 
 
 @pytest.fixture
@@ -344,3 +347,18 @@ def test_retention_config_rejects_days_shorter_than_a_detector_reads() -> None:
     off = {"unused-db-user": {"enabled": False}, **short}
     assert validate({"retention": {"days": 30}, "detectors": off}).retention.days == 30
     assert validate({"retention": {"days": 60, "enabled": False}}).retention.days == 60
+
+
+def test_store_retention_leaves_unused_role_judging_as_before(builder: StoreBuilder) -> None:
+    """The days unused-role observed count from the oldest AssumeRole event: it is kept, so
+    an idle role is still "not assumed in 30 days" (medium), not "in the 0 days observed"."""
+    fill(builder)
+
+    def judged() -> list[tuple[str, str, str]]:
+        data = builder.store.load_evidence(role_use, NOW, ROLES)
+        return [(f.subject, f.severity, f.title) for f in unused_role.detect(data, NOW, ROLES)]
+
+    before = judged()
+    assert before == [(IDLE, "medium", "db-idle not assumed in 30 days")]
+    prune(builder.store, CUTOFF)
+    assert judged() == before
