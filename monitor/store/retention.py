@@ -65,9 +65,15 @@ from monitor.store.sqlite import Store, to_text
 
 log = logging.getLogger(__name__)
 
-# Rows deleted per transaction: a few tens of milliseconds each on a 2-core host
-# (bench/retention.py), so a poll waits that long at most.
+# Rows deleted per transaction: up to ~250 ms each for auth_events on a 2-core host
+# (bench/retention.py; its four indexes are most of the cost), so a poll or a delivery
+# waits that long at most; 1,000 rows take ~80 ms but prune a third slower.
 BATCH_ROWS = 5000
+
+# The pause between two batches. Another writer waits for the write lock by trying it
+# every 5 ms (monitor/store/locks.py): without a pause the next batch would take it again
+# at once, and an activity poll could wait for the whole prune.
+PAUSE_S = 0.02
 
 # (table, query under queries/store/), in the order they are pruned.
 TABLES: tuple[tuple[str, str], ...] = tuple(
@@ -104,13 +110,18 @@ def prune(
     cutoff: datetime,
     *,
     batch: int = BATCH_ROWS,
+    pause_s: float = PAUSE_S,
     on_batch: Callable[[str, int], None] | None = None,
 ) -> list[Pruned]:
-    """Delete every table's rows older than `cutoff`, `batch` rows per transaction; one
-    `Pruned` per table, in TABLES order. `on_batch(table, rows)` follows each batch."""
+    """Delete every table's rows older than `cutoff`, `batch` rows per transaction, with
+    `pause_s` between two; one `Pruned` per table, in TABLES order. `on_batch(table, rows)`
+    follows each batch."""
     if batch < 1:
         raise ValueError(f"batch must be at least 1, not {batch}")
-    return [prune_table(store, table, query, cutoff, batch, on_batch) for table, query in TABLES]
+    return [
+        prune_table(store, table, query, cutoff, batch, pause_s, on_batch)
+        for table, query in TABLES
+    ]
 
 
 def prune_table(
@@ -119,6 +130,7 @@ def prune_table(
     query: str,
     cutoff: datetime,
     batch: int,
+    pause_s: float = PAUSE_S,
     on_batch: Callable[[str, int], None] | None = None,
 ) -> Pruned:
     """One table, batch after batch, until a batch comes back short."""
@@ -137,6 +149,7 @@ def prune_table(
             on_batch(table, rows)
         if rows < batch:
             break
+        time.sleep(pause_s)  # the other jobs' turn at the write lock
     if deleted:
         log.info(
             "retention: %s rows deleted from %s",

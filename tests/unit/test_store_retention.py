@@ -7,6 +7,7 @@ outbox), with times relative to now, then pruned with a cutoff 30 days back.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from monitor.stages.base import StageContext
 from monitor.stages.retention import RetentionResult
 from monitor.store import outbox
 from monitor.store.events import save_auth_events, store_access_changes
-from monitor.store.retention import TABLES, prune
+from monitor.store.retention import PAUSE_S, TABLES, prune, prune_table
 from monitor.store.sessions import SessionRecorder
 from monitor.store.sqlite import Store
 from monitor.store.usage import role_use
@@ -238,6 +239,48 @@ def test_store_retention_deletes_in_batches_past_the_batch_size(builder: StoreBu
     assert [datetime.fromisoformat(t) for (t,) in left] == [T2]
     with pytest.raises(ValueError, match="batch must be at least 1"):
         prune(builder.store, CUTOFF, batch=0)
+
+
+def old_events(builder: StoreBuilder, n: int) -> None:
+    from monitor.models import AuthEvent
+
+    events = [
+        AuthEvent(time=T1 + timedelta(seconds=i), kind="connection_received",
+                  client_host="10.0.0.5", client_port=i, pid=i, source="test.log")
+        for i in range(n)
+    ]  # fmt: skip
+    save_auth_events(builder.store, TARGET, "test.log", events, ParseStats(), [], T2)
+
+
+def test_store_retention_lets_another_writer_in_between_batches(builder: StoreBuilder) -> None:
+    """A job that wants to write while a prune runs (an activity poll) gets the write lock
+    at the next pause between two batches, not after the whole prune."""
+    old_events(builder, 10_001)
+    other = Store.open(builder.store.path, exclusive=False)
+    order: list[object] = []
+
+    wants = threading.Event()
+
+    def write() -> None:
+        wants.wait()
+        with other.transaction():
+            other.set_cursor("activity", TARGET, 1, NOW)
+        order.append("other job")
+
+    job = threading.Thread(target=write)
+    job.start()
+
+    def batch_done(table: str, rows: int) -> None:
+        order.append(rows)
+        wants.set()  # from the end of the first batch on, the other job wants the lock
+
+    query = dict(TABLES)["auth_events"]
+    pruned = prune_table(builder.store, "auth_events", query, CUTOFF, 1000, PAUSE_S, batch_done)
+    job.join()
+    other.close()
+    assert pruned.deleted == 10_001 and pruned.batches == 11
+    # In at one of the ten pauses, not after the last batch (a prune without pauses).
+    assert order.index("other job") < len(order) - 1, order
 
 
 def test_store_retention_queries_use_an_index(builder: StoreBuilder) -> None:
