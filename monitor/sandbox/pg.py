@@ -10,6 +10,7 @@ import contextlib
 import glob
 import os
 import pwd
+import secrets
 import signal
 import socket
 import subprocess
@@ -188,6 +189,24 @@ class PgServer:
             if sum(until in line for line in lines) >= count or time.monotonic() > deadline:
                 return lines
             time.sleep(0.05)
+
+    def settled_log(self) -> list[str]:
+        """The log of everything done so far, lines a backend handed the logging collector a
+        moment ago included: they reach the file in the order sent, so a marker line raised
+        now, on a connection of its own, comes after them all. That connection's own lines
+        and the marker are left out."""
+        import psycopg
+        from psycopg import sql
+
+        marker = f"pgwarden-sandbox-settled-{secrets.token_hex(8)}"
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            own = f":[{conn.info.backend_pid}]:"
+            conn.execute(sql.SQL("DO $$BEGIN RAISE LOG {}; END$$").format(sql.Literal(marker)))
+        lines = self.log_lines(0, marker)
+        end = next((i for i, line in enumerate(lines) if marker in line), None)
+        if end is None:
+            raise RuntimeError(f"{self.log_file}: the marker line never arrived")
+        return [line for line in lines[:end] if own not in line]
 
     def _write(self, path: Path, text: str, *, append: bool) -> None:
         with open(path, "a" if append else "w", encoding="utf-8") as fh:

@@ -172,7 +172,7 @@ def build_account(
     stack.callback(built.close)
     password = _scram_user(server, spec.scram_user)
     _log_in(moto, built, tls=tls, pam=pam, password=password)
-    lines = server.log_lines(0, "connection authorized", count=len(built.connections))
+    lines = server.settled_log()
     built.log_events = account.ship_logs(spec.cluster_id, f"{spec.cluster_id}-instance-1", lines)
     if proxy is not None and spec.burst_user:
         built.log_events += ship_proxy_logs(

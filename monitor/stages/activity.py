@@ -12,6 +12,7 @@ from monitor.stages.base import Millis, StageContext, TypedResult, column, stage
 
 if TYPE_CHECKING:
     from monitor.sources.activity import Status
+    from monitor.sources.targets import Target
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def activity_stage(ctx: StageContext) -> ActivityResult:
     if ctx.activity is None:
         ctx.activity = ActivityPoller(ctx.config.activity, ctx.aws().token_for, ctx.clock)
     results = ctx.activity.poll(targets)
-    recorder = SessionRecorder()
+    recorder = SessionRecorder(second_paths(targets))
     with ctx.store.transaction() as conn:
         for r in results:
             recorder.record(conn, r)
@@ -89,3 +90,14 @@ def activity_stage(ctx: StageContext) -> ActivityResult:
         for r in results
     )
     return ActivityResult(polls)
+
+
+def second_paths(targets: Sequence[Target]) -> frozenset[str]:
+    """The proxy targets whose proxy fronts another target: the same database reached a
+    second way, whose sessions and roles that target records."""
+    fronted = {(t.account_id, t.region, p) for t in targets for p in t.proxies}
+    return frozenset(
+        t.name
+        for t in targets
+        if t.proxy_name and (t.account_id, t.region, t.proxy_name) in fronted
+    )

@@ -34,11 +34,17 @@ def _dt(value: str | None) -> datetime | None:
 
 
 class SessionRecorder:
-    """Stores poll results; keep one per process (daemon) or per run (`once`)."""
+    """Stores poll results; keep one per process (daemon) or per run (`once`).
 
-    def __init__(self) -> None:
+    `second_paths` are targets whose sessions and roles another target records: a proxy
+    target whose proxy fronts a database pgwarden also watches sees that database's
+    pg_stat_activity and roles. Only their status is kept, so each session and role is
+    recorded, and reported, once (sessions recorded for them before are ended)."""
+
+    def __init__(self, second_paths: frozenset[str] = frozenset()) -> None:
         # target -> {(pid, backend_start): (row id, the row as last stored)}
         self._open: dict[str, dict[Key, tuple[int, SessionRow]]] = {}
+        self.second_paths = second_paths
 
     def record(self, conn: Conn, result: PollResult) -> None:
         """Store one poll's outcome; call inside `Store.transaction()`."""
@@ -70,7 +76,8 @@ class SessionRecorder:
         known = self._open.get(result.target)
         if known is None:
             known = self._load(conn, result.target)
-        current = {(s.pid, s.backend_start): s for s in result.sessions}
+        recorded = result.target not in self.second_paths
+        current = {(s.pid, s.backend_start): s for s in result.sessions if recorded}
         ended = [key for key in known if key not in current]
         # After an outage the session ended at some point while nobody could look: say the
         # last time it was seen, and how long the blind spot after it was.
@@ -95,7 +102,7 @@ class SessionRecorder:
                 known[key] = (entry[0], row)
         conn.executemany(sql.load("store/session_update_changed"), changed)
         self._open[result.target] = known
-        if result.roles is not None:
+        if result.roles is not None and recorded:
             record_roles(conn, result.target, result.roles, now)
 
     def _load(self, conn: Conn, target: str) -> dict[Key, tuple[int, SessionRow]]:

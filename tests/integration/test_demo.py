@@ -98,11 +98,10 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
         *([] if iam_checked else [("failure-burst", "orders/user/orders_app", "medium")]),
         # etl_legacy logs in to orders with a password, around its IAM-only proxy.
         ("proxy-bypass", "orders", "high"),
-        # Polled through the proxy, the database's sessions show again under the proxy.
-        ("privileged-session", "orders-proxy/postgres/127.0.0.1", "high"),
-        ("unused-db-user", "orders-proxy/legacy_batch", "low"),
+        # Polled through the proxy too, the database's sessions and roles are still orders'
+        # alone: no finding names orders-proxy.
     }
-    assert "findings: high      8" in result.stdout
+    assert "findings: high      7" in result.stdout
     # The sandbox is set up as pgwarden asks of a real account: the doctor fails nothing. Two
     # warnings are the story's own: moto does not implement DescribeDBProxyEndpoints (said,
     # not taken for "no endpoints"), and etl_legacy's direct password login around the proxy.
@@ -127,12 +126,15 @@ def test_demo_runs_the_pipeline_and_writes_its_files(
     )
     with users_csv.open(encoding="utf-8", newline="") as fh:
         users = {(r["target"], r["db_user"]): r for r in csv.DictReader(fh)}
-    # The proxy target reaches the same database, so it lists the same users.
+    # The proxy target reaches the same database: its users are listed once, under orders,
+    # which shows its proxy; the proxy target keeps only what IAM grants name on it.
     assert set(users) == {
-        (t, u)
-        for t in ("orders", "orders-proxy")
+        ("orders", u)
         for u in ("pgmonitor", "orders_app", "reporting", "legacy_batch", "etl_legacy", "postgres")
-    } | {("analytics", u) for u in ("pgmonitor", "analyst", "postgres")}
+    } | {("analytics", u) for u in ("pgmonitor", "analyst", "postgres")} | {
+        ("orders-proxy", "pgmonitor")
+    }
+    assert {r["proxies"] for (t, _), r in users.items() if t == "orders"} == {"orders-proxy"}
     assert users[("orders", "legacy_batch")]["recommendation"] == "review"
     assert users[("orders", "reporting")]["recommendation"] == "keep"
     with principals_csv.open(encoding="utf-8", newline="") as fh:

@@ -27,6 +27,20 @@ def test_harness_postgres_logs_connections(pg_server: PgServer) -> None:
     assert "LOG:  disconnection: session time:" in text
 
 
+def test_settled_log_holds_what_was_just_logged_and_not_its_own_marker(
+    pg_server: PgServer,
+) -> None:
+    """A line a backend sent a moment ago is in the settled log, without waiting for it by
+    name; the marker is not."""
+    with psycopg.connect(pg_server.dsn(), application_name="settled", autocommit=True) as conn:
+        pid = conn.info.backend_pid
+        conn.execute("DO $$BEGIN RAISE LOG 'settled-probe'; END$$")
+        lines = pg_server.settled_log()
+    assert any(f":[{pid}]:LOG:  settled-probe" in line for line in lines), lines[-5:]
+    assert any(f":[{pid}]:" in line and "application_name=settled" in line for line in lines)
+    assert not any("pgwarden-sandbox-settled-" in line for line in lines)
+
+
 def test_harness_moto_sts_isolates_accounts(moto_server: MotoServer) -> None:
     sts = moto_server.client("sts")
     creds = sts.assume_role(
