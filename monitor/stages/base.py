@@ -185,8 +185,9 @@ class StageContext:
         `discovery_report` makes a result of it."""
         if self.resolved is None:
             found = self.shared.get(self) if self.shared is not None else self.resolve()
-            self.notes = list(found.notes)
-            self.resolved, self.resolved_at = found.targets, found.at
+            # Copies: jobs share the resolution, each its own list (the targets are frozen).
+            self.notes, self.resolved = list(found.notes), list(found.targets)
+            self.resolved_at = found.at
         return self.resolved
 
     def resolve(self) -> Resolution:
