@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.doctor.accounts import secret_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
 from monitor.errors import SecretError
-from monitor.outputs.alerts.parking import parked_in
+from monitor.outputs.alerts.parking import found, parked_in, retry_command
 from monitor.outputs.alerts.slack import (
     CHANNEL_ID,
     configured_channels,
@@ -86,11 +86,13 @@ def check_slack(ctx: DoctorContext) -> None:
 def check_parked(ctx: DoctorContext) -> None:
     """A channel parked after a permanent error holds its alerts until someone resumes it."""
     store = ctx.config.store
-    found = parked_in(store.path, store.busy_timeout_ms)
-    if not found:
+    stuck = parked_in(store.path, store.busy_timeout_ms)
+    if not stuck:
         ctx.record("slack", "[alerts.slack]", "parked", ok("no channel is parked"))
-    for entry in found:
-        ctx.record("slack", entry.channel, "parked", fail(entry.found(), entry.fix()))
+    for entry in stuck:
+        ctx.record(
+            "slack", entry.channel, "parked", fail(found(entry), retry_command(entry.channel))
+        )
 
 
 def channel(client: WebClient, name: str, bot: str) -> Outcome:

@@ -8,7 +8,8 @@ cites the API reference for each). `effect` says what a change does to the monit
 
 * blinds: the monitor stops seeing logins (IAM auth off, so its own IAM login fails; a log
   type no longer exported; logging parameters off or changed under the parser; GuardDuty
-  RDS Protection or Database Activity Streams stopped);
+  RDS Protection or Database Activity Streams stopped; a CloudTrail trail stopped or
+  deleted; an RDS log group deleted);
 * opens: a way in beside IAM (a master password set, a proxy that accepts passwords,
   rds.force_ssl off);
 * changes: a new or wider way in through IAM, or a change to a watched role;
@@ -274,6 +275,22 @@ def _connect_statements(document: str) -> list[_Granting]:
     ]
 
 
+def _trail(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
+    """A trail stopped or deleted: from then on it records no role assumption and no change
+    here, so CloudTrail's silence would read as nothing happening."""
+    stopped = event.event_name == "StopLogging"
+    kind, done = ("trail-stopped", "logging stopped") if stopped else ("trail-deleted", "deleted")
+    return [Change(kind, "blinds", f"CloudTrail trail {done}", {"name": request.get("name")})]
+
+
+def _log_group(event: AccessChangeEvent, request: dict[str, object]) -> list[Change]:
+    """An RDS log group deleted: the database's (or proxy's) exported log, and the events in it."""
+    name = request.get("logGroupName")
+    if not (isinstance(name, str) and name.startswith("/aws/rds/")):
+        return []
+    return [Change("log-group-deleted", "blinds", "RDS log group deleted", {"logGroupName": name})]
+
+
 _Handler = Callable[[AccessChangeEvent, dict[str, object]], list[Change]]
 _HANDLERS: dict[str, _Handler] = {
     "ModifyDBCluster": _modify_database,
@@ -289,6 +306,9 @@ _HANDLERS: dict[str, _Handler] = {
     "DeleteDetector": _guardduty,
     "UpdateDetector": _guardduty,
     "UpdateMemberDetectors": _guardduty,
+    "StopLogging": _trail,
+    "DeleteTrail": _trail,
+    "DeleteLogGroup": _log_group,
     **dict.fromkeys(
         (
             "PutRolePolicy",

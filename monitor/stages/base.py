@@ -195,13 +195,14 @@ class StageContext:
         and their proxies to the store in one transaction."""
         from monitor.sources.targets import collect_targets
         from monitor.store.proxies import save_proxies
-        from monitor.store.targets import save_targets
+        from monitor.store.targets import retire_targets, save_targets
 
         started = time.monotonic()
         found = collect_targets(self.config, self.aws(), self.store)
         now = self.clock.now()
         with self.store.transaction() as conn:
             save_targets(conn, found.targets, now)
+            retire_targets(conn, [t.name for t in found.targets], now)
             save_proxies(conn, found.proxies, now)
         notes = [str(n) for n in found.notes]
         took = time.monotonic() - started

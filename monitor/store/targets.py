@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -45,6 +46,14 @@ def save_targets(conn: Conn, targets: list[Target], now: datetime) -> None:
             for t in targets
         ],
     )  # fmt: skip
+
+
+def retire_targets(conn: Conn, kept: Sequence[str], now: datetime) -> None:
+    """Retire every target but `kept` (all those resolved): history stays, but a retired
+    target is no longer watched, so nothing judges it quiet or unused; saved again, it is
+    back. Call inside `Store.transaction()`."""
+    params = {"kept": json.dumps(list(kept)), "now": to_text(now)}
+    conn.execute(sql.load("store/targets_retire"), params)
 
 
 def discovered(store: Store, account_id: str) -> list[StoredTarget]:

@@ -4,6 +4,7 @@
 --   * parameter group changes (and resets) that name a parameter the monitor relies on;
 --   * CreateDBProxy, ModifyDBProxy, DeleteDBProxy;
 --   * StopActivityStream, and GuardDuty detectors losing RDS Protection (RDS_LOGIN_EVENTS);
+--   * a CloudTrail trail stopped (StopLogging) or deleted, and an RDS log group deleted;
 --   * IAM policy and trust changes on the watched roles, or whose request mentions rds-db:
 --     (the policy document travels inside requestParameters as an escaped JSON string).
 -- The request is matched as text, which both engines hold it as: Athena's requestparameters
@@ -32,7 +33,9 @@ SELECT
         json_extract_scalar(requestparameters, '$.roleName'),
         json_extract_scalar(requestparameters, '$.userName'),
         json_extract_scalar(requestparameters, '$.groupName'),
-        json_extract_scalar(requestparameters, '$.policyArn')
+        json_extract_scalar(requestparameters, '$.policyArn'),
+        json_extract_scalar(requestparameters, '$.logGroupName'),
+        json_extract_scalar(requestparameters, '$.name')
     ) AS subject,
     json_extract_scalar(requestparameters, '$.enableIAMDatabaseAuthentication') AS iam_auth,
     json_extract_scalar(requestparameters, '$.policyArn') AS policy_arn,
@@ -93,6 +96,15 @@ WHERE "timestamp" BETWEEN :day_from AND :day_to
                     )
                 )
             )
+        )
+        OR (
+            eventsource = 'cloudtrail.amazonaws.com'
+            AND eventname IN ('StopLogging', 'DeleteTrail')
+        )
+        OR (
+            eventsource = 'logs.amazonaws.com'
+            AND eventname = 'DeleteLogGroup'
+            AND strpos(json_extract_scalar(requestparameters, '$.logGroupName'), '/aws/rds/') = 1
         )
         OR (
             eventsource = 'iam.amazonaws.com'

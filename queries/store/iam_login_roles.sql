@@ -11,5 +11,5 @@ SELECT r.target, r.rolname, r.first_seen, t.first_seen AS watched_since,
          WHERE st.target = r.target AND t.db_user = r.rolname) AS last_poll
 FROM db_roles r
 JOIN targets t ON t.name = r.target
-WHERE r.rds_iam = 1 AND r.can_login = 1 AND r.dropped_at IS NULL
+WHERE r.rds_iam = 1 AND r.can_login = 1 AND r.dropped_at IS NULL AND t.retired_at IS NULL
 ORDER BY r.target, r.rolname

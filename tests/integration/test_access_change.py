@@ -40,6 +40,9 @@ CHANGES = [
     "cp11-activity-stream",
     "cp12-rds-protection",
     "cp13-refused",
+    "cp14-trail-stopped",
+    "cp15-trail-deleted",
+    "cp16-log-group-deleted",
 ]
 
 
@@ -59,7 +62,8 @@ def events(trail: Path) -> list[AccessChangeEvent]:
 def test_access_change_sql_selects_each_control_plane_change(
     events: list[AccessChangeEvent],
 ) -> None:
-    # A backup-retention change, work_mem and GuardDuty's S3 protection are not selected.
+    # A backup-retention change, work_mem, GuardDuty's S3 protection and a log group that is
+    # not RDS's are not selected.
     assert [e.event_id for e in events] == CHANGES
 
 
@@ -95,6 +99,9 @@ def test_access_change_detector_findings(events: list[AccessChangeEvent]) -> Non
         "cp11-activity-stream": "high",
         "cp12-rds-protection": "high",
         "cp13-refused": "low",
+        "cp14-trail-stopped": "high",
+        "cp15-trail-deleted": "high",
+        "cp16-log-group-deleted": "high",
     }
     off = findings["cp01-iam-auth-off"]
     assert off.title == "IAM database authentication turned off on orders"
@@ -128,6 +135,19 @@ def test_access_change_detector_findings(events: list[AccessChangeEvent]) -> Non
         }
     ]
     assert findings["cp09-trust"].details["changes"][0]["kind"] == "watched-role"
+    stopped = findings["cp14-trail-stopped"]
+    assert stopped.details["changes"][0]["kind"] == "trail-stopped"
+    assert stopped.title == (
+        "CloudTrail trail logging stopped on "
+        "arn:aws:cloudtrail:us-east-1:222222222222:trail/management-events"
+    )
+    assert findings["cp15-trail-deleted"].title == "CloudTrail trail deleted on management-events"
+    gone = findings["cp16-log-group-deleted"].details["changes"][0]
+    assert gone == {
+        "kind": "log-group-deleted",
+        "summary": "RDS log group deleted",
+        "request": {"logGroupName": "/aws/rds/cluster/orders/postgresql"},
+    }
     refused = findings["cp13-refused"]
     assert refused.title.startswith("Refused: ")
     assert "AccessDenied" in refused.why and "203.0.113.66" in refused.why
@@ -162,7 +182,7 @@ def test_access_change_findings_from_the_stage(trail: Path, tmp_path: Path) -> N
             "SELECT severity, count(*) FROM findings WHERE detector = 'access-change'"
             " GROUP BY severity ORDER BY severity"
         ).fetchall()
-        assert dict(rows) == {"high": 9, "medium": 3, "low": 1}
+        assert dict(rows) == {"high": 12, "medium": 3, "low": 1}
         # Past the lookback, the change is history: its finding resolves.
         run_detectors(store, config, NOW + timedelta(days=15), only=["access-change"])
         open_rows = store.conn.execute(

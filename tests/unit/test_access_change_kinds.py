@@ -67,6 +67,9 @@ def event(name: str, request: dict[str, Any] | None, **fields: Any) -> AccessCha
         ("ModifyDBProxy", {"requireTLS": False}, "proxy-auth", "opens"),
         ("DeleteDBProxy", {"dBProxyName": "p"}, "proxy-deleted", "changes"),
         ("ModifyDBCluster", {"enableIAMDatabaseAuthentication": True}, "iam-auth-on", "minor"),
+        ("StopLogging", {"name": "management-events"}, "trail-stopped", "blinds"),
+        ("DeleteTrail", {"name": "management-events"}, "trail-deleted", "blinds"),
+        ("DeleteLogGroup", {"logGroupName": "/aws/rds/proxy/p"}, "log-group-deleted", "blinds"),
     ],
 )
 def test_access_change_kinds(name: str, params: dict[str, Any], kind: str, effect: str) -> None:
@@ -125,3 +128,8 @@ def test_redact_request_never_keeps_a_password() -> None:
         "tdeCredentialPassword": "<redacted>",
     }
     assert redact_request("not json") == '{"unreadable": "requestParameters is not JSON"}'
+
+
+def test_a_deleted_log_group_that_is_not_rds_is_no_access_change() -> None:
+    assert changes(event("DeleteLogGroup", {"logGroupName": "/aws/lambda/thumbnailer"})) == []
+    assert changes(event("DeleteLogGroup", {"logGroupName": ["/aws/rds/x"]})) == []

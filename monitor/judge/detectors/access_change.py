@@ -28,6 +28,10 @@ one finding with the caller, source IP, time, resource and the exact request fie
   role that may connect). Check who may now assume it.
 * protection-stopped / activity-stream-stopped (high): GuardDuty RDS Protection or
   Database Activity Streams stopped. Turn them back on.
+* trail-stopped / trail-deleted (high): a CloudTrail trail records nothing any more, so
+  role assumptions and these very changes go unseen. Start it again (or recreate it).
+* log-group-deleted (high): an RDS log group deleted, and the login events in it with it.
+  Ask who and why.
 
 Needs: the cloudtrail stage (access_change_events).
 """
@@ -152,6 +156,9 @@ _REMEDY = {
     "proxy-modified": "Check the proxy's new settings.",
     "activity-stream-stopped": "Start the activity stream again.",
     "protection-stopped": "Turn GuardDuty RDS Protection (RDS_LOGIN_EVENTS) back on.",
+    "trail-stopped": "Start the trail again (aws cloudtrail start-logging) and ask the caller why.",
+    "trail-deleted": "Recreate the trail pgwarden reads, then ask the caller why.",
+    "log-group-deleted": "Ask the caller why: the login events in it are gone.",
     "connect-grant": "Review the grant: pgwarden grants shows who may now connect.",
     "connect-policy": "Check the policy's rds-db: statements.",
     "watched-role": "Check the role's trust and permissions: who may now assume it.",

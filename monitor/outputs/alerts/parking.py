@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -26,21 +25,12 @@ from monitor.store.sqlite import Store
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ParkedChannel:
-    channel: str
-    error: str
-    parked_at: datetime
-    alerted_at: datetime | None
-
-    def found(self) -> str:
-        return (
-            f"slack channel {self.channel} parked since {self.parked_at:%Y-%m-%d %H:%M}Z"
-            f" ({self.error}): its alerts wait until it is fixed and resumed"
-        )
-
-    def fix(self) -> str:
-        return retry_command(self.channel)
+def found(row: stored.ParkedRow) -> str:
+    """What doctor and /readyz say of a parked channel."""
+    return (
+        f"slack channel {row.channel} parked since {row.parked_at:%Y-%m-%d %H:%M}Z"
+        f" ({row.error}): its alerts wait until it is fixed and resumed"
+    )
 
 
 def retry_command(channel: str) -> str:
@@ -48,15 +38,8 @@ def retry_command(channel: str) -> str:
     return f"pgwarden alerts retry-parked --channel {shlex.quote(channel)}"
 
 
-def parked(store: Store) -> dict[str, ParkedChannel]:
-    return _channels(stored.parked_channels(store))
-
-
-def _channels(rows: dict[str, stored.ParkedRow]) -> dict[str, ParkedChannel]:
-    return {
-        name: ParkedChannel(row.channel, row.error, row.parked_at, row.alerted_at)
-        for name, row in rows.items()
-    }
+def parked(store: Store) -> dict[str, stored.ParkedRow]:
+    return stored.parked_channels(store)
 
 
 def park(store: Store, exc: ChannelUnusable, now: datetime) -> None:
@@ -83,18 +66,20 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
     A channel found unusable on the way is parked too; an outage leaves the alert for the
     next run. Raises AlertDeliveryFailed only for an outage.
     """
-    for entry in parked(store).values():
+    stuck = parked(store)
+    for entry in list(stuck.values()):
         if entry.alerted_at is not None:
             continue
         count = waiting.get(entry.channel, 0)
-        message = render_parked(entry.channel, entry.error, count, entry.fix())
+        message = render_parked(entry.channel, entry.error, count, retry_command(entry.channel))
         for channel in sink.destinations():
-            if channel in parked(store):
+            if channel in stuck:
                 continue
             try:
                 sink.send(message.to(channel), 0, None)
             except ChannelUnusable as exc:
                 park(store, exc, now)
+                stuck = parked(store)
                 continue
             stored.parked_alerted(store, entry.channel, now)
             break
@@ -104,16 +89,16 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
             log.debug("channel %s is parked and no channel works to say so", entry.channel)
 
 
-def parked_in(path: Path, busy_timeout_ms: int) -> list[ParkedChannel]:
+def parked_in(path: Path, busy_timeout_ms: int) -> list[stored.ParkedRow]:
     """The parked channels of the store at `path`, read-only; none before it exists."""
     try:
         store = Store.open(path, writer=False, busy_timeout_ms=busy_timeout_ms)
     except StoreError:
         return []  # no store yet: nothing can be parked
     with store:
-        return list(_channels(stored.parked_if_migrated(store)).values())
+        return list(stored.parked_if_migrated(store).values())
 
 
 def readiness(path: Path, busy_timeout_ms: int) -> list[str]:
     """/readyz reasons: one line per parked channel."""
-    return [f"{p.found()}: {p.fix()}" for p in parked_in(path, busy_timeout_ms)]
+    return [f"{found(p)}: {retry_command(p.channel)}" for p in parked_in(path, busy_timeout_ms)]
