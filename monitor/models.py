@@ -225,6 +225,10 @@ class ProxyAuth:
     client_password_auth_type: str | None = None
 
 
+# A cluster or a standalone instance registered behind a proxy, by its identifier.
+ProxyDatabase = tuple[Literal["cluster", "instance"], str]
+
+
 @dataclass(frozen=True)
 class Proxy:
     """An RDS Proxy and the databases it fronts (`fronts`: pgwarden target names)."""
@@ -243,6 +247,10 @@ class Proxy:
     endpoints: tuple[str, ...] = ()
     # The CIDR blocks of the proxy's subnets: the database sees its connections from there.
     networks: tuple[str, ...] = ()
+    # The databases registered as its targets (describe_db_proxy_targets) when described
+    # this run; None when unknown: the call failed, or the proxy was read back from the
+    # store, which keeps `fronts` and not this.
+    databases: tuple[ProxyDatabase, ...] | None = None
 
     @property
     def log_group(self) -> str:

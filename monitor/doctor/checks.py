@@ -95,6 +95,8 @@ class DoctorContext:
     # The RDS Proxies in front of the targets, and what could not be described of them.
     proxies: list[Proxy] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    # Every target, chosen or not (`targets` when empty): whose monitor user logs in where.
+    every_target: list[Target] = field(default_factory=list)
     _blockers: dict[str, Blocker] = field(default_factory=dict)
 
     def record(self, group: str, subject: str, check: str, outcome: Outcome) -> Outcome:
@@ -228,7 +230,7 @@ def diagnose(
         targets = [known[n] for n in dict.fromkeys(target_names)]
     ctx = DoctorContext(
         config, aws, clock, targets, only_targets=bool(target_names), proxies=found.proxies,
-        notes=found.notes,
+        notes=found.notes, every_target=found.targets,
     )  # fmt: skip
     return run_doctor(ctx)
 

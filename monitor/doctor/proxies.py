@@ -1,10 +1,22 @@
 """RDS Proxy checks, per proxy in front of a target (discovered, or a configured
-`endpoint_type = "proxy"` target): what could not be described of it, what it fronts, its
-log group `/aws/rds/proxy/<name>` exists and receives events, whether DebugLogging is on,
-its IAM auth mode per secret, and whether each database behind it also takes direct
-password logins (from the store, as the proxy-bypass detector reads it and over its
-window: logins no proxy's log wrote, from outside the subnets of the proxies in front of
-it, whose pooled connections log in with the secret's password).
+`endpoint_type = "proxy"` target), as target resolution described it: what could not be
+described of it, what it fronts, its log group `/aws/rds/proxy/<name>` exists and receives
+events, whether DebugLogging is on, its IAM auth mode per secret, and whether each database
+behind it also takes direct password logins (from the store, as the proxy-bypass detector
+reads it and over its window: logins no proxy's log wrote, from outside the subnets of the
+proxies in front of it, whose pooled connections log in with the secret's password).
+
+This group is the one place a proxy's auth and its registered targets are judged (the rds
+group checks the database behind a proxy target, not the proxy). A proxy with no registered
+cluster or instance fails its fronts row. IAM auth, one row per secret:
+- REQUIRED: ok, IAM tokens only.
+- DISABLED while pgwarden's own monitor user logs in through the proxy (a proxy target's
+  `db_user`, always with an IAM token): fail, the proxy refuses that token, so pgwarden
+  cannot log in. A secret counts as the monitor user's unless its UserName names another
+  user (describe_db_proxies states UserName only where it was set).
+- otherwise ENABLED or DISABLED: warn, password logins are possible through the proxy.
+Each fix sets every secret of the proxy to REQUIRED in one `modify-db-proxy --auth`, which
+replaces the whole list: any of them run alone, or all in turn, leave the same settings.
 
 AWS documents no proxy log line, and not which lines a proxy writes without DebugLogging
 (see the README's section on proxy logs): the debug-logging row says so either way. The
@@ -22,12 +34,14 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor.config import Config
 from monitor.doctor.accounts import account_key
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
+from monitor.doctor.rds import register_fix
 from monitor.models import Proxy, ProxyAuth
 from monitor.sources.proxies import PROXY_ACTIONS, Note
 
@@ -91,7 +105,7 @@ def check_proxy(ctx: DoctorContext, proxy: Proxy) -> None:
             now = ctx.clock.now()
             ctx.attempt("proxies", subject, "log-events", lambda: log_events(logs, proxy, now))
     ctx.record("proxies", subject, "debug-logging", judge_debug_logging(proxy))
-    for outcome in judge_auth(proxy):
+    for outcome in judge_auth(proxy, monitor_users(ctx, proxy)):
         ctx.record("proxies", subject, "iam-auth", outcome)
     for target in proxy.fronts:
         ctx.attempt(
@@ -110,11 +124,28 @@ def describe_fix(note: Note) -> str:
     )
 
 
+def monitor_users(ctx: DoctorContext, proxy: Proxy) -> set[str]:
+    """The users pgwarden logs in as through this proxy: its proxy targets' `db_user`."""
+    key = (proxy.account_id, proxy.region, proxy.name)
+    return {
+        t.db_user
+        for t in ctx.every_target or ctx.targets
+        if t.proxy_name and (t.account_id, t.region, t.proxy_name) == key
+    }
+
+
 def judge_fronts(proxy: Proxy) -> Outcome:
+    if proxy.databases == ():
+        return fail(
+            f"proxy {proxy.name} has no registered cluster or instance: it reaches no database",
+            register_fix(proxy.region, proxy.name),
+        )
     if proxy.fronts:
         return ok(f"fronts {', '.join(proxy.fronts)}")
+    behind = ", ".join(f"{kind} {ident}" for kind, ident in proxy.databases or ())
     return warn(
-        "fronts no target pgwarden watches: its logins cannot be tied to a database",
+        "fronts no target pgwarden watches: its logins cannot be tied to a database"
+        + (f" ({behind} is registered behind it)" if behind else ""),
         f"aws rds describe-db-proxy-targets --region {proxy.region} "
         f"--db-proxy-name {proxy.name}  # and watch the database it lists",
     )
@@ -157,17 +188,27 @@ def judge_debug_logging(proxy: Proxy) -> Outcome:
     )
 
 
-def judge_auth(proxy: Proxy) -> list[Outcome]:
-    """One row per secret: REQUIRED is IAM only; ENABLED and DISABLED let a password in."""
+def judge_auth(proxy: Proxy, monitor: AbstractSet[str]) -> list[Outcome]:
+    """One row per secret (the rule is the module's): REQUIRED is IAM only; ENABLED and
+    DISABLED let a password in; DISABLED refuses the token of `monitor`, the users pgwarden
+    logs in as through this proxy."""
     if not proxy.auth:
         return [warn("no Auth entries: how clients log in is unknown", auth_fix(proxy))]
-    return [_judge_secret(proxy, a) for a in proxy.auth]
+    return [_judge_secret(proxy, a, monitor) for a in proxy.auth]
 
 
-def _judge_secret(proxy: Proxy, a: ProxyAuth) -> Outcome:
+def _judge_secret(proxy: Proxy, a: ProxyAuth, monitor: AbstractSet[str]) -> Outcome:
     who = a.user_name or a.secret_arn or "end-to-end IAM"
     if a.iam_auth == "REQUIRED":
         return ok(f"{who}: IAMAuth REQUIRED")
+    refused = sorted(monitor if a.user_name is None else monitor & {a.user_name})
+    if a.iam_auth == "DISABLED" and refused:
+        return fail(
+            f"{who}: IAMAuth DISABLED: pgwarden logs in through this proxy as "
+            f"{', '.join(refused)} with an IAM token, and the proxy refuses it"
+            + ("" if a.user_name else " (if this secret is that user's)"),
+            auth_fix(proxy),
+        )
     return warn(
         f"{who}: IAMAuth {a.iam_auth}: password logins are possible through the proxy",
         auth_fix(proxy),

@@ -1,13 +1,14 @@
-"""Per-target checks through the RDS API: the cluster, instance or proxy exists, IAM
-database authentication is on, the PostgreSQL log is exported to CloudWatch Logs, and the
-parameter group logs connections and disconnections (and forces TLS).
+"""Per-target checks through the RDS API: the cluster or instance exists, IAM database
+authentication is on, the PostgreSQL log is exported to CloudWatch Logs, and the parameter
+group logs connections and disconnections (and forces TLS).
 
-An Aurora instance endpoint takes its IAM and log settings from its cluster; an RDS Proxy
-target is checked as a proxy (IAM auth REQUIRED, a registered target), and its logs and
-parameters on the database behind it.
+An Aurora instance endpoint takes its IAM and log settings from its cluster. An RDS Proxy
+target's proxy is not described again here: it is the one target resolution described
+(`ctx.proxies`, whose auth and registered targets the proxies group judges), and its logs
+and parameters are checked on the database registered behind it.
 
-IAM (monitor role): rds:DescribeDBClusters, rds:DescribeDBInstances, rds:DescribeDBProxies,
-rds:DescribeDBProxyTargets, rds:DescribeDBClusterParameters, rds:DescribeDBParameters.
+IAM (monitor role): rds:DescribeDBClusters, rds:DescribeDBInstances,
+rds:DescribeDBClusterParameters, rds:DescribeDBParameters.
 """
 
 from __future__ import annotations
@@ -19,28 +20,23 @@ from typing import TYPE_CHECKING, Literal
 
 from monitor.doctor.accounts import account_key, role_policy_fix
 from monitor.doctor.checks import DoctorContext, Outcome, fail, group, ok, warn
+from monitor.sources.proxies import PROXY_ACTIONS
 from monitor.sources.targets import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
-    from mypy_boto3_rds.type_defs import (
-        DBClusterTypeDef,
-        DBInstanceTypeDef,
-        UserAuthConfigInfoTypeDef,
-    )
+    from mypy_boto3_rds.type_defs import DBClusterTypeDef, DBInstanceTypeDef
 
 PARAMETERS = {"log_connections": "fail", "log_disconnections": "fail", "rds.force_ssl": "warn"}
-CHECKS = ("exists", "iam-auth", "proxy-iam-auth", "proxy-target", "log-export", *PARAMETERS)
+CHECKS = ("exists", "iam-auth", "log-export", *PARAMETERS)
 DB_CHECKS = ("log-export", *PARAMETERS)
 IAM_ACTIONS = (
     "rds:DescribeDBClusters",
     "rds:DescribeDBInstances",
-    "rds:DescribeDBProxies",
-    "rds:DescribeDBProxyTargets",
     "rds:DescribeDBClusterParameters",
     "rds:DescribeDBParameters",
 )
-_NOT_FOUND = {"DBClusterNotFoundFault", "DBInstanceNotFound", "DBProxyNotFoundFault"}
+_NOT_FOUND = {"DBClusterNotFoundFault", "DBInstanceNotFound"}
 _ON = {"1", "on", "true"}
 
 
@@ -60,17 +56,8 @@ class DbFacts:
     security_groups: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ProxyFacts:
-    name: str
-    region: str
-    resource_id: str  # prx-...: what rds-db:connect grants name for a proxy
-    auth: tuple[UserAuthConfigInfoTypeDef, ...]
-    targets: tuple[tuple[str, str], ...]  # (Type, RdsResourceId)
-
-
 class NotFound(Exception):
-    """The named cluster, instance or proxy is not there; carries what is."""
+    """The named cluster or instance is not there; carries what is."""
 
     def __init__(self, what: str, known: list[str]) -> None:
         self.what, self.known = what, known
@@ -79,10 +66,13 @@ class NotFound(Exception):
 
 @dataclass
 class _Found:
-    """What the exists check found, for the checks after it."""
+    """What the exists check found, for the checks after it: the database, the resource id
+    `rds-db:connect` names (a proxy's prx-... for a proxy target), or why a proxy target
+    has no database to check (the reason, and the row to fix first)."""
 
-    proxy: ProxyFacts | None = None
     db: DbFacts | None = None
+    resource_id: str | None = None
+    blocked: tuple[str, str] | None = None
 
 
 def facts_key(target: Target) -> str:
@@ -107,8 +97,8 @@ def check_rds(ctx: DoctorContext) -> None:
 
 
 def check_target(ctx: DoctorContext, target: Target) -> None:
-    name = target.name
-    checks = ("proxy-iam-auth", "proxy-target") if target.proxy_name else ("iam-auth",)
+    name, key = target.name, facts_key(target)
+    checks = () if target.proxy_name else ("iam-auth",)
     if ctx.skip_if_blocked(
         "rds", name, ("exists", *checks, *DB_CHECKS), account_key(target.account_id)
     ):
@@ -117,31 +107,19 @@ def check_target(ctx: DoctorContext, target: Target) -> None:
     found = _Found()
 
     def exists() -> Outcome:
-        return describe(rds, target, ctx.config.account(target.account_id).role_arn, found)
+        return describe(ctx, rds, target, found)
 
-    if ctx.attempt("rds", name, "exists", exists).status == "fail":
-        ctx.block(
-            facts_key(target), f"{name} not found through the RDS API", f"the rds {name} exists row"
-        )
-        ctx.skip_if_blocked("rds", name, (*checks, *DB_CHECKS), facts_key(target))
+    failed = ctx.attempt("rds", name, "exists", exists).status == "fail"
+    db = found.db
+    if failed or db is None:  # or a proxy with no database behind it that is known
+        why = f"{name} not found through the RDS API", f"the rds {name} exists row"
+        ctx.block(key, *(found.blocked or why))
+        ctx.skip_if_blocked("rds", name, (*checks, *DB_CHECKS) if failed else DB_CHECKS, key)
         return
-    proxy, db = found.proxy, found.db
-    if proxy is not None:
-        ctx.record("rds", name, "proxy-iam-auth", judge_proxy_auth(proxy))
-        ctx.record("rds", name, "proxy-target", judge_proxy_targets(proxy))
-        if db is None:
-            ctx.block(
-                facts_key(target),
-                f"proxy {proxy.name} has no target",
-                f"the rds {name} proxy-target row",
-            )
-            ctx.skip_if_blocked("rds", name, DB_CHECKS, facts_key(target))
-            return
-    else:
-        assert db is not None
+    if not target.proxy_name:
         ctx.record("rds", name, "iam-auth", judge_iam_auth(db))
-    ctx.facts[facts_key(target)] = db
-    ctx.facts[connect_key(target)] = proxy.resource_id if proxy else db.resource_id
+    ctx.facts[key] = db
+    ctx.facts[connect_key(target)] = found.resource_id
     ctx.record("rds", name, "log-export", judge_log_exports(db))
     parameters: dict[str, str | None] = {}
 
@@ -153,71 +131,85 @@ def check_target(ctx: DoctorContext, target: Target) -> None:
     rest = list(PARAMETERS)[1:]
     if not parameters:
         where = f"the rds {name} log_connections row"
-        ctx.block(facts_key(target), f"parameter group {db.parameter_group} unreadable", where)
-        ctx.skip_if_blocked("rds", name, rest, facts_key(target))
+        ctx.block(key, f"parameter group {db.parameter_group} unreadable", where)
+        ctx.skip_if_blocked("rds", name, rest, key)
         return
     for parameter in rest:
         ctx.record("rds", name, parameter, judge_parameter(db, parameters, parameter))
 
 
-def describe(rds: RDSClient, target: Target, role_arn: str | None, found: _Found) -> Outcome:
-    """Fill `found` with the proxy and database facts; the exists row."""
+def describe(ctx: DoctorContext, rds: RDSClient, target: Target, found: _Found) -> Outcome:
+    """Fill `found` with the database (behind the proxy, for a proxy target); the exists row."""
     from botocore.exceptions import ClientError
 
     try:
         if target.proxy_name:
-            proxy = describe_proxy(rds, target.proxy_name, target.region)
-            found.proxy = proxy
-            backing = next(iter(proxy.targets), None)
-            if backing is not None:
-                tracked = backing[0] == "TRACKED_CLUSTER"
-                kind: Literal["cluster", "instance"] = "cluster" if tracked else "instance"
-                found.db = describe_db(rds, kind, backing[1], target.region)
-            return ok(f"proxy {proxy.name} in {target.account_name} {target.region}")
-        if target.cluster_id:
-            db = describe_db(rds, "cluster", target.cluster_id, target.region)
-        else:
-            assert target.instance_id is not None
-            db = describe_db(rds, "instance", target.instance_id, target.region)
-        found.db = db
+            return behind_proxy(ctx, rds, target, found)
+        kind: Literal["cluster", "instance"] = "cluster" if target.cluster_id else "instance"
+        ident = target.cluster_id or target.instance_id
+        assert ident is not None
+        db = found.db = describe_db(rds, kind, ident, target.region)
+        found.resource_id = db.resource_id
     except NotFound as exc:
         known = ", ".join(exc.known[:5]) or "none"
         return fail(
             f"{exc.what} not found in account {target.account_id} {target.region}; there: {known}",
-            f"set cluster_id, instance_id or proxy_name of [[targets]] {target.name} "
+            register_fix(target.region, target.proxy_name)
+            if target.proxy_name
+            else f"set cluster_id or instance_id of [[targets]] {target.name} "
             "to one that exists (or its region)",
         )
     except ClientError as exc:
         error = exc.response.get("Error", {})
         return fail(
             f"{error.get('Code')}: {error.get('Message', '')}",
-            role_policy_fix(role_arn, "pgwarden-rds-read", IAM_ACTIONS, "*"),
+            role_policy_fix(
+                ctx.config.account(target.account_id).role_arn,
+                "pgwarden-rds-read",
+                IAM_ACTIONS,
+                "*",
+            ),
         )
+    return ok(describe_line(db))
+
+
+def describe_line(db: DbFacts) -> str:
     what = f"{db.engine} {db.engine_version} {db.kind} {db.ident}"
-    return ok(f"{what} (IAM resource {db.resource_id})" if db.resource_id else what)
+    return f"{what} (IAM resource {db.resource_id})" if db.resource_id else what
 
 
-def describe_proxy(rds: RDSClient, name: str, region: str) -> ProxyFacts:
-    from botocore.exceptions import ClientError
+def behind_proxy(ctx: DoctorContext, rds: RDSClient, target: Target, found: _Found) -> Outcome:
+    """The proxy as target resolution described it, and the database registered behind it."""
+    name = target.proxy_name
+    where = (target.account_id, target.region, name)
+    notes = [n.text for n in ctx.notes if (n.account_id, n.region, n.proxy) == where]
+    proxy = next((p for p in ctx.proxies if (p.account_id, p.region, p.name) == where), None)
+    if proxy is None:
+        found.blocked = (f"{target.name} not described", f"the rds {target.name} exists row")
+        return fail(
+            "; ".join(notes) or f"proxy {name} of target {target.name}: not described",
+            f"set proxy_name of [[targets]] {target.name} to a proxy in {target.account_id} "
+            f"{target.region}; if the error is AccessDenied, allow {','.join(PROXY_ACTIONS)} "
+            "to its monitor role",
+        )
+    found.resource_id = proxy.arn.rsplit(":", 1)[-1] or None  # prx-...: what grants name
+    subject = f"proxy {proxy.name}"
+    if proxy.databases is None:
+        row = "described row" if notes else "rows"
+        found.blocked = (f"what {subject} fronts is unknown", f"the proxies {subject} {row}")
+        return ok(f"{subject} in {target.account_name} {target.region}")
+    if not proxy.databases:
+        found.blocked = (f"{subject} has no target", f"the proxies {subject} fronts row")
+        return ok(f"{subject} in {target.account_name} {target.region}")
+    kind, ident = proxy.databases[0]
+    db = found.db = describe_db(rds, kind, ident, target.region)
+    return ok(f"{subject} in front of {describe_line(db)}")
 
-    try:
-        proxy = rds.describe_db_proxies(DBProxyName=name)["DBProxies"][0]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
-            raise
-        known = [p["DBProxyName"] for p in rds.describe_db_proxies().get("DBProxies", [])]
-        raise NotFound(f"proxy {name}", known) from None
-    targets = rds.describe_db_proxy_targets(DBProxyName=name).get("Targets", [])
-    return ProxyFacts(
-        name,
-        region,
-        str(proxy.get("DBProxyArn", "")).rsplit(":", 1)[-1],
-        tuple(proxy.get("Auth", [])),
-        tuple(
-            (t.get("Type", ""), t["RdsResourceId"])
-            for t in targets
-            if t.get("Type") in ("TRACKED_CLUSTER", "RDS_INSTANCE") and t.get("RdsResourceId")
-        ),
+
+def register_fix(region: str, proxy: str) -> str:
+    return (
+        f"aws rds register-db-proxy-targets --region {region} --db-proxy-name {proxy} "
+        "--db-cluster-identifiers CLUSTER_ID"
     )
 
 
@@ -227,30 +219,31 @@ def describe_db(
     """A cluster, or an instance; an Aurora instance answers with its cluster's settings."""
     from botocore.exceptions import ClientError
 
-    if kind == "cluster":
-        try:
-            cluster = rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
-                raise
-            clusters = rds.get_paginator("describe_db_clusters").paginate()
-            known = [c["DBClusterIdentifier"] for p in clusters for c in p["DBClusters"]]
-            raise NotFound(f"{kind} {ident}", known) from None
-        group = cluster.get("DBClusterParameterGroup", "")
-        return _db_facts(kind, ident, region, cluster, group, cluster.get("DbClusterResourceId"))
     try:
+        if kind == "cluster":
+            cluster = rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
+            group = cluster.get("DBClusterParameterGroup", "")
+            resource_id = cluster.get("DbClusterResourceId")
+            return _db_facts(kind, ident, region, cluster, group, resource_id)
         instance = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND:
             raise
-        instances = rds.get_paginator("describe_db_instances").paginate()
-        known = [i["DBInstanceIdentifier"] for p in instances for i in p["DBInstances"]]
-        raise NotFound(f"{kind} {ident}", known) from None
+        raise NotFound(f"{kind} {ident}", known_databases(rds, kind)) from None
     if instance.get("DBClusterIdentifier"):
         return describe_db(rds, "cluster", instance["DBClusterIdentifier"], region)
     groups = instance.get("DBParameterGroups", [])
     group = groups[0]["DBParameterGroupName"] if groups else ""
     return _db_facts(kind, ident, region, instance, group, instance.get("DbiResourceId"))
+
+
+def known_databases(rds: RDSClient, kind: Literal["cluster", "instance"]) -> list[str]:
+    """The identifiers of the region's clusters, or instances: what a not-found row lists."""
+    if kind == "cluster":
+        clusters = rds.get_paginator("describe_db_clusters").paginate()
+        return [c["DBClusterIdentifier"] for p in clusters for c in p["DBClusters"]]
+    instances = rds.get_paginator("describe_db_instances").paginate()
+    return [i["DBInstanceIdentifier"] for p in instances for i in p["DBInstances"]]
 
 
 def _db_facts(
@@ -372,25 +365,3 @@ def judge_parameter(db: DbFacts, values: dict[str, str | None], name: str) -> Ou
     names = [n for n in PARAMETERS if (values.get(n) or "").lower() not in _ON]
     off = names if db.parameter_group.startswith("default.") else [name]
     return fail(f"{where}: logins and sessions are not logged", parameter_fix(db, off))
-
-
-def judge_proxy_auth(proxy: ProxyFacts) -> Outcome:
-    modes = [a.get("IAMAuth", "DISABLED") for a in proxy.auth]
-    if modes and all(m == "REQUIRED" for m in modes):
-        return ok("IAMAuth REQUIRED")
-    auth = [{**a, "IAMAuth": "REQUIRED"} for a in proxy.auth]
-    return fail(
-        f"IAMAuth {', '.join(modes) or 'not set'}: clients may log in without an IAM token",
-        f"aws rds modify-db-proxy --region {proxy.region} --db-proxy-name {proxy.name} "
-        f"--auth {shlex.quote(json.dumps(auth, separators=(',', ':')))}",
-    )
-
-
-def judge_proxy_targets(proxy: ProxyFacts) -> Outcome:
-    if proxy.targets:
-        return ok(", ".join(f"{kind} {ident}" for kind, ident in proxy.targets))
-    return fail(
-        f"proxy {proxy.name} has no registered cluster or instance",
-        f"aws rds register-db-proxy-targets --region {proxy.region} --db-proxy-name "
-        f"{proxy.name} --db-cluster-identifiers CLUSTER_ID",
-    )

@@ -20,7 +20,6 @@ In IAM: `rds-db:connect` on `dbuser:<resource-id>/<db user>` for the monitor rol
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -352,44 +351,3 @@ class ActivitySource:
         await asyncio.gather(*retries, return_exceptions=True)
         for state in self._state.values():
             await self._close(state)
-
-    # -- the daemon loop ------------------------------------------------------------------------
-
-    async def run(
-        self,
-        sink: Callable[[PollResult], None],
-        stop: asyncio.Event,
-        *,
-        spread: bool = True,
-    ) -> None:
-        """Poll each target every `interval_s` on its own schedule until `stop` is set.
-
-        Each target runs as its own task, so a target stuck until its deadline delays only
-        its own next poll. With `spread`, first polls are staggered over one interval.
-        """
-
-        async def loop(target: Target) -> None:
-            interval = self.options.interval_s
-            if spread:
-                await _sleep_or_stop(stop, self._rng.uniform(0, interval))
-            next_at = time.monotonic()
-            while not stop.is_set():
-                sink(await self.poll(target))
-                next_at += interval
-                # A poll that overran its interval skips the missed ticks instead of bunching.
-                now = time.monotonic()
-                if next_at < now:
-                    next_at = now
-                await _sleep_or_stop(stop, next_at - now)
-
-        try:
-            await asyncio.gather(*(loop(t) for t in self.targets))
-        finally:
-            await self.close()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    if seconds <= 0:
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from monitor.models import Proxy, ProxyAuth
+from monitor.models import Proxy, ProxyAuth, ProxyDatabase
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -151,6 +151,19 @@ def backing_of(targets: Sequence[DBProxyTargetTypeDef]) -> tuple[Backing, ...]:
     )
 
 
+def databases_of(backing: Sequence[Backing]) -> tuple[ProxyDatabase, ...]:
+    """The clusters and standalone instances behind a proxy, clusters first; an instance of
+    an Aurora cluster (TrackedClusterId) stands for its cluster."""
+    found: list[ProxyDatabase] = []
+    for b in backing:
+        cluster = b.cluster_id or (b.resource_id if b.kind == "TRACKED_CLUSTER" else None)
+        if cluster:
+            found.append(("cluster", cluster))
+        elif b.kind == "RDS_INSTANCE" and b.resource_id:
+            found.append(("instance", b.resource_id))
+    return tuple(sorted(dict.fromkeys(found), key=lambda d: d[0] != "cluster"))
+
+
 def link(
     targets: Sequence[Target], found: Sequence[FoundProxy]
 ) -> tuple[list[Target], list[Proxy]]:
@@ -217,7 +230,9 @@ def describe_proxy(
     groups = note("its target groups are unknown", lambda: _groups(rds, name)) or ["default"]
     targets = note("what it fronts is unknown", lambda: _targets(rds, name, groups))
     model = proxy_model(p, account_id, region, endpoints or (), networks or ())
-    return FoundProxy(model, backing_of(targets or ()), tuple(notes))
+    backing = backing_of(targets or ())
+    known = None if targets is None else databases_of(backing)
+    return FoundProxy(replace(model, databases=known), backing, tuple(notes))
 
 
 def describe_proxies(

@@ -25,6 +25,7 @@ from monitor.doctor.proxies import check_proxies
 from monitor.models import AuthEvent
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.sandbox.aws import Account, Cluster
+from monitor.sources.proxies import Note
 from monitor.sources.targets import Resolved, collect_targets
 from monitor.stages import run_once
 from monitor.store.events import save_auth_events
@@ -125,10 +126,12 @@ def test_discovery_links_a_proxy_to_the_cluster_it_fronts_and_saves_it(
         for n in found.notes
     )
     assert proxy.endpoints == ()
+    assert proxy.databases == (("cluster", "orders"),)
 
     run_once(config, ["pglogs"])  # any stage resolves and saves the targets
     with Store.open(config.store.path, writer=False) as store:
-        assert proxies(store) == [proxy]
+        # All but what is registered behind it: unknown when read back (not "nothing").
+        assert proxies(store) == [replace(proxy, databases=None)]
 
     path = tmp_path / "pgwarden.toml"
     write_toml(path, raw_config(tmp_path, moto_server))
@@ -212,8 +215,10 @@ def test_doctor_proxies_checks_logging_auth_and_direct_password_logins(
 
     assert [s for s, _ in row("proxy billing-proxy", "log-group")] == ["fail"]
     assert row("proxy billing-proxy", "log-events") == []  # nothing to read events from
+    # Discovery made billing-proxy a target: pgwarden logs in through it with an IAM token,
+    # which a DISABLED secret refuses.
     ((status, found),) = row("proxy billing-proxy", "iam-auth")
-    assert status == "warn" and "IAMAuth DISABLED: password logins are possible" in found
+    assert status == "fail" and "IAMAuth DISABLED: pgwarden logs in through this proxy" in found
     ((status, found),) = row("proxy billing-proxy", "direct-password")
     assert status == "warn" and found.startswith(f"{BILLING}: no evidence in the store")
 
@@ -250,8 +255,9 @@ def test_doctor_rds_checks_the_iam_db_auth_error_export_behind_a_proxy(
     config = discovery_config(tmp_path, moto_server)
     found = _resolve(config)
     ctx = DoctorContext(
-        config, AwsSessions.from_config(config), FrozenClock(datetime.now(UTC)), found.targets
-    )
+        config, AwsSessions.from_config(config), FrozenClock(datetime.now(UTC)), found.targets,
+        proxies=found.proxies, notes=found.notes,
+    )  # fmt: skip
     check_rds(ctx)
     exports = {(r.subject, r.status) for r in ctx.results if r.check == "log-export"}
     assert exports == {(ORDERS, "warn"), ("prod/us-east-1/proxy/orders-proxy", "warn")}
@@ -286,6 +292,55 @@ def test_configured_proxy_target_is_described_and_linked_without_discovery(
     (proxy,) = found.proxies
     assert (proxy.fronts, proxy.iam_only, proxy.auth[0].iam_auth) == (("orders",), False, "ENABLED")
     assert [n.proxy for n in found.notes if "not described" in n.text] == ["gone-proxy"]
+    assert proxy.databases == (("cluster", "orders"),)
     # Without AWS (`pgwarden targets --no-discover`), nothing is described.
     offline = collect_targets(config, AwsSessions.from_config(config), discover=False)
     assert (offline.proxies, offline.notes) == ([], [])
+
+
+def test_doctor_rds_checks_no_database_behind_a_proxy_it_cannot_place(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rds group reads a proxy target's proxy from target resolution: one that was not
+    described fails its exists row with the note, one whose targets are unknown skips the
+    database checks (rather than reading "no target"); neither is described again."""
+    from monitor.doctor.rds import DB_CHECKS, check_rds
+
+    account = _setup(moto_server, monkeypatch)
+    made = account.create_proxy(account.create_cluster("orders", 5432), "orders-proxy")
+    accounts = [
+        {"id": ACCOUNT, "name": "prod", "role_arn": ROLE, "external_id": f"env:{EXTERNAL_ID_ENV}"}
+    ]
+    targets = [
+        {
+            "name": name, "account": "prod", "proxy_name": name, "endpoint": endpoint,
+            "endpoint_type": "proxy",
+        }
+        for name, endpoint in (("orders-proxy", made.endpoint), ("gone-proxy", "gone.example"))
+    ]  # fmt: skip
+    config = discovery_config(tmp_path, moto_server, accounts=accounts, targets=targets)
+    found = _resolve(config)
+    (proxy,) = found.proxies
+    # What describe_proxy keeps when describe_db_proxy_targets fails: a note, targets unknown.
+    unknown = Note(
+        "proxy orders-proxy: what it fronts is unknown", ACCOUNT, proxy.region, proxy.name
+    )
+    ctx = DoctorContext(
+        config, AwsSessions.from_config(config), FrozenClock(datetime.now(UTC)), found.targets,
+        proxies=[replace(proxy, databases=None)], notes=[*found.notes, unknown],
+    )  # fmt: skip
+    check_rds(ctx)
+    rows = {(r.subject, r.check): (r.status, r.found, r.fix) for r in ctx.results}
+    status, text, fix = rows["gone-proxy", "exists"]
+    assert status == "fail" and text.startswith(
+        "proxy gone-proxy of target gone-proxy: not described"
+    )
+    assert fix.startswith("set proxy_name of [[targets]] gone-proxy to a proxy in")
+    assert rows["orders-proxy", "exists"][:2] == ("ok", "proxy orders-proxy in prod us-east-1")
+    for check in DB_CHECKS:
+        assert rows["gone-proxy", check][:2] == ("fail", "not checked: gone-proxy not described")
+        assert rows["orders-proxy", check] == (
+            "fail",
+            "not checked: what proxy orders-proxy fronts is unknown",
+            "fix the proxies proxy orders-proxy described row first",
+        )

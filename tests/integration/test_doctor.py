@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.doctor.checks import groups
+from monitor.doctor.rds import DB_CHECKS
 from monitor.sandbox.pam import IamPg
 from monitor.sandbox.tls import FAKE_RDS_HOSTS
 from tests.conftest import MotoServer
@@ -47,7 +49,7 @@ def test_doctor_all_green(setup: dict[str, Any]) -> None:
         if spec.name == "proxies":
             assert not any(r.group == "proxies" for r in results)
             continue
-        expected = set(spec.checks) - {"enabled", "proxy-iam-auth", "proxy-target", "local-files"}
+        expected = set(spec.checks) - {"enabled", "local-files"}
         assert {(spec.name, c) for c in expected} <= checked, spec.name
     assert "PostgreSQL 15" in row(results, "database", "version").found
     assert "scanned" in row(results, "cloudtrail", "probe").found
@@ -240,32 +242,52 @@ def test_doctor_rds_rows_fail_with_their_fixes(
     assert "bare" in gone.found and "set cluster_id" in gone.fix
     assert row(results, "rds", "iam-auth", "gone").found.startswith("not checked: gone not found")
 
-    proxy_auth = row(results, "rds", "proxy-iam-auth", "proxy")
+    # The proxy is judged once, in the proxies group; the rds group checks no proxy.
+    assert {r.check for r in results if r.group == "rds" and r.subject == "proxy"} == {
+        "exists",
+        *DB_CHECKS,
+    }
+    assert row(results, "rds", "exists", "proxy").found == "proxy demo-proxy in prod us-east-1"
+    proxy_auth = row(results, "proxies", "iam-auth", "proxy demo-proxy")
     assert proxy_auth.status == "fail" and "IAMAuth DISABLED" in proxy_auth.found
     assert proxy_auth.fix == (
         "aws rds modify-db-proxy --region us-east-1 --db-proxy-name demo-proxy --auth "
         f"""'[{{"AuthScheme":"SECRETS","SecretArn":"{secret}","IAMAuth":"REQUIRED"}}]'"""
     )
-    proxy_target = row(results, "rds", "proxy-target", "proxy")
+    proxy_target = row(results, "proxies", "fronts", "proxy demo-proxy")
     assert proxy_target.status == "fail"
     assert proxy_target.fix.startswith(
         "aws rds register-db-proxy-targets --region us-east-1 --db-proxy-name demo-proxy"
     )
-    assert row(results, "rds", "log-export", "proxy").found == (
-        "not checked: proxy demo-proxy has no target"
-    )
+    skipped = row(results, "rds", "log-export", "proxy")
+    assert skipped.found == "not checked: proxy demo-proxy has no target"
+    assert skipped.fix == "fix the proxies proxy demo-proxy fronts row first"
 
 
-def test_doctor_proxy_with_target_and_iam_required_passes(
-    setup: dict[str, Any], moto_server: MotoServer, iam_pg: IamPg
+@pytest.mark.parametrize(
+    ("iam_auth", "expected"), [("DISABLED", "fail"), ("ENABLED", "warn"), ("REQUIRED", "ok")]
+)
+def test_doctor_judges_a_proxy_targets_iam_auth_once(
+    setup: dict[str, Any], moto_server: MotoServer, iam_pg: IamPg, iam_auth: str, expected: str
 ) -> None:
+    """pgwarden logs in through the proxy with an IAM token: DISABLED refuses it (fail),
+    ENABLED also lets passwords in (warn). One row says so, in the proxies group; the rds
+    group checks the cluster registered behind the proxy."""
     from monitor.aws import AwsSessions
     from monitor.config import validate
 
     aws = AwsSessions.from_config(validate(setup))
-    create_proxy(aws, "REQUIRED")
+    create_proxy(aws, iam_auth)
     rds = aws.client("rds", REGION, ACCOUNT)
     rds.register_db_proxy_targets(DBProxyName="demo-proxy", DBClusterIdentifiers=["demo"])
+    logs = aws.client("logs", REGION, ACCOUNT)  # the proxy has written its log lately
+    logs.create_log_group(logGroupName="/aws/rds/proxy/demo-proxy")
+    logs.create_log_stream(logGroupName="/aws/rds/proxy/demo-proxy", logStreamName="p-1")
+    logs.put_log_events(
+        logGroupName="/aws/rds/proxy/demo-proxy",
+        logStreamName="p-1",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": "proxy line"}],
+    )
     setup["targets"] = [
         target_table(
             iam_pg,
@@ -279,16 +301,17 @@ def test_doctor_proxy_with_target_and_iam_required_passes(
     setup["pglogs"]["files"] = []  # they were the cluster target's
     results = run(setup, aws=aws)
     rds_rows = {r.check: r for r in results if r.group == "rds"}
-    assert {c: r.status for c, r in rds_rows.items()} == {
-        "exists": "ok",
-        "proxy-iam-auth": "ok",
-        "proxy-target": "ok",
-        "log-export": "ok",
-        "log_connections": "ok",
-        "log_disconnections": "ok",
-        "rds.force_ssl": "ok",
-    }
-    assert rds_rows["proxy-target"].found == "TRACKED_CLUSTER demo"
+    assert {c: r.status for c, r in rds_rows.items()} == dict.fromkeys(("exists", *DB_CHECKS), "ok")
+    assert rds_rows["exists"].found.startswith(
+        "proxy demo-proxy in front of aurora-postgresql 15.4 cluster demo"
+    )
+    assert not any("IAMAuth" in r.found for r in results if r.group != "proxies")
+    failed = [(r.check, r.status) for r in results if r.group == "proxies" and r.status == "fail"]
+    assert failed == ([("iam-auth", "fail")] if expected == "fail" else [])
+    auth = row(results, "proxies", "iam-auth", "proxy demo-proxy")
+    assert auth.status == expected and f"IAMAuth {iam_auth}" in auth.found
+    if expected == "fail":
+        assert "pgwarden logs in through this proxy as pgmonitor with an IAM token" in auth.found
     assert row(results, "database", "login").status == "ok"
 
 

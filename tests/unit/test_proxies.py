@@ -12,9 +12,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.doctor.proxies import judge_auth, judge_direct
+from monitor.doctor.proxies import judge_auth, judge_direct, judge_fronts
 from monitor.models import Proxy, ProxyAuth
-from monitor.sources.proxies import FoundProxy, backing_of, link, proxy_model
+from monitor.sources.proxies import FoundProxy, backing_of, databases_of, link, proxy_model
 from monitor.sources.targets import Target
 from monitor.store.evidence import PasswordLogin
 
@@ -158,11 +158,67 @@ PROXY = Proxy(
 
 def test_judge_auth_one_row_per_secret() -> None:
     opened = replace(PROXY, auth=(*PROXY.auth, ProxyAuth("ENABLED", None, "legacy")))
-    rows = judge_auth(opened)
+    rows = judge_auth(opened, set())
     assert [r.status for r in rows] == ["ok", "warn"]
     assert "legacy: IAMAuth ENABLED: password logins are possible" in rows[1].found
     assert '"IAMAuth":"REQUIRED"' in rows[1].fix and SECRET in rows[1].fix
-    assert judge_auth(replace(PROXY, auth=()))[0].status == "warn"
+    assert judge_auth(replace(PROXY, auth=()), set())[0].status == "warn"
+
+
+def test_judge_auth_fails_a_disabled_secret_only_where_pgwarden_logs_in_through_it() -> None:
+    def status(mode: Any, user: str | None, monitor: set[str]) -> str:
+        (row,) = judge_auth(replace(PROXY, auth=(ProxyAuth(mode, SECRET, user),)), monitor)
+        return row.status
+
+    # pgmonitor logs in through the proxy with an IAM token: DISABLED refuses it.
+    assert status("DISABLED", None, {"pgmonitor"}) == "fail"
+    assert status("DISABLED", "pgmonitor", {"pgmonitor"}) == "fail"
+    # Another user's secret, or no pgwarden login through this proxy: passwords get in.
+    assert status("DISABLED", "app", {"pgmonitor"}) == "warn"
+    assert status("DISABLED", None, set()) == "warn"
+    assert status("ENABLED", None, {"pgmonitor"}) == "warn"
+    assert status("REQUIRED", None, {"pgmonitor"}) == "ok"
+    (refused,) = judge_auth(replace(PROXY, auth=(ProxyAuth("DISABLED", SECRET),)), {"pgmonitor"})
+    assert "pgwarden logs in through this proxy as pgmonitor with an IAM token" in refused.found
+    assert refused.fix == (
+        f"aws rds modify-db-proxy --region {REGION} --db-proxy-name orders-proxy --auth "
+        f"""'[{{"AuthScheme":"SECRETS","SecretArn":"{SECRET}","IAMAuth":"REQUIRED"}}]'"""
+    )
+
+
+def test_judge_auth_fix_sets_every_secret_required_in_one_list() -> None:
+    """modify-db-proxy --auth replaces the list: each row's fix keeps every secret."""
+    other = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:legacy-XyZ"
+    two = (ProxyAuth("DISABLED", SECRET, None, "POSTGRES_MD5"), ProxyAuth("ENABLED", other))
+    rows = judge_auth(replace(PROXY, auth=two), {"pgmonitor"})
+    assert [r.status for r in rows] == ["fail", "warn"]
+    assert rows[0].fix == rows[1].fix
+    assert rows[0].fix.endswith(
+        f"""'[{{"AuthScheme":"SECRETS","SecretArn":"{SECRET}","IAMAuth":"REQUIRED","""
+        f""""ClientPasswordAuthType":"POSTGRES_MD5"}},"""
+        f"""{{"AuthScheme":"SECRETS","SecretArn":"{other}","IAMAuth":"REQUIRED"}}]'"""
+    )
+
+
+def test_databases_of_a_proxy_are_its_clusters_then_standalone_instances() -> None:
+    solo: list[DBProxyTargetTypeDef] = [{"RdsResourceId": "solo", "Type": "RDS_INSTANCE"}]
+    assert databases_of(backing_of(solo + CLUSTER_TARGETS)) == (
+        ("cluster", "orders"),
+        ("instance", "solo"),
+    )
+    assert databases_of(()) == ()
+
+
+def test_judge_fronts_fails_a_proxy_with_no_registered_target() -> None:
+    empty = judge_fronts(replace(PROXY, fronts=(), databases=()))
+    assert empty.status == "fail" and "no registered cluster or instance" in empty.found
+    assert empty.fix == (
+        f"aws rds register-db-proxy-targets --region {REGION} --db-proxy-name orders-proxy "
+        "--db-cluster-identifiers CLUSTER_ID"
+    )
+    unwatched = judge_fronts(replace(PROXY, fronts=(), databases=(("cluster", "orders"),)))
+    assert unwatched.status == "warn" and "(cluster orders is registered" in unwatched.found
+    assert judge_fronts(replace(PROXY, databases=None)).status == "ok"  # fronts orders
 
 
 def login(host: str | None, n: int) -> PasswordLogin:
