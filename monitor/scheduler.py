@@ -22,6 +22,10 @@ running config stays. The signals are blocked from the executable's first statem
 A write the store's volume refuses (full, read-only) fails its job with one line; the
 daemon says once that the store cannot write (log, /readyz, `pgwarden_store_writable`)
 and once that it writes again, and the jobs resume by themselves.
+
+The jobs share one resolution of the targets (`SharedTargets`), made again once it is
+`[scheduler] discovery_interval_s` old by the first job that needs targets then; a reload
+starts afresh with the new config.
 """
 
 from __future__ import annotations
@@ -58,7 +62,15 @@ from monitor.outputs.metrics import Health, Metrics, MetricsServer
 from monitor.outputs.reports import access_review
 from monitor.reload import reload_problems
 from monitor.stages import run_stage, stage_specs
-from monitor.stages.base import KINDS, JobSpec, Stage, StageContext, StageReport, StageResult
+from monitor.stages.base import (
+    KINDS,
+    JobSpec,
+    SharedTargets,
+    Stage,
+    StageContext,
+    StageReport,
+    StageResult,
+)
 from monitor.store.sqlite import MIN_START_FREE_BYTES, Conn, Store, free_bytes
 
 log = logging.getLogger(__name__)
@@ -118,6 +130,7 @@ class Daemon:
         clock: Clock | None = None,
         jobs: Sequence[JobSpec] = JOBS,
         weekly_report: Stage = access_review.weekly_report,
+        aws: Callable[[Config], AwsSessions] | None = None,
     ) -> None:
         self.config_path = config_path
         self.config = config
@@ -136,7 +149,9 @@ class Daemon:
         self._stopping = False
         self._stores: dict[str, _JobStore] = {}
         self._contexts: dict[str, StageContext] = {}
-        self._aws = AwsSessions.from_config(config, clock=self.clock)
+        self._sessions = aws or (lambda c: AwsSessions.from_config(c, clock=self.clock))
+        self._aws = self._sessions(config)
+        self._targets = self._shared_targets(config)
         self._owner: Store | None = None
         self._server: MetricsServer | None = None
         self.scheduler.add_listener(
@@ -220,7 +235,7 @@ class Daemon:
         except ConfigError as exc:
             problems = exc.problems
         else:
-            aws = AwsSessions.from_config(config, clock=self.clock)
+            aws = self._sessions(config)
             problems = reload_problems(self.config, config, aws)
         if problems:
             log.error("config reload rejected, the running config stays: %s", "; ".join(problems))
@@ -228,6 +243,7 @@ class Daemon:
         with self._lock:
             self.config = config
             self._aws = aws
+            self._targets = self._shared_targets(config)
         self._schedule(first=False)
         log.info("config reloaded from %s", self.config_path)
         return True
@@ -308,13 +324,14 @@ class Daemon:
                 self._running.discard(job_id)
                 self._lock.notify_all()
         now = self.clock.now()
-        if ctx.resolved is not None:  # this run resolved the targets
-            self.metrics.discovery_notes.set(len(ctx.notes))
         self.health.record(job_id, report, now)
         if job_id == POLL_JOB and report.error is None:
             self.health.targets(report.failures, len(report.rows))
         self.metrics.observe(job_id, report, now)
-        took, extra = time.monotonic() - started, {"job": job_id, "failures": report.failures}
+        took = time.monotonic() - started
+        extra: dict[str, object] = {"job": job_id, "failures": report.failures}
+        if ctx.resolved_at is not None and ctx.resolved is not None:  # it worked on targets
+            extra["targets_age_s"] = round((now - ctx.resolved_at).total_seconds(), 1)
         if report.error:
             log.warning("job %s failed in %.2f s: %s", job_id, took, report.error, extra=extra)
         else:
@@ -337,8 +354,16 @@ class Daemon:
                 store.gate = self._gate
                 store.written = self._store_written
                 self._stores[job_id] = store
-            self._contexts[job_id] = StageContext(self.config, store, self.clock, self._aws)
+            self._contexts[job_id] = StageContext(
+                self.config, store, self.clock, self._aws, shared=self._targets
+            )
         return self._contexts[job_id]
+
+    def _shared_targets(self, config: Config) -> SharedTargets:
+        # Each resolution, by whichever job made it, sets the gauge.
+        gauge = self.metrics.discovery_notes
+        every = config.scheduler.discovery_interval_s
+        return SharedTargets(self.clock, every, lambda found: gauge.set(len(found.notes)))
 
     def _store_written(self, problem: str | None) -> None:
         """Say once when the store stops taking writes, and once when it takes them again.

@@ -177,11 +177,13 @@ class ReportsConfig(Section):
 
 class SchedulerConfig(Section):
     """`pgwarden run`: intervals of the jobs whose stage has no section of its own (activity,
-    pglogs and cloudtrail keep theirs in `interval_s`), and how missed runs are handled."""
+    pglogs and cloudtrail keep theirs in `interval_s`), how missed runs are handled, and how
+    long the jobs share one resolution of the targets (`discovery_interval_s`)."""
 
     grants_interval_s: float = Field(default=3600, gt=0)
     detect_interval_s: float = Field(default=60, gt=0)
     alerts_interval_s: float = Field(default=15, gt=0)
+    discovery_interval_s: float = Field(default=300, gt=0)
     misfire_grace_s: int = Field(default=30, ge=1)
     jitter_s: float = Field(default=1, ge=0)
 

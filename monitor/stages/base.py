@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from monitor.aws import AwsSessions
     from monitor.sources.activity_poller import ActivityPoller
     from monitor.sources.targets import Target
+
+log = logging.getLogger(__name__)
 
 LogSourceUp = tuple[str, str, bool]  # (target, log source, could it be read)
 
@@ -135,6 +141,18 @@ def _cell(f: dataclasses.Field[object], value: object) -> str:
     return str(f.metadata.get("none", "-")) if value is None else str(value)
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """One resolution of the targets: what it found, what it could not describe (one line
+    each), how many RDS Proxies it linked, when it was made and how long it took."""
+
+    targets: list[Target]
+    notes: list[str]
+    proxies: int
+    at: datetime
+    took_s: float
+
+
 @dataclass
 class StageContext:
     config: Config
@@ -144,8 +162,13 @@ class StageContext:
     notes: list[str] = field(default_factory=list)
     # The activity stage's connections, kept between the runs of one job (see close()).
     activity: ActivityPoller | None = None
-    # The targets resolved in this run (`run_once`), so discovery runs once per cycle.
+    # The targets this run works on (`run_once`: the cycle's), so discovery runs once per cycle.
     resolved: list[Target] | None = None
+    # When they were resolved (the daemon's jobs may share a resolution; see SharedTargets).
+    resolved_at: datetime | None = None
+    # The daemon's: the resolution its jobs share. None (`pgwarden once`): each context
+    # resolves its own.
+    shared: SharedTargets | None = None
 
     def aws(self) -> AwsSessions:
         if self.aws_sessions is None:
@@ -157,27 +180,108 @@ class StageContext:
     def targets(self) -> list[Target]:
         """The targets the stages work on, saved to the store with the proxies in front of
         them (grants and reports read them there); resolved once per cycle (see
-        `run_once`). What this resolution could not describe goes to `notes` (and the
-        log), replacing the last one's: `discovery_report` makes a result of it."""
+        `run_once`), or taken from the daemon's `shared` resolution. What the resolution
+        could not describe is in `notes` (and the log), replacing the last one's:
+        `discovery_report` makes a result of it."""
         if self.resolved is None:
-            from monitor.sources.targets import collect_targets
-            from monitor.store.proxies import save_proxies
-            from monitor.store.targets import retire_targets, save_targets
-
-            found = collect_targets(self.config, self.aws(), self.store)
-            with self.store.transaction() as conn:
-                save_targets(conn, found.targets, self.clock.now())
-                retire_targets(conn, [t.name for t in found.targets], self.clock.now())
-                save_proxies(conn, found.proxies, self.clock.now())
-            self.notes = [str(n) for n in found.notes]
-            self.resolved = found.targets
+            found = self.shared.get(self) if self.shared is not None else self.resolve()
+            # Copies: jobs share the resolution, each its own list (the targets are frozen).
+            self.notes, self.resolved = list(found.notes), list(found.targets)
+            self.resolved_at = found.at
         return self.resolved
+
+    def resolve(self) -> Resolution:
+        """Resolve the targets now (configured, and discovered through AWS), and save them
+        and their proxies to the store in one transaction."""
+        from monitor.sources.targets import collect_targets
+        from monitor.store.proxies import save_proxies
+        from monitor.store.targets import retire_targets, save_targets
+
+        started = time.monotonic()
+        found = collect_targets(self.config, self.aws(), self.store)
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            save_targets(conn, found.targets, now)
+            retire_targets(conn, [t.name for t in found.targets], now)
+            save_proxies(conn, found.proxies, now)
+        notes = [str(n) for n in found.notes]
+        took = time.monotonic() - started
+        return Resolution(found.targets, notes, len(found.proxies), now, took)
 
     def close(self) -> None:
         """Close what the stages kept open between runs (database connections)."""
         if self.activity is not None:
             activity, self.activity = self.activity, None
             activity.close()
+
+
+class SharedTargets:
+    """The resolution of the targets that the daemon's jobs share: resolved again only once
+    it is `max_age_s` old (`[scheduler] discovery_interval_s`), so that discovery's describe
+    calls (per account and region, and ~4 per RDS Proxy) do not run at every activity poll.
+
+    Jobs run in parallel threads. Of the jobs that find the resolution too old, one resolves
+    it again (and saves it, with its own store connection); the others go on with the old
+    one meanwhile, or wait for the first one. A resolution that fails (it raises, into that
+    job's boundary) leaves the old one in place, and the next job tries again.
+    Each new resolution is logged (with the age of the one it replaces) and passed to
+    `on_resolved`. A config reload starts afresh: the daemon makes a new one.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        max_age_s: float,
+        on_resolved: Callable[[Resolution], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.max_age_s = max_age_s
+        self.on_resolved = on_resolved
+        self._changed = threading.Condition()
+        self._current: Resolution | None = None
+        self._resolving = False
+
+    def age(self, resolution: Resolution) -> float:
+        return (self.clock.now() - resolution.at).total_seconds()
+
+    def _fresh(self, resolution: Resolution) -> bool:
+        # A clock stepped back makes the age negative: resolve again rather than wait.
+        return 0 <= self.age(resolution) < self.max_age_s
+
+    def get(self, ctx: StageContext) -> Resolution:
+        """The current resolution; made now with `ctx` (its config, AWS sessions and
+        store) if there is none yet or it is too old, and no other job is making one."""
+        with self._changed:
+            while True:
+                current = self._current
+                if current is not None and self._fresh(current):
+                    return current
+                if not self._resolving:
+                    self._resolving = True
+                    break
+                if current is not None:
+                    return current  # another job resolves them again: these meanwhile
+                # No targets yet: wait for the job resolving them. It notifies when done,
+                # whether it succeeded or raised (finally below), so the wait ends with it.
+                self._changed.wait()
+        made: Resolution | None = None
+        try:
+            made = ctx.resolve()
+        finally:
+            with self._changed:
+                self._resolving = False
+                if made is not None:
+                    self._current = made
+                self._changed.notify_all()
+        old = "" if current is None else f"; the last were {self.age(current):.0f} s old"
+        log.info(
+            "targets resolved: %s targets, %s proxies, %s not described, in %.2f s%s",
+            len(made.targets), made.proxies, len(made.notes), made.took_s, old,
+            extra={"targets": len(made.targets), "not_described": len(made.notes)},
+        )  # fmt: skip
+        if self.on_resolved is not None:
+            self.on_resolved(made)
+        return made
 
 
 Stage = Callable[[StageContext], StageResult]

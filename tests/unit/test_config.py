@@ -339,3 +339,16 @@ def test_config_webhook_url_over_http_refused_without_echo() -> None:
         make_sink(slack, lambda ref: secret)
     assert "holds no https:// URL" in str(info.value) and "SECRET" not in str(info.value)
     assert make_sink(slack, lambda ref: "https://hooks.slack.com/services/T0/B0/x")
+
+
+def test_config_discovery_interval_defaults_to_five_minutes_and_must_be_positive() -> None:
+    assert validate(GOOD).scheduler.discovery_interval_s == 300
+    for bad in (0, -5, "often"):
+        found = problems_of({**GOOD, "scheduler": {"discovery_interval_s": bad}})
+        assert len(found) == 1 and found[0].startswith("scheduler.discovery_interval_s: "), found
+    assert (
+        validate(
+            {**GOOD, "scheduler": {"discovery_interval_s": 0.5}}
+        ).scheduler.discovery_interval_s
+        == 0.5
+    )

@@ -294,8 +294,10 @@ def test_scheduler_counts_what_discovery_could_not_describe(
     daemon: Daemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The gauge follows each resolution: a proxy whose endpoints could not be described
-    shows as 1, and the next clean resolution puts it back to 0. Discovery itself is stood
-    in for here (no AWS in this unit test); test_proxy_scenario makes the note for real."""
+    shows as 1, and the next clean resolution, once [scheduler] discovery_interval_s has
+    passed, puts it back to 0. Discovery itself is stood in for here (no AWS in this unit
+    test); test_proxy_scenario makes the note for real, and test_daemon_targets counts the
+    describe calls of real resolutions."""
     from monitor.sources import targets
     from monitor.sources.proxies import Note
 
@@ -310,6 +312,10 @@ def test_scheduler_counts_what_discovery_could_not_describe(
     daemon._run_job("detect")  # resolves no targets: the gauge keeps the last resolution's
     assert gauge("pgwarden_discovery_not_described") == 1
     notes.clear()
+    daemon._run_job("ingest-logs")  # within the interval: the shared resolution's notes
+    assert gauge("pgwarden_discovery_not_described") == 1
+    assert isinstance(daemon.clock, FrozenClock)
+    daemon.clock.advance(timedelta(seconds=daemon.config.scheduler.discovery_interval_s))
     daemon._run_job("ingest-logs")
     assert gauge("pgwarden_discovery_not_described") == 0
     assert daemon._finish() == []

@@ -53,7 +53,6 @@ from monitor.sources.pglogs.ingest import (
     SourceRun,
 )
 from monitor.store.events import save_auth_events
-from monitor.store.proxies import proxies
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
@@ -235,15 +234,10 @@ def read_proxy(
 def backing_target(run: SourceRun, target: Target) -> str:
     """The target name a proxy's events are stored under: the database it fronts."""
     known = {t.name for t in run.targets}
-    for p in proxies(run.store):
-        if (p.account_id, p.region, p.name) == (
-            target.account_id,
-            target.region,
-            target.proxy_name,
-        ):
-            fronted = [name for name in p.fronts if name in known]
-            if fronted:
-                return fronted[0]
+    fronts = run.stored_fronts.get((target.account_id, target.region, target.proxy_name or ""), ())
+    fronted = [name for name in fronts if name in known]
+    if fronted:
+        return fronted[0]
     behind = [
         t.name
         for t in run.targets
