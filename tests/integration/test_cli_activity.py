@@ -97,7 +97,7 @@ def test_cli_once_unknown_stage_exit_2(
     assert result.returncode == 2
     assert (
         result.stderr.strip().splitlines()[-1] == "--only activty: unknown stage; known: "
-        "activity, pglogs, grants, cloudtrail, detect, alerts"
+        "activity, pglogs, grants, cloudtrail, detect, alerts, retention"
     )
 
 
