@@ -12,9 +12,10 @@ import pytest
 
 from monitor.aws import refresh_windows, role_session_name
 from monitor.clock import FrozenClock
-from monitor.config import ActivityConfig
+from monitor.config import ActivityConfig, Config
 from monitor.errors import PgwardenError
 from monitor.parsing.sqlmask import mask_literals
+from monitor.registry import Access
 from monitor.sources.activity import ActivitySource
 from monitor.sources.pacing import ConnectLimiter, backoff_s
 from monitor.sources.targets import Target
@@ -144,6 +145,10 @@ def test_select_stages_unknown_lists_known() -> None:
         select_stages(["nope"])
 
 
+# Stages with a section that touch neither AWS nor PostgreSQL, only the store.
+STORE_ONLY = {"retention"}
+
+
 def test_stages_that_state_a_contract_keep_it() -> None:
     import inspect
     import tomllib
@@ -160,5 +165,8 @@ def test_stages_that_state_a_contract_keep_it() -> None:
         parsed = tomllib.loads(example)
         assert list(parsed) == [spec.section], spec.name
         spec.options.model_validate(parsed[spec.section])
+        if spec.name in STORE_ONLY:  # reads and writes the store only: no access at all
+            assert spec.access == Access() and spec.needs(Config()) == Access(), spec.name
+            continue
         assert spec.iam_actions or spec.pg_privileges, f"{spec.name}: states no access needed"
         assert all(":" in action for action in spec.iam_actions), spec.iam_actions
