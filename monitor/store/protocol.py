@@ -21,6 +21,7 @@ runs no SQL. It reaches the tables in two ways:
                    frozen evidence for the detector's pure `detect`
    - reports.py    the access review's snapshot (one read transaction), review decisions
    - metrics.py    the /metrics samples and the demo's counts
+   - retention.py  prune: history older than `[retention] days`, in short batches
 
 A second backend (PostgreSQL, shared by several daemons) implements `StoreBackend` over its
 own connection type, the same functions with the same signatures over that connection, the
