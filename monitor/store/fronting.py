@@ -4,8 +4,9 @@ Behind a proxy the database sees the proxy, not the client: `pg_stat_activity.cl
 and the `connection received: host=...` of its log are the proxy's addresses. pgwarden
 takes a database-side connection (or session) on a target with proxies as *via proxy
 <name>* when its client address lies in the subnets of a proxy fronting that target
-(`Proxy.networks`, from discovery), or, on a proxy target, of the proxy it is polled through. Such an address is the proxy's, not a client's: it is
-never a new source, and no finding names it as the client.
+(`Proxy.networks`, from discovery), or, on a proxy target, of the proxy it is polled
+through. Such an address is the proxy's, not a client's: it is never a new source, and no
+finding names it as the client.
 
 This is inferred from the proxy's subnets: a client inside those subnets that connects to
 the database directly is taken for the proxy. Put proxies in subnets of their own to keep
