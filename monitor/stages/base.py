@@ -202,7 +202,7 @@ class StageContext:
         now = self.clock.now()
         with self.store.transaction() as conn:
             save_targets(conn, found.targets, now)
-            retire_targets(conn, [t.name for t in found.targets], now)
+            retire_targets(conn, found.targets, now)
             save_proxies(conn, found.proxies, now)
             retire_proxies(conn, found.proxies, now)
         notes = [str(n) for n in found.notes]
