@@ -198,7 +198,10 @@ def collect_targets(
     the proxies in front of them (`discover`: ask AWS at all).
 
     If discovery fails for an account (say AssumeRole is denied), the targets found there
-    before are kept from the store, so they show up as down rather than vanish.
+    before are kept from the store, so they show up as down rather than vanish; so are a
+    region's proxies that could not be listed, and a configured proxy not described. What
+    a resolution does not return is retired (`monitor.store.targets.retire_targets`), so a
+    passing failure must not drop anything.
     """
     from monitor.sources.discovery import Discovered, discover_account
     from monitor.sources.proxies import link
@@ -209,13 +212,19 @@ def collect_targets(
         if not account.discover:
             continue
         try:
-            found += discover_account(aws, config, account)
+            here = discover_account(aws, config, account)
         except AwsError as exc:
             found.notes.append(Note(str(exc), account.id))
             if store is not None:
                 found += _stored_discovered(store, account.id, config)
+            continue
+        found += here
+        unlisted = {n.region for n in here.notes if n.region and n.proxy is None}
+        if store is not None:  # a region's proxies not listed: those found there last stay
+            for region in sorted(unlisted):
+                found += _stored_discovered(store, account.id, config, region)
     if discover:
-        found += _configured_proxies(aws, configured, found)
+        found += _configured_proxies(aws, configured, found, store)
     for note in found.notes:
         log.warning("%s", note, extra={"account": note.account_id})
     targets, proxies = link(merge(configured, found.targets), found.proxies)
@@ -223,12 +232,13 @@ def collect_targets(
 
 
 def _configured_proxies(
-    aws: AwsSessions, configured: list[Target], found: Discovered
+    aws: AwsSessions, configured: list[Target], found: Discovered, store: Store | None
 ) -> Discovered:
     """The proxies of `endpoint_type = "proxy"` targets that discovery did not describe,
-    looked up by name; an account that cannot be reached, or a proxy not there, is a note."""
+    looked up by name; an account that cannot be reached, or a proxy not there, is a note
+    (and the proxy as stored last is kept)."""
     from monitor.sources.discovery import Discovered
-    from monitor.sources.proxies import Undescribed, describe_proxies
+    from monitor.sources.proxies import FoundProxy, Undescribed, describe_proxies
 
     known = {(f.proxy.account_id, f.proxy.region, f.proxy.name) for f in found.proxies}
     more = Discovered()
@@ -242,18 +252,36 @@ def _configured_proxies(
         except (AwsError, Undescribed) as exc:
             text = f"proxy {t.proxy_name} of target {t.name}: not described: {exc}"
             more.notes.append(Note(text, t.account_id, t.region, t.proxy_name))
+            if store is not None:
+                key = (t.account_id, t.region, t.proxy_name)
+                more.proxies += [
+                    FoundProxy(p)
+                    for p in stored_proxies(store)
+                    if (p.account_id, p.region, p.name) == key
+                ]
     more.notes += [n for f in more.proxies for n in f.notes]
     return more
 
 
-def _stored_discovered(store: Store, account_id: str, config: Config) -> Discovered:
-    """The account's targets and proxies as discovery found them last."""
+def _stored_discovered(
+    store: Store, account_id: str, config: Config, region: str | None = None
+) -> Discovered:
+    """The account's targets and proxies as discovery found them last; with `region`, only
+    that region's proxies and their targets."""
     from monitor.sources.discovery import Discovered
     from monitor.sources.proxies import FoundProxy
 
     account = next(a for a in config.accounts if a.id == account_id)
-    rows = stored.discovered(store, account_id)
-    proxies = [FoundProxy(p) for p in stored_proxies(store) if p.account_id == account_id]
+    rows = [
+        r
+        for r in stored.discovered(store, account_id)
+        if region is None or (r.region == region and r.proxy_name)
+    ]
+    proxies = [
+        FoundProxy(p)
+        for p in stored_proxies(store)
+        if p.account_id == account_id and region in (None, p.region)
+    ]
     targets = [
         Target(
             name=r.name,

@@ -194,7 +194,7 @@ class StageContext:
         """Resolve the targets now (configured, and discovered through AWS), and save them
         and their proxies to the store in one transaction."""
         from monitor.sources.targets import collect_targets
-        from monitor.store.proxies import save_proxies
+        from monitor.store.proxies import retire_proxies, save_proxies
         from monitor.store.targets import retire_targets, save_targets
 
         started = time.monotonic()
@@ -202,8 +202,9 @@ class StageContext:
         now = self.clock.now()
         with self.store.transaction() as conn:
             save_targets(conn, found.targets, now)
-            retire_targets(conn, [t.name for t in found.targets], now)
+            retire_targets(conn, found.targets, now)
             save_proxies(conn, found.proxies, now)
+            retire_proxies(conn, found.proxies, now)
         notes = [str(n) for n in found.notes]
         took = time.monotonic() - started
         return Resolution(found.targets, notes, len(found.proxies), now, took)

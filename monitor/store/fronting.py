@@ -4,8 +4,9 @@ Behind a proxy the database sees the proxy, not the client: `pg_stat_activity.cl
 and the `connection received: host=...` of its log are the proxy's addresses. pgwarden
 takes a database-side connection (or session) on a target with proxies as *via proxy
 <name>* when its client address lies in the subnets of a proxy fronting that target
-(`Proxy.networks`, from discovery). Such an address is the proxy's, not a client's: it is
-never a new source, and no finding names it as the client.
+(`Proxy.networks`, from discovery), or, on a proxy target, of the proxy it is polled
+through. Such an address is the proxy's, not a client's: it is never a new source, and no
+finding names it as the client.
 
 This is inferred from the proxy's subnets: a client inside those subnets that connects to
 the database directly is taken for the proxy. Put proxies in subnets of their own to keep
@@ -22,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from monitor import sql
 from monitor.models import Proxy
 from monitor.store.proxies import load_proxies
 from monitor.store.sqlite import Conn
@@ -77,11 +79,17 @@ def _networks(proxy: Proxy) -> list[Network]:
 
 
 def load_fronting(conn: Conn) -> Fronting:
-    """Every stored proxy, by the targets it fronts."""
+    """Every stored proxy, by the targets it fronts, and by the proxy targets polled through
+    it: what they see of the database came through the proxy too."""
     by_target: dict[str, list[Proxy]] = defaultdict(list)
+    by_key = {}
     for proxy in load_proxies(conn):
+        by_key[(proxy.account_id, proxy.region, proxy.name)] = proxy
         for target in proxy.fronts:
             by_target[target].append(proxy)
+    for name, account, region, proxy_name in conn.execute(sql.load("store/proxy_targets")):
+        if (account, region, proxy_name) in by_key:
+            by_target[name].append(by_key[(account, region, proxy_name)])
     return Fronting({t: tuple(sorted(ps, key=lambda p: p.name)) for t, ps in by_target.items()})
 
 

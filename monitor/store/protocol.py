@@ -13,7 +13,7 @@ runs no SQL. It reaches the tables in two ways:
    - sessions.py   SessionRecorder.record, record_roles (activity polls, db roles)
    - events.py     save_auth_events, store_assume_role_events, store_access_changes
    - targets.py    save_targets, retire_targets, discovered, accounts
-   - proxies.py    save_proxies, load_proxies, proxies, auth_event_count
+   - proxies.py    save_proxies, retire_proxies, load_proxies, proxies, auth_event_count
    - grants.py     save_inventory, current_grants, resources, granting_roles
    - findings.py   the findings lifecycle's rows, suppressions, and the alerts it queues
    - outbox.py     pending alerts, claims, marks, back-off, parked channels

@@ -37,13 +37,21 @@ def save_proxies(conn: Conn, proxies: Sequence[Proxy], now: datetime) -> None:
     )
 
 
+def retire_proxies(conn: Conn, kept: Sequence[Proxy], now: datetime) -> None:
+    """Retire every proxy but `kept` (all those resolved): a retired proxy is no longer
+    loaded, so its subnets no longer mark addresses "via proxy"; saved again, it is back.
+    Call inside `Store.transaction()`."""
+    keys = [[p.account_id, p.region, p.name] for p in kept]
+    conn.execute(sql.load("store/proxies_retire"), {"kept": json.dumps(keys), "now": to_text(now)})
+
+
 def load_proxies(conn: Conn) -> list[Proxy]:
-    """Every stored proxy."""
+    """Every stored proxy not retired."""
     return [_proxy(row) for row in conn.execute(sql.load("store/proxies_all"))]
 
 
 def proxies(store: Store) -> list[Proxy]:
-    """Every stored proxy, read outside a transaction."""
+    """Every stored proxy not retired, read outside a transaction."""
     return load_proxies(store.conn)
 
 

@@ -48,11 +48,11 @@ def save_targets(conn: Conn, targets: list[Target], now: datetime) -> None:
     )  # fmt: skip
 
 
-def retire_targets(conn: Conn, kept: Sequence[str], now: datetime) -> None:
+def retire_targets(conn: Conn, kept: Sequence[Target], now: datetime) -> None:
     """Retire every target but `kept` (all those resolved): history stays, but a retired
     target is no longer watched, so nothing judges it quiet or unused; saved again, it is
     back. Call inside `Store.transaction()`."""
-    params = {"kept": json.dumps(list(kept)), "now": to_text(now)}
+    params = {"kept": json.dumps([t.name for t in kept]), "now": to_text(now)}
     conn.execute(sql.load("store/targets_retire"), params)
 
 

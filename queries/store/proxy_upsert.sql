@@ -1,4 +1,4 @@
--- An RDS Proxy as discovery saw it last.
+-- An RDS Proxy as discovery saw it last (not retired).
 INSERT INTO proxies (
     account_id, region, name, arn, engine_family, endpoint, require_tls, debug_logging,
     auth, fronts, endpoints, networks, seen_at
@@ -16,4 +16,5 @@ ON CONFLICT (account_id, region, name) DO UPDATE SET
     fronts = excluded.fronts,
     endpoints = excluded.endpoints,
     networks = excluded.networks,
-    seen_at = excluded.seen_at
+    seen_at = excluded.seen_at,
+    retired_at = NULL

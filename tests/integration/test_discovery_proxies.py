@@ -344,3 +344,95 @@ def test_doctor_rds_checks_no_database_behind_a_proxy_it_cannot_place(
             "not checked: what proxy orders-proxy fronts is unknown",
             "fix the proxies proxy orders-proxy described row first",
         )
+
+
+def _resolve_and_save(config: Config) -> tuple[Resolved, list[str]]:
+    """One resolution as a stage makes it (saved, the rest retired); the proxies stored."""
+    from monitor.clock import SystemClock
+    from monitor.stages.base import StageContext
+
+    with Store.open(config.store.path) as store:
+        ctx = StageContext(config, store, SystemClock())
+        ctx.targets()
+        kept = [p.name for p in proxies(store)]
+    return _resolve(config), kept
+
+
+def test_a_proxy_gone_from_discovery_is_retired_and_one_not_described_is_kept(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = _setup(moto_server, monkeypatch)
+    orders = account.create_cluster("orders", 5432)
+    account.create_proxy(orders, "orders-proxy")
+    billing = account.create_cluster("billing", 5433)
+    account.create_proxy(billing, "billing-proxy", networks=("10.20.5.0/24",))
+    accounts = [
+        {
+            "id": ACCOUNT, "name": "prod", "role_arn": ROLE,
+            "external_id": f"env:{EXTERNAL_ID_ENV}", "discover": True,
+            "discover_tags": {"pgwarden": "monitor"},
+        }
+    ]  # fmt: skip
+    # billing-proxy is also a configured target: named in the config, it is looked up by name.
+    targets = [
+        {
+            "name": "billing-via-proxy", "account": "prod", "proxy_name": "billing-proxy",
+            "endpoint": "billing-proxy.example", "endpoint_type": "proxy",
+        }
+    ]  # fmt: skip
+    config = discovery_config(tmp_path, moto_server, accounts=accounts, targets=targets)
+    _, kept = _resolve_and_save(config)
+    assert kept == ["billing-proxy", "orders-proxy"]
+
+    # Both proxies deleted in AWS. Discovery, which works, no longer finds orders-proxy: it is
+    # retired, and its subnets no longer mark addresses. billing-proxy, named in the config,
+    # cannot be described: said, and kept as stored last (a passing failure must not make
+    # the proxy's addresses look like new clients).
+    rds = account.rds()
+    for name in ("orders-proxy", "billing-proxy"):
+        rds.delete_db_proxy(DBProxyName=name)
+    found, kept = _resolve_and_save(config)
+    assert kept == ["billing-proxy"]
+    assert any(n.proxy == "billing-proxy" and "not described" in n.text for n in found.notes)
+    with Store.open(config.store.path, writer=False) as store:
+        retired = store.conn.execute(
+            "SELECT name FROM proxies WHERE retired_at IS NOT NULL"
+        ).fetchall()
+    assert retired == [("orders-proxy",)]
+
+
+def test_a_region_whose_proxies_cannot_be_listed_keeps_them_as_stored(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monitor role refused rds:DescribeDBProxies for a while: the databases are still
+    discovered, and the proxies and their targets found last stay, not retired. The
+    refusal is raised at botocore's before-call hook: moto's server cannot deny one action
+    to one role on demand (its IAM enforcement is all or nothing, fixed at start)."""
+    from botocore.exceptions import ClientError
+
+    from monitor.clock import SystemClock
+    from monitor.stages.base import StageContext
+    from tests.support.aws_calls import AwsCalls
+
+    account = _setup(moto_server, monkeypatch)
+    account.create_proxy(account.create_cluster("orders", 5432), "orders-proxy")
+    config = discovery_config(tmp_path, moto_server)
+    calls = AwsCalls(SystemClock())
+
+    def resolve() -> tuple[list[str], list[str], list[str]]:
+        with Store.open(config.store.path) as store:
+            ctx = StageContext(config, store, SystemClock(), calls.sessions(config))
+            names = sorted(t.name for t in ctx.targets())
+            return names, [p.name for p in proxies(store)], ctx.notes
+
+    first = resolve()
+    assert first[:2] == ([ORDERS, "prod/us-east-1/proxy/orders-proxy"], ["orders-proxy"])
+
+    def refuse() -> None:
+        error = {"Error": {"Code": "AccessDenied", "Message": "not authorized"}}
+        raise ClientError(error, "DescribeDBProxies")  # type: ignore[arg-type]
+
+    calls.before["DescribeDBProxies"] = refuse
+    names, kept, notes = resolve()
+    assert (names, kept) == first[:2]
+    assert any("proxies of account" in n and "not listed" in n for n in notes), notes

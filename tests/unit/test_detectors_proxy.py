@@ -18,7 +18,7 @@ from monitor.models import AuthEvent, AuthEventKind, Finding
 from monitor.outputs.alerts.render import render_finding
 from monitor.outputs.finding_text import finding_lines
 from monitor.store.fronting import load_fronting
-from tests.support.store import StoreBuilder, days
+from tests.support.store import ACCOUNT, StoreBuilder, days
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # a Tuesday, 03:00 UTC: off hours
 PROXY_NET = "10.1.0.0/24"
@@ -100,6 +100,28 @@ def test_fronting_proxy_side_events_keep_the_client(b: StoreBuilder) -> None:
     assert fronting.client("db1", CLIENT, "p1") == (CLIENT, "p1")
     assert fronting.client("db1", PROXY_ADDR, None) == (None, "p1")
     assert fronting.client("db1", DIRECT, None) == (DIRECT, None)
+
+
+def test_fronting_a_proxy_target_sees_the_database_through_its_own_proxy(
+    b: StoreBuilder,
+) -> None:
+    """Polled through p2, which fronts no watched database, a session from p2's subnets is
+    p2's, not a new client: sessions of the proxy target itself say "via proxy p2"."""
+    from monitor.sources.targets import Target
+    from monitor.store.targets import save_targets
+
+    b.proxy("p2", (), ("10.3.0.0/24",), NOW - days(60))
+    lone = Target(
+        name="lone", account_id=ACCOUNT, account_name="prod", region="us-east-1",
+        endpoint="p2.proxy-abc.us-east-1.rds.amazonaws.com", endpoint_type="proxy", port=5432,
+        database="postgres", db_user="pgmonitor", ca_bundle=None, proxy_name="p2",
+    )  # fmt: skip
+    with b.store.transaction() as tx:
+        save_targets(tx, [lone], NOW)
+    fronting = load_fronting(b.store.conn)
+    assert fronting.via("lone", "10.3.0.9") == "p2"
+    assert fronting.via("lone", DIRECT) is None
+    assert fronting.via("db1", "10.3.0.9") is None  # p2 fronts nothing else
 
 
 # -- failure-burst -----------------------------------------------------------------------------
