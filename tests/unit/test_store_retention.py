@@ -265,7 +265,8 @@ def test_store_retention_lets_another_writer_in_between_batches(builder: StoreBu
         wants.wait()
         with other.transaction():
             other.set_cursor("activity", TARGET, 1, NOW)
-        order.append("other job")
+            # Noted while holding the write lock: no batch can come in between.
+            order.append("other job")
 
     job = threading.Thread(target=write)
     job.start()
