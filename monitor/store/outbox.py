@@ -119,10 +119,6 @@ def parked(conn: Conn) -> dict[str, ParkedRow]:
     }
 
 
-def parked_channels(store: Store) -> dict[str, ParkedRow]:
-    return parked(store.conn)
-
-
 def parked_if_migrated(store: Store) -> dict[str, ParkedRow]:
     """The parked channels; none in a store from before parking existed (the daemon
     migrates it)."""

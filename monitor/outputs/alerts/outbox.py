@@ -77,7 +77,7 @@ def plan(store: Store, sink: Sink, now: datetime, limits: Limits) -> tuple[list[
     Rows for a parked channel are left out: they wait, and hold up no other channel.
     """
     rows = stored.pending(store)
-    stuck = parking.parked(store)
+    stuck = stored.parked(store.conn)
     active = [r for r in rows if sink.channel(r.finding.severity) not in stuck]
     # _back_off delays the head of this queue: while it waits, everything behind it does.
     if not active or active[0].next_attempt_at > now:
@@ -104,13 +104,13 @@ def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> Delivery
     """
     with _deliverer(store) as held:
         if not held:
-            return DeliverySummary(pending=len(stored.pending(store)), busy=True)
+            return DeliverySummary(pending=stored.pending_count(store), busy=True)
         summary = DeliverySummary()
         try:
             summary.found = _settle(store, sink, now)
             batches, _ = plan(store, sink, now, limits)
             for batch in batches:
-                if batch.channel(sink) in parking.parked(store):
+                if batch.channel(sink) in stored.parked(store.conn):
                     continue  # parked earlier in this run: its rows wait with the channel
                 try:
                     _send(store, sink, batch, now)
@@ -126,7 +126,7 @@ def deliver(store: Store, sink: Sink, now: datetime, limits: Limits) -> Delivery
         except AlertDeliveryFailed as exc:
             summary.error = str(exc)
             _back_off(store, sink, str(exc), now)
-        summary.pending = len(stored.pending(store))
+        summary.pending = stored.pending_count(store)
         summary.parked = sum(_waiting(store, sink).values())
         return summary
 
@@ -154,7 +154,7 @@ def preview(store: Store, sink: Sink, now: datetime, limits: Limits) -> int:
 
 def _waiting(store: Store, sink: Sink) -> dict[str, int]:
     """Pending rows per parked channel."""
-    stuck = parking.parked(store)
+    stuck = stored.parked(store.conn)
     counts: dict[str, int] = {}
     for row in stored.pending(store):
         channel = sink.channel(row.finding.severity)
@@ -254,7 +254,7 @@ def _release(store: Store, rows: list[OutboxRow]) -> None:
 
 def _back_off(store: Store, sink: Sink, error: str, now: datetime) -> None:
     """Delay the head of the queue (parked channels aside); everything behind it waits."""
-    stuck = parking.parked(store)
+    stuck = stored.parked(store.conn)
     rows = [r for r in stored.pending(store) if sink.channel(r.finding.severity) not in stuck]
     if not rows:
         return

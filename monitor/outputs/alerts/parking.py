@@ -38,10 +38,6 @@ def retry_command(channel: str) -> str:
     return f"pgwarden alerts retry-parked --channel {shlex.quote(channel)}"
 
 
-def parked(store: Store) -> dict[str, stored.ParkedRow]:
-    return stored.parked_channels(store)
-
-
 def park(store: Store, exc: ChannelUnusable, now: datetime) -> None:
     stored.park(store, exc.channel, exc.error, now)
     log.error(
@@ -66,7 +62,7 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
     A channel found unusable on the way is parked too; an outage leaves the alert for the
     next run. Raises AlertDeliveryFailed only for an outage.
     """
-    stuck = parked(store)
+    stuck = stored.parked(store.conn)
     for entry in list(stuck.values()):
         if entry.alerted_at is not None:
             continue
@@ -79,7 +75,7 @@ def announce(store: Store, sink: Sink, now: datetime, waiting: dict[str, int]) -
                 sink.send(message.to(channel), 0, None)
             except ChannelUnusable as exc:
                 park(store, exc, now)
-                stuck = parked(store)
+                stuck = stored.parked(store.conn)
                 continue
             stored.parked_alerted(store, entry.channel, now)
             break
