@@ -57,10 +57,12 @@ kept AS (
     FROM review_decisions
     WHERE kind = 'db_user' AND decision = 'keep' AND decided_at < :end AND keep_until > :end
 ),
--- The RDS Proxies in front of each target (pgwarden targets: the proxies table's fronts).
+-- The RDS Proxies in front of each target (pgwarden targets: the proxies table's fronts),
+-- retired ones left out.
 proxied AS (
     SELECT f.value AS target, group_concat(p.name, char(10)) AS names
     FROM proxies p, json_each(p.fronts) f
+    WHERE p.retired_at IS NULL
     GROUP BY f.value
 ),
 open_findings AS (

@@ -92,6 +92,16 @@ def test_access_review_shows_the_proxies_in_front_of_a_target(
     assert by["billing", "newbie"] == ""
     html = next(out.glob("*.html")).read_text(encoding="utf-8")
     assert "via proxies" in html and "orders-proxy" in html and "<b>p</b>" not in html
+    # A proxy no longer found is retired: no longer in front of anything.
+    from monitor.store.proxies import retire_proxies
+
+    with world.store.transaction() as conn:
+        retire_proxies(conn, [proxy("orders-proxy")], END)
+    out = report(world, tmp_path)
+    _, rows = read_csv(out / "access-review-2026-W47-users.csv")
+    assert {(r["target"], r["db_user"]): r["proxies"] for r in rows}["orders", "app"] == (
+        "orders-proxy"
+    )
 
 
 def test_access_review_users_csv(world: StoreBuilder, tmp_path: Path) -> None:
