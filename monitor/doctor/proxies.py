@@ -55,6 +55,7 @@ CHECKS = (
     "direct-password",
 )  # fmt: skip
 IAM_ACTIONS = (*PROXY_ACTIONS, "logs:DescribeLogGroups", "logs:DescribeLogStreams")
+DIRECT_LOGINS = "proxies:direct-logins"  # ctx.facts: proxy-bypass's direct logins
 QUIET = timedelta(hours=24)  # a proxy log with no event for this long is worth a look
 UNDOCUMENTED = (
     "AWS does not document which lines a proxy writes without DebugLogging, "
@@ -250,8 +251,12 @@ def direct_password(ctx: DoctorContext, proxy: Proxy, target: str) -> Outcome:
     now = ctx.clock.now()
     with Store.open(path, writer=False) as store:
         events = auth_event_count(store, target, now - timedelta(days=opts.window_days))
-        logins = proxy_bypass(store.conn, now, opts).logins
-    direct = [x for x in logins if x.target == target and is_direct(x)]
+        # The evidence of every target, read once a doctor run.
+        found = ctx.facts.get(DIRECT_LOGINS)
+        if not isinstance(found, list):
+            found = [x for x in proxy_bypass(store.conn, now, opts).logins if is_direct(x)]
+            ctx.facts[DIRECT_LOGINS] = found
+    direct = [x for x in found if x.target == target]
     return judge_direct(proxy, target, direct, events, opts.window_days)
 
 

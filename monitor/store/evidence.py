@@ -142,17 +142,31 @@ class PasswordLogins:
     logins: list[PasswordLogin]
     rds_iam: set[tuple[str, str]]
     links: LinkData = field(default_factory=LinkData)
-    fronting: Fronting = field(default_factory=Fronting)
+
+
+@dataclass(frozen=True)
+class ProxiedLogins:
+    logins: list[PasswordLogin]
+    fronting: Fronting
 
 
 def password_logins(conn: Conn, now: datetime, opts: PasswordLoginOptions) -> PasswordLogins:
     """password-login: logins by password (each with its client address and proxy, as
     monitor/store/fronting.py reads them), and which users hold rds_iam."""
-    return _password_logins(conn, now - timedelta(days=opts.lookback_days))
+    since = now - timedelta(days=opts.lookback_days)
+    logins = _password_logins(conn, since, load_fronting(conn))
+    rds_iam = {(t, u) for t, u in conn.execute(sql.load("store/rds_iam_users"))}
+    return PasswordLogins(logins, rds_iam, load_links(conn, since))
 
 
-def _password_logins(conn: Conn, since: datetime) -> PasswordLogins:
+def proxy_bypass(conn: Conn, now: datetime, opts: ProxyBypassOptions) -> ProxiedLogins:
+    """proxy-bypass: the window's password logins, and the proxies in front of each target."""
     fronting = load_fronting(conn)
+    since = now - timedelta(days=opts.window_days)
+    return ProxiedLogins(_password_logins(conn, since, fronting), fronting)
+
+
+def _password_logins(conn: Conn, since: datetime, fronting: Fronting) -> list[PasswordLogin]:
     logins = []
     for t, u, m, h, n, f, lst, proxy in conn.execute(
         sql.load("store/password_logins"), {"since": to_text(since)}
@@ -160,13 +174,7 @@ def _password_logins(conn: Conn, since: datetime) -> PasswordLogins:
         host, via = fronting.client(t, h, proxy)
         first, last = datetime.fromisoformat(f), datetime.fromisoformat(lst)
         logins.append(PasswordLogin(t, u or "", m, host, n, first, last, via))
-    rds_iam = {(t, u) for t, u in conn.execute(sql.load("store/rds_iam_users"))}
-    return PasswordLogins(logins, rds_iam, load_links(conn, since), fronting)
-
-
-def proxy_bypass(conn: Conn, now: datetime, opts: ProxyBypassOptions) -> PasswordLogins:
-    """proxy-bypass: the window's password logins, and the proxies in front of each target."""
-    return _password_logins(conn, now - timedelta(days=opts.window_days))
+    return logins
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from monitor.judge.detectors.registry import DetectorOptions, register
 from monitor.judge.remedy import quote_ident
 from monitor.models import EvidenceItem, Finding, Proxy
 from monitor.store import evidence
-from monitor.store.evidence import PasswordLogin, PasswordLogins
+from monitor.store.evidence import PasswordLogin, ProxiedLogins
 
 PASSWORD_METHODS = frozenset({"password", "md5", "scram-sha-256"})
 
@@ -43,7 +43,7 @@ def is_direct(login: PasswordLogin) -> bool:
 
 
 @register("proxy-bypass", ProxyBypassOptions, evidence.proxy_bypass)
-def detect(data: PasswordLogins, now: datetime, opts: ProxyBypassOptions) -> list[Finding]:
+def detect(data: ProxiedLogins, now: datetime, opts: ProxyBypassOptions) -> list[Finding]:
     direct: dict[str, list[PasswordLogin]] = defaultdict(list)
     for login in filter(is_direct, data.logins):
         direct[login.target].append(login)
