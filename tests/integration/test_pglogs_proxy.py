@@ -17,14 +17,12 @@ from typing import Any, Literal
 import pytest
 
 from monitor.clock import FrozenClock
-from monitor.models import Proxy
 from monitor.sandbox.proxy import CONNECTED, IAM_FAILED, PINNED, proxy_line
 from monitor.sources.pglogs import PgLogsConfig
 from monitor.sources.pglogs.ingest import ingest
 from monitor.sources.pglogs.proxy import CURSOR, read_proxy
 from monitor.sources.targets import Target, attach_logs
 from monitor.store.metrics import sample
-from monitor.store.proxies import save_proxies
 from monitor.store.sqlite import Store
 
 pytestmark = pytest.mark.integration
@@ -175,9 +173,6 @@ def test_pglogs_proxy_warns_once_when_the_unrecognised_share_jumps(
     ]
     bad = [(_at(10 + i), f"moved format line {i}") for i in range(8)]
     with Store.open(tmp_path / "s.db") as store:
-        # The stored proxy says what it fronts; its name outranks Target.proxies.
-        with store.transaction() as conn:
-            save_proxies(conn, [_proxy(fronts=("prod-orders-reader", "prod-orders"))], NOW)
         _put(logs, PROXY_GROUP, good)
         read_proxy(store, logs, PROXY, "prod-orders", opts, NOW)
         before = list(sample(store, "metrics_proxy_log_unrecognised", NOW))
@@ -196,30 +191,18 @@ def test_pglogs_proxy_warns_once_when_the_unrecognised_share_jumps(
     assert metric == [(["prod-orders-proxy"], 1.0)]
 
 
-def _proxy(fronts: tuple[str, ...]) -> Proxy:
-    return Proxy(
-        name="orders-proxy",
-        account_id=PROXY.account_id,
-        region=PROXY.region,
-        arn="arn:aws:rds:us-east-1:111122223333:db-proxy:prx-0123",
-        engine_family="POSTGRESQL",
-        endpoint=PROXY.endpoint,
-        require_tls=True,
-        debug_logging=False,
-        fronts=fronts,
-    )
-
-
 def test_pglogs_proxy_backing_target_and_missing_group(moto_server: Any, tmp_path: Path) -> None:
     logs = _logs(moto_server)
     other = replace(PROXY, name="lone-proxy", proxy_name="lone-proxy")
+    # Behind orders-proxy: the cluster's target comes before its reader's; a proxy of the
+    # same name in another region is another proxy.
+    reader = replace(ORDERS, name="prod-orders-reader", endpoint_type="instance")
+    elsewhere = replace(ORDERS, name="eu-orders", region="eu-west-1")
     with Store.open(tmp_path / "s.db") as store:
-        with store.transaction() as conn:
-            save_proxies(conn, [_proxy(fronts=("gone", "prod-orders"))], NOW)
         _put(
             logs, PROXY_GROUP, [(_at(1), proxy_line(CONNECTED, _at(1), 1, address=CLIENT, port=1))]
         )
-        targets = attach_logs([ORDERS, PROXY, other], OPTS)
+        targets = attach_logs([elsewhere, reader, ORDERS, PROXY, other], OPTS)
         results = ingest(store, targets, OPTS, MotoClients(logs), FrozenClock(NOW))
         stored_under = store.conn.execute(
             "SELECT DISTINCT target FROM auth_events WHERE proxy IS NOT NULL"

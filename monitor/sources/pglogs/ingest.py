@@ -20,7 +20,6 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from pydantic import BaseModel
@@ -31,7 +30,6 @@ from monitor.parsing.pglog import LogParser, parse_messages
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.registry import Access, Registry
 from monitor.store.events import save_auth_events
-from monitor.store.proxies import proxies
 from monitor.store.sqlite import Store
 
 if TYPE_CHECKING:
@@ -94,12 +92,6 @@ class SourceRun:
     now: datetime
     athena: LogQuery | None = None
     targets: Sequence[Target] = ()
-
-    @cached_property
-    def stored_fronts(self) -> dict[tuple[str, str, str], tuple[str, ...]]:
-        """What each stored proxy fronted when last linked, by (account, region, name):
-        read once a pass, however many proxy targets ask."""
-        return {(p.account_id, p.region, p.name): p.fronts for p in proxies(self.store)}
 
 
 Reader = Callable[[SourceRun, "Target"], list[ReadResult]]

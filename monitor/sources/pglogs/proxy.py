@@ -232,18 +232,18 @@ def read_proxy(
 
 
 def backing_target(run: SourceRun, target: Target) -> str:
-    """The target name a proxy's events are stored under: the database it fronts."""
-    known = {t.name for t in run.targets}
-    fronts = run.stored_fronts.get((target.account_id, target.region, target.proxy_name or ""), ())
-    fronted = [name for name in fronts if name in known]
-    if fronted:
-        return fronted[0]
-    behind = [
-        t.name
-        for t in run.targets
-        if target.proxy_name in t.proxies and t.account_id == target.account_id
-    ]
-    return behind[0] if behind else target.name
+    """The target name a proxy's events are stored under: the database it fronts, its
+    cluster's target first (as `link` orders a proxy's `fronts`); else the proxy target."""
+    behind = sorted(
+        (
+            t
+            for t in run.targets
+            if target.proxy_name in t.proxies
+            and (t.account_id, t.region) == (target.account_id, target.region)
+        ),
+        key=lambda t: t.endpoint_type != "cluster",
+    )
+    return behind[0].name if behind else target.name
 
 
 def _read(run: SourceRun, target: Target) -> list[ReadResult]:
