@@ -228,7 +228,7 @@ def watched_roles(config: Config, store: Store | None = None) -> list[str]:
     roles = {a.role_arn for a in config.accounts if a.role_arn}
     roles.update(config.cloudtrail.watched_roles)
     if store is not None:
-        roles.update(granting_roles(store))
+        roles.update(granting_roles(store.conn))
     return sorted(roles)
 
 

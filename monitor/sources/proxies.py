@@ -71,11 +71,15 @@ class Backing:
     cluster_id: str | None  # TrackedClusterId
     endpoint: str | None
 
+    @property
+    def cluster(self) -> str | None:
+        """The Aurora cluster it stands for: a tracked cluster, or one of its instances."""
+        return self.cluster_id or (self.resource_id if self.kind == "TRACKED_CLUSTER" else None)
+
     def reaches(self, t: Target) -> bool:
         """Whether `t` (same account and region) is this database, by id or by endpoint."""
-        cluster = self.cluster_id or (self.resource_id if self.kind == "TRACKED_CLUSTER" else None)
-        if cluster is not None:
-            return t.cluster_id == cluster
+        if self.cluster is not None:
+            return t.cluster_id == self.cluster
         if self.kind == "RDS_INSTANCE" and self.resource_id and t.instance_id == self.resource_id:
             return True
         return self.endpoint is not None and t.endpoint == self.endpoint
@@ -156,9 +160,8 @@ def databases_of(backing: Sequence[Backing]) -> tuple[ProxyDatabase, ...]:
     an Aurora cluster (TrackedClusterId) stands for its cluster."""
     found: list[ProxyDatabase] = []
     for b in backing:
-        cluster = b.cluster_id or (b.resource_id if b.kind == "TRACKED_CLUSTER" else None)
-        if cluster:
-            found.append(("cluster", cluster))
+        if b.cluster:
+            found.append(("cluster", b.cluster))
         elif b.kind == "RDS_INSTANCE" and b.resource_id:
             found.append(("instance", b.resource_id))
     return tuple(sorted(dict.fromkeys(found), key=lambda d: d[0] != "cluster"))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from monitor import sql
 from monitor.parsing.policy import ConnectGrant, DbResource
-from monitor.store.sqlite import Store, to_text
+from monitor.store.sqlite import Conn, Store, to_text
 
 if TYPE_CHECKING:
     from monitor.sources.iam import RoleTrust
@@ -126,6 +126,6 @@ def resources(store: Store) -> list[DbResource]:
     return [DbResource(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-def granting_roles(store: Store) -> set[str]:
+def granting_roles(conn: Conn) -> set[str]:
     """Roles that may rds-db:connect somewhere, by the grants not withdrawn."""
-    return {r for (r,) in store.conn.execute(sql.load("store/granting_roles"))}
+    return {r for (r,) in conn.execute(sql.load("store/granting_roles"))}

@@ -331,10 +331,7 @@ def check_store_path(path: Path) -> None:
     if path.exists():
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreError(f"{path}: store file is not writable; fix its owner or mode")
-        try:
-            version = file_schema_version(path)
-        except NotAStore as exc:
-            raise StoreError(f"{path}: not a pgwarden store ({exc.reason})") from None
+        version = file_schema_version(path)  # NotAStore, a StoreError, if it is none
         latest = migrations()[-1][0]
         if version > latest:
             raise StoreError(

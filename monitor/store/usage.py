@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from monitor import sql
 from monitor.parsing.cloudtrail import AccessChangeEvent
+from monitor.store.grants import granting_roles
 from monitor.store.sqlite import Conn, from_text, to_text
 
 if TYPE_CHECKING:
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from monitor.judge.detectors.unused_db_user import UnusedDbUserOptions
     from monitor.judge.detectors.unused_iam_grant import UnusedIamGrantOptions
     from monitor.judge.detectors.unused_role import UnusedRoleOptions
-
-
-def _granting_roles(conn: Conn) -> set[str]:
-    return {r for (r,) in conn.execute(sql.load("store/granting_roles"))}
 
 
 def _history_start(conn: Conn) -> datetime | None:
@@ -49,7 +46,7 @@ def role_use(conn: Conn, now: datetime, opts: UnusedRoleOptions) -> RoleUse:
         for arn, when in conn.execute(sql.load(name)):
             moment = datetime.fromisoformat(when)
             last[arn] = max(moment, last.get(arn, moment))
-    roles = {*opts.watched_roles, *_granting_roles(conn)}
+    roles = {*opts.watched_roles, *granting_roles(conn)}
     return RoleUse(roles, last, _history_start(conn))
 
 
@@ -234,7 +231,7 @@ def assume_events(
     conn: Conn, now: datetime, opts: UnexpectedAssumeSourceOptions
 ) -> list[Assumption]:
     """unexpected-assume-source: the lookback's assumptions of watched and granting roles."""
-    watched = {*opts.watched_roles, *_granting_roles(conn)}
+    watched = {*opts.watched_roles, *granting_roles(conn)}
     since = {"since": to_text(now - timedelta(hours=opts.lookback_hours))}
     return [
         Assumption(e, datetime.fromisoformat(t), n, ra, sa, p, pt, ip, role, err)
