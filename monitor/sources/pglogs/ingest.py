@@ -17,10 +17,10 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 from pydantic import BaseModel
 
@@ -133,7 +133,11 @@ class RecordWindow:
 
     @classmethod
     def load(cls, store: Store, source: str, key: str) -> RecordWindow:
-        value = store.get_cursor(source, key) or {}
+        return cls.from_value(store.get_cursor(source, key) or {})
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, Any]) -> RecordWindow:
+        """The window a stored cursor value holds (a source may keep more beside it)."""
         return cls(
             int(value.get("ts", 0)), {str(k): int(v) for k, v in value.get("seen", {}).items()}
         )

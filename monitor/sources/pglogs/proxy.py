@@ -105,7 +105,7 @@ class ProxyCursor:
             str(k): (str(v[0]), int(v[1]), int(v[2]))
             for k, v in value.get("connections", {}).items()
         }
-        return cls(label, RecordWindow.load(store, CURSOR, key), rate, connections)
+        return cls(label, RecordWindow.from_value(value), rate, connections)
 
     def value(self) -> dict[str, object]:
         horizon = self.window.newest - CONNECTION_HORIZON_MS
