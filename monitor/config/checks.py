@@ -196,27 +196,18 @@ def pglogs_checks(raw: Mapping[str, object]) -> list[str]:
     return problems
 
 
-# The detectors' look-backs, in days: the options whose sum is how far back one reads the
-# store. Retention must keep at least that much, or a detector would judge on pruned
-# evidence (an unused-* detector would call a user unused whose logins were deleted).
-LOOKBACKS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("unused-db-user", ("days",)),
-    ("unused-iam-grant", ("days",)),
-    ("unused-role", ("days",)),
-    ("new-source", ("learning_days", "alert_days")),
-    ("access-change", ("lookback_days",)),
-    ("password-login", ("lookback_days",)),
-    ("off-hours", ("lookback_days",)),
-    ("proxy-bypass", ("window_days",)),
-)
 # The weekly access review reads the week before it.
 REVIEW_DAYS = 7
 
 
 def retention_checks(raw: Mapping[str, object]) -> list[str]:
-    """`[retention] days` against the longest look-back of the enabled detectors."""
+    """`[retention] days` against the longest look-back of the enabled detectors: a shorter
+    one would have a detector judge on pruned evidence (an unused-* detector would call a
+    user unused whose logins were deleted)."""
+    from monitor.config import RetentionConfig
+
     retention = _table(raw, "retention")
-    days = retention.get("days", 400)
+    days = retention.get("days", RetentionConfig.model_fields["days"].default)
     if not retention.get("enabled", True) or not _number(days):
         return []
     needed, setting = _longest_lookback(_table(raw, "detectors"))
@@ -229,16 +220,16 @@ def retention_checks(raw: Mapping[str, object]) -> list[str]:
 
 
 def _longest_lookback(detectors: Mapping[str, object]) -> tuple[float, str]:
-    """(days, the setting that says so) of the longest look-back an enabled detector has."""
+    """(days, the setting that says so) of the longest look-back an enabled detector has,
+    as each declares it (`DetectorOptions.LOOKBACK`)."""
     from monitor.judge.detectors.registry import detectors as registered
 
-    known = registered()
     longest: tuple[float, str] = (REVIEW_DAYS, f"the weekly access review's {REVIEW_DAYS} days")
-    for name, keys in LOOKBACKS:
-        options = _table(detectors, name)
-        if name not in known or options.get("enabled", True) is False:
+    for name, spec in registered().items():
+        options, keys = _table(detectors, name), spec.options.LOOKBACK
+        if not keys or options.get("enabled", True) is False:
             continue
-        fields = known[name].options.model_fields
+        fields = spec.options.model_fields
         values = [options.get(k, fields[k].default) for k in keys]
         if not all(_number(v) for v in values):
             continue  # detector_checks reports the bad value

@@ -37,6 +37,25 @@ def test_registry_detector_contract(name: str) -> None:
     spec.options.model_validate(documented)
 
 
+# Day counts that are no look-back into the store's history: a grace period after a
+# reviewer's decision, which is kept whatever its age.
+NOT_LOOKBACK = {("revoked-access-present", "grace_days")}
+
+
+@pytest.mark.parametrize("name", sorted(detectors()))
+def test_registry_detector_declares_its_look_back(name: str) -> None:
+    """Every number of days a detector reads back is in its LOOKBACK, so that retention
+    keeps that much history (monitor/config/checks.py retention_checks)."""
+    spec = detectors()[name]
+    counts = {
+        key
+        for key, f in spec.options.model_fields.items()
+        if (key == "days" or key.endswith("_days")) and f.annotation in (int, float, "int", "float")
+    }
+    assert set(spec.options.LOOKBACK) <= counts
+    assert counts - set(spec.options.LOOKBACK) == {k for n, k in NOT_LOOKBACK if n == name}
+
+
 def test_registry_unknown_detector_lists_known() -> None:
     from monitor.config import validate
     from monitor.errors import ConfigError

@@ -62,6 +62,7 @@ _SHOWN = 300
 
 
 class AccessChangeOptions(DetectorOptions):
+    LOOKBACK = ("lookback_days",)
     lookback_days: float = Field(default=14, gt=0)
     ignore_principals: list[str] = Field(default_factory=list)
     report_refused: bool = True

@@ -37,6 +37,7 @@ SEVERITY: dict[str, Severity] = {
 
 
 class NewSourceOptions(DetectorOptions):
+    LOOKBACK = ("learning_days", "alert_days")
     learning_days: float = Field(default=14, ge=0)
     alert_days: float = Field(default=7, gt=0)
 

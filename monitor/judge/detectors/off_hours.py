@@ -33,6 +33,7 @@ from monitor.store.fronting import via_text
 
 
 class OffHoursOptions(DetectorOptions):
+    LOOKBACK = ("lookback_days",)
     user_patterns: tuple[str, ...] = ("*@*", "*.*")
     working_hours: str = "08:00-19:00"
     working_days: tuple[str, ...] = DAYS[:5]

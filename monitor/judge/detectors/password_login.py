@@ -30,6 +30,7 @@ from monitor.store.fronting import via_text
 
 
 class PasswordLoginOptions(DetectorOptions):
+    LOOKBACK = ("lookback_days",)
     iam_only: bool = False
     lookback_days: float = Field(default=7, gt=0)
 

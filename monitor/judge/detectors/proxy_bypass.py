@@ -34,6 +34,7 @@ PASSWORD_METHODS = frozenset({"password", "md5", "scram-sha-256"})
 
 
 class ProxyBypassOptions(DetectorOptions):
+    LOOKBACK = ("window_days",)
     window_days: float = Field(default=7, gt=0)
 
 

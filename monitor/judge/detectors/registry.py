@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,9 @@ class DetectorOptions(BaseModel):
     """Options every detector has."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # The options whose sum is how many days of the store's history the detector reads:
+    # `[retention] days` must keep at least that much (monitor/config/checks.py).
+    LOOKBACK: ClassVar[tuple[str, ...]] = ()
 
     enabled: bool = True
     # Hours before a finding that still holds is announced again, in its thread.

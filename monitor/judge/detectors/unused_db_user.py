@@ -31,6 +31,7 @@ CREATED_WHILE_WATCHED = timedelta(days=1)
 
 
 class UnusedDbUserOptions(DetectorOptions):
+    LOOKBACK = ("days",)
     days: int = Field(default=90, ge=1)
 
 

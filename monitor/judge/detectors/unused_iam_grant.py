@@ -25,6 +25,7 @@ from monitor.store.usage import GrantUse
 
 
 class UnusedIamGrantOptions(DetectorOptions):
+    LOOKBACK = ("days",)
     days: int = Field(default=90, ge=1)
 
 

@@ -25,6 +25,7 @@ from monitor.store.usage import RoleUse
 
 
 class UnusedRoleOptions(DetectorOptions):
+    LOOKBACK = ("days",)
     days: int = Field(default=90, ge=1)
     watched_roles: tuple[str, ...] = ()
 
