@@ -15,7 +15,6 @@ tests/unit/test_registries.py walks every registry and holds each entry to that,
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -88,24 +87,6 @@ class Plugin(Protocol):
 
 
 P = TypeVar("P", bound=Plugin)
-
-
-def toml_example(doc: str) -> str | None:
-    """The TOML example in a docstring: the indented block that starts with a `[table]`
-    line (after `Example:` where there is one), dedented; None if there is none."""
-    lines = doc.split("Example:", 1)[-1].splitlines()
-    start = next(
-        (i for i, line in enumerate(lines) if line.startswith(" ") and line.strip()[:1] == "["),
-        None,
-    )
-    if start is None:
-        return None
-    block: list[str] = []
-    for line in lines[start:]:
-        if line.strip() and not line.startswith(" "):
-            break
-        block.append(line)
-    return textwrap.dedent("\n".join(block)).strip() + "\n"
 
 
 class Registry(Generic[P]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import textwrap
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,28 @@ from pydantic import BaseModel
 
 from monitor.config import Config
 from monitor.judge.detectors.registry import DetectorOptions, detectors
-from monitor.registry import Plugin, Registry, toml_example
+from monitor.registry import Plugin, Registry
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = tomllib.loads((REPO / "config.example.toml").read_text())
+
+
+def toml_example(doc: str) -> str | None:
+    """The TOML example in a docstring: the indented block that starts with a `[table]`
+    line (after `Example:` where there is one), dedented; None if there is none."""
+    lines = doc.split("Example:", 1)[-1].splitlines()
+    start = next(
+        (i for i, line in enumerate(lines) if line.startswith(" ") and line.strip()[:1] == "["),
+        None,
+    )
+    if start is None:
+        return None
+    block: list[str] = []
+    for line in lines[start:]:
+        if line.strip() and not line.startswith(" "):
+            break
+        block.append(line)
+    return textwrap.dedent("\n".join(block)).strip() + "\n"
 
 
 @pytest.mark.parametrize("name", sorted(detectors()))
