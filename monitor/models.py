@@ -229,6 +229,11 @@ class ProxyAuth:
 ProxyDatabase = tuple[Literal["cluster", "instance"], str]
 
 
+def proxy_log_group(proxy_name: str) -> str:
+    """Where an RDS Proxy writes its log in CloudWatch Logs."""
+    return f"/aws/rds/proxy/{proxy_name}"
+
+
 @dataclass(frozen=True)
 class Proxy:
     """An RDS Proxy and the databases it fronts (`fronts`: pgwarden target names)."""
@@ -254,7 +259,7 @@ class Proxy:
 
     @property
     def log_group(self) -> str:
-        return f"/aws/rds/proxy/{self.name}"
+        return proxy_log_group(self.name)
 
     @property
     def iam_only(self) -> bool:

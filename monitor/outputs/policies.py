@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from monitor.config import Config
 from monitor.errors import PgwardenError
+from monitor.models import proxy_log_group
 from monitor.registry import ATHENA_ACTIONS
 from monitor.sources.targets import Target, attach_logs, configured_targets
 from monitor.stages import stage_specs
@@ -65,7 +66,7 @@ def _log_groups(config: Config) -> list[str]:
         for kind in ("cluster", "instance", "proxy")
     }
     arns |= {  # a configured proxy's own log group (`pgwarden doctor` reads it)
-        f"arn:aws:logs:{t.region}:{t.account_id}:log-group:/aws/rds/proxy/{t.proxy_name}"
+        f"arn:aws:logs:{t.region}:{t.account_id}:log-group:{proxy_log_group(t.proxy_name)}"
         for t in _watched(config)
         if t.proxy_name and (t.account_id, t.region) not in discovering
     }

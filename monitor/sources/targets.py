@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from monitor.config import AccountConfig, Config
 from monitor.errors import AwsError
-from monitor.models import Proxy
+from monitor.models import Proxy, proxy_log_group
 from monitor.sources.pglogs import PgLogsConfig
 from monitor.sources.proxies import Note
 from monitor.store import targets as stored
@@ -162,7 +162,7 @@ def attach_logs(targets: list[Target], pglogs: PgLogsConfig) -> list[Target]:
         elif not proxy and t.instance_id:
             groups = rds_log_groups("instance", t.instance_id)
         elif proxy and t.proxy_name and "rds-proxy" in pglogs.sources:
-            groups = (f"/aws/rds/proxy/{t.proxy_name}",)
+            groups = (proxy_log_group(t.proxy_name),)
         # A proxy's own log is read by rds-proxy alone, a database's by the others.
         sources: list[str] = [
             s for s in pglogs.sources if s != "files" and groups and (s == "rds-proxy") == proxy

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from monitor.config.fields import SECTION
-from monitor.models import AuthEvent
+from monitor.models import AuthEvent, proxy_log_group
 from monitor.parsing import proxylog
 from monitor.parsing.pglog_stats import ParseStats
 from monitor.registry import Access
@@ -79,10 +79,6 @@ class ProxyLogOptions(BaseModel):
 
     proxy_unrecognised_share: float = Field(default=0.2, gt=0, le=1)
     proxy_unrecognised_window: int = Field(default=500, ge=1)
-
-
-def proxy_log_group(proxy_name: str) -> str:
-    return f"/aws/rds/proxy/{proxy_name}"
 
 
 @dataclass
