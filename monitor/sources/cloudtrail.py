@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -182,6 +182,12 @@ def role_account(arn: str) -> str | None:
     return match.group(1) if match else None
 
 
+def role_accounts(roles: Iterable[str]) -> tuple[str, ...]:
+    """The accounts the roles live in: an AssumeRole is recorded in the trail of the role's
+    own account, so these are the ones to read."""
+    return tuple(sorted({a for a in map(role_account, roles) if a}))
+
+
 def role_name(arn: str) -> str | None:
     match = _ROLE_ARN.fullmatch(arn)
     return match.group(2) if match else None
@@ -262,11 +268,10 @@ def ingest(store: Store, config: Config, engine: TrailEngine, clock: Clock) -> I
         log.warning("cloudtrail: clock %s is behind the cursor %s", until, previous)
         return IngestSummary(since=since, until=until)
     roles = watched_roles(config, store)
-    # An AssumeRole is recorded in the trail of the role's own account: read only those.
-    role_accounts = tuple(sorted({a for a in (role_account(r) for r in roles) if a}))
     db_accounts = tuple(sorted({a.id for a in config.accounts})) or None
     summary = IngestSummary(since=since, until=until)
-    assumed, first = assume_role_events(engine, TrailWindow(since, until, role_accounts), roles)
+    role_window = TrailWindow(since, until, role_accounts(roles))
+    assumed, first = assume_role_events(engine, role_window, roles)
     changes, second = access_change_events(engine, TrailWindow(since, until, db_accounts), roles)
     for result in (first, second):
         summary.files_read += result.files_read

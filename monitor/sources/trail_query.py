@@ -81,7 +81,7 @@ def assume_roles(
     from monitor.sources.cloudtrail import (
         assume_role_events,
         check_role_arns,
-        role_account,
+        role_accounts,
         watched_roles,
     )
 
@@ -94,7 +94,7 @@ def assume_roles(
         roles = watched_roles(config)
     else:
         roles = None
-    accounts = None if roles is None else sorted({role_account(r) or "" for r in roles} - {""})
+    accounts = None if roles is None else list(role_accounts(roles))
     return _query(
         config, request, accounts, now, progress,
         lambda engine, window: assume_role_events(engine, window, roles),
